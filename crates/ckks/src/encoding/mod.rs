@@ -1,0 +1,1 @@
+//! See the crate documentation for this module's place in the layering.

@@ -1,0 +1,27 @@
+//! # hetal-ckks — RNS-CKKS homomorphic encryption in pure Rust
+//!
+//! Layers, bottom to top (each module depends only on the ones above it in this list):
+//!
+//! * [`math`] — word-size modular arithmetic (Barrett, Shoup), NTT-friendly primes, the negacyclic
+//!   NTT, RNS polynomials, fast basis conversion and samplers. No notion of encryption.
+//! * [`params`] — parameter specifications, named presets (secure and insecure-for-tests), the
+//!   Homomorphic Encryption Standard security check, and the precomputed [`params::Context`].
+//! * [`encoding`] — the canonical embedding (special FFT) between complex slot vectors and
+//!   plaintext polynomials, with sparse packing.
+//! * [`keys`] — secret, public, relinearization and Galois keys, hybrid key switching.
+//! * [`crypto`] — encryption (public key, seeded symmetric) and decryption.
+//! * [`eval`] — homomorphic arithmetic on ciphertexts: add, multiply, rescale, rotate, conjugate.
+//! * [`serial`] — versioned, parameter-checked serialization of everything that may leave the client.
+//!
+//! The math crates of hetal do no I/O: this crate never touches files or sockets.
+
+pub mod crypto;
+pub mod encoding;
+pub mod error;
+pub mod eval;
+pub mod keys;
+pub mod math;
+pub mod params;
+pub mod serial;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! Ring arithmetic below the scheme: modular words, primes, NTT, RNS polynomials, samplers.
