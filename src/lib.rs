@@ -9,3 +9,5 @@ pub use hetal_ckks as ckks;
 pub use hetal_data as data;
 pub use hetal_learn as learn;
 pub use hetal_runtime as runtime;
+
+pub mod cli;

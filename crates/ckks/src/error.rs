@@ -15,7 +15,9 @@ pub enum Error {
     #[error("invalid parameters: {0}")]
     InvalidParameters(String),
     /// A preset below 128-bit security was requested without the explicit opt-in.
-    #[error("preset `{name}` is insecure ({reason}); it is meant for tests only — opt in explicitly to use it")]
+    #[error(
+        "preset `{name}` is insecure ({reason}); it is meant for tests only — opt in explicitly to use it"
+    )]
     InsecureParameters {
         /// Preset name.
         name: String,

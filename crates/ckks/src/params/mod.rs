@@ -3,8 +3,11 @@
 //! * [`spec`] — [`ParameterSpec`]: the plain description of a parameter set (sizes only).
 //! * `presets` — named parameter sets, secure and insecure-for-tests.
 //! * `security` — the Homomorphic Encryption Standard bound on log(QP) per ring degree.
-//! * `context` — [`Context`]: primes, NTT tables and basis-conversion constants derived from a spec.
+//! * `context` — `Context`: primes, NTT tables and basis-conversion constants derived from a spec.
 
+pub mod context;
+pub mod presets;
+pub mod security;
 pub mod spec;
 
 pub use spec::{ParameterSpec, SecretDistribution, SecurityLevel};

@@ -1,0 +1,1 @@
+//! `Context`: everything derived from a [`super::ParameterSpec`] once: primes, NTT tables, RNS constants.

@@ -1,0 +1,1 @@
+//! Named parameter presets: secure sets for real use, small insecure sets for tests.
