@@ -2,5 +2,11 @@
 //!
 //! Packed matrix layouts, the DiagABT / DiagATB encrypted matrix multiplications (and the
 //! baselines they are compared with), the softmax approximation and the encrypted training loop.
-//! Algorithms are written once against a slot-evaluator trait with two backends: CKKS
-//! (`hetal-ckks`) and an exact, operation-counting plaintext simulator.
+//! Algorithms are written once against a slot-evaluator trait ([`eval::SlotEvaluator`]) with two
+//! backends: CKKS (`hetal-ckks`) and an exact, operation-counting plaintext simulator
+//! ([`eval::Simulator`]).
+
+pub mod error;
+pub mod eval;
+
+pub use error::{Error, Result};
