@@ -1,1 +1,4 @@
-//! See the crate documentation for this module's place in the layering.
+//! The canonical embedding between complex slot vectors and plaintext polynomials.
+//!
+//! * [`fft`] — the special FFT (pure floating point, no ring): slots ↔ folded coefficients.
+pub mod fft;

@@ -10,4 +10,6 @@ pub mod presets;
 pub mod security;
 pub mod spec;
 
+pub use presets::{Preset, all_presets, preset};
+pub use security::SecurityReport;
 pub use spec::{ParameterSpec, SecretDistribution, SecurityLevel};

@@ -1,1 +1,338 @@
 //! Named parameter presets: secure sets for real use, small insecure sets for tests.
+//!
+//! Secure presets claim [`SecurityLevel::Bits128`] and are checked against the HE Standard by
+//! [`super::security::check`] (a unit test below checks every one). Insecure presets have names
+//! that start with `insecure-`, claim [`SecurityLevel::InsecureForTests`], and building a context
+//! from them needs the explicit opt-in of `Context::new(spec, allow_insecure = true)`.
+//!
+//! Design rules shared by all presets:
+//! * the special primes are 61-bit and q_0 is 60-bit or less, so no special prime can coincide
+//!   with a ciphertext prime of the same size;
+//! * hybrid key switching adds noise proportional to (largest digit modulus) / P, so P has at
+//!   least as many bits as the largest group of `ceil(len(q) / dnum)` consecutive q primes (tested);
+//! * the scaling primes have `log_scale` bits so that rescaling keeps the scale near 2^log_scale.
+
+use super::spec::{ParameterSpec, SecretDistribution, SecurityLevel};
+use crate::error::{Error, Result};
+
+/// How the levels of a bootstrappable preset are meant to be spent, bottom (level 0) to top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelBudget {
+    /// Levels left for the application after a bootstrap (above q_0).
+    pub application: usize,
+    /// Levels consumed by SlotToCoeff (run last, just above the application levels).
+    pub slot_to_coeff: usize,
+    /// Levels consumed by the modular reduction (EvalMod: cosine + double angle + arcsine).
+    pub eval_mod: usize,
+    /// Levels consumed by CoeffToSlot (run first, at the top of the modulus chain).
+    pub coeff_to_slot: usize,
+}
+
+impl LevelBudget {
+    /// Number of ciphertext primes this budget needs, q_0 included.
+    pub fn q_limbs(&self) -> usize {
+        1 + self.application + self.slot_to_coeff + self.eval_mod + self.coeff_to_slot
+    }
+}
+
+/// Name of the N=2^16 bootstrappable preset.
+pub const BOOT_N16: &str = "boot-n16";
+/// Name of the N=2^16 preset used by `hetal bench ops` and the side-by-side peer comparison.
+pub const OPS_N16: &str = "ops-n16";
+/// Name of the N=2^15 preset for faster demos.
+pub const DEMO_N15: &str = "demo-n15";
+
+/// Level budget of [`BOOT_N16`]. A bootstrap modulus-raises to the top level, runs CoeffToSlot
+/// (3 levels, radix-merged DFT), EvalMod (9 levels: scaled cosine of degree ~30 via
+/// Chebyshev/Paterson–Stockmeyer 5 levels, 3 double-angle steps, 1 for the arcsine correction),
+/// SlotToCoeff (2 levels), and leaves 10 application levels above q_0.
+pub const BOOT_N16_BUDGET: LevelBudget = LevelBudget {
+    application: 10,
+    slot_to_coeff: 2,
+    eval_mod: 9,
+    coeff_to_slot: 3,
+};
+
+/// The [`BOOT_N16`] preset: N = 2^16, 25 q primes, log QP = 1717 ≤ 1772 (HE Standard, 128-bit).
+///
+/// Chain from level 0 upward (bits): q_0 = 60 (decryption headroom 2^15 over the 2^45 scale),
+/// 10 application primes of 45, 2 SlotToCoeff primes of 45, 9 EvalMod primes of 58 (EvalMod
+/// works at a larger scale for precision), 3 CoeffToSlot primes of 56. Q = 1290 bits.
+/// Key switching: dnum = 4 digits of 7 primes, the largest (top) digit being 3·56 + 4·58 = 400
+/// bits, covered by P = 7 primes of 61 bits = 427 bits. dnum = 4 also gives smaller keys than
+/// dnum = 5 here (4·2·32 vs 5·2·30 limbs per key).
+pub fn boot_n16() -> ParameterSpec {
+    let b = BOOT_N16_BUDGET;
+    let mut q_bits = vec![60];
+    q_bits.extend(std::iter::repeat_n(45, b.application + b.slot_to_coeff));
+    q_bits.extend(std::iter::repeat_n(58, b.eval_mod));
+    q_bits.extend(std::iter::repeat_n(56, b.coeff_to_slot));
+    ParameterSpec {
+        name: BOOT_N16.into(),
+        log_n: 16,
+        q_bits,
+        p_bits: vec![61; 7],
+        log_scale: 45,
+        dnum: 4,
+        secret: SecretDistribution::Ternary,
+        security: SecurityLevel::Bits128,
+    }
+}
+
+/// The [`OPS_N16`] preset: N = 2^16 with the same number of q primes as [`boot_n16`] (25), all
+/// scaling primes equal (q_0 = 60, 24 × 45 bits) so that peer libraries can be configured with
+/// the same chain. dnum = 3 digits of 9 primes (largest 60 + 8·45 = 420 bits), P = 7 × 61 = 427
+/// bits. log QP = 1567 ≤ 1772.
+pub fn ops_n16() -> ParameterSpec {
+    let mut q_bits = vec![60];
+    q_bits.extend(std::iter::repeat_n(45, 24));
+    ParameterSpec {
+        name: OPS_N16.into(),
+        log_n: 16,
+        q_bits,
+        p_bits: vec![61; 7],
+        log_scale: 45,
+        dnum: 3,
+        secret: SecretDistribution::Ternary,
+        security: SecurityLevel::Bits128,
+    }
+}
+
+/// The [`DEMO_N15`] preset: N = 2^15, q_0 = 60 and 15 scaling primes of 40 bits (15 levels,
+/// no bootstrapping), dnum = 4 digits of 4 primes (largest 60 + 3·40 = 180 bits), P = 3 × 61 =
+/// 183 bits. log QP = 843 ≤ 881.
+pub fn demo_n15() -> ParameterSpec {
+    let mut q_bits = vec![60];
+    q_bits.extend(std::iter::repeat_n(40, 15));
+    ParameterSpec {
+        name: DEMO_N15.into(),
+        log_n: 15,
+        q_bits,
+        p_bits: vec![61; 3],
+        log_scale: 40,
+        dnum: 4,
+        secret: SecretDistribution::Ternary,
+        security: SecurityLevel::Bits128,
+    }
+}
+
+fn insecure(
+    name: &str,
+    log_n: u32,
+    q_bits: Vec<u32>,
+    p_count: usize,
+    log_scale: u32,
+    dnum: usize,
+) -> ParameterSpec {
+    ParameterSpec {
+        name: name.into(),
+        log_n,
+        q_bits,
+        p_bits: vec![61; p_count],
+        log_scale,
+        dnum,
+        secret: SecretDistribution::Ternary,
+        security: SecurityLevel::InsecureForTests,
+    }
+}
+
+/// INSECURE, tests only: N = 2^10, q = [50, 40, 40, 40], P = 2 × 61, dnum = 2, scale 2^40.
+pub fn insecure_test_n10() -> ParameterSpec {
+    insecure("insecure-test-n10", 10, vec![50, 40, 40, 40], 2, 40, 2)
+}
+
+/// INSECURE, tests only: N = 2^11, q = [55, 4 × 45], P = 2 × 61, dnum = 3, scale 2^45.
+pub fn insecure_test_n11() -> ParameterSpec {
+    insecure("insecure-test-n11", 11, vec![55, 45, 45, 45, 45], 2, 45, 3)
+}
+
+/// INSECURE, tests only: N = 2^12, q = [60, 6 × 45], P = 3 × 61, dnum = 3, scale 2^45.
+pub fn insecure_test_n12() -> ParameterSpec {
+    let mut q_bits = vec![60];
+    q_bits.extend(std::iter::repeat_n(45, 6));
+    insecure("insecure-test-n12", 12, q_bits, 3, 45, 3)
+}
+
+/// INSECURE, tests only: N = 2^13, q = [60, 9 × 45], P = 3 × 61, dnum = 4, scale 2^45.
+pub fn insecure_test_n13() -> ParameterSpec {
+    let mut q_bits = vec![60];
+    q_bits.extend(std::iter::repeat_n(45, 9));
+    insecure("insecure-test-n13", 13, q_bits, 3, 45, 4)
+}
+
+/// A named preset with a one-line purpose, as listed by `hetal params`.
+#[derive(Debug, Clone, Copy)]
+pub struct Preset {
+    /// The name accepted by [`preset`].
+    pub name: &'static str,
+    /// What the preset is for.
+    pub purpose: &'static str,
+    build: fn() -> ParameterSpec,
+}
+
+impl Preset {
+    /// The preset's parameter specification.
+    pub fn spec(&self) -> ParameterSpec {
+        (self.build)()
+    }
+}
+
+/// Every preset, secure ones first.
+pub const PRESETS: [Preset; 7] = [
+    Preset {
+        name: BOOT_N16,
+        purpose: "bootstrappable, 10 application levels after bootstrapping",
+        build: boot_n16,
+    },
+    Preset {
+        name: OPS_N16,
+        purpose: "primitive benchmarks side by side with peer libraries (25 limbs)",
+        build: ops_n16,
+    },
+    Preset {
+        name: DEMO_N15,
+        purpose: "faster demos, 15 levels, no bootstrapping",
+        build: demo_n15,
+    },
+    Preset {
+        name: "insecure-test-n10",
+        purpose: "INSECURE: unit tests",
+        build: insecure_test_n10,
+    },
+    Preset {
+        name: "insecure-test-n11",
+        purpose: "INSECURE: unit tests",
+        build: insecure_test_n11,
+    },
+    Preset {
+        name: "insecure-test-n12",
+        purpose: "INSECURE: unit tests and quick benchmarks",
+        build: insecure_test_n12,
+    },
+    Preset {
+        name: "insecure-test-n13",
+        purpose: "INSECURE: unit and integration tests",
+        build: insecure_test_n13,
+    },
+];
+
+/// The preset called `name`, or [`Error::InvalidParameters`] listing the known names.
+pub fn preset(name: &str) -> Result<ParameterSpec> {
+    PRESETS
+        .iter()
+        .find(|p| p.name == name)
+        .map(Preset::spec)
+        .ok_or_else(|| {
+            let known: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
+            Error::InvalidParameters(format!(
+                "unknown preset `{name}`; known presets: {}",
+                known.join(", ")
+            ))
+        })
+}
+
+/// The specifications of every preset, secure ones first.
+pub fn all_presets() -> Vec<ParameterSpec> {
+    PRESETS.iter().map(Preset::spec).collect()
+}
+
+/// Bits of the largest key-switching digit when the q primes are split into `dnum` groups of
+/// `ceil(len / dnum)` consecutive primes (the last group may be shorter).
+pub fn largest_digit_bits(spec: &ParameterSpec) -> u32 {
+    let per_digit = spec.q_bits.len().div_ceil(spec.dnum.max(1)).max(1);
+    spec.q_bits
+        .chunks(per_digit)
+        .map(|digit| digit.iter().sum::<u32>())
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::security;
+    use super::*;
+
+    #[test]
+    fn every_secure_preset_meets_the_he_standard_bound() {
+        let secure: Vec<_> = all_presets()
+            .into_iter()
+            .filter(|s| s.security == SecurityLevel::Bits128)
+            .collect();
+        assert_eq!(secure.len(), 3);
+        for spec in secure {
+            let report = security::check(&spec).unwrap();
+            let bound = security::max_log_qp_128(spec.log_n).unwrap();
+            assert!(spec.log_qp() <= bound, "{}", report);
+            assert!(report.meets_128_bits());
+            assert_eq!(spec.secret, SecretDistribution::Ternary);
+        }
+    }
+
+    #[test]
+    fn insecure_presets_say_so_in_name_and_claim() {
+        for p in PRESETS {
+            let spec = p.spec();
+            assert_eq!(spec.name, p.name);
+            let insecure_name = p.name.starts_with("insecure-");
+            assert_eq!(
+                insecure_name,
+                spec.security == SecurityLevel::InsecureForTests,
+                "{}",
+                p.name
+            );
+            if insecure_name {
+                assert!((10..=13).contains(&spec.log_n));
+            }
+        }
+    }
+
+    #[test]
+    fn special_modulus_covers_the_largest_digit() {
+        for spec in all_presets() {
+            let p_bits: u32 = spec.p_bits.iter().sum();
+            assert!(
+                p_bits >= largest_digit_bits(&spec),
+                "{}: P={p_bits}",
+                spec.name
+            );
+            assert!(
+                (1..=spec.q_bits.len()).contains(&spec.dnum),
+                "{}",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn scaling_primes_match_the_scale_and_q0_has_headroom() {
+        for spec in all_presets() {
+            assert!(spec.q_bits[0] > spec.log_scale, "{}", spec.name);
+            assert!(
+                spec.q_bits.iter().all(|&b| (30..=60).contains(&b)),
+                "{}",
+                spec.name
+            );
+            assert!(spec.p_bits.iter().all(|&b| b == 61), "{}", spec.name);
+            assert!(
+                spec.q_bits[1..].iter().all(|&b| b >= spec.log_scale),
+                "{}",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn bootstrappable_preset_spends_its_levels_as_documented() {
+        let spec = boot_n16();
+        assert_eq!(spec.q_bits.len(), BOOT_N16_BUDGET.q_limbs());
+        assert_eq!(spec.q_bits.len(), ops_n16().q_bits.len());
+        const { assert!(BOOT_N16_BUDGET.application >= 9) };
+    }
+
+    #[test]
+    fn unknown_preset_is_a_typed_error_listing_names() {
+        let err = preset("nope").unwrap_err();
+        assert!(matches!(err, Error::InvalidParameters(ref m) if m.contains(OPS_N16)));
+        assert_eq!(preset(DEMO_N15).unwrap(), demo_n15());
+    }
+}
