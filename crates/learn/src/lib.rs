@@ -8,5 +8,6 @@
 
 pub mod error;
 pub mod eval;
+pub mod pack;
 
 pub use error::{Error, Result};
