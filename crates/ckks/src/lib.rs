@@ -15,6 +15,7 @@
 //!
 //! The math crates of hetal do no I/O: this crate never touches files or sockets.
 
+pub mod circuits;
 pub mod crypto;
 pub mod encoding;
 pub mod error;

@@ -1,0 +1,264 @@
+//! The approximation of `x ↦ x − round(x)` used by EvalMod, and its error analysis.
+//!
+//! After ModRaise and CoeffToSlot each slot holds `x = m + I` with `|m| ≤ 1/ratio` (the message
+//! as a fraction of q0, `ratio = q0/Δ`) and `I` an integer with `|I| < K` (the overflow of the
+//! modulus raise). EvalMod returns `m`:
+//!
+//! 1. `c_0 = p(x) ≈ cos(2π(x − 1/4)/2^r)`, `p` the Chebyshev interpolant of degree `d` on
+//!    `[−K, K]` (the cosine is even-friendly and its Chebyshev coefficients decay like
+//!    `(ω/2)^j/j!`, `ω = 2πK/2^r`, so `r` double angles let a small degree cover a wide range);
+//! 2. `r` double-angle steps `c_{i+1} = 2c_i² − 1`, giving `c_r ≈ cos(2π(x − 1/4)) = sin(2πx)`;
+//! 3. `m ≈ sin(2πx)/2π`, or, with the arcsine correction, `m ≈ arcsin(sin 2πx)/2π` which removes
+//!    the cubic error `(2π)² m³/6` of the plain sine.
+//!
+//! Error propagation (see [`Mod1Poly::error_bound`]): an error `e` in `c_i` becomes at most
+//! `4e + 2e²` in `c_{i+1}` (`|c_i| ≤ 1`), so `e_r ≤ 4^r e_0` to first order.
+
+use std::f64::consts::PI;
+
+use crate::circuits::polynomial::ChebyshevSeries;
+use crate::circuits::polynomial::chebyshev::cosine_interpolation_bound;
+use crate::{Error, Result};
+
+/// Parameters of the EvalMod approximation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mod1Params {
+    /// Half-width `K` of the interpolation interval, in units of q0: the ModRaise overflow `I`
+    /// must satisfy `|I| ≤ K − 1`.
+    pub k: f64,
+    /// Chebyshev degree `d` of the scaled cosine.
+    pub degree: usize,
+    /// Number `r` of double-angle steps.
+    pub double_angle: u32,
+    /// Degree of the arcsine correction (0: none; otherwise odd, e.g. 3 or 5).
+    pub arcsine_degree: usize,
+    /// log2 of `q0/Δ`: the message occupies at most `2^-log_message_ratio` of q0.
+    pub log_message_ratio: f64,
+}
+
+impl Mod1Params {
+    fn validate(&self) -> Result<()> {
+        if !(self.k.is_finite() && self.k >= 1.0) {
+            return Err(Error::InvalidParameters(format!(
+                "EvalMod range K = {} must be at least 1",
+                self.k
+            )));
+        }
+        if self.degree < 2 || self.degree > 512 {
+            return Err(Error::InvalidParameters(format!(
+                "EvalMod degree {} is not in 2..=512",
+                self.degree
+            )));
+        }
+        if self.double_angle > 8 {
+            return Err(Error::InvalidParameters(format!(
+                "{} double-angle steps: at most 8 are supported",
+                self.double_angle
+            )));
+        }
+        if self.arcsine_degree != 0
+            && (self.arcsine_degree.is_multiple_of(2) || self.arcsine_degree > 31)
+        {
+            return Err(Error::InvalidParameters(format!(
+                "arcsine degree {} must be 0 or an odd number up to 31",
+                self.arcsine_degree
+            )));
+        }
+        if !(self.log_message_ratio.is_finite() && self.log_message_ratio >= 2.0) {
+            return Err(Error::InvalidParameters(format!(
+                "log message ratio {} must be at least 2",
+                self.log_message_ratio
+            )));
+        }
+        Ok(())
+    }
+
+    /// Largest message `|m|` in units of q0.
+    pub fn message_bound(&self) -> f64 {
+        (-self.log_message_ratio).exp2()
+    }
+
+    /// Levels EvalMod consumes: the cosine (`⌈log2(d+1)⌉`), `r` double angles, the arcsine.
+    pub fn depth(&self) -> usize {
+        let log2_ceil = |x: usize| (usize::BITS - x.saturating_sub(1).leading_zeros()) as usize;
+        let arcsine = if self.arcsine_degree == 0 {
+            0
+        } else {
+            log2_ceil(self.arcsine_degree + 1)
+        };
+        log2_ceil(self.degree + 1) + self.double_angle as usize + arcsine
+    }
+}
+
+/// The interpolated polynomials of EvalMod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mod1Poly {
+    params: Mod1Params,
+    cosine: ChebyshevSeries,
+    arcsine: Option<ChebyshevSeries>,
+}
+
+impl Mod1Poly {
+    /// Interpolates the scaled cosine (and the arcsine correction).
+    pub fn new(params: Mod1Params) -> Result<Self> {
+        params.validate()?;
+        let two_r = f64::from(1u32 << params.double_angle);
+        let cosine = ChebyshevSeries::interpolate(
+            |x| (2.0 * PI * (x - 0.25) / two_r).cos(),
+            -params.k,
+            params.k,
+            params.degree,
+        )?;
+        let arcsine = if params.arcsine_degree == 0 {
+            None
+        } else {
+            // sin(2πm) for |m| ≤ bound, with headroom for the approximation error.
+            let y_max = ((2.0 * PI * params.message_bound()).min(PI / 2.0)).sin() * 1.05;
+            Some(ChebyshevSeries::interpolate(
+                |y| y.clamp(-1.0, 1.0).asin() / (2.0 * PI),
+                -y_max,
+                y_max,
+                params.arcsine_degree,
+            )?)
+        };
+        Ok(Self {
+            params,
+            cosine,
+            arcsine,
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Mod1Params {
+        &self.params
+    }
+
+    /// The scaled cosine `p` on `[−K, K]`.
+    pub fn cosine(&self) -> &ChebyshevSeries {
+        &self.cosine
+    }
+
+    /// The arcsine correction `arcsin(y)/2π` on `[−y_max, y_max]`, if enabled.
+    pub fn arcsine(&self) -> Option<&ChebyshevSeries> {
+        self.arcsine.as_ref()
+    }
+
+    /// The final scalar applied to `sin(2πx)` when there is no arcsine correction: `1/2π`.
+    pub fn sine_scale(&self) -> f64 {
+        if self.arcsine.is_some() {
+            1.0
+        } else {
+            1.0 / (2.0 * PI)
+        }
+    }
+
+    /// Evaluates the whole approximation in `f64`, as the circuit does.
+    pub fn eval(&self, x: f64) -> f64 {
+        let mut c = self.cosine.eval(x);
+        for _ in 0..self.params.double_angle {
+            c = 2.0 * c * c - 1.0;
+        }
+        match &self.arcsine {
+            Some(a) => a.eval(c),
+            None => c / (2.0 * PI),
+        }
+    }
+
+    /// A priori bound on `|eval(I + m) − m|` (units of q0) for `|I| ≤ K − 1`, `|m| ≤` the
+    /// message bound, ignoring homomorphic noise: the cosine interpolation error amplified by the
+    /// double angles, plus the sine's cubic error (or the arcsine interpolation error).
+    pub fn error_bound(&self) -> f64 {
+        let p = &self.params;
+        let omega = 2.0 * PI * p.k / f64::from(1u32 << p.double_angle);
+        let mut e = cosine_interpolation_bound(omega, p.degree);
+        for _ in 0..p.double_angle {
+            e = 4.0 * e + 2.0 * e * e;
+        }
+        let m = p.message_bound();
+        match &self.arcsine {
+            None => e / (2.0 * PI) + (2.0 * PI).powi(2) * m.powi(3) / 6.0,
+            Some(a) => {
+                let (lo, hi) = a.interval();
+                let y_max = hi.max(-lo);
+                // arcsin' ≤ 1/sqrt(1 − y_max²) on the interval; the Taylor tail of arcsin beyond
+                // the interpolation degree bounds its interpolation error (doubled for aliasing).
+                let slope = 1.0 / (1.0 - y_max * y_max).sqrt();
+                let deg = p.arcsine_degree + 2;
+                let tail = y_max.powi(deg as i32) / (1.0 - y_max * y_max) / (2.0 * PI);
+                e * slope / (2.0 * PI) + 2.0 * tail
+            }
+        }
+    }
+
+    /// The largest error measured on a grid of `samples` messages per integer `I`.
+    pub fn measured_error(&self, samples: usize) -> f64 {
+        let p = &self.params;
+        let m_max = p.message_bound();
+        let i_max = (p.k - 1.0).floor() as i64;
+        let mut worst = 0.0f64;
+        for i in -i_max..=i_max {
+            for s in 0..=samples {
+                let m = -m_max + 2.0 * m_max * s as f64 / samples.max(1) as f64;
+                worst = worst.max((self.eval(i as f64 + m) - m).abs());
+            }
+        }
+        worst
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(k: f64, degree: usize, r: u32, arcsine: usize, ratio: f64) -> Mod1Params {
+        Mod1Params {
+            k,
+            degree,
+            double_angle: r,
+            arcsine_degree: arcsine,
+            log_message_ratio: ratio,
+        }
+    }
+
+    #[test]
+    fn measured_error_is_below_the_a_priori_bound() {
+        for p in [
+            params(16.0, 30, 3, 0, 8.0),
+            params(16.0, 30, 3, 7, 8.0),
+            params(12.0, 24, 3, 0, 10.0),
+            params(32.0, 40, 4, 5, 8.0),
+        ] {
+            let poly = Mod1Poly::new(p).unwrap();
+            let measured = poly.measured_error(64);
+            let bound = poly.error_bound();
+            assert!(
+                measured <= bound,
+                "{p:?}: measured {measured} > bound {bound}"
+            );
+        }
+    }
+
+    #[test]
+    fn arcsine_correction_removes_the_cubic_error() {
+        let plain = Mod1Poly::new(params(16.0, 30, 3, 0, 6.0)).unwrap();
+        let corrected = Mod1Poly::new(params(16.0, 30, 3, 7, 6.0)).unwrap();
+        let m = plain.params().message_bound();
+        let cubic = (2.0 * PI).powi(2) * m.powi(3) / 6.0;
+        assert!(plain.measured_error(64) > 0.5 * cubic);
+        assert!(corrected.measured_error(64) < 0.1 * cubic);
+    }
+
+    #[test]
+    fn depth_counts_levels() {
+        assert_eq!(params(16.0, 30, 3, 0, 8.0).depth(), 5 + 3);
+        assert_eq!(params(16.0, 31, 3, 7, 8.0).depth(), 5 + 3 + 3);
+    }
+
+    #[test]
+    fn invalid_parameters_are_errors() {
+        assert!(Mod1Poly::new(params(0.5, 30, 3, 0, 8.0)).is_err());
+        assert!(Mod1Poly::new(params(16.0, 1, 3, 0, 8.0)).is_err());
+        assert!(Mod1Poly::new(params(16.0, 30, 3, 4, 8.0)).is_err());
+        assert!(Mod1Poly::new(params(16.0, 30, 9, 0, 8.0)).is_err());
+    }
+}
