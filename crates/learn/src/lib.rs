@@ -9,5 +9,7 @@
 pub mod error;
 pub mod eval;
 pub mod pack;
+pub mod softmax;
+pub mod train;
 
 pub use error::{Error, Result};
