@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod matmul;
 pub mod pack;
 pub mod softmax;
 pub mod train;

@@ -1,0 +1,424 @@
+//! DiagATB: `G = Aᵀ·B` for `A` (a × c, column-tiled with period c_pad) and `B` (a × b,
+//! row-major), giving `G` row-tiled (period c_pad) — the layout of the weights, so a gradient
+//! lands where the weights are.
+//!
+//! `C_p = Ã_p + i·RotLeft(Ã_p, 1)` holds columns `A[:,j] + i·A[:,j+1]`; shifting it by `2m`
+//! columns and multiplying by `B` gives, after a cyclic column sum, `G[l+2m, l] + i·G[l+2m+1, l]`
+//! in column `l` of every row; the mask `ν_m` and the final real part put both in place.
+//!
+//! Two forms (HETAL's Algorithms 3 and 4):
+//! * **standard**: the column shift is the exact `RotLeft(C_p, 2m)` (one more mask on `A`'s path:
+//!   depth 4 on `A`, 2 on `B`);
+//! * **PRotUp**: a plain rotation `Rot(C_p, 2m)`, with the wrapped columns repaired on `B` by
+//!   `PRotUp(B, 2m)` (depth 3 on both; more Rot and CMult, same Mult).
+//!
+//! [`AtbForm::Auto`] takes the PRotUp form when `level(A) < level(B)`, as in the reference.
+
+use super::abt::check_period;
+use super::blocks::{
+    accumulate, column_sum_fill, doubling_steps, partial_rot_up, rot_left_rows, rot_left_rows_from,
+    rot_left_steps, twice_real,
+};
+use super::masks;
+use super::partial::{Partial, sum_partials};
+use super::shard::{ShardSpec, Sharding};
+use crate::eval::SlotEvaluator;
+use crate::pack::{BlockMatrix, Layout, UnitShape};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Which form of DiagATB to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AtbForm {
+    /// Exact column shifts of `A` (depth 4 on `A`, 2 on `B`).
+    Standard,
+    /// Plain rotations of `A`, wrap repaired on `B` (depth 3 on both).
+    PRotUp,
+    /// PRotUp when `level(A) < level(B)`, standard otherwise.
+    Auto,
+}
+
+impl AtbForm {
+    /// The form [`AtbForm::Auto`] resolves to for operands at these levels.
+    pub fn resolve(self, level_a: usize, level_b: usize) -> AtbForm {
+        match self {
+            AtbForm::Auto if level_a < level_b => AtbForm::PRotUp,
+            AtbForm::Auto => AtbForm::Standard,
+            f => f,
+        }
+    }
+}
+
+/// A DiagATB multiplication cut into work units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AtbPlan {
+    unit: UnitShape,
+    period: usize,
+    classes: usize,
+    cols: usize,
+    row_blocks: usize,
+    col_blocks: usize,
+    factor: f64,
+    form: AtbForm,
+    shards: Vec<ShardSpec>,
+}
+
+/// One DiagATB work unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AtbUnit<C> {
+    /// Index ranges covered.
+    pub spec: ShardSpec,
+    /// Block shape.
+    pub unit: UnitShape,
+    /// Tile period `c_pad` of `A`.
+    pub period: usize,
+    /// Scalar folded into the output masks (the product is `factor · Aᵀ·B`).
+    pub factor: f64,
+    /// The resolved form ([`AtbForm::Standard`] or [`AtbForm::PRotUp`]).
+    pub form: AtbForm,
+    /// `C_p = Ã_p + i·RotLeft(Ã_p, 1)` for `p` in `spec.row_blocks`.
+    pub c: Vec<C>,
+    /// `B_{p,q}` for `p` in `spec.row_blocks`, `q` in `spec.col_blocks`, row-major.
+    pub b: Vec<C>,
+    /// The rotation steps the unit performs.
+    pub rotations: Vec<isize>,
+}
+
+fn check_inputs<C>(a: &BlockMatrix<C>, b: &BlockMatrix<C>) -> Result<usize> {
+    let period = match (a.layout(), b.layout()) {
+        (Layout::ColTiled { period }, Layout::RowMajor) => period,
+        (la, lb) => {
+            return Err(Error::Shape(format!(
+                "DiagATB needs A column-tiled and B row-major, got {la:?} and {lb:?}"
+            )));
+        }
+    };
+    if a.unit() != b.unit() {
+        return Err(Error::Shape(
+            "DiagATB operands have different unit shapes".into(),
+        ));
+    }
+    if a.rows() != b.rows() {
+        return Err(Error::Shape(format!(
+            "Aᵀ·B with A {}×{} and B {}×{}",
+            a.rows(),
+            a.cols(),
+            b.rows(),
+            b.cols()
+        )));
+    }
+    check_period(period, a.unit())?;
+    Ok(period)
+}
+
+fn unit_rotations(unit: UnitShape, pairs: &std::ops::Range<usize>, form: AtbForm) -> Vec<isize> {
+    let mut steps = BTreeSet::new();
+    for m in pairs.clone().filter(|&m| m > 0) {
+        match form {
+            AtbForm::PRotUp => {
+                steps.insert(2 * m as isize);
+                steps.insert(unit.s1() as isize);
+            }
+            _ => steps.extend(rot_left_steps(unit, 2 * m)),
+        }
+    }
+    steps.extend(doubling_steps(unit.log_s0(), unit.s1() as isize));
+    steps.into_iter().collect()
+}
+
+/// Lowest level among the blocks.
+fn min_level<E: SlotEvaluator>(ev: &E, m: &BlockMatrix<E::Ct>) -> usize {
+    m.blocks().iter().map(|c| ev.level(c)).min().unwrap_or(0)
+}
+
+impl AtbPlan {
+    /// Plans `factor · Aᵀ·B` cut by `sharding`; [`AtbForm::Auto`] is resolved from the operands'
+    /// levels here.
+    pub fn new<E: SlotEvaluator>(
+        ev: &E,
+        a: &BlockMatrix<E::Ct>,
+        b: &BlockMatrix<E::Ct>,
+        factor: f64,
+        form: AtbForm,
+        sharding: Sharding,
+    ) -> Result<Self> {
+        let period = check_inputs(a, b)?;
+        if !factor.is_finite() {
+            return Err(Error::InvalidInput(format!("factor {factor}")));
+        }
+        let form = form.resolve(min_level(ev, a), min_level(ev, b));
+        let shards = sharding.specs(period / 2, b.block_rows(), b.block_cols())?;
+        Ok(AtbPlan {
+            unit: a.unit(),
+            period,
+            classes: a.cols(),
+            cols: b.cols(),
+            row_blocks: b.block_rows(),
+            col_blocks: b.block_cols(),
+            factor,
+            form,
+            shards,
+        })
+    }
+
+    /// The resolved form.
+    pub fn form(&self) -> AtbForm {
+        self.form
+    }
+
+    /// The units' index ranges.
+    pub fn shards(&self) -> &[ShardSpec] {
+        &self.shards
+    }
+
+    /// Every rotation step the multiplication uses (preparation and all units).
+    pub fn rotation_steps(&self) -> BTreeSet<isize> {
+        let mut s: BTreeSet<isize> = unit_rotations(self.unit, &(0..self.period / 2), self.form)
+            .into_iter()
+            .collect();
+        s.extend(rot_left_steps(self.unit, 1));
+        s
+    }
+
+    /// Preparation (on the coordinator, 2 Rot + 1 CMult per block row): builds `C_p` and the
+    /// work units.
+    pub fn units<E: SlotEvaluator>(
+        &self,
+        ev: &E,
+        a: &BlockMatrix<E::Ct>,
+        b: &BlockMatrix<E::Ct>,
+    ) -> Result<Vec<AtbUnit<E::Ct>>> {
+        if check_inputs(a, b)? != self.period
+            || a.unit() != self.unit
+            || (a.cols(), b.cols(), b.block_rows(), b.block_cols())
+                != (self.classes, self.cols, self.row_blocks, self.col_blocks)
+        {
+            return Err(Error::InvalidInput(
+                "DiagATB operands do not match the plan".into(),
+            ));
+        }
+        let c = a
+            .blocks()
+            .iter()
+            .map(|ap| {
+                let shifted = rot_left_rows(ev, self.unit, ap, 1)?;
+                ev.add(ap, &ev.mul_i(&shifted)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.shards
+            .iter()
+            .map(|spec| {
+                let mut b_blocks =
+                    Vec::with_capacity(spec.row_blocks.len() * spec.col_blocks.len());
+                for p in spec.row_blocks.clone() {
+                    for q in spec.col_blocks.clone() {
+                        b_blocks.push(b.block(p, q)?.clone());
+                    }
+                }
+                Ok(AtbUnit {
+                    spec: spec.clone(),
+                    unit: self.unit,
+                    period: self.period,
+                    factor: self.factor,
+                    form: self.form,
+                    c: c[spec.row_blocks.clone()].to_vec(),
+                    b: b_blocks,
+                    rotations: unit_rotations(self.unit, &spec.pairs, self.form),
+                })
+            })
+            .collect()
+    }
+
+    /// Adds the units' partial results (in plan order) and takes the real part: `factor · Aᵀ·B`,
+    /// row-tiled.
+    pub fn combine<E: SlotEvaluator>(
+        &self,
+        ev: &E,
+        partials: &[Partial<E::Ct>],
+    ) -> Result<BlockMatrix<E::Ct>> {
+        let sums = sum_partials(ev, &self.shards, partials, self.col_blocks, |s| {
+            s.col_blocks.clone()
+        })?;
+        let blocks = sums
+            .iter()
+            .map(|v| twice_real(ev, v))
+            .collect::<Result<Vec<_>>>()?;
+        BlockMatrix::from_blocks(
+            self.classes,
+            self.cols,
+            self.unit,
+            Layout::RowTiled {
+                period: self.period,
+            },
+            blocks,
+        )
+    }
+}
+
+impl<C> AtbUnit<C> {
+    /// The same unit with every ciphertext converted (e.g. references resolved).
+    pub fn try_map<D>(&self, mut f: impl FnMut(&C) -> Result<D>) -> Result<AtbUnit<D>> {
+        Ok(AtbUnit {
+            spec: self.spec.clone(),
+            unit: self.unit,
+            period: self.period,
+            factor: self.factor,
+            form: self.form,
+            c: self.c.iter().map(&mut f).collect::<Result<_>>()?,
+            b: self.b.iter().map(&mut f).collect::<Result<_>>()?,
+            rotations: self.rotations.clone(),
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_period(self.period, self.unit)?;
+        if self.form == AtbForm::Auto {
+            return Err(Error::InvalidInput(
+                "DiagATB unit with an unresolved form".into(),
+            ));
+        }
+        let (np, nq) = (self.spec.row_blocks.len(), self.spec.col_blocks.len());
+        self.spec.check(
+            self.period / 2,
+            self.spec.row_blocks.end,
+            self.spec.col_blocks.end,
+        )?;
+        if self.b.len() != np * nq || self.c.len() != np {
+            return Err(Error::InvalidInput(format!(
+                "DiagATB unit has {} C blocks and {} B blocks for a {np}×{nq} range",
+                self.c.len(),
+                self.b.len()
+            )));
+        }
+        if self.rotations != unit_rotations(self.unit, &self.spec.pairs, self.form) {
+            return Err(Error::InvalidInput(
+                "DiagATB unit lists the wrong rotation steps".into(),
+            ));
+        }
+        if !self.factor.is_finite() {
+            return Err(Error::InvalidInput(format!("factor {}", self.factor)));
+        }
+        Ok(())
+    }
+
+    /// `C_p` shifted by `2m` columns for every pair of the unit (`[m][p]`), rotations hoisted per
+    /// `C_p`: exactly (`RotLeft`) in the standard form, plainly (`Rot`) in the PRotUp form.
+    fn shifted_c<E: SlotEvaluator<Ct = C>>(&self, ev: &E) -> Result<Vec<Vec<C>>>
+    where
+        C: Clone,
+    {
+        let pairs: Vec<usize> = self.spec.pairs.clone().collect();
+        let mut out: Vec<Vec<C>> = vec![Vec::with_capacity(self.c.len()); pairs.len()];
+        for cp in &self.c {
+            let steps: Vec<isize> = match self.form {
+                AtbForm::PRotUp => pairs.iter().map(|&m| 2 * m as isize).collect(),
+                _ => pairs
+                    .iter()
+                    .filter(|&&m| m > 0)
+                    .flat_map(|&m| rot_left_steps(self.unit, 2 * m))
+                    .collect(),
+            };
+            let rotated = ev.rotate_hoisted(cp, &steps)?;
+            match self.form {
+                AtbForm::PRotUp => {
+                    for (o, r) in out.iter_mut().zip(rotated) {
+                        o.push(r);
+                    }
+                }
+                _ => {
+                    let mut pairs_of_rotations = rotated.chunks_exact(2);
+                    for (o, &m) in out.iter_mut().zip(&pairs) {
+                        if m == 0 {
+                            o.push(cp.clone());
+                        } else {
+                            let r = pairs_of_rotations
+                                .next()
+                                .ok_or_else(|| Error::InvalidInput("missing rotation".into()))?;
+                            o.push(rot_left_rows_from(ev, self.unit, 2 * m, &r[0], &r[1])?);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Computes the unit's partial result: for each block column `q` of the unit,
+    /// `Σ_m colsum(Σ_p C_p^m ⊙ B'_{p,q}) ⊙ ν_m` (the coordinator takes the real part).
+    pub fn run<E: SlotEvaluator<Ct = C>>(&self, ev: &E) -> Result<Partial<C>>
+    where
+        C: Clone,
+    {
+        self.validate()?;
+        let unit = self.unit;
+        let nq = self.spec.col_blocks.len();
+        let shifted = self.shifted_c(ev)?;
+        let mut out: Vec<Option<C>> = vec![None; nq];
+        for (m, cm) in self.spec.pairs.clone().zip(&shifted) {
+            let nu = masks::atb_diagonal(unit, self.period, m, self.factor / 2.0);
+            for (qi, acc) in out.iter_mut().enumerate() {
+                let mut e: Option<C> = None;
+                for (pi, cmp) in cm.iter().enumerate() {
+                    let bpq = &self.b[pi * nq + qi];
+                    let term = if self.form == AtbForm::PRotUp && m > 0 {
+                        ev.mul(cmp, &partial_rot_up(ev, unit, bpq, 2 * m)?)?
+                    } else {
+                        ev.mul(cmp, bpq)?
+                    };
+                    accumulate(ev, &mut e, term)?;
+                }
+                let e =
+                    e.ok_or_else(|| Error::InvalidInput("DiagATB unit without block rows".into()))?;
+                let summed = column_sum_fill(ev, unit, e)?;
+                accumulate(ev, acc, ev.mul_const(&summed, &nu)?)?;
+            }
+        }
+        let blocks = out
+            .into_iter()
+            .map(|b| b.ok_or_else(|| Error::InvalidInput("DiagATB unit without pairs".into())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Partial {
+            spec: self.spec.clone(),
+            blocks,
+        })
+    }
+}
+
+/// `factor · Aᵀ·B` in one process (one unit, rotations hoisted), in the given form.
+pub fn diag_atb_with<E: SlotEvaluator>(
+    ev: &E,
+    a: &BlockMatrix<E::Ct>,
+    b: &BlockMatrix<E::Ct>,
+    factor: f64,
+    form: AtbForm,
+) -> Result<BlockMatrix<E::Ct>> {
+    run_sharded_atb(ev, a, b, factor, form, Sharding::single())
+}
+
+/// `Aᵀ·B` (DiagATB, form chosen from the levels) in one process.
+pub fn diag_atb<E: SlotEvaluator>(
+    ev: &E,
+    a: &BlockMatrix<E::Ct>,
+    b: &BlockMatrix<E::Ct>,
+) -> Result<BlockMatrix<E::Ct>> {
+    diag_atb_with(ev, a, b, 1.0, AtbForm::Auto)
+}
+
+/// `factor · Aᵀ·B` cut by `sharding`, the units run one after the other in this process.
+pub fn run_sharded_atb<E: SlotEvaluator>(
+    ev: &E,
+    a: &BlockMatrix<E::Ct>,
+    b: &BlockMatrix<E::Ct>,
+    factor: f64,
+    form: AtbForm,
+    sharding: Sharding,
+) -> Result<BlockMatrix<E::Ct>> {
+    let plan = AtbPlan::new(ev, a, b, factor, form, sharding)?;
+    let units = plan.units(ev, a, b)?;
+    let partials = units
+        .iter()
+        .map(|u| u.run(ev))
+        .collect::<Result<Vec<_>>>()?;
+    plan.combine(ev, &partials)
+}
