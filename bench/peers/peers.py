@@ -144,9 +144,8 @@ def spawn(kind, spec, threads, timeout):
     except subprocess.TimeoutExpired:
         return {"library": kind, "threads_requested": threads, "error": f"timed out after {timeout} s"}
     if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-3:]
-        return {"library": kind, "threads_requested": threads,
-                "error": f"exit {done.returncode}: {' | '.join(tail)}"}
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        return {"library": kind, "threads_requested": threads, "error": f"exit {done.returncode}: {last}"}
     record = json.loads(done.stdout)
     record["threads_requested"] = threads
     return record
