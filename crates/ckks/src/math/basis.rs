@@ -1,0 +1,217 @@
+//! Fast (approximate) RNS basis conversion and exact division by primes with rounding.
+//!
+//! [`BasisConverter`] maps residues of `x ∈ [0, A)` in basis `A = {a_j}` to basis `B = {b_k}`:
+//! `Conv(x)_k = Σ_j [x_j · (A/a_j)^{-1}]_{a_j} · (A/a_j) mod b_k`, which equals `x + u·A` for
+//! some `0 ≤ u < |A|` (Halevi–Polyakov–Shoup without the correction). Hybrid key switching
+//! tolerates the `u·A` term (it vanishes against the gadget), and in ModDown it becomes an
+//! error of at most `|P|` after the division by `P`.
+//!
+//! Inner sums accumulate 128-bit products and reduce once per 15 terms (each product is below
+//! 2^124).
+
+use super::modulus::Modulus;
+
+/// Products per 128-bit accumulator before a reduction is needed (each is < 2^124).
+const LAZY_TERMS: usize = 15;
+
+/// Precomputed constants converting from basis `from` to basis `to` (coefficient form).
+#[derive(Debug, Clone)]
+pub struct BasisConverter {
+    from: Vec<Modulus>,
+    to: Vec<Modulus>,
+    /// `(A/a_j)^{-1} mod a_j` and its Shoup constant.
+    inv_punctured: Vec<(u64, u64)>,
+    /// `punctured[k][j] = (A/a_j) mod b_k`.
+    punctured: Vec<Vec<u64>>,
+}
+
+impl BasisConverter {
+    /// Constants for converting from `from` to `to` (all primes distinct).
+    pub fn new(from: &[Modulus], to: &[Modulus]) -> Self {
+        let inv_punctured = from
+            .iter()
+            .enumerate()
+            .map(|(j, m)| {
+                let prod = from
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != j)
+                    .fold(1u64, |acc, (_, o)| m.mul(acc, m.reduce(o.value())));
+                let inv = m.inv(prod).unwrap_or(0);
+                (inv, m.shoup(inv))
+            })
+            .collect();
+        let punctured = to
+            .iter()
+            .map(|b| {
+                (0..from.len())
+                    .map(|j| {
+                        from.iter()
+                            .enumerate()
+                            .filter(|&(i, _)| i != j)
+                            .fold(1u64, |acc, (_, o)| b.mul(acc, b.reduce(o.value())))
+                    })
+                    .collect()
+            })
+            .collect();
+        Self {
+            from: from.to_vec(),
+            to: to.to_vec(),
+            inv_punctured,
+            punctured,
+        }
+    }
+
+    /// Source basis.
+    pub fn from_moduli(&self) -> &[Modulus] {
+        &self.from
+    }
+
+    /// Target basis.
+    pub fn to_moduli(&self) -> &[Modulus] {
+        &self.to
+    }
+
+    /// Step 1: `scaled[j] = [x_j · (A/a_j)^{-1}]_{a_j}` for every coefficient. `input` and
+    /// `scaled` are limb-major with `from.len()` limbs of `n` coefficients.
+    pub fn scale_inputs(&self, input: &[u64], scaled: &mut [u64], n: usize) {
+        for (j, (m, &(w, ws))) in self.from.iter().zip(&self.inv_punctured).enumerate() {
+            let src = &input[j * n..(j + 1) * n];
+            let dst = &mut scaled[j * n..(j + 1) * n];
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = m.mul_shoup(s, w, ws);
+            }
+        }
+    }
+
+    /// Step 2: target limb `k` (an index into `to`) from the scaled inputs of step 1.
+    pub fn convert_limb(&self, scaled: &[u64], k: usize, out: &mut [u64]) {
+        let n = out.len();
+        let b = &self.to[k];
+        let row = &self.punctured[k];
+        let nf = self.from.len();
+        if nf <= LAZY_TERMS {
+            for (c, o) in out.iter_mut().enumerate() {
+                let mut acc: u128 = 0;
+                for (j, &w) in row.iter().enumerate() {
+                    acc += scaled[j * n + c] as u128 * w as u128;
+                }
+                *o = b.reduce_u128(acc);
+            }
+        } else {
+            for (c, o) in out.iter_mut().enumerate() {
+                let mut acc: u128 = 0;
+                for (j, &w) in row.iter().enumerate() {
+                    acc += scaled[j * n + c] as u128 * w as u128;
+                    if j % LAZY_TERMS == LAZY_TERMS - 1 {
+                        acc = b.reduce_u128(acc) as u128;
+                    }
+                }
+                *o = b.reduce_u128(acc);
+            }
+        }
+    }
+}
+
+/// Rescaling constants for dividing by the last prime `q_l` of a basis `q_0..q_l` with rounding.
+#[derive(Debug, Clone)]
+pub struct RescaleConstants {
+    /// `q_l^{-1} mod q_i` with Shoup constants, for `i < l`.
+    pub inv_last: Vec<(u64, u64)>,
+    /// `floor(q_l / 2) mod q_i` for `i < l`.
+    pub half_last_mod: Vec<u64>,
+    /// `floor(q_l / 2)`.
+    pub half_last: u64,
+}
+
+impl RescaleConstants {
+    /// Constants for `moduli = q_0..q_l` (dividing by `q_l`).
+    pub fn new(moduli: &[Modulus]) -> Self {
+        let (last, rest) = moduli.split_last().expect("at least one modulus");
+        let half = last.value() / 2;
+        Self {
+            inv_last: rest
+                .iter()
+                .map(|m| {
+                    let inv = m.inv(m.reduce(last.value())).unwrap_or(0);
+                    (inv, m.shoup(inv))
+                })
+                .collect(),
+            half_last_mod: rest.iter().map(|m| m.reduce(half)).collect(),
+            half_last: half,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::math::primes::PrimeGenerator;
+    use proptest::prelude::*;
+
+    fn moduli(bits: &[u32], g: &mut PrimeGenerator) -> Vec<Modulus> {
+        bits.iter()
+            .map(|&b| Modulus::new(g.next_prime(b).unwrap()).unwrap())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// Conv(x) = x + u·A with 0 ≤ u < |A|, checked with exact 128-bit integers.
+        #[test]
+        fn conversion_error_is_a_small_multiple_of_the_source_modulus(
+            x in any::<u128>(), many in any::<bool>()
+        ) {
+            let mut g = PrimeGenerator::new(1);
+            let (from, to) = if many {
+                // 17 small primes (6 and 7 bits): exercises the chunked reduction; A < 2^110.
+                let mut bits = vec![6u32; 7];
+                bits.extend([7u32; 10]);
+                let f = moduli(&bits, &mut g);
+                (f, moduli(&[30, 45, 61], &mut g))
+            } else {
+                (moduli(&[40, 50], &mut g), moduli(&[61, 61, 30], &mut g))
+            };
+            let a: u128 = from.iter().map(|m| m.value() as u128).product();
+            let x = x % a;
+            let n = 1;
+            let input: Vec<u64> = from.iter().map(|m| (x % m.value() as u128) as u64).collect();
+            let conv = BasisConverter::new(&from, &to);
+            let mut scaled = vec![0u64; from.len()];
+            conv.scale_inputs(&input, &mut scaled, n);
+            let outs: Vec<u64> = (0..to.len()).map(|k| {
+                let mut o = [0u64];
+                conv.convert_limb(&scaled, k, &mut o);
+                o[0]
+            }).collect();
+            let ok = (0..from.len() as u128).any(|u| {
+                let v = x + u * a;
+                to.iter().zip(&outs).all(|(m, &o)| (v % m.value() as u128) as u64 == o)
+            });
+            prop_assert!(ok);
+        }
+    }
+
+    #[test]
+    fn rescale_constants_divide_with_rounding() {
+        let mut g = PrimeGenerator::new(8);
+        let ms = moduli(&[40, 30], &mut g);
+        let rc = RescaleConstants::new(&ms);
+        let (q0, q1) = (ms[0], ms[1]);
+        for x in [
+            0u128,
+            1,
+            12345678901234,
+            (q1.value() as u128) * 77 + q1.value() as u128 / 2 + 1,
+        ] {
+            // y = (x mod q1 + half) mod q1; result = (x - (y - half)) / q1 mod q0.
+            let x0 = (x % q0.value() as u128) as u64;
+            let x1 = (x % q1.value() as u128) as u64;
+            let y = q1.add(x1, rc.half_last);
+            let y0 = q0.sub(q0.reduce(y), rc.half_last_mod[0]);
+            let r = q0.mul_shoup(q0.sub(x0, y0), rc.inv_last[0].0, rc.inv_last[0].1);
+            let expect = (x + q1.value() as u128 / 2) / q1.value() as u128;
+            assert_eq!(r as u128, expect % q0.value() as u128);
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Word-size arithmetic modulo a prime below 2^62.
+//!
+//! Every residue handled here is a `u64` in `[0, p)` unless a function says it works lazily.
+//! Two multiplication flavours:
+//! * Barrett ([`Modulus::mul`], [`Modulus::reduce_u128`]) for products of two variable values,
+//!   with a precomputed 128-bit constant `floor(2^128 / p)`;
+//! * Shoup ([`Modulus::shoup`], [`Modulus::mul_shoup`]) when one operand is fixed (twiddles,
+//!   keys, constants): one precomputed word per fixed operand makes the product two `mulhi`s.
+//!
+//! `p < 2^62` leaves two spare bits so that lazy NTT butterflies can keep values in `[0, 4p)`.
+
+/// Largest supported modulus bit size.
+pub const MAX_MODULUS_BITS: u32 = 62;
+
+/// A prime modulus below 2^62 with its Barrett constant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Modulus {
+    p: u64,
+    /// Low word of floor(2^128 / p).
+    ratio_lo: u64,
+    /// High word of floor(2^128 / p).
+    ratio_hi: u64,
+}
+
+impl Modulus {
+    /// Builds the modulus; `None` unless `2 <= p < 2^62`.
+    pub fn new(p: u64) -> Option<Self> {
+        if !(2..(1u64 << 62)).contains(&p) {
+            return None;
+        }
+        // floor(2^128 / p) = floor((2^128 - 1) / p) because p is not a power of two above 1
+        // or, when it is, 2^128/p is integral and (2^128-1)/p rounds down by exactly one;
+        // handle that case by adding the correction explicitly.
+        let mut ratio = u128::MAX / p as u128;
+        if (u128::MAX % p as u128) == p as u128 - 1 {
+            ratio += 1;
+        }
+        Some(Self {
+            p,
+            ratio_lo: ratio as u64,
+            ratio_hi: (ratio >> 64) as u64,
+        })
+    }
+
+    /// The prime itself.
+    #[inline(always)]
+    pub fn value(&self) -> u64 {
+        self.p
+    }
+
+    /// Number of bits of p.
+    pub fn bits(&self) -> u32 {
+        64 - self.p.leading_zeros()
+    }
+
+    /// `(a + b) mod p` for `a, b < p`.
+    #[inline(always)]
+    pub fn add(&self, a: u64, b: u64) -> u64 {
+        let s = a + b;
+        if s >= self.p { s - self.p } else { s }
+    }
+
+    /// `(a - b) mod p` for `a, b < p`.
+    #[inline(always)]
+    pub fn sub(&self, a: u64, b: u64) -> u64 {
+        if a >= b { a - b } else { a + self.p - b }
+    }
+
+    /// `-a mod p` for `a < p`.
+    #[inline(always)]
+    pub fn neg(&self, a: u64) -> u64 {
+        if a == 0 { 0 } else { self.p - a }
+    }
+
+    /// Reduces any 64-bit value.
+    #[inline(always)]
+    pub fn reduce(&self, a: u64) -> u64 {
+        self.reduce_u128(a as u128)
+    }
+
+    /// Reduces any 128-bit value with the Barrett constant (no division).
+    #[inline(always)]
+    pub fn reduce_u128(&self, x: u128) -> u64 {
+        let xl = x as u64;
+        let xh = (x >> 64) as u64;
+        let ll = ((xl as u128) * (self.ratio_lo as u128)) >> 64;
+        let lh = (xl as u128) * (self.ratio_hi as u128);
+        let hl = (xh as u128) * (self.ratio_lo as u128);
+        let hh = (xh as u128) * (self.ratio_hi as u128);
+        let (mid, c1) = lh.overflowing_add(hl);
+        let (mid, c2) = mid.overflowing_add(ll);
+        let carry = ((c1 as u128) + (c2 as u128)) << 64;
+        // q underestimates floor(x / p) by at most 2.
+        let q = hh.wrapping_add(mid >> 64).wrapping_add(carry);
+        let mut r = x.wrapping_sub(q.wrapping_mul(self.p as u128)) as u64;
+        if r >= self.p {
+            r -= self.p;
+        }
+        if r >= self.p {
+            r -= self.p;
+        }
+        r
+    }
+
+    /// `a * b mod p` (Barrett) for any `a, b` whose product fits 128 bits.
+    #[inline(always)]
+    pub fn mul(&self, a: u64, b: u64) -> u64 {
+        self.reduce_u128((a as u128) * (b as u128))
+    }
+
+    /// Shoup constant `floor(w * 2^64 / p)` for a fixed operand `w < p`.
+    #[inline(always)]
+    pub fn shoup(&self, w: u64) -> u64 {
+        (((w as u128) << 64) / self.p as u128) as u64
+    }
+
+    /// `a * w mod p` in `[0, 2p)` given `w_shoup = self.shoup(w)`; valid for any `a < 2^64`.
+    #[inline(always)]
+    pub fn mul_shoup_lazy(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
+        let q = (((a as u128) * (w_shoup as u128)) >> 64) as u64;
+        a.wrapping_mul(w).wrapping_sub(q.wrapping_mul(self.p))
+    }
+
+    /// `a * w mod p` in `[0, p)` given `w_shoup = self.shoup(w)`.
+    #[inline(always)]
+    pub fn mul_shoup(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
+        let r = self.mul_shoup_lazy(a, w, w_shoup);
+        if r >= self.p { r - self.p } else { r }
+    }
+
+    /// `a^e mod p`.
+    pub fn pow(&self, a: u64, mut e: u64) -> u64 {
+        let mut base = self.reduce(a);
+        let mut acc = 1 % self.p;
+        while e > 0 {
+            if e & 1 == 1 {
+                acc = self.mul(acc, base);
+            }
+            base = self.mul(base, base);
+            e >>= 1;
+        }
+        acc
+    }
+
+    /// Multiplicative inverse (p prime); `None` for `a ≡ 0`.
+    pub fn inv(&self, a: u64) -> Option<u64> {
+        let a = self.reduce(a);
+        if a == 0 {
+            None
+        } else {
+            Some(self.pow(a, self.p - 2))
+        }
+    }
+
+    /// Maps a signed integer to its residue.
+    #[inline]
+    pub fn from_i64(&self, a: i64) -> u64 {
+        let r = self.reduce(a.unsigned_abs());
+        if a < 0 { self.neg(r) } else { r }
+    }
+
+    /// Maps a signed 128-bit integer to its residue.
+    #[inline]
+    pub fn from_i128(&self, a: i128) -> u64 {
+        let r = self.reduce_u128(a.unsigned_abs());
+        if a < 0 { self.neg(r) } else { r }
+    }
+
+    /// Centered representative in `(-p/2, p/2]` as `i64`.
+    #[inline]
+    pub fn center(&self, a: u64) -> i64 {
+        if a > self.p / 2 {
+            -((self.p - a) as i64)
+        } else {
+            a as i64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Primes of 62, 60, 40 and 17 bits.
+    fn prime(idx: usize) -> u64 {
+        let mut g = crate::math::primes::PrimeGenerator::new(1 << 10);
+        g.next_prime([62, 60, 40, 17][idx]).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn barrett_matches_u128(idx in 0usize..4, a in any::<u64>(), b in any::<u64>()) {
+            let m = Modulus::new(prime(idx)).unwrap();
+            let p = m.value();
+            let (a, b) = (a % p, b % p);
+            prop_assert_eq!(m.mul(a, b) as u128, (a as u128 * b as u128) % p as u128);
+        }
+
+        #[test]
+        fn reduce_u128_matches(idx in 0usize..4, x in any::<u128>()) {
+            let m = Modulus::new(prime(idx)).unwrap();
+            prop_assert_eq!(m.reduce_u128(x) as u128, x % m.value() as u128);
+        }
+
+        #[test]
+        fn shoup_matches_u128(idx in 0usize..4, a in any::<u64>(), w in any::<u64>()) {
+            let m = Modulus::new(prime(idx)).unwrap();
+            let p = m.value();
+            let w = w % p;
+            let ws = m.shoup(w);
+            let expect = ((a as u128 * w as u128) % p as u128) as u64;
+            let lazy = m.mul_shoup_lazy(a, w, ws);
+            prop_assert!(lazy < 2 * p);
+            prop_assert_eq!(lazy % p, expect);
+            prop_assert_eq!(m.mul_shoup(a, w, ws), expect);
+        }
+
+        #[test]
+        fn add_sub_neg_identities(idx in 0usize..4, a in any::<u64>(), b in any::<u64>()) {
+            let m = Modulus::new(prime(idx)).unwrap();
+            let p = m.value();
+            let (a, b) = (a % p, b % p);
+            prop_assert_eq!(m.sub(m.add(a, b), b), a);
+            prop_assert_eq!(m.add(a, m.neg(a)), 0);
+            prop_assert_eq!(m.add(a, b) as u128, (a as u128 + b as u128) % p as u128);
+        }
+
+        #[test]
+        fn inverse_and_signed(idx in 0usize..4, a in 1u64.., s in any::<i64>()) {
+            let m = Modulus::new(prime(idx)).unwrap();
+            let a = a % m.value();
+            prop_assume!(a != 0);
+            let inv = m.inv(a).unwrap();
+            prop_assert_eq!(m.mul(a, inv), 1);
+            let r = m.from_i64(s);
+            prop_assert_eq!(r as i128, (s as i128).rem_euclid(m.value() as i128));
+        }
+    }
+
+    #[test]
+    fn rejects_out_of_range() {
+        assert!(Modulus::new(1 << 62).is_none());
+        assert!(Modulus::new(1).is_none());
+        let m = Modulus::new(7).unwrap();
+        assert_eq!(m.pow(3, 6), 1);
+        assert_eq!(m.inv(0), None);
+        assert_eq!(m.center(6), -1);
+    }
+}
