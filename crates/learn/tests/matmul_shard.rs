@@ -214,3 +214,21 @@ fn malformed_units_and_partials_are_refused() {
         .is_err()
     );
 }
+
+#[test]
+fn parallel_units_match_sequential_units() {
+    let Setup { sim, x, p, .. } = setup();
+    let plan = AtbPlan::new(
+        &sim,
+        &p,
+        &x,
+        1.0,
+        AtbForm::Auto,
+        Sharding::for_workers(6, 4, 3),
+    )
+    .unwrap();
+    let units = plan.units(&sim, &p, &x).unwrap();
+    let seq = matmul::run_units(&sim, &units, false).unwrap();
+    let par = matmul::run_units(&sim, &units, true).unwrap();
+    assert_eq!(seq, par);
+}

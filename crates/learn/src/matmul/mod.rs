@@ -10,10 +10,12 @@ pub mod blocks;
 pub mod cost;
 pub mod masks;
 pub mod partial;
+pub mod runner;
 pub mod shard;
 
 pub use abt::{AbtPlan, AbtUnit, diag_abt, diag_abt_scaled, run_sharded_abt};
 pub use atb::{AtbForm, AtbPlan, AtbUnit, diag_atb, diag_atb_with, run_sharded_atb};
 pub use cost::Cost;
 pub use partial::Partial;
+pub use runner::{WorkUnit, run_units};
 pub use shard::{ShardSpec, Sharding};
