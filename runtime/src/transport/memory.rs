@@ -1,0 +1,195 @@
+//! An in-process transport with the same interface as QUIC, for unit tests of actor protocols:
+//! deterministic, no sockets, no certificates. The sender's name is taken from the transport it
+//! sends through, which plays the part of the certificate.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::future::BoxFuture;
+use tokio::sync::broadcast;
+
+use super::{
+    Answer, Delivery, Inbound, InboundHandler, Outbound, PeerEvent, SendOptions, Transport,
+    TransportError, TransportSettings,
+};
+use crate::name::NodeName;
+
+struct Member {
+    handler: Option<Arc<dyn InboundHandler>>,
+    events: broadcast::Sender<PeerEvent>,
+}
+
+/// A set of in-process transports that can reach each other. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct MemoryNetwork {
+    members: Arc<Mutex<HashMap<NodeName, Member>>>,
+}
+
+impl MemoryNetwork {
+    /// An empty network.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn members(&self) -> MutexGuard<'_, HashMap<NodeName, Member>> {
+        self.members
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Creates the transport of node `name` on this network (frame limits as in
+    /// `settings`).
+    pub fn transport(&self, name: NodeName, settings: TransportSettings) -> MemoryTransport {
+        let (events, _) = broadcast::channel(256);
+        self.members().insert(
+            name.clone(),
+            Member {
+                handler: None,
+                events,
+            },
+        );
+        MemoryTransport {
+            local: name,
+            network: self.clone(),
+            settings,
+        }
+    }
+}
+
+/// One node's view of a [`MemoryNetwork`].
+pub struct MemoryTransport {
+    local: NodeName,
+    network: MemoryNetwork,
+    settings: TransportSettings,
+}
+
+impl Transport for MemoryTransport {
+    fn local_name(&self) -> &NodeName {
+        &self.local
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    fn start(&self, handler: Arc<dyn InboundHandler>) -> Result<(), TransportError> {
+        let mut members = self.network.members();
+        let me = members
+            .get_mut(&self.local)
+            .ok_or(TransportError::ShuttingDown)?;
+        me.handler = Some(handler);
+        let my_events = me.events.clone();
+        for (name, member) in members.iter() {
+            if name != &self.local && member.handler.is_some() {
+                let _ = member.events.send(PeerEvent::Connected {
+                    peer: self.local.clone(),
+                });
+                let _ = my_events.send(PeerEvent::Connected { peer: name.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    fn set_peer_addr(&self, _peer: &NodeName, _addr: SocketAddr) -> Result<(), TransportError> {
+        Ok(())
+    }
+
+    fn connect(&self, peer: &NodeName) -> BoxFuture<'static, Result<(), TransportError>> {
+        let known = self
+            .network
+            .members()
+            .get(peer)
+            .is_some_and(|m| m.handler.is_some());
+        let peer = peer.clone();
+        Box::pin(async move {
+            if known {
+                Ok(())
+            } else {
+                Err(TransportError::UnknownPeer(peer))
+            }
+        })
+    }
+
+    fn send(
+        &self,
+        peer: &NodeName,
+        msg: Outbound,
+        options: SendOptions,
+    ) -> BoxFuture<'static, Result<Answer, TransportError>> {
+        let me_alive = self
+            .network
+            .members()
+            .get(&self.local)
+            .is_some_and(|m| m.handler.is_some());
+        let handler = self
+            .network
+            .members()
+            .get(peer)
+            .and_then(|m| m.handler.clone());
+        let limits = self.settings.limits;
+        let timeout = options
+            .reply_timeout
+            .unwrap_or(self.settings.first_byte_timeout);
+        let from = self.local.clone();
+        let peer = peer.clone();
+        Box::pin(async move {
+            if !me_alive {
+                return Err(TransportError::ShuttingDown);
+            }
+            let handler = handler.ok_or_else(|| TransportError::UnknownPeer(peer.clone()))?;
+            let len = msg.payload.bulk.len() as u64;
+            if len > limits.max_bulk_bytes {
+                return Err(TransportError::TooLarge {
+                    len,
+                    max: limits.max_bulk_bytes,
+                });
+            }
+            let inbound = Inbound {
+                from,
+                request_id: 0,
+                actor: msg.actor,
+                message: msg.message,
+                payload: msg.payload,
+                expects_reply: msg.delivery == Delivery::Ask,
+            };
+            match tokio::time::timeout(timeout, handler.handle(inbound)).await {
+                Ok(Ok(answer)) => Ok(match msg.delivery {
+                    Delivery::Ask => answer,
+                    Delivery::Tell | Delivery::Cast => Answer::Ack,
+                }),
+                Ok(Err(failure)) => Err(TransportError::Remote { peer, failure }),
+                Err(_) => Err(TransportError::Stalled {
+                    peer,
+                    phase: "waiting for answer",
+                    done: len,
+                    total: len,
+                    after: timeout,
+                }),
+            }
+        })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<PeerEvent> {
+        match self.network.members().get(&self.local) {
+            Some(member) => member.events.subscribe(),
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    fn shutdown(&self) -> BoxFuture<'static, ()> {
+        let mut members = self.network.members();
+        if let Some(me) = members.get_mut(&self.local) {
+            me.handler = None;
+        }
+        for (name, member) in members.iter() {
+            if name != &self.local {
+                let _ = member.events.send(PeerEvent::Lost {
+                    peer: self.local.clone(),
+                    reason: "node shut down".into(),
+                });
+            }
+        }
+        Box::pin(async {})
+    }
+}

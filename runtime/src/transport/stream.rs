@@ -1,0 +1,299 @@
+//! Writing and reading one frame on a QUIC stream: header and envelope in one write, then the bulk
+//! payload in chunks, each step under a timeout so that a silent peer produces an error instead
+//! of a hang. Memory: the sender slices its `Bytes` without copying (QUIC holds at most its send
+//! window of them); the receiver holds the message buffer plus at most one chunk.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use quinn::{ReadError, ReadExactError, RecvStream, SendStream, WriteError};
+
+use super::{Progress, ProgressFn, TransferDirection, TransportError, TransportSettings, codes};
+use crate::name::NodeName;
+use crate::wire::{FrameHeader, FrameKind, HEADER_LEN, WireError};
+
+/// Who and what a transfer is about, for errors and progress reports.
+pub(crate) struct TransferCtx<'a> {
+    pub(crate) peer: &'a NodeName,
+    pub(crate) settings: &'a TransportSettings,
+    pub(crate) progress: Option<&'a ProgressFn>,
+    pub(crate) request_id: u64,
+}
+
+impl TransferCtx<'_> {
+    fn report(&self, direction: TransferDirection, done: u64, total: u64) {
+        if let Some(progress) = self.progress {
+            progress(&Progress {
+                peer: self.peer.clone(),
+                request_id: self.request_id,
+                direction,
+                done,
+                total,
+            });
+        }
+    }
+
+    fn stalled(
+        &self,
+        phase: &'static str,
+        done: u64,
+        total: u64,
+        after: Duration,
+    ) -> TransportError {
+        TransportError::Stalled {
+            peer: self.peer.clone(),
+            phase,
+            done,
+            total,
+            after,
+        }
+    }
+
+    fn wire(&self, source: WireError) -> TransportError {
+        TransportError::Wire {
+            peer: self.peer.clone(),
+            source,
+        }
+    }
+}
+
+/// Runs `fut` with a stall timeout.
+async fn step<T>(
+    ctx: &TransferCtx<'_>,
+    phase: &'static str,
+    done: u64,
+    total: u64,
+    after: Duration,
+    fut: impl Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    match tokio::time::timeout(after, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(ctx.stalled(phase, done, total, after)),
+    }
+}
+
+fn code_reason(code: quinn::VarInt) -> String {
+    match u32::try_from(code.into_inner()) {
+        Ok(codes::SHUTTING_DOWN) => "peer is shutting down".to_owned(),
+        Ok(codes::CANCELLED) => "peer cancelled the transfer".to_owned(),
+        Ok(codes::PROTOCOL_VIOLATION) => "peer reported a protocol violation".to_owned(),
+        _ => format!("application code {code}"),
+    }
+}
+
+pub(crate) fn write_error(peer: &NodeName, e: WriteError) -> TransportError {
+    match e {
+        WriteError::ConnectionLost(source) => TransportError::Connection {
+            peer: peer.clone(),
+            source,
+        },
+        WriteError::Stopped(code) => TransportError::Stream {
+            peer: peer.clone(),
+            reason: format!("stopped: {}", code_reason(code)),
+        },
+        other => TransportError::Stream {
+            peer: peer.clone(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+pub(crate) fn read_error(peer: &NodeName, e: ReadError) -> TransportError {
+    match e {
+        ReadError::ConnectionLost(source) => TransportError::Connection {
+            peer: peer.clone(),
+            source,
+        },
+        ReadError::Reset(code) => TransportError::Stream {
+            peer: peer.clone(),
+            reason: format!("reset: {}", code_reason(code)),
+        },
+        other => TransportError::Stream {
+            peer: peer.clone(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Writes one frame and finishes the stream.
+pub(crate) async fn write_frame(
+    send: &mut SendStream,
+    kind: FrameKind,
+    meta: &[u8],
+    bulk: &Bytes,
+    ctx: &TransferCtx<'_>,
+) -> Result<(), TransportError> {
+    let total = bulk.len() as u64;
+    let meta_len = u32::try_from(meta.len())
+        .ok()
+        .filter(|&len| len <= ctx.settings.limits.max_meta_bytes)
+        .ok_or(TransportError::TooLarge {
+            len: meta.len() as u64,
+            max: ctx.settings.limits.max_meta_bytes.into(),
+        })?;
+    if total > ctx.settings.limits.max_bulk_bytes {
+        return Err(TransportError::TooLarge {
+            len: total,
+            max: ctx.settings.limits.max_bulk_bytes,
+        });
+    }
+    let header = FrameHeader {
+        kind,
+        flags: 0,
+        request_id: ctx.request_id,
+        meta_len,
+        bulk_len: total,
+    };
+    let mut head = Vec::with_capacity(HEADER_LEN + meta.len());
+    head.extend_from_slice(&header.encode());
+    head.extend_from_slice(meta);
+    let timeout = ctx.settings.progress_timeout;
+    step(ctx, "sending header", 0, total, timeout, async {
+        send.write_chunk(Bytes::from(head))
+            .await
+            .map_err(|e| write_error(ctx.peer, e))
+    })
+    .await?;
+    let chunk = ctx.settings.chunk_size.max(1);
+    let mut done = 0usize;
+    while done < bulk.len() {
+        let end = (done + chunk).min(bulk.len());
+        let piece = bulk.slice(done..end);
+        step(ctx, "sending payload", done as u64, total, timeout, async {
+            send.write_chunk(piece)
+                .await
+                .map_err(|e| write_error(ctx.peer, e))
+        })
+        .await?;
+        done = end;
+        ctx.report(TransferDirection::Send, done as u64, total);
+    }
+    send.finish().map_err(|e| TransportError::Stream {
+        peer: ctx.peer.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Waits until the peer has acknowledged every byte written (so that closing the connection
+/// afterwards cannot lose them).
+pub(crate) async fn wait_delivered(
+    send: &mut SendStream,
+    ctx: &TransferCtx<'_>,
+) -> Result<(), TransportError> {
+    let after = ctx.settings.progress_timeout;
+    match tokio::time::timeout(after, send.stopped()).await {
+        Ok(Ok(None)) => Ok(()),
+        Ok(Ok(Some(code))) => Err(TransportError::Stream {
+            peer: ctx.peer.clone(),
+            reason: format!("stopped: {}", code_reason(code)),
+        }),
+        Ok(Err(e)) => Err(TransportError::Stream {
+            peer: ctx.peer.clone(),
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(ctx.stalled("waiting for delivery", 0, 0, after)),
+    }
+}
+
+/// A frame as read from a stream.
+pub(crate) struct ReadFrame {
+    pub(crate) header: FrameHeader,
+    pub(crate) meta: Bytes,
+    pub(crate) bulk: Bytes,
+}
+
+/// Reads exactly one frame and the end of the stream. `first_byte` bounds the wait for the
+/// header; every later step is bounded by the progress timeout. Lengths are checked against the
+/// limits before anything is allocated for them.
+pub(crate) async fn read_frame(
+    recv: &mut RecvStream,
+    first_byte: Duration,
+    ctx: &mut TransferCtx<'_>,
+) -> Result<ReadFrame, TransportError> {
+    let settings = ctx.settings;
+    let mut head = [0u8; HEADER_LEN];
+    let header_read = async {
+        recv.read_exact(&mut head).await.map_err(|e| match e {
+            ReadExactError::FinishedEarly(got) => ctx.wire(WireError::Truncated {
+                section: "header",
+                expected: HEADER_LEN as u64,
+                got: got as u64,
+            }),
+            ReadExactError::ReadError(e) => read_error(ctx.peer, e),
+        })
+    };
+    match tokio::time::timeout(first_byte, header_read).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(TransportError::Timeout {
+                peer: ctx.peer.clone(),
+                after: first_byte,
+            });
+        }
+    }
+    let header = FrameHeader::decode(&head, &settings.limits).map_err(|e| ctx.wire(e))?;
+    ctx.request_id = header.request_id;
+    let total = header.bulk_len;
+    let timeout = settings.progress_timeout;
+
+    let mut meta = vec![0u8; header.meta_len as usize];
+    step(ctx, "reading envelope", 0, total, timeout, async {
+        recv.read_exact(&mut meta).await.map_err(|e| match e {
+            ReadExactError::FinishedEarly(got) => ctx.wire(WireError::Truncated {
+                section: "envelope",
+                expected: header.meta_len.into(),
+                got: got as u64,
+            }),
+            ReadExactError::ReadError(e) => read_error(ctx.peer, e),
+        })
+    })
+    .await?;
+
+    let total_usize = usize::try_from(total).map_err(|_| {
+        ctx.wire(WireError::BulkTooLarge {
+            len: total,
+            max: usize::MAX as u64,
+        })
+    })?;
+    let mut bulk: Vec<u8> = Vec::with_capacity(total_usize.min(settings.preallocate_limit));
+    let chunk = settings.chunk_size.max(1);
+    while bulk.len() < total_usize {
+        let want = (total_usize - bulk.len()).min(chunk);
+        let done = bulk.len() as u64;
+        let piece = step(ctx, "reading payload", done, total, timeout, async {
+            recv.read_chunk(want, true)
+                .await
+                .map_err(|e| read_error(ctx.peer, e))
+        })
+        .await?;
+        let Some(piece) = piece else {
+            return Err(ctx.wire(WireError::Truncated {
+                section: "payload",
+                expected: total,
+                got: done,
+            }));
+        };
+        if bulk.capacity() - bulk.len() < piece.bytes.len() {
+            // The peer has proven it is really sending this much: reserve the rest exactly.
+            bulk.reserve_exact(total_usize - bulk.len());
+        }
+        bulk.extend_from_slice(&piece.bytes);
+        ctx.report(TransferDirection::Receive, bulk.len() as u64, total);
+    }
+
+    let end = step(ctx, "reading end of stream", total, total, timeout, async {
+        recv.read_chunk(1, true)
+            .await
+            .map_err(|e| read_error(ctx.peer, e))
+    })
+    .await?;
+    if end.is_some() {
+        return Err(ctx.wire(WireError::TrailingBytes));
+    }
+    Ok(ReadFrame {
+        header,
+        meta: Bytes::from(meta),
+        bulk: Bytes::from(bulk),
+    })
+}

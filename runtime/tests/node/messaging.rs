@@ -1,0 +1,239 @@
+//! Tell and ask between two and three nodes, local sends, sender identity, and events.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hetal_runtime::transport::MemoryNetwork;
+use hetal_runtime::{Node, PeerEvent, SendError};
+
+use super::common::*;
+
+const T: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_tell_and_ask() {
+    let (_ca, ids) = cluster(&["a", "b"]);
+    let nodes = start_all(ids, &[]).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let echo = Echo::new("b");
+    let (notes, sum) = (echo.notes.clone(), echo.note_sum.clone());
+    b.register("echo", echo).unwrap();
+    let mut events = a.events();
+
+    let pong = a
+        .remote_ref::<Ping>(b.name(), "echo")
+        .ask(Ping(41), T)
+        .await
+        .unwrap();
+    assert_eq!(
+        pong,
+        Pong {
+            value: 42,
+            from: "a".into(),
+            served_by: "b".into()
+        }
+    );
+    assert_eq!(
+        events.recv().await.unwrap(),
+        PeerEvent::Connected { peer: name("b") }
+    );
+
+    let notes_ref = a.remote_ref::<Note>(b.name(), "echo");
+    for i in 1..=20 {
+        notes_ref.tell(Note(i)).await.unwrap();
+    }
+    // `tell` returns after the actor handled the note, so the counts are exact already.
+    assert_eq!(notes.load(Ordering::SeqCst), 20);
+    assert_eq!(sum.load(Ordering::SeqCst), 20 * 21 / 2);
+
+    // The reverse direction reuses the same connection.
+    a.register("echo", Echo::new("a")).unwrap();
+    let pong = b
+        .remote_ref::<Ping>(a.name(), "echo")
+        .ask(Ping(1), T)
+        .await
+        .unwrap();
+    assert_eq!((pong.from.as_str(), pong.served_by.as_str()), ("b", "a"));
+
+    // A local reference goes through the same encode/dispatch path.
+    let pong = b
+        .remote_ref::<Ping>(b.name(), "echo")
+        .ask(Ping(5), T)
+        .await
+        .unwrap();
+    assert_eq!((pong.value, pong.from.as_str()), (6, "b"));
+
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_exchange_concurrently() {
+    let (_ca, ids) = cluster(&["n1", "n2", "n3"]);
+    let nodes = start_all(ids, &[]).await;
+    for n in &nodes {
+        n.register("echo", Echo::new(n.name().as_str())).unwrap();
+    }
+    // Every node asks every other node at the same time, so simultaneous dials happen and the
+    // duplicate-connection rule must keep everything working.
+    let mut tasks = Vec::new();
+    for from in &nodes {
+        for to in &nodes {
+            if from.name() == to.name() {
+                continue;
+            }
+            let r = from.remote_ref::<Ping>(to.name(), "echo");
+            let (from_name, to_name) = (from.name().to_string(), to.name().to_string());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    let pong = r.ask(Ping(i), T).await.unwrap();
+                    assert_eq!(pong.value, i + 1);
+                    assert_eq!(pong.from, from_name);
+                    assert_eq!(pong.served_by, to_name);
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_see_the_authenticated_sender_and_can_refuse() {
+    let (_ca, ids) = cluster(&["client", "trainer", "worker"]);
+    let nodes = start_all(ids, &[]).await;
+    let (client, trainer, worker) = (&nodes[0], &nodes[1], &nodes[2]);
+    let mut echo = Echo::new("worker");
+    echo.blocked = Some(name("client"));
+    let notes = echo.notes.clone();
+    worker.register("echo", echo).unwrap();
+
+    trainer
+        .remote_ref::<Note>(worker.name(), "echo")
+        .tell(Note(1))
+        .await
+        .unwrap();
+    let refused = client
+        .remote_ref::<Note>(worker.name(), "echo")
+        .tell(Note(2))
+        .await;
+    match refused {
+        Err(SendError::Rejected { reason, .. }) => assert!(reason.contains("client")),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(notes.load(Ordering::SeqCst), 1);
+
+    // Unknown actors and wrong modes are typed errors, not hangs.
+    let err = trainer
+        .remote_ref::<Note>(worker.name(), "nobody")
+        .tell(Note(3))
+        .await;
+    assert!(
+        matches!(err, Err(SendError::Undeliverable { .. })),
+        "{err:?}"
+    );
+    let pong_ref = trainer.remote_ref::<Pong>(worker.name(), "echo");
+    let err = pong_ref
+        .tell(Pong {
+            value: 0,
+            from: String::new(),
+            served_by: String::new(),
+        })
+        .await;
+    assert!(
+        matches!(err, Err(SendError::Undeliverable { .. })),
+        "{err:?}"
+    );
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_lost_event_and_send_to_stopped_peer_fails() {
+    let (_ca, ids) = cluster(&["a", "b"]);
+    let nodes = start_all(ids, &[]).await;
+    let (a, b) = (nodes[0].clone(), nodes[1].clone());
+    b.register("echo", Echo::new("b")).unwrap();
+    let mut events = a.events();
+    a.connect(b.name()).await.unwrap();
+    assert_eq!(
+        events.recv().await.unwrap(),
+        PeerEvent::Connected { peer: name("b") }
+    );
+    b.shutdown().await;
+    let lost = tokio::time::timeout(T, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(lost, PeerEvent::Lost { ref peer, .. } if peer == b.name()),
+        "{lost:?}"
+    );
+    let err = a.remote_ref::<Ping>(b.name(), "echo").ask(Ping(1), T).await;
+    assert!(matches!(err, Err(SendError::Transport(_))), "{err:?}");
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_transport_runs_the_same_actors() {
+    let network = MemoryNetwork::new();
+    let settings = test_settings();
+    let (_ca, ids) = cluster(&["x", "y"]);
+    let cfg = config(ids[0].clone(), &[]);
+    let x = Node::with_transport(
+        Arc::new(network.transport(name("x"), settings.clone())),
+        &cfg,
+    )
+    .await
+    .unwrap();
+    let mut events = x.events();
+    let y = Node::with_transport(Arc::new(network.transport(name("y"), settings)), &cfg)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.recv().await.unwrap(),
+        PeerEvent::Connected { peer: name("y") }
+    );
+    let echo = Echo::new("y");
+    let notes = echo.notes.clone();
+    y.register("echo", echo).unwrap();
+    let pong = x
+        .remote_ref::<Ping>(y.name(), "echo")
+        .ask(Ping(9), T)
+        .await
+        .unwrap();
+    assert_eq!((pong.value, pong.from.as_str()), (10, "x"));
+    let data = pattern(1 << 20, 3);
+    let blob = Blob {
+        checksum: checksum(&data),
+        data,
+    };
+    x.remote_ref::<Blob>(y.name(), "echo")
+        .ask(blob, T)
+        .await
+        .unwrap();
+    x.remote_ref::<Note>(y.name(), "echo")
+        .tell(Note(1))
+        .await
+        .unwrap();
+    assert_eq!(notes.load(Ordering::SeqCst), 1);
+    y.shutdown().await;
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        PeerEvent::Lost { .. }
+    ));
+    assert!(
+        x.remote_ref::<Note>(y.name(), "echo")
+            .tell(Note(1))
+            .await
+            .is_err()
+    );
+    x.shutdown().await;
+}
