@@ -8,10 +8,15 @@
 //! * [`mod1`] — the approximation of `x mod 1` (scaled cosine, double-angle steps, optional
 //!   arcsine correction) used by EvalMod, with its error analysis.
 //!
+//! * [`backend`] — [`backend::SlotBackend`], the evaluator operations the circuits use, and
+//!   [`simulator`], a noise-free model of it that checks levels and scales.
+//!
 //! Everything in these modules that is pure math over `f64` / complex vectors is tested in
 //! plain arithmetic against dense references, so the homomorphic layers only add noise.
 
+pub mod backend;
 pub mod dft;
 pub mod lintrans;
 pub mod mod1;
 pub mod polynomial;
+pub mod simulator;

@@ -10,9 +10,13 @@
 //! * [`diagonal`] — [`DiagonalMatrix`]: construction, products, plain application.
 //! * [`bsgs`] — [`BsgsPlan`]: the split of the diagonal offsets into baby and giant steps, the
 //!   rotations it needs, and its plain evaluation (the reference for the homomorphic one).
+//! * [`eval`] — [`EncodedTransform`]: the diagonals encoded once at their level, evaluated
+//!   homomorphically with hoisted baby steps.
 
 pub mod bsgs;
 pub mod diagonal;
+pub mod eval;
 
 pub use bsgs::BsgsPlan;
 pub use diagonal::DiagonalMatrix;
+pub use eval::EncodedTransform;

@@ -18,7 +18,10 @@ use std::f64::consts::PI;
 
 use crate::circuits::polynomial::ChebyshevSeries;
 use crate::circuits::polynomial::chebyshev::cosine_interpolation_bound;
+use crate::circuits::polynomial::eval::chebyshev_depth;
 use crate::{Error, Result};
+
+pub mod eval;
 
 /// Parameters of the EvalMod approximation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,17 +80,6 @@ impl Mod1Params {
     pub fn message_bound(&self) -> f64 {
         (-self.log_message_ratio).exp2()
     }
-
-    /// Levels EvalMod consumes: the cosine (`⌈log2(d+1)⌉`), `r` double angles, the arcsine.
-    pub fn depth(&self) -> usize {
-        let log2_ceil = |x: usize| (usize::BITS - x.saturating_sub(1).leading_zeros()) as usize;
-        let arcsine = if self.arcsine_degree == 0 {
-            0
-        } else {
-            log2_ceil(self.arcsine_degree + 1)
-        };
-        log2_ceil(self.degree + 1) + self.double_angle as usize + arcsine
-    }
 }
 
 /// The interpolated polynomials of EvalMod.
@@ -112,14 +104,17 @@ impl Mod1Poly {
         let arcsine = if params.arcsine_degree == 0 {
             None
         } else {
-            // sin(2πm) for |m| ≤ bound, with headroom for the approximation error.
-            let y_max = ((2.0 * PI * params.message_bound()).min(PI / 2.0)).sin() * 1.05;
-            Some(ChebyshevSeries::interpolate(
-                |y| y.clamp(-1.0, 1.0).asin() / (2.0 * PI),
-                -y_max,
-                y_max,
-                params.arcsine_degree,
-            )?)
+            // Taylor polynomial of arcsin(y)/2π, rewritten in the Chebyshev basis on [−1, 1]:
+            // the input sin(2πm) stays far inside, so the Taylor tail is what limits precision.
+            let mut power = vec![0.0; params.arcsine_degree + 1];
+            let mut coeff = 1.0; // (2k)! / (4^k (k!)^2)
+            for k in 0..=params.arcsine_degree / 2 {
+                if k > 0 {
+                    coeff *= (2 * k - 1) as f64 / (2 * k) as f64;
+                }
+                power[2 * k + 1] = coeff / (2 * k + 1) as f64 / (2.0 * PI);
+            }
+            Some(ChebyshevSeries::new(power_to_chebyshev(&power), -1.0, 1.0)?)
         };
         Ok(Self {
             params,
@@ -138,9 +133,21 @@ impl Mod1Poly {
         &self.cosine
     }
 
-    /// The arcsine correction `arcsin(y)/2π` on `[−y_max, y_max]`, if enabled.
+    /// The arcsine correction `arcsin(y)/2π` (Taylor polynomial in the Chebyshev basis on
+    /// `[−1, 1]`), if enabled.
     pub fn arcsine(&self) -> Option<&ChebyshevSeries> {
         self.arcsine.as_ref()
+    }
+
+    /// Levels EvalMod consumes: the cosine series, `r` double angles, the arcsine series
+    /// (as evaluated by [`crate::circuits::polynomial::eval::evaluate_chebyshev`]).
+    pub fn depth(&self) -> Result<usize> {
+        let cos = chebyshev_depth(self.cosine.coeffs(), None)?;
+        let arcsine = match &self.arcsine {
+            Some(a) => chebyshev_depth(a.coeffs(), None)?,
+            None => 0,
+        };
+        Ok(cos + self.params.double_angle as usize + arcsine)
     }
 
     /// The final scalar applied to `sin(2πx)` when there is no arcsine correction: `1/2π`.
@@ -177,9 +184,8 @@ impl Mod1Poly {
         let m = p.message_bound();
         match &self.arcsine {
             None => e / (2.0 * PI) + (2.0 * PI).powi(2) * m.powi(3) / 6.0,
-            Some(a) => {
-                let (lo, hi) = a.interval();
-                let y_max = hi.max(-lo);
+            Some(_) => {
+                let y_max = (2.0 * PI * m + e).min(0.99);
                 // arcsin' ≤ 1/sqrt(1 − y_max²) on the interval; the Taylor tail of arcsin beyond
                 // the interpolation degree bounds its interpolation error (doubled for aliasing).
                 let slope = 1.0 / (1.0 - y_max * y_max).sqrt();
@@ -204,6 +210,32 @@ impl Mod1Poly {
         }
         worst
     }
+}
+
+/// Rewrites `Σ_k p_k y^k` in the Chebyshev basis, using
+/// `y^k = 2^{1−k} Σ_{j ≤ k/2} C(k, j) T_{k−2j}` (the `T_0` term halved).
+pub fn power_to_chebyshev(power: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; power.len().max(1)];
+    for (k, &pk) in power.iter().enumerate() {
+        if pk == 0.0 {
+            continue;
+        }
+        if k == 0 {
+            out[0] += pk;
+            continue;
+        }
+        let mut binom = 1.0f64; // C(k, j)
+        let base = 2f64.powi(1 - k as i32);
+        for j in 0..=k / 2 {
+            if j > 0 {
+                binom *= (k - j + 1) as f64 / j as f64;
+            }
+            let idx = k - 2 * j;
+            let w = if idx == 0 { 0.5 } else { 1.0 };
+            out[idx] += pk * base * binom * w;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -249,9 +281,27 @@ mod tests {
     }
 
     #[test]
+    fn power_basis_conversion_is_exact() {
+        let p = [0.3, -1.0, 0.5, 2.0, 0.0, -0.25];
+        let c = power_to_chebyshev(&p);
+        for i in 0..=20 {
+            let y = -1.0 + i as f64 / 10.0;
+            let direct: f64 = p
+                .iter()
+                .enumerate()
+                .map(|(k, a)| a * y.powi(k as i32))
+                .sum();
+            let cheb = crate::circuits::polynomial::chebyshev::clenshaw(&c, y);
+            assert!((direct - cheb).abs() < 1e-12);
+        }
+    }
+
+    #[test]
     fn depth_counts_levels() {
-        assert_eq!(params(16.0, 30, 3, 0, 8.0).depth(), 5 + 3);
-        assert_eq!(params(16.0, 31, 3, 7, 8.0).depth(), 5 + 3 + 3);
+        let plain = Mod1Poly::new(params(16.0, 30, 3, 0, 8.0)).unwrap();
+        assert!((5 + 3..=6 + 3).contains(&plain.depth().unwrap()));
+        let arcsine = Mod1Poly::new(params(16.0, 30, 3, 3, 8.0)).unwrap();
+        assert_eq!(arcsine.depth().unwrap(), plain.depth().unwrap() + 2);
     }
 
     #[test]

@@ -1,0 +1,71 @@
+//! [`SlotBackend`]: the operations the circuits need from a CKKS evaluator.
+//!
+//! The circuits manage levels and scales exactly (Lattigo style): every ciphertext carries its
+//! scale, additions only ever combine operands of equal scale, and the scale of each product is
+//! chosen in advance so that, after the rescale, it lands on the scale the next step expects.
+//! The backend only has to perform the primitive operations below without hidden rescales.
+//!
+//! Two implementations exist: the CKKS evaluator itself (see `bootstrap`) and
+//! [`super::simulator::SlotSimulator`], a noise-free model that tracks levels and scales and
+//! rejects every mismatched operation, used to test the circuits' bookkeeping in plain arithmetic.
+
+use num_complex::Complex64;
+
+use crate::Result;
+
+/// Relative tolerance when checking that two operands of an addition have the same scale.
+/// Scales are tracked in `f64`; rounding constants to integers perturbs them by far less.
+pub const SCALE_TOLERANCE: f64 = 1e-9;
+
+/// Homomorphic operations on ciphertexts whose slots hold complex numbers.
+pub trait SlotBackend {
+    /// A ciphertext.
+    type Ct: Clone;
+    /// A plaintext encoded at a given level and scale.
+    type Pt;
+
+    /// Number of physical slots (N/2).
+    fn max_slots(&self) -> usize;
+    /// Level of a ciphertext (0 = only q_0 left).
+    fn level(&self, ct: &Self::Ct) -> usize;
+    /// Scale of a ciphertext.
+    fn scale(&self, ct: &Self::Ct) -> f64;
+    /// Relabels the scale: the encoded integers stay, the represented values are divided by
+    /// `new / old`. Free and exact; used to fold constant factors into the bookkeeping.
+    fn set_scale(&self, ct: &mut Self::Ct, scale: f64);
+    /// The prime `q_level` that a rescale at `level` divides by, as `f64`.
+    fn prime(&self, level: usize) -> f64;
+
+    /// Encodes `values` (a period: `values.len()` divides N/2, replicated over the slots) at
+    /// `level` with `scale`.
+    fn encode(&self, values: &[Complex64], level: usize, scale: f64) -> Result<Self::Pt>;
+
+    /// `a + b` (same level, same scale).
+    fn add(&self, a: &Self::Ct, b: &Self::Ct) -> Result<Self::Ct>;
+    /// `a − b` (same level, same scale).
+    fn sub(&self, a: &Self::Ct, b: &Self::Ct) -> Result<Self::Ct>;
+    /// `ct · pt` without rescaling (scales multiply; levels must match).
+    fn mul_plain(&self, ct: &Self::Ct, pt: &Self::Pt) -> Result<Self::Ct>;
+    /// `acc += ct · pt` without rescaling.
+    fn mul_plain_add(&self, acc: &mut Self::Ct, ct: &Self::Ct, pt: &Self::Pt) -> Result<()>;
+    /// Multiplies by the integer `round(value · const_scale)`; the scale is multiplied by
+    /// `const_scale`, so the represented value is multiplied by `value`. No level is consumed.
+    fn mul_const(&self, ct: &Self::Ct, value: f64, const_scale: f64) -> Result<Self::Ct>;
+    /// Adds the constant `value` to every slot (at the ciphertext's scale).
+    fn add_const(&self, ct: &Self::Ct, value: Complex64) -> Result<Self::Ct>;
+    /// Multiplies by `i` (exact: the monomial `X^{N/2}`).
+    fn mul_i(&self, ct: &Self::Ct) -> Result<Self::Ct>;
+    /// `a · b` relinearised, without rescaling (levels must match; scales multiply).
+    fn mul_relin(&self, a: &Self::Ct, b: &Self::Ct) -> Result<Self::Ct>;
+    /// Divides by the top prime: the level drops by one and the scale is divided by it.
+    fn rescale(&self, ct: &Self::Ct) -> Result<Self::Ct>;
+    /// Drops primes down to `level` without changing the scale.
+    fn drop_to_level(&self, ct: &Self::Ct, level: usize) -> Result<Self::Ct>;
+    /// Left rotation of the slots by `step` (`rot_k(v)[j] = v[j + k]`).
+    fn rotate(&self, ct: &Self::Ct, step: i64) -> Result<Self::Ct>;
+    /// The rotations of one ciphertext by several steps, sharing the key-switching
+    /// decomposition (hoisting).
+    fn rotate_hoisted(&self, ct: &Self::Ct, steps: &[i64]) -> Result<Vec<Self::Ct>>;
+    /// Complex conjugation of every slot.
+    fn conjugate(&self, ct: &Self::Ct) -> Result<Self::Ct>;
+}
