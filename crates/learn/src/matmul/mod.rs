@@ -7,6 +7,7 @@ pub mod abt;
 pub mod atb;
 pub mod baseline;
 pub mod blocks;
+pub mod compare;
 pub mod cost;
 pub mod masks;
 pub mod partial;

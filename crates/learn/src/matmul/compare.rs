@@ -1,0 +1,206 @@
+//! Side-by-side runs of every multiplication on the same encrypted inputs: wall time, operation
+//! counts, levels and accuracy. The `hetal bench matmul` command prints this; tests use it to
+//! check that every algorithm agrees with the plaintext product.
+
+use super::atb::AtbForm;
+use super::{baseline, cost, diag_abt, diag_atb_with};
+use crate::eval::{OpCounts, SlotCodec};
+use crate::pack::{BlockMatrix, Layout, UnitShape, decrypt_matrix, encrypt_matrix};
+use crate::{Error, Result};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// One algorithm's measurements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlgoReport {
+    /// Algorithm name (`DiagABT`, `ColMajor`, `DiagATB`, `DiagATB-PRotUp`, `RowMajor`).
+    pub name: String,
+    /// `A·Bᵀ` or `Aᵀ·B`.
+    pub product: String,
+    /// Wall-clock seconds.
+    pub wall_s: f64,
+    /// Operations performed.
+    pub counts: OpCounts,
+    /// What the cost formulas predict (CMult, Mult, Rot).
+    pub predicted: cost::Cost,
+    /// Level of the inputs.
+    pub input_level: usize,
+    /// Level of the output.
+    pub output_level: usize,
+    /// Largest absolute error of the decrypted logical entries against the plaintext product.
+    pub max_abs_error: f64,
+}
+
+/// The whole comparison for one shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareReport {
+    /// `(a, b, c)`: `A·Bᵀ` is (a × b)·(c × b)ᵀ, `Aᵀ·B` is (a × c)ᵀ·(a × b).
+    pub shape: (usize, usize, usize),
+    /// Unit shape `(s0, s1)`.
+    pub unit: (usize, usize),
+    /// Per-algorithm results, in the order DiagABT, ColMajor, DiagATB, DiagATB-PRotUp, RowMajor.
+    pub algorithms: Vec<AlgoReport>,
+}
+
+impl CompareReport {
+    /// Wall-time speed-up of algorithm `fast` over `slow` (by name).
+    pub fn speedup(&self, fast: &str, slow: &str) -> Option<f64> {
+        let t = |n: &str| {
+            self.algorithms
+                .iter()
+                .find(|a| a.name == n)
+                .map(|a| a.wall_s)
+        };
+        Some(t(slow)? / t(fast)?)
+    }
+}
+
+/// Every rotation step the comparison needs for `shape` on `unit` (to generate Galois keys).
+pub fn rotation_steps(shape: (usize, usize, usize), unit: UnitShape) -> Vec<isize> {
+    let (_, _, c) = shape;
+    let s1 = unit.s1() as isize;
+    let c_pad = c.next_power_of_two().max(2) as isize;
+    let mut steps = std::collections::BTreeSet::new();
+    for t in 0..unit.log_s1() {
+        steps.insert(1isize << t);
+        steps.insert(-(1isize << t));
+    }
+    for t in 0..unit.log_s0() {
+        steps.insert(s1 << t);
+    }
+    steps.insert(s1);
+    for k in 1..c_pad {
+        steps.insert(k); // RotLeft / Rot by 2m, RowMajor's shift
+        steps.insert(k - s1); // RotLeft's wrap
+        steps.insert(-k); // ColMajor's shift
+        steps.insert(2 * k * s1); // DiagABT's row shifts
+    }
+    steps
+        .into_iter()
+        .filter(|&k| k.rem_euclid(unit.slots() as isize) != 0)
+        .collect()
+}
+
+fn random(rows: usize, cols: usize, rng: &mut impl Rng) -> Array2<f64> {
+    Array2::from_shape_fn((rows, cols), |_| rng.gen_range(-1.0..1.0))
+}
+
+fn max_err(got: &Array2<f64>, want: &Array2<f64>) -> f64 {
+    got.iter()
+        .zip(want)
+        .fold(0.0, |m, (g, w)| m.max((g - w).abs()))
+}
+
+/// Runs DiagABT, ColMajor, DiagATB (standard and PRotUp) and RowMajor on random inputs of
+/// `shape`, encrypted once at the backend's top level.
+pub fn compare<E: SlotCodec>(
+    ev: &E,
+    shape: (usize, usize, usize),
+    unit: UnitShape,
+    seed: u64,
+) -> Result<CompareReport> {
+    let (a, b, c) = shape;
+    if a == 0 || b == 0 || c == 0 {
+        return Err(Error::Shape(format!("shape {shape:?}")));
+    }
+    let period = c.next_power_of_two().max(2);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let x = random(a, b, &mut rng);
+    let w = random(c, b, &mut rng);
+    let p = random(a, c, &mut rng);
+    let level = ev.max_level();
+    let xe = encrypt_matrix(ev, x.view(), Layout::RowMajor, unit, level)?;
+    let we = encrypt_matrix(ev, w.view(), Layout::RowTiled { period }, unit, level)?;
+    let pe = encrypt_matrix(ev, p.view(), Layout::ColTiled { period }, unit, level)?;
+    let z = x.dot(&w.t());
+    let g = p.t().dot(&x);
+
+    type Run<'a, E> =
+        Box<dyn Fn() -> Result<BlockMatrix<<E as crate::eval::SlotEvaluator>::Ct>> + 'a>;
+    let runs: Vec<(&str, &str, cost::Cost, &Array2<f64>, Run<'_, E>)> = vec![
+        (
+            "DiagABT",
+            "A·Bᵀ",
+            cost::diag_abt(a, b, period, unit),
+            &z,
+            Box::new(|| diag_abt(ev, &xe, &we)),
+        ),
+        (
+            "ColMajor",
+            "A·Bᵀ",
+            cost::col_major(a, b, c, unit),
+            &z,
+            Box::new(|| baseline::col_major(ev, &xe, &we)),
+        ),
+        (
+            "DiagATB",
+            "Aᵀ·B",
+            cost::diag_atb(a, b, period, unit, AtbForm::Standard),
+            &g,
+            Box::new(|| diag_atb_with(ev, &pe, &xe, 1.0, AtbForm::Standard)),
+        ),
+        (
+            "DiagATB-PRotUp",
+            "Aᵀ·B",
+            cost::diag_atb(a, b, period, unit, AtbForm::PRotUp),
+            &g,
+            Box::new(|| diag_atb_with(ev, &pe, &xe, 1.0, AtbForm::PRotUp)),
+        ),
+        (
+            "RowMajor",
+            "Aᵀ·B",
+            cost::row_major(a, b, c, unit),
+            &g,
+            Box::new(|| baseline::row_major(ev, &pe, &xe)),
+        ),
+    ];
+    let mut algorithms = Vec::new();
+    for (name, product, predicted, want, run) in runs {
+        ev.counter().reset();
+        let start = Instant::now();
+        let out = run()?;
+        let wall_s = start.elapsed().as_secs_f64();
+        let counts = ev.counts();
+        let output_level = out.blocks().iter().map(|b| ev.level(b)).min().unwrap_or(0);
+        let got = decrypt_matrix(ev, &out)?;
+        algorithms.push(AlgoReport {
+            name: name.into(),
+            product: product.into(),
+            wall_s,
+            counts,
+            predicted,
+            input_level: level,
+            output_level,
+            max_abs_error: max_err(&got, want),
+        });
+    }
+    Ok(CompareReport {
+        shape,
+        unit: (unit.s0(), unit.s1()),
+        algorithms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{SimConfig, Simulator};
+
+    #[test]
+    fn every_algorithm_agrees_and_matches_its_formula() {
+        let unit = UnitShape::hetal(50, 5, 1 << 10).unwrap();
+        let sim = Simulator::new(SimConfig::with_slots(1 << 10)).unwrap();
+        let r = compare(&sim, (50, 37, 5), unit, 7).unwrap();
+        assert_eq!(r.algorithms.len(), 5);
+        for a in &r.algorithms {
+            assert!(a.max_abs_error < 1e-10, "{}: {}", a.name, a.max_abs_error);
+            assert_eq!(a.counts.table_triple(), a.predicted.triple(), "{}", a.name);
+        }
+        assert!(r.speedup("DiagABT", "ColMajor").is_some_and(|s| s > 0.0));
+        // All rotations used are among the listed steps.
+        let steps = rotation_steps((50, 37, 5), unit);
+        assert!(steps.contains(&(unit.s1() as isize)));
+    }
+}
