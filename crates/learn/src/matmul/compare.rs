@@ -83,6 +83,15 @@ pub fn rotation_steps(shape: (usize, usize, usize), unit: UnitShape) -> Vec<isiz
         .collect()
 }
 
+/// One algorithm to run, with what it should compute.
+struct Candidate<'a, E: SlotCodec> {
+    name: &'static str,
+    product: &'static str,
+    predicted: cost::Cost,
+    want: &'a Array2<f64>,
+    run: Box<dyn Fn() -> Result<BlockMatrix<E::Ct>> + 'a>,
+}
+
 fn random(rows: usize, cols: usize, rng: &mut impl Rng) -> Array2<f64> {
     Array2::from_shape_fn((rows, cols), |_| rng.gen_range(-1.0..1.0))
 }
@@ -117,47 +126,52 @@ pub fn compare<E: SlotCodec>(
     let z = x.dot(&w.t());
     let g = p.t().dot(&x);
 
-    type Run<'a, E> =
-        Box<dyn Fn() -> Result<BlockMatrix<<E as crate::eval::SlotEvaluator>::Ct>> + 'a>;
-    let runs: Vec<(&str, &str, cost::Cost, &Array2<f64>, Run<'_, E>)> = vec![
-        (
-            "DiagABT",
-            "A·Bᵀ",
-            cost::diag_abt(a, b, period, unit),
-            &z,
-            Box::new(|| diag_abt(ev, &xe, &we)),
-        ),
-        (
-            "ColMajor",
-            "A·Bᵀ",
-            cost::col_major(a, b, c, unit),
-            &z,
-            Box::new(|| baseline::col_major(ev, &xe, &we)),
-        ),
-        (
-            "DiagATB",
-            "Aᵀ·B",
-            cost::diag_atb(a, b, period, unit, AtbForm::Standard),
-            &g,
-            Box::new(|| diag_atb_with(ev, &pe, &xe, 1.0, AtbForm::Standard)),
-        ),
-        (
-            "DiagATB-PRotUp",
-            "Aᵀ·B",
-            cost::diag_atb(a, b, period, unit, AtbForm::PRotUp),
-            &g,
-            Box::new(|| diag_atb_with(ev, &pe, &xe, 1.0, AtbForm::PRotUp)),
-        ),
-        (
-            "RowMajor",
-            "Aᵀ·B",
-            cost::row_major(a, b, c, unit),
-            &g,
-            Box::new(|| baseline::row_major(ev, &pe, &xe)),
-        ),
+    let runs: Vec<Candidate<'_, E>> = vec![
+        Candidate {
+            name: "DiagABT",
+            product: "A·Bᵀ",
+            predicted: cost::diag_abt(a, b, period, unit),
+            want: &z,
+            run: Box::new(|| diag_abt(ev, &xe, &we)),
+        },
+        Candidate {
+            name: "ColMajor",
+            product: "A·Bᵀ",
+            predicted: cost::col_major(a, b, c, unit),
+            want: &z,
+            run: Box::new(|| baseline::col_major(ev, &xe, &we)),
+        },
+        Candidate {
+            name: "DiagATB",
+            product: "Aᵀ·B",
+            predicted: cost::diag_atb(a, b, period, unit, AtbForm::Standard),
+            want: &g,
+            run: Box::new(|| diag_atb_with(ev, &pe, &xe, 1.0, AtbForm::Standard)),
+        },
+        Candidate {
+            name: "DiagATB-PRotUp",
+            product: "Aᵀ·B",
+            predicted: cost::diag_atb(a, b, period, unit, AtbForm::PRotUp),
+            want: &g,
+            run: Box::new(|| diag_atb_with(ev, &pe, &xe, 1.0, AtbForm::PRotUp)),
+        },
+        Candidate {
+            name: "RowMajor",
+            product: "Aᵀ·B",
+            predicted: cost::row_major(a, b, c, unit),
+            want: &g,
+            run: Box::new(|| baseline::row_major(ev, &pe, &xe)),
+        },
     ];
     let mut algorithms = Vec::new();
-    for (name, product, predicted, want, run) in runs {
+    for Candidate {
+        name,
+        product,
+        predicted,
+        want,
+        run,
+    } in runs
+    {
         ev.counter().reset();
         let start = Instant::now();
         let out = run()?;
