@@ -1,7 +1,19 @@
 //! HETAL's softmax approximation and its improved variant, evaluated on column-tiled logits
 //! blocks through the slot-evaluator trait; plus the exact row softmax used by the plaintext
-//! reference.
+//! reference, the same approximation on plaintext matrices (through the simulator), and error
+//! statistics over HETAL's sampling scheme.
 
+pub mod approx;
+pub mod constants;
 pub mod exact;
+pub mod geometry;
+pub mod poly;
+pub mod simulated;
+pub mod stats;
 
+pub use approx::{SoftmaxApprox, SoftmaxRun, SoftmaxVariant, fill_row};
 pub use exact::{ExactSoftmax, RowSoftmax, softmax_exact};
+pub use geometry::TiledRows;
+pub use poly::Poly;
+pub use simulated::{SimulatedSoftmax, simulate_rows};
+pub use stats::{ErrorStats, error_stats, hetal_samples, row_errors};

@@ -1,0 +1,552 @@
+//! The row-wise softmax approximation on a column-tiled logits block.
+//!
+//! Pipeline (all variants), for logits in `[-R, R]` (`R = 128`):
+//! 1. **prepare** (1 level): `x/(2R)` on real columns, `−1/2` on padded ones (one CMult), and the
+//!    scaled copy that feeds the exponential;
+//! 2. **maximum** by a tournament over the class period: `m ← m + d·(comp(d) − 1)`,
+//!    `d = m − Rot(m, 2^t)`, with HETAL's composite comparison `comp = (f(g(g(d))) + 1)/2`. The
+//!    plain rotation is wrong only in the last columns of a row, so column 0 of every row ends with
+//!    the right maximum; the last round folds the column-0 mask in (no extra level) and log₂(s1)
+//!    rotations broadcast it (no exact `RotLeft` needed, so no level per round);
+//! 3. **exponential** of `x − max` (classes masked to zero and `1/R_inv` folded into the
+//!    coefficients): HETAL evaluates five domain-extension steps `x − (4/27)x³/s²` (optionally the
+//!    "precise" correction) then `p(x/8)^8`; `hetal-rs` evaluates a Chebyshev interpolant of
+//!    `exp(x/256)` on the exact range `x − max` can take, then 8 squarings — no domain
+//!    extension, so large negative inputs go to ~0 instead of ~1e-3 (HETAL's main error source);
+//! 4. **sum** over the period into column 0, merged with the first Goldschmidt step
+//!    `y = 2 − z/R_inv` (one CMult), broadcast;
+//! 5. **Goldschmidt inverse** `t ← t², y ← y(1 + t)`: HETAL uses `R_inv = 100`, 16 iterations;
+//!    `hetal-rs` centres `R_inv` on the range `z` can take (`[1, c·e^δ]` where `δ` bounds the
+//!    maximum's error, computed from the comparison polynomial) and runs only as many iterations
+//!    as that range needs for a 2^-24 relative error;
+//! 6. `P = exp · y`.
+//!
+//! Every polynomial keeps its argument in `[-1, 1]`-sized units (scalings are folded into
+//! polynomial outputs and masks, never into huge input powers) so the same code is sound on CKKS.
+//! A [`Runner`] inserts bootstraps just in time: before a stage whose depth would take a
+//! ciphertext below the bootstrappable level, unless everything left fits without one.
+
+use num_complex::Complex64;
+use serde::{Deserialize, Serialize};
+
+use super::constants as k;
+use super::geometry::TiledRows;
+use super::poly::Poly;
+use crate::eval::SlotEvaluator;
+use crate::{Error, Result};
+
+/// Which approximation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SoftmaxVariant {
+    /// HETAL's approximation with the benchmark constants.
+    Hetal,
+    /// HETAL with the "precise" domain-extension correction.
+    HetalPrecise,
+    /// This crate's improvement: direct exponential on the known range, tuned inverse.
+    HetalRs,
+}
+
+impl SoftmaxVariant {
+    /// Every variant.
+    pub const ALL: [SoftmaxVariant; 3] = [Self::Hetal, Self::HetalPrecise, Self::HetalRs];
+
+    /// CLI name: `hetal`, `hetal-precise`, `hetal-rs`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hetal => "hetal",
+            Self::HetalPrecise => "hetal-precise",
+            Self::HetalRs => "hetal-rs",
+        }
+    }
+
+    /// Parses [`SoftmaxVariant::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
+/// Relative error the `hetal-rs` inverse is tuned for.
+pub const RS_INVERSE_TARGET: f64 = 1.0 / (1u64 << 24) as f64;
+/// Degree of the `hetal-rs` exponential interpolant.
+pub const RS_EXP_DEGREE: usize = 7;
+
+/// A configured softmax approximation for one block geometry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoftmaxApprox {
+    variant: SoftmaxVariant,
+    rows: TiledRows,
+    range: f64,
+    compare: Vec<Poly>,
+    exp_in_scale: f64,
+    exp_in_offset: f64,
+    pre_exp: Vec<Poly>,
+    exp: Poly,
+    squarings: usize,
+    inv_r: f64,
+    inv_iterations: usize,
+    max_shortfall: f64,
+}
+
+/// What one evaluation did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoftmaxRun<C> {
+    /// Probabilities in the input's layout (padded classes 0).
+    pub output: C,
+    /// Bootstraps inserted (a packed pair counts once).
+    pub bootstraps: usize,
+    /// Levels the pipeline consumed in total (across bootstraps).
+    pub levels: usize,
+}
+
+/// Worst `d·(1 − comp(d))` over `d ∈ [0, 1]` for a comparison chain (how far one tournament
+/// round may fall below the true maximum, in units of the scaled input).
+fn comparison_shortfall(compare: &[Poly]) -> f64 {
+    (1..=20_000)
+        .map(|i| {
+            let d = i as f64 / 20_000.0;
+            let c = compare.iter().fold(d, |v, p| p.eval(v)); // comp − 1
+            -d * c
+        })
+        .fold(0.0, f64::max)
+}
+
+impl SoftmaxApprox {
+    /// The approximation `variant` for logits in `[-range, range]` (a power of two ≥ 8; HETAL:
+    /// 128) laid out as `rows`.
+    pub fn new(variant: SoftmaxVariant, rows: TiledRows, range: f64) -> Result<Self> {
+        if !(range >= 8.0 && range.log2().fract() == 0.0 && range <= 65_536.0) {
+            return Err(Error::InvalidInput(format!(
+                "range {range} must be a power of two in [8, 65536]"
+            )));
+        }
+        let g = Poly::new(k::CMP_G.to_vec());
+        let f = Poly::new(k::CMP_F.to_vec());
+        let mut compare = vec![g; k::CMP_G_ROUNDS];
+        compare.extend(std::iter::repeat_n(f, k::CMP_F_ROUNDS));
+        // The last comparison polynomial returns comp − 1 = (f − 1)/2 directly.
+        if let Some(last) = compare.last_mut() {
+            *last = last.scaled(0.5).shifted(-0.5);
+        }
+        let rounds = rows.period().trailing_zeros() as f64;
+        let max_shortfall = comparison_shortfall(&compare) * 2.0 * range * rounds;
+        let mut a = Self {
+            variant,
+            rows,
+            range,
+            compare,
+            exp_in_scale: 0.0,
+            exp_in_offset: 0.0,
+            pre_exp: Vec::new(),
+            exp: Poly::new(vec![1.0]),
+            squarings: 0,
+            inv_r: k::INV_R,
+            inv_iterations: k::INV_ITERATIONS,
+            max_shortfall,
+        };
+        match variant {
+            SoftmaxVariant::Hetal | SoftmaxVariant::HetalPrecise => a.configure_hetal(),
+            SoftmaxVariant::HetalRs => a.configure_rs(),
+        }
+        Ok(a)
+    }
+
+    fn configure_hetal(&mut self) {
+        // Domain extension in normalised units: v = x/(3s) for the step of radius s; the steps
+        // of radii R, R/2, …, 2r map v ↦ 2v − (8/3)v³ and the last (radius r = 8) v ↦ 3v − 4v³,
+        // which lands in u = x/8, the argument of p.
+        let steps = (self.range / (k::DEP_R / 2.0)).log2() as usize;
+        self.exp_in_scale = 2.0 / 3.0; // (x − M)/(3R) = (x/2R − m)·(2/3)
+        self.exp_in_offset = 0.0;
+        self.pre_exp = (0..steps)
+            .map(|i| {
+                if i + 1 == steps {
+                    Poly::new(vec![0.0, 3.0, 0.0, -4.0])
+                } else {
+                    Poly::new(vec![0.0, 2.0, 0.0, -8.0 / 3.0])
+                }
+            })
+            .collect();
+        if self.variant == SoftmaxVariant::HetalPrecise {
+            let n = steps as i32;
+            let l2 = k::DEP_L * k::DEP_L;
+            let kappa = (l2.powi(n) - 1.0) / (l2.powi(n - 1) * (l2 - 1.0)) * (4.0 / 27.0);
+            // x + (κ/r²)x³ − (κ/r⁴)x⁵ in u = x/r: u + κu³ − κu⁵.
+            self.pre_exp
+                .push(Poly::new(vec![0.0, 1.0, 0.0, kappa, 0.0, -kappa]));
+        }
+        self.squarings = k::EXP_SQUARINGS;
+        self.inv_r = k::INV_R;
+        self.inv_iterations = k::INV_ITERATIONS;
+        let fold = self.inv_r.powf(-1.0 / (1u64 << self.squarings) as f64);
+        self.exp = Poly::new(k::EXP_P.to_vec()).scaled(fold);
+    }
+
+    fn configure_rs(&mut self) {
+        let two_r = 2.0 * self.range;
+        // x − M ∈ [−2R − over, shortfall]; in u = (x − M)/2R, with a small safety margin.
+        let margin = 0.01;
+        let (lo, hi) = (-1.0 - margin, self.max_shortfall / two_r + margin);
+        let alpha = 2.0 / (hi - lo);
+        let beta = -(hi + lo) / (hi - lo);
+        self.exp_in_scale = alpha;
+        self.exp_in_offset = beta;
+        self.pre_exp.clear();
+        self.squarings = two_r.log2() as usize;
+        // z = Σ exp(x − M) ∈ [1, c·e^shortfall]: centre R_inv, iterate until ρ^(2^(k+1)) ≤ target.
+        let z_max = self.rows.classes() as f64 * (self.max_shortfall * 1.05).exp();
+        let z_min = 1.0 - 1e-3;
+        self.inv_r = (z_max + z_min) / 2.0;
+        let rho = (z_max - z_min) / (z_max + z_min);
+        let need = RS_INVERSE_TARGET.ln() / rho.ln(); // 2^(k+1) ≥ need
+        self.inv_iterations = (need.log2().ceil() as usize).saturating_sub(1).max(1);
+        let fold = self.inv_r.powf(-1.0 / (1u64 << self.squarings) as f64);
+        let exp_t = move |t: f64| ((t - beta) / alpha).exp() * fold;
+        self.exp = Poly::chebyshev_interpolant(exp_t, RS_EXP_DEGREE);
+    }
+
+    /// The variant.
+    pub fn variant(&self) -> SoftmaxVariant {
+        self.variant
+    }
+
+    /// The block geometry.
+    pub fn rows(&self) -> &TiledRows {
+        &self.rows
+    }
+
+    /// The input range `R`.
+    pub fn range(&self) -> f64 {
+        self.range
+    }
+
+    /// Goldschmidt parameters `(R_inv, iterations)`.
+    pub fn inverse_params(&self) -> (f64, usize) {
+        (self.inv_r, self.inv_iterations)
+    }
+
+    /// Bound on how far the approximate maximum may fall below the true one (input units).
+    pub fn max_shortfall(&self) -> f64 {
+        self.max_shortfall
+    }
+
+    /// Named stages and the levels each consumes on the critical path, in order.
+    pub fn stage_depths(&self) -> Vec<(&'static str, usize)> {
+        let mut s = vec![("prepare", 1)];
+        let cmp: usize = self.compare.iter().map(Poly::depth).sum::<usize>() + 1;
+        s.extend(std::iter::repeat_n(
+            ("max round", cmp),
+            self.tournament_rounds(),
+        ));
+        for p in &self.pre_exp {
+            s.push(("domain extension", p.depth()));
+        }
+        s.push(("exp polynomial", self.exp.depth()));
+        s.extend(std::iter::repeat_n(("exp squaring", 1), self.squarings));
+        s.push(("sum", 1));
+        s.push(("inverse", self.inv_iterations + 1));
+        s.push(("normalise", 1));
+        s
+    }
+
+    /// Total levels consumed (sum of [`SoftmaxApprox::stage_depths`]).
+    pub fn depth(&self) -> usize {
+        self.stage_depths().iter().map(|s| s.1).sum()
+    }
+
+    fn tournament_rounds(&self) -> usize {
+        self.rows.period().trailing_zeros() as usize
+    }
+
+    /// Evaluates the softmax of every row of `logits` (column-tiled as [`TiledRows`]), inserting
+    /// bootstraps as needed; the output is left at level ≥ `out_min` where possible.
+    pub fn apply<E: SlotEvaluator>(
+        &self,
+        ev: &E,
+        logits: &E::Ct,
+        boot_min: usize,
+        out_min: usize,
+    ) -> Result<SoftmaxRun<E::Ct>> {
+        if ev.slots() != self.rows.slots() {
+            return Err(Error::SlotLength {
+                expected: self.rows.slots(),
+                got: ev.slots(),
+            });
+        }
+        let mut run = Runner {
+            ev,
+            boot_min,
+            out_min,
+            remaining: self.depth(),
+            bootstraps: 0,
+        };
+        let geo = &self.rows;
+        let two_r = 2.0 * self.range;
+
+        // 1. prepare
+        let mut x = logits.clone();
+        run.stage(&mut x, 1)?;
+        let xs = ev.add_const(
+            &ev.mul_const(&x, &geo.real_mask(1.0 / two_r))?,
+            &geo.pad_mask(-0.5),
+        )?;
+        let x_exp = ev.mul_const(&x, &geo.real_mask(self.exp_in_scale / two_r))?;
+
+        // 2. maximum into column 0, scaled by exp_in_scale
+        let rounds = self.tournament_rounds();
+        let mut m = xs;
+        for t in 0..rounds {
+            let last = t + 1 == rounds;
+            run.refresh(&mut m, if last { 1 } else { 0 })?;
+            let r = ev.rotate(&m, 1 << t)?;
+            let d = ev.sub(&m, &r)?;
+            let (mut base, mut lever) = if last {
+                let e0 = geo.first_column(self.exp_in_scale);
+                (ev.mul_const(&m, &e0)?, ev.mul_const(&d, &e0)?)
+            } else {
+                (m.clone(), d.clone())
+            };
+            let mut u = d;
+            for p in &self.compare {
+                run.stage(&mut u, p.depth())?;
+                u = p.eval_ct(ev, &u, None)?;
+            }
+            run.stage(&mut u, 1)?;
+            run.refresh(&mut lever, 1)?;
+            run.refresh(&mut base, 0)?;
+            m = ev.add(&base, &ev.mul(&lever, &u)?)?;
+        }
+        let m_full = fill_row(ev, &m, geo.cols())?;
+        let mut v = ev.add_scalar(
+            &ev.sub(&x_exp, &m_full)?,
+            Complex64::new(self.exp_in_offset, 0.0),
+        )?;
+
+        // 3. exponential (masked, divided by R_inv)
+        for p in &self.pre_exp {
+            run.stage(&mut v, p.depth())?;
+            v = p.eval_ct(ev, &v, None)?;
+        }
+        run.stage(&mut v, self.exp.depth())?;
+        let mut e = self.exp.eval_ct(ev, &v, Some(&geo.real_mask(1.0)))?;
+        for _ in 0..self.squarings {
+            run.stage(&mut e, 1)?;
+            e = ev.square(&e)?;
+        }
+
+        // 4. sum into column 0, y = 2 − Σ e, broadcast
+        let mut s = e.clone();
+        for t in 0..geo.period().trailing_zeros() {
+            let r = ev.rotate(&s, 1 << t)?;
+            s = ev.add(&s, &r)?;
+        }
+        run.stage(&mut s, 1)?;
+        let s0 = ev.mul_const(&s, &geo.first_column(-1.0))?;
+        let mut y = ev.add_scalar(&fill_row(ev, &s0, geo.cols())?, Complex64::new(2.0, 0.0))?;
+        let mut tt = ev.add_scalar(&y, Complex64::new(-1.0, 0.0))?;
+
+        // 5. Goldschmidt
+        run.remaining = run.remaining.saturating_sub(1);
+        for _ in 0..self.inv_iterations {
+            let current = ev.level(&y).min(ev.level(&tt));
+            let after = ev
+                .level(&y)
+                .min(ev.level(&tt).saturating_sub(1))
+                .saturating_sub(1);
+            if !run.fits(current) && after < boot_min {
+                (y, tt) = run.bootstrap_pair(&y, &tt)?;
+            }
+            tt = ev.square(&tt)?;
+            y = ev.mul(&y, &ev.add_scalar(&tt, Complex64::new(1.0, 0.0))?)?;
+            run.remaining = run.remaining.saturating_sub(1);
+        }
+
+        // 6. normalise
+        run.refresh(&mut e, 1)?;
+        run.stage(&mut y, 1)?;
+        let output = ev.mul(&e, &y)?;
+        Ok(SoftmaxRun {
+            output,
+            bootstraps: run.bootstraps,
+            levels: self.depth(),
+        })
+    }
+}
+
+/// Broadcasts column 0 of every row over the row (other columns must be zero): log₂(cols)
+/// right rotations, exact because the filled part never reaches the next row.
+pub fn fill_row<E: SlotEvaluator>(ev: &E, ct: &E::Ct, cols: usize) -> Result<E::Ct> {
+    let mut acc = ct.clone();
+    let mut step = 1;
+    while step < cols {
+        let r = ev.rotate(&acc, -(step as isize))?;
+        acc = ev.add(&acc, &r)?;
+        step <<= 1;
+    }
+    Ok(acc)
+}
+
+/// Just-in-time bootstrapping: a ciphertext is refreshed before a stage only when the stage
+/// would leave it below the bootstrappable level *and* the rest of the pipeline does not fit in
+/// the levels it has.
+struct Runner<'a, E: SlotEvaluator> {
+    ev: &'a E,
+    boot_min: usize,
+    out_min: usize,
+    remaining: usize,
+    bootstraps: usize,
+}
+
+impl<E: SlotEvaluator> Runner<'_, E> {
+    fn fits(&self, level: usize) -> bool {
+        level >= self.remaining + self.out_min
+    }
+
+    fn needs_boot(&self, level: usize, depth: usize) -> bool {
+        !self.fits(level) && level < depth + self.boot_min
+    }
+
+    fn boot(&mut self, ct: &E::Ct, depth: usize) -> Result<E::Ct> {
+        let out = self.ev.bootstrap(ct)?;
+        self.bootstraps += 1;
+        if self.ev.level(&out) < depth + self.boot_min && !self.fits(self.ev.level(&out)) {
+            return Err(Error::LevelExhausted {
+                op: "softmax stage after bootstrapping",
+                needed: depth + self.boot_min,
+                level: self.ev.level(&out),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Before consuming `depth` levels of `ct` on the critical path.
+    fn stage(&mut self, ct: &mut E::Ct, depth: usize) -> Result<()> {
+        if self.needs_boot(self.ev.level(ct), depth) {
+            *ct = self.boot(ct, depth)?;
+        }
+        self.remaining = self.remaining.saturating_sub(depth);
+        Ok(())
+    }
+
+    /// Before using a parked operand in an operation of `depth` levels.
+    fn refresh(&mut self, ct: &mut E::Ct, depth: usize) -> Result<()> {
+        if self.needs_boot(self.ev.level(ct), depth) {
+            *ct = self.boot(ct, depth)?;
+        }
+        Ok(())
+    }
+
+    /// Bootstraps two real-valued ciphertexts as one (`a + i·b`), then separates them again
+    /// (one level): half the bootstraps of refreshing them separately.
+    fn bootstrap_pair(&mut self, a: &E::Ct, b: &E::Ct) -> Result<(E::Ct, E::Ct)> {
+        let ev = self.ev;
+        let packed = ev.add(a, &ev.mul_i(b)?)?;
+        let fresh = ev.bootstrap(&packed)?;
+        self.bootstraps += 1;
+        let conj = ev.conjugate(&fresh)?;
+        let re = ev.mul_scalar(&ev.add(&fresh, &conj)?, Complex64::new(0.5, 0.0))?;
+        let im = ev.mul_scalar(&ev.sub(&fresh, &conj)?, Complex64::new(0.0, -0.5))?;
+        Ok((re, im))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{SimConfig, Simulator, SlotCodec};
+    use crate::softmax::exact::softmax_exact;
+
+    fn block(c: usize, cols: usize) -> (TiledRows, Vec<Vec<f64>>, Vec<Complex64>) {
+        let rows = TiledRows::new(64, cols, c).unwrap();
+        let mut values = vec![Complex64::new(0.0, 0.0); 64];
+        let mut logits = Vec::new();
+        for r in 0..rows.rows() {
+            let row: Vec<f64> = (0..c)
+                .map(|j| ((r * 7 + j * 13) % 23) as f64 * 10.0 - 110.0)
+                .collect();
+            // Column-tiled: every tile of the row holds the logits (padding columns zero).
+            for tile in 0..cols / rows.period() {
+                for (j, &v) in row.iter().enumerate() {
+                    values[r * cols + tile * rows.period() + j] = Complex64::new(v, 0.0);
+                }
+            }
+            logits.push(row);
+        }
+        (rows, logits, values)
+    }
+
+    #[test]
+    fn every_column_of_a_wide_tiled_block_gets_its_class_probability() {
+        // s1 = 4 · c_pad: the output must be right in every tile, not only the first.
+        for variant in SoftmaxVariant::ALL {
+            let (rows, logits, values) = block(3, 16);
+            let approx = SoftmaxApprox::new(variant, rows, 128.0).unwrap();
+            let sim = Simulator::new(SimConfig::with_slots(64)).unwrap();
+            let ct = sim.encrypt(&values).unwrap();
+            let out = sim
+                .decrypt(&approx.apply(&sim, &ct, 3, 0).unwrap().output)
+                .unwrap();
+            for (r, row) in logits.iter().enumerate() {
+                let exact = softmax_exact(row);
+                for col in 0..16 {
+                    let j = col % 4;
+                    let want = exact.get(j).copied().unwrap_or(0.0);
+                    let got = out[r * 16 + col].re;
+                    assert!(
+                        (got - want).abs() < 2e-2,
+                        "{variant:?} row {r} col {col}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_bootstrap_when_the_levels_suffice() {
+        let (rows, _, values) = block(3, 4);
+        let approx = SoftmaxApprox::new(SoftmaxVariant::HetalRs, rows, 128.0).unwrap();
+        let depth = approx.depth();
+        let sim = Simulator::new(SimConfig {
+            max_level: depth + 2,
+            bootstrap_level: depth + 2,
+            ..SimConfig::with_slots(64)
+        })
+        .unwrap();
+        let ct = sim.encrypt(&values).unwrap();
+        let run = approx.apply(&sim, &ct, 3, 2).unwrap();
+        assert_eq!(run.bootstraps, 0);
+        assert_eq!(
+            sim.level(&run.output),
+            2,
+            "consumes exactly its stated depth"
+        );
+    }
+
+    #[test]
+    fn bootstraps_keep_every_ciphertext_bootstrappable() {
+        // Input arriving at a low level (as from DiagABT) in HETAL's 12/3 setting.
+        let (rows, _, values) = block(7, 8);
+        let approx = SoftmaxApprox::new(SoftmaxVariant::Hetal, rows, 128.0).unwrap();
+        let sim = Simulator::new(SimConfig::with_slots(64)).unwrap();
+        let ct = sim.encrypt_at(&values, 9).unwrap();
+        let run = approx.apply(&sim, &ct, 3, 3).unwrap();
+        assert!(sim.level(&run.output) >= 3);
+        // Lower bound: the levels available between bootstraps are 9.
+        assert!(run.bootstraps >= (approx.depth() + 3).div_ceil(9) - 1);
+    }
+
+    #[test]
+    fn variants_round_trip_by_name() {
+        for v in SoftmaxVariant::ALL {
+            assert_eq!(SoftmaxVariant::from_name(v.name()), Some(v));
+        }
+        assert!(TiledRows::new(64, 2, 3).is_err());
+        assert!(
+            SoftmaxApprox::new(
+                SoftmaxVariant::Hetal,
+                TiledRows::new(64, 4, 3).unwrap(),
+                100.0
+            )
+            .is_err()
+        );
+    }
+}
