@@ -1,7 +1,15 @@
 //! Integration tests of the runtime over loopback QUIC (and the in-process transport). Every test
 //! uses ephemeral ports on 127.0.0.1 and bounded timeouts.
 
+#[path = "node/bulk.rs"]
+mod bulk;
 #[path = "node/common.rs"]
 mod common;
+#[path = "node/frames.rs"]
+mod frames;
 #[path = "node/messaging.rs"]
 mod messaging;
+#[path = "node/shutdown.rs"]
+mod shutdown;
+#[path = "node/tls.rs"]
+mod tls;

@@ -147,6 +147,7 @@ pub struct Echo {
     pub note_sum: Arc<AtomicU64>,
     pub blocked: Option<NodeName>,
     pub note_delay: Duration,
+    pub seen: Arc<std::sync::Mutex<Vec<u64>>>,
 }
 
 impl Echo {
@@ -157,6 +158,7 @@ impl Echo {
             note_sum: Arc::default(),
             blocked: None,
             note_delay: Duration::ZERO,
+            seen: Arc::default(),
         }
     }
 }
@@ -180,6 +182,7 @@ impl Handle<Note> for Echo {
         }
         self.notes.fetch_add(1, Ordering::SeqCst);
         self.note_sum.fetch_add(msg.0, Ordering::SeqCst);
+        self.seen.lock().unwrap().push(msg.0);
         Ok(())
     }
 }
@@ -214,4 +217,80 @@ impl Respond<Blob> for Echo {
             }
         })
     }
+}
+
+/// A bare QUIC client presenting `identity` and offering `alpn`, for handshake and frame tests.
+pub async fn raw_connect(
+    identity: &NodeIdentity,
+    alpn: &[u8],
+    server: &NodeName,
+    addr: SocketAddr,
+) -> Result<quinn::Connection, String> {
+    let endpoint = quinn::Endpoint::client(loopback()).map_err(|e| e.to_string())?;
+    let crypto = hetal_runtime::identity::tls::client_crypto(identity, &[alpn])
+        .map_err(|e| e.to_string())?;
+    let config = quinn::ClientConfig::new(Arc::new(crypto));
+    let connecting = endpoint
+        .connect_with(config, addr, server.as_str())
+        .map_err(|e| e.to_string())?;
+    tokio::time::timeout(Duration::from_secs(5), connecting)
+        .await
+        .map_err(|_| "handshake timed out".to_owned())?
+        .map_err(|e| e.to_string())
+}
+
+/// Encodes a complete frame by hand.
+pub fn frame(kind: hetal_runtime::wire::FrameKind, meta: &[u8], bulk: &[u8]) -> Vec<u8> {
+    let header = hetal_runtime::wire::FrameHeader {
+        kind,
+        flags: 0,
+        request_id: 7,
+        meta_len: meta.len() as u32,
+        bulk_len: bulk.len() as u64,
+    };
+    let mut v = header.encode().to_vec();
+    v.extend_from_slice(meta);
+    v.extend_from_slice(bulk);
+    v
+}
+
+/// The envelope of an ask for `Ping(value)` to actor `echo`.
+pub fn ping_envelope(value: u64) -> Vec<u8> {
+    hetal_runtime::wire::codec::encode(&hetal_runtime::wire::Envelope {
+        actor: "echo".into(),
+        message: <Ping as Message>::NAME.into(),
+        meta: hetal_runtime::wire::codec::encode(&Ping(value)).unwrap(),
+    })
+    .unwrap()
+}
+
+/// Asks `echo` for a pong over a raw connection, speaking the wire format by hand.
+pub async fn raw_ping(conn: &quinn::Connection, value: u64) -> Result<u64, String> {
+    let io = async {
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+        let request = frame(
+            hetal_runtime::wire::FrameKind::Ask,
+            &ping_envelope(value),
+            &[],
+        );
+        send.write_all(&request).await.map_err(|e| e.to_string())?;
+        send.finish().map_err(|e| e.to_string())?;
+        let reply = recv.read_to_end(1 << 20).await.map_err(|e| e.to_string())?;
+        let (header, meta, _) = hetal_runtime::wire::decode_frame(
+            &Bytes::from(reply),
+            &hetal_runtime::wire::FrameLimits::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        if header.kind != hetal_runtime::wire::FrameKind::Reply {
+            return Err(format!("got {:?}", header.kind));
+        }
+        let envelope: hetal_runtime::wire::Envelope =
+            hetal_runtime::wire::codec::decode(&meta, 1 << 20).map_err(|e| e.to_string())?;
+        let pong: Pong = hetal_runtime::wire::codec::decode(&envelope.meta, 1 << 20)
+            .map_err(|e| e.to_string())?;
+        Ok(pong.value)
+    };
+    tokio::time::timeout(Duration::from_secs(5), io)
+        .await
+        .map_err(|_| "no answer".to_owned())?
 }

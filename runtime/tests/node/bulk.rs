@@ -1,0 +1,200 @@
+//! Large payloads: 100 MB arrives intact with a bounded in-flight window, and a peer that stops
+//! reading or vanishes mid-transfer produces an error for the sender, not a hang.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hetal_runtime::identity::tls;
+use hetal_runtime::transport::{Progress, TransferDirection};
+use hetal_runtime::{Node, PeerEvent, SendError, SendOptions, TransportError};
+
+use super::common::*;
+
+/// Tracks how far the sender runs ahead of the receiver's reads.
+#[derive(Default)]
+struct Window {
+    sent: AtomicU64,
+    received: AtomicU64,
+    max_gap: AtomicU64,
+}
+
+impl Window {
+    fn observe(&self, p: &Progress) {
+        match p.direction {
+            TransferDirection::Send => self.sent.store(p.done, Ordering::SeqCst),
+            TransferDirection::Receive => self.received.store(p.done, Ordering::SeqCst),
+        }
+        let gap = self
+            .sent
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.received.load(Ordering::SeqCst));
+        self.max_gap.fetch_max(gap, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_megabytes_arrive_intact_with_a_bounded_window() {
+    const SIZE: usize = 100_000_000;
+    let window = Arc::new(Window::default());
+    let (_ca, ids) = cluster(&["a", "b"]);
+    let mut nodes = Vec::new();
+    for id in ids {
+        let mut cfg = config(id, &["a", "b"]);
+        cfg.transport.stream_receive_window = 2 << 20;
+        cfg.transport.receive_window = 4 << 20;
+        cfg.transport.send_window = 4 << 20;
+        cfg.transport.chunk_size = 256 << 10;
+        let w = window.clone();
+        cfg.receive_progress = Some(Arc::new(move |p: &Progress| w.observe(p)));
+        nodes.push(Node::start(cfg).await.unwrap());
+    }
+    link(&nodes);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    b.register("echo", Echo::new("b")).unwrap();
+    let settings = test_settings();
+
+    let data = pattern(SIZE, 42);
+    let blob = Blob {
+        checksum: checksum(&data),
+        data,
+    };
+    let w = window.clone();
+    let options = SendOptions {
+        progress: Some(Arc::new(move |p: &Progress| w.observe(p))),
+        ..SendOptions::default()
+    };
+    let started = Instant::now();
+    // The receiver verifies the checksum of what arrived and refuses on mismatch.
+    let pong = a
+        .remote_ref::<Blob>(b.name(), "echo")
+        .ask_with(blob, Duration::from_secs(30), options)
+        .await
+        .unwrap();
+    assert_eq!(pong.value, 1);
+    let elapsed = started.elapsed();
+    assert_eq!(window.sent.load(Ordering::SeqCst), SIZE as u64);
+    assert_eq!(window.received.load(Ordering::SeqCst), SIZE as u64);
+    // Bytes handed to QUIC but not yet read by the receiver can never exceed the stream window
+    // plus one chunk on each side: flow control holds the sender back.
+    let bound = 2 * (2 << 20) + 2 * (256 << 10);
+    let max_gap = window.max_gap.load(Ordering::SeqCst);
+    assert!(
+        max_gap > 0 && max_gap <= bound,
+        "in-flight window {max_gap} > bound {bound}"
+    );
+    assert!(settings.progress_timeout < Duration::from_secs(10));
+    eprintln!(
+        "100 MB in {elapsed:?} ({:.0} MB/s), max in-flight {max_gap} bytes",
+        SIZE as f64 / elapsed.as_secs_f64() / 1e6
+    );
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
+/// A fake "b" speaking QUIC with b's genuine identity, so the test controls when it stops.
+fn fake_peer(identity: &hetal_runtime::identity::NodeIdentity) -> quinn::Endpoint {
+    let crypto = tls::server_crypto(identity, vec![name("a")].into(), &[tls::ALPN]).unwrap();
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.stream_receive_window((1u32 << 20).into());
+    server.transport_config(Arc::new(transport));
+    quinn::Endpoint::server(server, loopback()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_or_vanishes_gives_an_error() {
+    let (_ca, ids) = cluster(&["a", "b"]);
+    let a = Node::start(config(ids[0].clone(), &["b"])).await.unwrap();
+    let settings = test_settings();
+    let data = pattern(64 << 20, 7);
+    let blob = || Blob {
+        checksum: checksum(&data),
+        data: data.clone(),
+    };
+
+    // 1. b accepts the stream, reads 1 MiB, then never reads again (but stays connected).
+    let fake = fake_peer(&ids[1]);
+    a.set_peer_addr(&name("b"), fake.local_addr().unwrap())
+        .unwrap();
+    let server = tokio::spawn(async move {
+        let conn = fake.accept().await.unwrap().await.unwrap();
+        let (_send, mut recv) = conn.accept_bi().await.unwrap();
+        let mut got = 0;
+        while got < (1 << 20) {
+            got += recv
+                .read_chunk(64 << 10, true)
+                .await
+                .unwrap()
+                .unwrap()
+                .bytes
+                .len();
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop((conn, recv, fake));
+    });
+    let started = Instant::now();
+    let err = a
+        .remote_ref::<Blob>(&name("b"), "echo")
+        .ask(blob(), Duration::from_secs(60))
+        .await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(err, Err(SendError::Transport(TransportError::Stalled { done, total, .. })) if done > 0 && done < total),
+        "{err:?}"
+    );
+    assert!(
+        waited < settings.progress_timeout + Duration::from_secs(3),
+        "took {waited:?}"
+    );
+    server.abort();
+
+    // 2. b vanishes mid-transfer: its connection closes while we are sending.
+    let fake = fake_peer(&ids[1]);
+    a.set_peer_addr(&name("b"), fake.local_addr().unwrap())
+        .unwrap();
+    let mut events = a.events();
+    let server = tokio::spawn(async move {
+        let conn = fake.accept().await.unwrap().await.unwrap();
+        let (_send, mut recv) = conn.accept_bi().await.unwrap();
+        let mut got = 0;
+        while got < (4 << 20) {
+            got += recv
+                .read_chunk(64 << 10, true)
+                .await
+                .unwrap()
+                .unwrap()
+                .bytes
+                .len();
+        }
+        conn.close(0u32.into(), b"gone");
+        fake.close(0u32.into(), b"gone");
+    });
+    let started = Instant::now();
+    let err = a
+        .remote_ref::<Blob>(&name("b"), "echo")
+        .ask(blob(), Duration::from_secs(60))
+        .await;
+    assert!(
+        matches!(
+            err,
+            Err(SendError::Transport(TransportError::Connection { .. }))
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    server.await.unwrap();
+    // The loss is reported as an event (after the connect event of the new connection).
+    let lost = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let PeerEvent::Lost { peer, .. } = events.recv().await.unwrap() {
+                return peer;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(lost, name("b"));
+    a.shutdown().await;
+}
