@@ -26,6 +26,8 @@ pub trait SlotBackend {
 
     /// Number of physical slots (N/2).
     fn max_slots(&self) -> usize;
+    /// Highest level (that of a fresh or just modulus-raised ciphertext).
+    fn max_level(&self) -> usize;
     /// Level of a ciphertext (0 = only q_0 left).
     fn level(&self, ct: &Self::Ct) -> usize;
     /// Scale of a ciphertext.
@@ -68,4 +70,8 @@ pub trait SlotBackend {
     fn rotate_hoisted(&self, ct: &Self::Ct, steps: &[i64]) -> Result<Vec<Self::Ct>>;
     /// Complex conjugation of every slot.
     fn conjugate(&self, ct: &Self::Ct) -> Result<Self::Ct>;
+    /// ModRaise: reinterprets a level-0 ciphertext modulo the whole chain. The plaintext gains
+    /// `q_0 · I` for a small integer polynomial `I` (bounded by the secret's Hamming weight);
+    /// the scale is unchanged.
+    fn mod_raise(&self, ct: &Self::Ct) -> Result<Self::Ct>;
 }

@@ -8,6 +8,7 @@
 //! * [`mod1`] — the approximation of `x mod 1` (scaled cosine, double-angle steps, optional
 //!   arcsine correction) used by EvalMod, with its error analysis.
 //!
+//! * [`bootstrap`] — the bootstrapping pipeline, its parameters and key requirements.
 //! * [`backend`] — [`backend::SlotBackend`], the evaluator operations the circuits use, and
 //!   [`simulator`], a noise-free model of it that checks levels and scales.
 //!
@@ -15,6 +16,7 @@
 //! plain arithmetic against dense references, so the homomorphic layers only add noise.
 
 pub mod backend;
+pub mod bootstrap;
 pub mod dft;
 pub mod lintrans;
 pub mod mod1;

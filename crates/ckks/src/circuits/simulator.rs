@@ -36,6 +36,10 @@ pub struct SimPt {
 pub struct SlotSimulator {
     slots: usize,
     primes: Vec<f64>,
+    /// ModRaise overflows are drawn uniformly from `[-bound, bound]`.
+    overflow_bound: i64,
+    /// xorshift state for the overflows.
+    rng_state: std::cell::Cell<u64>,
 }
 
 impl SlotSimulator {
@@ -49,12 +53,26 @@ impl SlotSimulator {
         Ok(Self {
             slots: 1 << (log_n - 1),
             primes,
+            overflow_bound: 0,
+            rng_state: std::cell::Cell::new(0x9E37_79B9_7F4A_7C15),
         })
     }
 
-    /// The highest level.
-    pub fn max_level(&self) -> usize {
-        self.primes.len() - 1
+    /// Makes [`SlotBackend::mod_raise`] add overflows uniform in `[-bound, bound]`.
+    pub fn with_overflow(mut self, bound: i64, seed: u64) -> Self {
+        self.overflow_bound = bound.max(0);
+        self.rng_state = std::cell::Cell::new(seed | 1);
+        self
+    }
+
+    fn next_overflow(&self) -> i64 {
+        let mut s = self.rng_state.get();
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        self.rng_state.set(s);
+        let span = 2 * self.overflow_bound as u64 + 1;
+        (s % span) as i64 - self.overflow_bound
     }
 
     /// A "fresh ciphertext" holding `values` (a period, replicated) at `level` and `scale`.
@@ -67,9 +85,9 @@ impl SlotSimulator {
         })
     }
 
-    /// ModRaise of a level-0 ciphertext: adds `q_0 · overflow[k]` to the k-th coefficient of the
+    /// ModRaise with explicit overflows: adds `q_0 · overflow[k]` to the k-th coefficient of the
     /// plaintext polynomial (N coefficients) and moves it to the top level.
-    pub fn mod_raise(&self, ct: &SimCt, overflow: &[i64]) -> Result<SimCt> {
+    pub fn mod_raise_with(&self, ct: &SimCt, overflow: &[i64]) -> Result<SimCt> {
         if ct.level != 0 || overflow.len() != 2 * self.slots {
             return Err(Error::InvalidInput(
                 "mod_raise needs a level-0 ciphertext and N overflow integers".into(),
@@ -122,6 +140,10 @@ impl SlotBackend for SlotSimulator {
 
     fn max_slots(&self) -> usize {
         self.slots
+    }
+
+    fn max_level(&self) -> usize {
+        self.primes.len() - 1
     }
 
     fn level(&self, ct: &SimCt) -> usize {
@@ -287,5 +309,10 @@ impl SlotBackend for SlotSimulator {
             *x = x.conj();
         }
         Ok(out)
+    }
+
+    fn mod_raise(&self, ct: &SimCt) -> Result<SimCt> {
+        let overflow: Vec<i64> = (0..2 * self.slots).map(|_| self.next_overflow()).collect();
+        self.mod_raise_with(ct, &overflow)
     }
 }

@@ -181,7 +181,10 @@ pub fn evaluate_chebyshev<B: SlotBackend>(
             "Chebyshev coefficients must be finite and non-empty".into(),
         ));
     }
-    let log_baby = log_baby.unwrap_or_else(|| default_log_baby(coeffs.len() - 1));
+    let log_baby = match log_baby {
+        Some(l) => l,
+        None => best_log_baby(coeffs)?,
+    };
     let tree = SplitTree::new(coeffs, log_baby)?;
     let mut powers = ChebyshevPowers::new(backend, t.clone());
     eval_tree(&tree, &mut powers, target_scale)
@@ -190,32 +193,86 @@ pub fn evaluate_chebyshev<B: SlotBackend>(
 /// Levels consumed by [`evaluate_chebyshev`] for a degree and baby-step choice, computed on a
 /// scale-free dry run of the power levels.
 pub fn chebyshev_depth(coeffs: &[f64], log_baby: Option<u32>) -> Result<usize> {
-    let log_baby = log_baby.unwrap_or_else(|| default_log_baby(coeffs.len().max(1) - 1));
-    let tree = SplitTree::new(coeffs, log_baby)?;
-    fn power_depth(j: usize) -> usize {
-        super::split::chebyshev_power_depth(j)
+    let log_baby = match log_baby {
+        Some(l) => l,
+        None => best_log_baby(coeffs)?,
+    };
+    Ok(tree_cost(&SplitTree::new(coeffs, log_baby)?).0)
+}
+
+/// The baby-step size with the smallest depth, then the fewest ciphertext products: small
+/// leaves keep the depth at `⌈log2(d+1)⌉` (each leaf's constant multiplication then fits in
+/// the level a larger baby power would have used).
+pub fn best_log_baby(coeffs: &[f64]) -> Result<u32> {
+    let degree = coeffs.len().max(1) - 1;
+    let max = (usize::BITS - degree.max(1).leading_zeros()).max(1);
+    let mut best: Option<((usize, usize), u32)> = None;
+    for l in 1..=max {
+        let cost = tree_cost(&SplitTree::new(coeffs, l)?);
+        if best.is_none_or(|(c, _)| cost < c) {
+            best = Some((cost, l));
+        }
     }
-    fn depth(tree: &SplitTree) -> usize {
+    Ok(best.map_or(default_log_baby(degree), |(_, l)| l))
+}
+
+/// (depth, number of ciphertext products) of evaluating a tree, powers included.
+fn tree_cost(tree: &SplitTree) -> (usize, usize) {
+    use std::collections::BTreeSet;
+    fn power_closure(j: usize, set: &mut BTreeSet<usize>) {
+        if j <= 1 || !set.insert(j) {
+            return;
+        }
+        let a = 1usize << (usize::BITS - 1 - (j - 1).leading_zeros());
+        power_closure(a, set);
+        power_closure(j - a, set);
+        power_closure(a - (j - a), set);
+    }
+    fn walk(tree: &SplitTree, powers: &mut BTreeSet<usize>, nodes: &mut usize) {
         match tree {
             SplitTree::Leaf(c) => {
-                leaf_powers(c)
-                    .into_iter()
-                    .map(power_depth)
-                    .max()
-                    .unwrap_or(0)
-                    + 1
+                for j in leaf_powers(c) {
+                    power_closure(j, powers);
+                }
             }
             SplitTree::Node {
                 log_giant,
                 quotient,
                 remainder,
             } => {
-                let d = depth(quotient).max(power_depth(1 << log_giant)) + 1;
-                d.max(depth(remainder))
+                *nodes += 1;
+                power_closure(1 << log_giant, powers);
+                walk(quotient, powers, nodes);
+                walk(remainder, powers, nodes);
             }
         }
     }
-    Ok(depth(&tree))
+    let mut powers = BTreeSet::new();
+    let mut nodes = 0;
+    walk(tree, &mut powers, &mut nodes);
+    (depth_of(tree), powers.len() + nodes)
+}
+
+fn depth_of(tree: &SplitTree) -> usize {
+    use super::split::chebyshev_power_depth;
+    match tree {
+        SplitTree::Leaf(c) => {
+            leaf_powers(c)
+                .into_iter()
+                .map(chebyshev_power_depth)
+                .max()
+                .unwrap_or(0)
+                + 1
+        }
+        SplitTree::Node {
+            log_giant,
+            quotient,
+            remainder,
+        } => {
+            let d = depth_of(quotient).max(chebyshev_power_depth(1 << log_giant)) + 1;
+            d.max(depth_of(remainder))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -253,6 +310,11 @@ mod tests {
                 }
             }
         }
-        assert!(chebyshev_depth(&[0.0; 32], None).unwrap() <= 6);
+        // depth-optimal for the default choice: ⌈log2(d + 1)⌉
+        for d in [3usize, 7, 15, 30, 31, 60, 63] {
+            let c = vec![0.5; d + 1];
+            let optimal = (usize::BITS - d.leading_zeros()) as usize;
+            assert_eq!(chebyshev_depth(&c, None).unwrap(), optimal, "degree {d}");
+        }
     }
 }

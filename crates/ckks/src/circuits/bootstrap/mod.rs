@@ -1,0 +1,169 @@
+//! CKKS bootstrapping: ModRaise, CoeffToSlot, EvalMod, SlotToCoeff.
+//!
+//! A ciphertext at level 0 encrypts `Δ·m` modulo `q_0`. Bootstrapping returns an encryption of
+//! the same `m` at a high level:
+//!
+//! 1. **Scale-up and ModRaise** — the level-0 ciphertext is multiplied by the integer
+//!    `k = ⌊q_0 / (Δ·2^ratio)⌋` (free at level 0) so that the message fills `q_0/2^ratio`, then
+//!    read modulo the whole chain `Q_L`: it now decrypts to `Δk·m + q_0·I` with `I` a small integer
+//!    polynomial (`|I| ≲ h/2` for a secret of Hamming weight `h`).
+//! 2. **Sub-sum** (sparse slots only) — `log2(N/2n)` rotations project the plaintext onto the
+//!    sub-ring `Z[X^{N/2n}]` the `n` slots live in (the trace), killing the overflow outside it.
+//! 3. **CoeffToSlot** — the inverse special FFT, factored into a few levels of sparse diagonal
+//!    matrices ([`crate::circuits::dft`]), puts the plaintext coefficients (divided by `q_0·K`) into
+//!    the slots; a conjugation splits real and imaginary halves (packed into one ciphertext when
+//!    `n < N/2`, so one EvalMod serves both).
+//! 4. **EvalMod** ([`crate::circuits::mod1`]) — removes `I`: `x ↦ x − round(x)`.
+//! 5. **SlotToCoeff** — the special FFT puts the reduced coefficients back; the last level's
+//!    diagonals are encoded at the scale that makes the output land on the default scale.
+//!
+//! ## Sparse-secret encapsulation (Bossuat, Troncoso-Pastoriza, Hubaux, ACNS 2022)
+//!
+//! EvalMod's cost grows with the range `K` of `I`, which grows with the Hamming weight of the
+//! secret: a dense ternary key (`h ≈ 2N/3`) needs `K` in the hundreds. The encapsulation keeps
+//! the user's dense key `s` and adds to the bootstrapping key set a switching key from `s` to a
+//! sparse ternary key `s'` (`h' = 32`) **restricted to the small modulus `q_0·P'`**, plus the
+//! key back from `s'` to `s` at the top of the chain. Bootstrapping key-switches the level-0
+//! ciphertext from `s` to `s'`, ModRaises it (so `I` is bounded by `h' = 32`, `K = 16` suffices
+//! with overwhelming probability), and switches back to `s` right after ModRaise at the top level.
+//!
+//! Security: `s'` is only ever used in (a) the switching key `s → s'`, an RLWE sample modulo the
+//! small modulus `q_0·P'` of a few hundred bits — at `N = 2^16` such a short modulus makes RLWE
+//! with a sparse secret of weight 32 still far above 128-bit security (the attacks on sparse
+//! secrets, hybrid dual/meet-in-the-middle, need a large modulus-to-noise ratio to exploit the
+//! sparsity; Bossuat et al. estimate > 128 bits for `h = 32`, `log(q_0 P') ≤ 120`… and Lattigo's
+//! default parameters use exactly this setting); and (b) the switching key `s' → s`, which is an
+//! encryption under the dense key `s` in the full modulus `QP`, as secure as any other key of
+//! the set. All other keys are under `s`. A ciphertext is under `s'` only transiently inside a
+//! bootstrap, and decryption always needs `s`.
+//!
+//! * [`params`] — [`BootstrapParams`]: slot count, level split, EvalMod parameters, rotation steps.
+//! * [`pipeline`] — [`Bootstrapper`]: the pre-encoded transforms and the pipeline over any
+//!   [`crate::circuits::backend::SlotBackend`].
+
+pub mod params;
+pub mod pipeline;
+
+pub use params::BootstrapParams;
+pub use pipeline::Bootstrapper;
+
+#[cfg(test)]
+mod tests {
+    use num_complex::Complex64;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::circuits::backend::SlotBackend;
+    use crate::circuits::simulator::SlotSimulator;
+
+    /// A chain like a bootstrappable preset: q_0 ≈ 2^60, 2 application and 3 SlotToCoeff primes
+    /// ≈ 2^45, EvalMod primes ≈ 2^55, CoeffToSlot primes ≈ 2^56 (none a power of two, so the
+    /// scale bookkeeping is exercised).
+    fn chain(params: &BootstrapParams) -> Vec<f64> {
+        let mod1 =
+            params.depth().unwrap() - params.coeff_to_slot_levels - params.slot_to_coeff_levels;
+        let mut primes = vec![2f64.powi(60) - 93.0 * 2f64.powi(20)];
+        for i in 0..2 + params.slot_to_coeff_levels {
+            primes.push(2f64.powi(45) + (i as f64 + 1.0) * 2f64.powi(17) + 1.0);
+        }
+        for i in 0..mod1 {
+            primes.push(2f64.powi(55) - (i as f64 + 1.0) * 2f64.powi(21) + 1.0);
+        }
+        for i in 0..params.coeff_to_slot_levels {
+            primes.push(2f64.powi(56) + (i as f64 + 3.0) * 2f64.powi(22) + 1.0);
+        }
+        primes
+    }
+
+    fn run(log_n: u32, log_slots: u32, complex: bool) -> (f64, f64) {
+        let params = BootstrapParams::sparse_secret_default(log_slots);
+        let sim = SlotSimulator::new(log_n, chain(&params))
+            .unwrap()
+            .with_overflow(12, 7);
+        let delta = 2f64.powi(45);
+        let boot = Bootstrapper::new(&sim, log_n, params, delta).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(u64::from(log_slots));
+        let n = params.slots();
+        let z: Vec<Complex64> = (0..n)
+            .map(|_| {
+                Complex64::new(
+                    rng.gen_range(-1.0..1.0),
+                    if complex {
+                        rng.gen_range(-1.0..1.0)
+                    } else {
+                        0.0
+                    },
+                )
+            })
+            .collect();
+        let ct = sim.encrypt(&z, 0, delta).unwrap();
+        let out = boot.bootstrap(&sim, &ct).unwrap();
+        assert_eq!(out.level, boot.output_level(&sim).unwrap());
+        assert_eq!(out.level, 2);
+        assert!(
+            (out.scale / delta - 1.0).abs() < 1e-9,
+            "{}",
+            out.scale / delta
+        );
+        let errs: Vec<f64> = out
+            .values
+            .iter()
+            .enumerate()
+            .map(|(j, v)| (v - z[j % n]).norm())
+            .collect();
+        let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+        let worst = errs.iter().copied().fold(0.0, f64::max);
+        // EvalMod's worst-case error per coefficient, amplified to the message, summed over the
+        // 2n coefficients each slot depends on.
+        let bound = boot.mod1().error_bound() * boot.error_amplification(delta) * 2.0 * n as f64;
+        assert!(worst <= bound, "worst {worst} > bound {bound}");
+        (-mean.log2(), -worst.log2())
+    }
+
+    #[test]
+    fn simulated_bootstrap_full_and_sparse_slots() {
+        for (log_slots, complex) in [(9u32, true), (9, false), (4, true), (6, false)] {
+            let (mean_bits, worst_bits) = run(10, log_slots, complex);
+            println!(
+                "2^{log_slots} slots, complex {complex}: mean {mean_bits:.1} bits, worst {worst_bits:.1} bits"
+            );
+            assert!(
+                mean_bits > 24.0 && worst_bits > 22.0,
+                "2^{log_slots}: {mean_bits} / {worst_bits}"
+            );
+        }
+    }
+
+    #[test]
+    fn rotation_steps_are_few_and_in_range() {
+        let p = BootstrapParams::sparse_secret_default(15);
+        let steps = p.rotation_steps(16).unwrap();
+        assert!(steps.iter().all(|&s| s > 0 && s < 1 << 15));
+        assert!(steps.len() < 120, "{} rotation keys", steps.len());
+        let sparse = BootstrapParams::sparse_secret_default(10)
+            .rotation_steps(16)
+            .unwrap();
+        for i in 10..15 {
+            assert!(sparse.contains(&(1usize << i)));
+        }
+        assert!(
+            BootstrapParams::sparse_secret_default(3)
+                .validate(16)
+                .is_err()
+        );
+        assert!(
+            BootstrapParams::sparse_secret_default(16)
+                .validate(16)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn too_short_chain_is_an_error() {
+        let params = BootstrapParams::sparse_secret_default(5);
+        let sim = SlotSimulator::new(10, vec![2f64.powi(60); 6]).unwrap();
+        assert!(Bootstrapper::new(&sim, 10, params, 2f64.powi(45)).is_err());
+        let _ = sim.max_slots();
+    }
+}
