@@ -21,6 +21,7 @@ use num_complex::Complex64;
 use rayon::prelude::*;
 
 use super::fft::SpecialFft;
+use crate::crypto::Plaintext;
 use crate::error::{Error, Result};
 use crate::math::crt::CrtReconstructor;
 use crate::math::modulus::Modulus;
@@ -165,6 +166,37 @@ impl Encoder {
         coeffs[0] = value.re * scale;
         coeffs[n / 2] = value.im * scale;
         self.coefficients_to_poly(&coeffs, level)
+    }
+
+    /// Encodes `values` (length = slot count, a power of two ≤ N/2) at `level` with `scale`.
+    pub fn encode(&self, values: &[Complex64], level: usize, scale: f64) -> Result<Plaintext> {
+        let poly = self.encode_poly(values, level, scale)?;
+        Plaintext::new(poly, scale, values.len())
+    }
+
+    /// Encodes real values (imaginary parts zero) at `level` with `scale`.
+    pub fn encode_real(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext> {
+        let poly = self.encode_real_poly(values, level, scale)?;
+        Plaintext::new(poly, scale, values.len())
+    }
+
+    /// Encodes `value` in each of `slots` slots at `level` with `scale` (one rounding per
+    /// component, no FFT: the result is exact up to that rounding whatever the slot count).
+    pub fn encode_constant(
+        &self,
+        value: Complex64,
+        slots: usize,
+        level: usize,
+        scale: f64,
+    ) -> Result<Plaintext> {
+        self.fft(slots)?;
+        let poly = self.encode_constant_poly(value, level, scale)?;
+        Plaintext::new(poly, scale, slots)
+    }
+
+    /// Decodes a plaintext into its slot values (as many as its slot count), dividing by its scale.
+    pub fn decode(&self, pt: &Plaintext) -> Result<Vec<Complex64>> {
+        self.decode_poly(pt.poly(), pt.slots(), pt.scale())
     }
 
     /// Decodes `slots` values from a plaintext polynomial (either form, any number of q-limbs,
@@ -329,6 +361,34 @@ mod tests {
             max_err(&back, &z) < bound,
             "{} vs {bound}",
             max_err(&back, &z)
+        );
+    }
+
+    #[test]
+    fn plaintext_entry_points_carry_slots_and_scale() {
+        let c = ctx("insecure-test-n10");
+        let enc = Encoder::new(&c);
+        let scale = 2f64.powi(35);
+        let z = sample(32, 5, 3.0);
+        let pt = enc.encode(&z, 2, scale).unwrap();
+        assert_eq!((pt.slots(), pt.level(), pt.scale()), (32, 2, scale));
+        assert!(max_err(&enc.decode(&pt).unwrap(), &z) < rounding_bound(c.n(), scale));
+        let real = enc.encode_real(&[0.5, -0.25], 1, scale).unwrap();
+        let back = enc.decode(&real).unwrap();
+        assert!((back[1].re + 0.25).abs() < rounding_bound(c.n(), scale));
+        let k = enc
+            .encode_constant(Complex64::new(2.0, -1.0), 8, 0, scale)
+            .unwrap();
+        assert_eq!(k.slots(), 8);
+        assert!(
+            enc.decode(&k)
+                .unwrap()
+                .iter()
+                .all(|v| (v - Complex64::new(2.0, -1.0)).norm() < 1e-9)
+        );
+        assert!(
+            enc.encode_constant(Complex64::new(1.0, 0.0), 6, 0, scale)
+                .is_err()
         );
     }
 

@@ -7,3 +7,5 @@ pub mod encoder;
 pub mod fft;
 
 pub use encoder::Encoder;
+/// The complex number type of slot values (re-exported so callers need no direct dependency).
+pub use num_complex::Complex64;

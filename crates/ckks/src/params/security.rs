@@ -40,7 +40,8 @@ pub fn max_log_qp_128(log_n: u32) -> Option<u32> {
         .map(|(_, bound)| *bound)
 }
 
-/// The outcome of a security check, printable for `hetal params --check`.
+/// The outcome of a security check, printable for `hetal params --check` (the display omits
+/// [`Self::source`], which is the same for every report).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SecurityReport {
     /// Preset or spec name.
@@ -82,12 +83,8 @@ impl fmt::Display for SecurityReport {
             self.name, self.log_n, self.log_qp, claim
         )?;
         match (self.bound, self.margin()) {
-            (Some(bound), Some(margin)) => write!(
-                f,
-                " bound(128-bit)={bound} margin={margin:+} [{}]",
-                self.source
-            ),
-            _ => write!(f, " bound(128-bit)=none for this N [{}]", self.source),
+            (Some(bound), Some(margin)) => write!(f, " bound(128-bit)={bound} margin={margin:+}"),
+            _ => write!(f, " bound(128-bit)=none for this N"),
         }
     }
 }
