@@ -31,7 +31,10 @@ use num_complex::Complex64;
 /// Rotations are *left* rotations of the whole slot vector: slot `i` of `rotate(x, k)` holds slot
 /// `(i + k) mod slots` of `x`; a negative `k` rotates right. A rotation by a multiple of `slots()`
 /// is the identity and is neither performed nor counted.
-pub trait SlotEvaluator: Send + Sync {
+///
+/// Backends that are `Sync` can run work units in parallel
+/// ([`run_units`](crate::matmul::run_units)).
+pub trait SlotEvaluator {
     /// The ciphertext type.
     type Ct: Clone + Send + Sync;
 

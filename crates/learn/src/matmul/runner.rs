@@ -29,7 +29,7 @@ impl<C: Clone> WorkUnit<C> for AtbUnit<C> {
 /// Runs every unit, in parallel when `parallel` is set; partial results keep the units' order.
 pub fn run_units<E, U>(ev: &E, units: &[U], parallel: bool) -> Result<Vec<Partial<E::Ct>>>
 where
-    E: SlotEvaluator,
+    E: SlotEvaluator + Sync,
     U: WorkUnit<E::Ct> + Sync,
 {
     if parallel {
