@@ -26,3 +26,4 @@ pub mod params;
 pub mod serial;
 
 pub use error::{Error, Result};
+pub use eval::with_threads;

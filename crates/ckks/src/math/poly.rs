@@ -43,8 +43,9 @@ impl std::fmt::Debug for RnsPoly {
     }
 }
 
-/// Applies `f(limb_index, limb)` to every limb, in parallel when the `parallel` feature is on.
-fn for_each_limb(data: &mut [u64], n: usize, f: impl Fn(usize, &mut [u64]) + Sync + Send) {
+/// Applies `f(limb_index, limb)` to every `n`-word limb of `data`, in parallel when the
+/// `parallel` feature is on.
+pub fn for_each_limb(data: &mut [u64], n: usize, f: impl Fn(usize, &mut [u64]) + Sync + Send) {
     #[cfg(feature = "parallel")]
     data.par_chunks_exact_mut(n)
         .enumerate()

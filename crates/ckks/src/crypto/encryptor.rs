@@ -1,0 +1,199 @@
+//! Encryption with the public key, seeded symmetric encryption, and decryption.
+
+use super::plaintext::{Ciphertext, Ciphertext3, Plaintext};
+use crate::error::{Error, Result};
+use crate::keys::{PublicKey, SecretKey};
+use crate::math::poly::{Form, RnsPoly};
+use crate::math::sample::{self, Prng};
+use crate::params::context::Context;
+use std::sync::Arc;
+
+fn check_plaintext(ctx: &Context, pt: &Plaintext) -> Result<RnsPoly> {
+    if pt.poly.n() != ctx.n() || pt.level() > ctx.max_level() {
+        return Err(Error::ParameterMismatch(format!(
+            "plaintext of degree {} at level {} does not fit the context (N = {}, max level {})",
+            pt.poly.n(),
+            pt.level(),
+            ctx.n(),
+            ctx.max_level()
+        )));
+    }
+    let mut m = pt.poly.clone();
+    m.ntt(ctx.ring());
+    Ok(m)
+}
+
+/// `x` restricted to its first `num_q` q-limbs (no p-limbs).
+fn prefix(x: &RnsPoly, num_q: usize) -> RnsPoly {
+    let n = x.n();
+    RnsPoly::from_data(n, num_q, 0, x.form(), x.data()[..num_q * n].to_vec())
+        .expect("prefix length matches its shape")
+}
+
+/// Small signed coefficients as an NTT-form polynomial over `num_q` q-limbs.
+fn small_poly(ctx: &Context, coeffs: &[i64], num_q: usize) -> RnsPoly {
+    let mut p = RnsPoly::from_signed(ctx.ring(), coeffs, num_q, 0);
+    p.ntt(ctx.ring());
+    p
+}
+
+/// Public-key encryption: `(v·b + e0 + m, v·a + e1)` with ternary `v` and Gaussian errors.
+#[derive(Debug)]
+pub struct Encryptor {
+    ctx: Arc<Context>,
+    pk: PublicKey,
+    rng: Prng,
+}
+
+impl Encryptor {
+    /// An encryptor for `pk`; fails if the key belongs to another context.
+    pub fn new(ctx: &Arc<Context>, pk: &PublicKey, rng: Prng) -> Result<Self> {
+        if pk.context_id != ctx.id() {
+            return Err(Error::ParameterMismatch(
+                "public key belongs to another context".into(),
+            ));
+        }
+        Ok(Self {
+            ctx: ctx.clone(),
+            pk: pk.clone(),
+            rng,
+        })
+    }
+
+    /// Encrypts at the plaintext's level, scale and slot count.
+    pub fn encrypt(&mut self, pt: &Plaintext) -> Result<Ciphertext> {
+        let ctx = &self.ctx;
+        let ring = ctx.ring();
+        let m = check_plaintext(ctx, pt)?;
+        let nq = pt.level() + 1;
+        let n = ctx.n();
+        let v = small_poly(ctx, &sample::ternary(&mut self.rng, n), nq);
+        let e0 = small_poly(ctx, &sample::gaussian(&mut self.rng, n), nq);
+        let mut c1 = small_poly(ctx, &sample::gaussian(&mut self.rng, n), nq);
+        let mut c0 = prefix(&self.pk.b, nq);
+        c0.mul_assign(ring, &v);
+        c0.add_assign(ring, &e0);
+        c0.add_assign(ring, &m);
+        let mut va = prefix(&self.pk.a, nq);
+        va.mul_assign(ring, &v);
+        c1.add_assign(ring, &va);
+        Ciphertext::from_parts(c0, c1, pt.scale, pt.slots, ctx.id(), None)
+    }
+
+    /// Encrypts zero at `level` with `scale` and `slots` (a fresh mask for re-randomization).
+    pub fn encrypt_zero(&mut self, level: usize, scale: f64, slots: usize) -> Result<Ciphertext> {
+        let zero = RnsPoly::zero(self.ctx.n(), level + 1, 0, Form::Ntt);
+        self.encrypt(&Plaintext::new(zero, scale, slots)?)
+    }
+}
+
+/// Secret-key encryption `(-a·s + e + m, a)` with `a` expanded from a fresh 32-byte seed that
+/// the ciphertext keeps (so it can be serialized at half size).
+pub struct SymmetricEncryptor<'a> {
+    ctx: Arc<Context>,
+    sk: &'a SecretKey,
+    rng: Prng,
+}
+
+impl std::fmt::Debug for SymmetricEncryptor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SymmetricEncryptor").finish_non_exhaustive()
+    }
+}
+
+impl<'a> SymmetricEncryptor<'a> {
+    /// An encryptor borrowing the secret key; fails if the key belongs to another context.
+    pub fn new(ctx: &Arc<Context>, sk: &'a SecretKey, rng: Prng) -> Result<Self> {
+        if sk.context_id() != ctx.id() {
+            return Err(Error::ParameterMismatch(
+                "secret key belongs to another context".into(),
+            ));
+        }
+        Ok(Self {
+            ctx: ctx.clone(),
+            sk,
+            rng,
+        })
+    }
+
+    /// Encrypts at the plaintext's level; the result carries the seed of `c1`.
+    pub fn encrypt(&mut self, pt: &Plaintext) -> Result<Ciphertext> {
+        let ctx = &self.ctx;
+        let ring = ctx.ring();
+        let m = check_plaintext(ctx, pt)?;
+        let nq = pt.level() + 1;
+        let seed = self.rng.seed();
+        let c1 = sample::uniform_poly(ring, &seed, nq, 0);
+        let mut c0 = small_poly(ctx, &sample::gaussian(&mut self.rng, ctx.n()), nq);
+        c0.add_assign(ring, &m);
+        let s = crate::keys::secret::SecretPoly(prefix(self.sk.poly(), nq));
+        let mut as_ = c1.clone();
+        as_.mul_assign(ring, &s);
+        c0.sub_assign(ring, &as_);
+        Ciphertext::from_parts(c0, c1, pt.scale, pt.slots, ctx.id(), Some(seed))
+    }
+}
+
+/// Regenerates `c1` of a seeded ciphertext at `level` (deserializers call this).
+pub fn expand_seeded_c1(ctx: &Context, seed: &[u8; 32], level: usize) -> RnsPoly {
+    sample::uniform_poly(ctx.ring(), seed, level + 1, 0)
+}
+
+/// Decryption with the secret key: `c0 + c1·s`.
+pub struct Decryptor<'a> {
+    ctx: Arc<Context>,
+    sk: &'a SecretKey,
+}
+
+impl std::fmt::Debug for Decryptor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decryptor").finish_non_exhaustive()
+    }
+}
+
+impl<'a> Decryptor<'a> {
+    /// A decryptor borrowing the secret key; fails if the key belongs to another context.
+    pub fn new(ctx: &Arc<Context>, sk: &'a SecretKey) -> Result<Self> {
+        if sk.context_id() != ctx.id() {
+            return Err(Error::ParameterMismatch(
+                "secret key belongs to another context".into(),
+            ));
+        }
+        Ok(Self {
+            ctx: ctx.clone(),
+            sk,
+        })
+    }
+
+    fn check(&self, context_id: u64) -> Result<()> {
+        if context_id != self.ctx.id() {
+            return Err(Error::ParameterMismatch(
+                "ciphertext belongs to another context".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Decrypts to a plaintext (NTT form) with the ciphertext's level, scale and slots.
+    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
+        self.check(ct.context_id)?;
+        let ring = self.ctx.ring();
+        let s = crate::keys::secret::SecretPoly(prefix(self.sk.poly(), ct.level() + 1));
+        let mut m = ct.c0.clone();
+        m.add_mul_assign(ring, &ct.c1, &s);
+        Plaintext::new(m, ct.scale, ct.slots)
+    }
+
+    /// Decrypts a three-component product: `d0 + d1·s + d2·s²`.
+    pub fn decrypt3(&self, ct: &Ciphertext3) -> Result<Plaintext> {
+        self.check(ct.context_id)?;
+        let ring = self.ctx.ring();
+        let s = crate::keys::secret::SecretPoly(prefix(self.sk.poly(), ct.level() + 1));
+        let mut m = ct.d2.clone();
+        m.mul_assign(ring, &s);
+        m.add_assign(ring, &ct.d1);
+        m.mul_assign(ring, &s);
+        m.add_assign(ring, &ct.d0);
+        Plaintext::new(m, ct.scale, ct.slots)
+    }
+}

@@ -1,0 +1,278 @@
+//! Products, relinearization, rescaling and level management.
+
+use super::Evaluator;
+use crate::crypto::{Ciphertext, Ciphertext3, Plaintext};
+use crate::error::{Error, Result};
+use crate::keys::switching::key_switch;
+use crate::math::poly::{Form, RnsPoly, for_each_limb};
+use std::borrow::Cow;
+
+impl Evaluator {
+    /// Drops `ct` to `level` (exact; scale unchanged). [`Error::Level`] if `level` is above the
+    /// ciphertext's level.
+    pub fn drop_to_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
+        let mut out = ct.clone();
+        self.drop_to_level_inplace(&mut out, level)?;
+        Ok(out)
+    }
+
+    /// In-place [`Evaluator::drop_to_level`].
+    pub fn drop_to_level_inplace(&self, ct: &mut Ciphertext, level: usize) -> Result<()> {
+        self.check(ct)?;
+        if level > ct.level() {
+            return Err(Error::Level(format!(
+                "cannot drop a level-{} ciphertext to the higher level {level}",
+                ct.level()
+            )));
+        }
+        if level < ct.level() {
+            ct.c0.truncate_q(level + 1);
+            ct.c1.truncate_q(level + 1);
+            // The seed still describes the prefix of c1, but keep things simple: a dropped
+            // ciphertext is no longer "fresh".
+            ct.seed = None;
+        }
+        Ok(())
+    }
+
+    /// Both operands at the lower of their levels.
+    pub(super) fn level_aligned<'a>(
+        &self,
+        a: &'a Ciphertext,
+        b: &'a Ciphertext,
+    ) -> Result<(Cow<'a, Ciphertext>, Cow<'a, Ciphertext>)> {
+        self.check(a)?;
+        self.check(b)?;
+        Self::check_slots(a.slots, b.slots)?;
+        let l = a.level().min(b.level());
+        let a = if a.level() > l {
+            Cow::Owned(self.drop_to_level(a, l)?)
+        } else {
+            Cow::Borrowed(a)
+        };
+        let b = if b.level() > l {
+            Cow::Owned(self.drop_to_level(b, l)?)
+        } else {
+            Cow::Borrowed(b)
+        };
+        Ok((a, b))
+    }
+
+    /// Divides by `q_level` with rounding: the level drops by one and the scale is divided by
+    /// `q_level`. [`Error::Level`] at level 0.
+    pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = ct.clone();
+        self.rescale_inplace(&mut out)?;
+        Ok(out)
+    }
+
+    /// In-place [`Evaluator::rescale`].
+    pub fn rescale_inplace(&self, ct: &mut Ciphertext) -> Result<()> {
+        self.check(ct)?;
+        let l = ct.level();
+        if l == 0 {
+            return Err(Error::Level(
+                "cannot rescale a level-0 ciphertext: no prime left to divide by".into(),
+            ));
+        }
+        self.rescale_poly(&mut ct.c0);
+        self.rescale_poly(&mut ct.c1);
+        ct.scale /= self.ctx.q(l) as f64;
+        ct.seed = None;
+        Ok(())
+    }
+
+    /// Divides an NTT-form polynomial over `q_0..q_l` by `q_l` with rounding.
+    pub(crate) fn rescale_poly(&self, x: &mut RnsPoly) {
+        let ring = self.ctx.ring();
+        let n = self.ctx.n();
+        let l = x.num_q() - 1;
+        let rc = self.ctx.rescale_constants(l);
+        let last_table = &ring.q_tables()[l];
+        let last_mod = *last_table.modulus();
+        let mut last = x.limb(l).to_vec();
+        last_table.inverse(&mut last);
+        for v in last.iter_mut() {
+            *v = last_mod.add(*v, rc.half_last);
+        }
+        x.truncate_q(l);
+        for_each_limb(x.data_mut(), n, |i, limb| {
+            let table = &ring.q_tables()[i];
+            let m = table.modulus();
+            let mut tmp: Vec<u64> = last
+                .iter()
+                .map(|&v| m.sub(m.reduce(v), rc.half_last_mod[i]))
+                .collect();
+            table.forward(&mut tmp);
+            let (w, ws) = rc.inv_last[i];
+            for (v, &t) in limb.iter_mut().zip(&tmp) {
+                *v = m.mul_shoup(m.sub(*v, t), w, ws);
+            }
+        });
+    }
+
+    /// The tensor product `(a0·b0, a0·b1 + a1·b0, a1·b1)` without relinearization. Levels are
+    /// aligned by dropping; the scale is the product of the scales.
+    pub fn mul_no_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext3> {
+        let (a, b) = self.level_aligned(a, b)?;
+        let ring = self.ctx.ring();
+        let (n, nq) = (self.ctx.n(), a.c0.num_q());
+        let mut d0 = RnsPoly::zero(n, nq, 0, Form::Ntt);
+        let mut d1 = RnsPoly::zero(n, nq, 0, Form::Ntt);
+        let mut d2 = RnsPoly::zero(n, nq, 0, Form::Ntt);
+        let (a0, a1, b0, b1) = (a.c0.data(), a.c1.data(), b.c0.data(), b.c1.data());
+        let work = |i: usize, o0: &mut [u64], o1: &mut [u64], o2: &mut [u64]| {
+            let m = ring.modulus(i, nq);
+            let r = i * n..(i + 1) * n;
+            let (x0, x1, y0, y1) = (&a0[r.clone()], &a1[r.clone()], &b0[r.clone()], &b1[r]);
+            for c in 0..n {
+                o0[c] = m.mul(x0[c], y0[c]);
+                o1[c] =
+                    m.reduce_u128(x0[c] as u128 * y1[c] as u128 + x1[c] as u128 * y0[c] as u128);
+                o2[c] = m.mul(x1[c], y1[c]);
+            }
+        };
+        #[cfg(feature = "parallel")]
+        {
+            use rayon::prelude::*;
+            d0.data_mut()
+                .par_chunks_exact_mut(n)
+                .zip(d1.data_mut().par_chunks_exact_mut(n))
+                .zip(d2.data_mut().par_chunks_exact_mut(n))
+                .enumerate()
+                .for_each(|(i, ((o0, o1), o2))| work(i, o0, o1, o2));
+        }
+        #[cfg(not(feature = "parallel"))]
+        d0.data_mut()
+            .chunks_exact_mut(n)
+            .zip(d1.data_mut().chunks_exact_mut(n))
+            .zip(d2.data_mut().chunks_exact_mut(n))
+            .enumerate()
+            .for_each(|(i, ((o0, o1), o2))| work(i, o0, o1, o2));
+        Ok(Ciphertext3 {
+            d0,
+            d1,
+            d2,
+            scale: a.scale * b.scale,
+            slots: a.slots,
+            context_id: a.context_id,
+        })
+    }
+
+    /// Relinearizes a three-component product with the relinearization key.
+    pub fn relinearize(&self, ct: &Ciphertext3) -> Result<Ciphertext> {
+        if ct.context_id != self.ctx.id() {
+            return Err(Error::ParameterMismatch(
+                "ciphertext belongs to another context".into(),
+            ));
+        }
+        let key = self
+            .keys
+            .as_ref()
+            .and_then(|k| k.relin.as_ref())
+            .ok_or(Error::MissingRelinKey)?;
+        let ring = self.ctx.ring();
+        let (k0, k1) = key_switch(&self.ctx, &ct.d2, &key.key);
+        let mut c0 = ct.d0.clone();
+        let mut c1 = ct.d1.clone();
+        c0.add_assign(ring, &k0);
+        c1.add_assign(ring, &k1);
+        Ok(Ciphertext {
+            c0,
+            c1,
+            scale: ct.scale,
+            slots: ct.slots,
+            context_id: ct.context_id,
+            seed: None,
+        })
+    }
+
+    /// `a · b` with relinearization, no rescale (scales multiply).
+    pub fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.relinearize(&self.mul_no_relin(a, b)?)
+    }
+
+    /// `a²` with relinearization, no rescale.
+    pub fn square(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.mul(a, a)
+    }
+
+    /// `a · b`, relinearized and rescaled once.
+    pub fn mul_and_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = self.mul(a, b)?;
+        self.rescale_inplace(&mut out)?;
+        Ok(out)
+    }
+
+    /// Sum of two three-component products (lazy relinearization: add, then relinearize once).
+    pub fn add3(&self, a: &Ciphertext3, b: &Ciphertext3) -> Result<Ciphertext3> {
+        if a.context_id != self.ctx.id() || b.context_id != self.ctx.id() {
+            return Err(Error::ParameterMismatch(
+                "ciphertext belongs to another context".into(),
+            ));
+        }
+        Self::check_slots(a.slots, b.slots)?;
+        if a.level() != b.level() {
+            return Err(Error::Level(format!(
+                "three-component products at levels {} and {} must be aligned before adding",
+                a.level(),
+                b.level()
+            )));
+        }
+        if !super::scales_match(a.scale, b.scale) {
+            return Err(Error::ScaleMismatch {
+                left: a.scale,
+                right: b.scale,
+            });
+        }
+        let ring = self.ctx.ring();
+        let mut out = a.clone();
+        out.d0.add_assign(ring, &b.d0);
+        out.d1.add_assign(ring, &b.d1);
+        out.d2.add_assign(ring, &b.d2);
+        Ok(out)
+    }
+
+    /// `ct · pt` (no rescale; scales multiply). Levels are aligned by dropping.
+    pub fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        let mut out = ct.clone();
+        self.mul_plain_inplace(&mut out, pt)?;
+        Ok(out)
+    }
+
+    /// In-place [`Evaluator::mul_plain`].
+    pub fn mul_plain_inplace(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<()> {
+        self.check(ct)?;
+        self.check_plain(pt)?;
+        Self::check_slots(ct.slots, pt.slots)?;
+        let l = ct.level().min(pt.level());
+        self.drop_to_level_inplace(ct, l)?;
+        let m = self.plain_at_level(pt, l);
+        let ring = self.ctx.ring();
+        ct.c0.mul_assign(ring, &m);
+        ct.c1.mul_assign(ring, &m);
+        ct.scale *= pt.scale;
+        ct.seed = None;
+        Ok(())
+    }
+
+    /// `acc += ct · pt` (no rescale). `acc` must already be at the product's scale and level
+    /// `min(ct.level, pt.level)` or above (it is dropped as needed).
+    pub fn mul_plain_add(
+        &self,
+        acc: &mut Ciphertext,
+        ct: &Ciphertext,
+        pt: &Plaintext,
+    ) -> Result<()> {
+        let prod = self.mul_plain(ct, pt)?;
+        self.add_inplace(acc, &prod)
+    }
+
+    /// The plaintext polynomial in NTT form restricted to `q_0..q_level`.
+    pub(super) fn plain_at_level(&self, pt: &Plaintext, level: usize) -> RnsPoly {
+        let mut m = pt.poly.clone();
+        m.truncate_q(level + 1);
+        m.ntt(self.ctx.ring());
+        m
+    }
+}

@@ -1,0 +1,178 @@
+//! Automorphisms (rotations, conjugation), hoisting, and exact monomial products.
+
+use super::Evaluator;
+use crate::crypto::Ciphertext;
+use crate::error::{Error, Result};
+use crate::keys::GaloisKey;
+use crate::keys::switching::{decompose, key_switch, key_switch_decomposed};
+use crate::math::poly::{Form, RnsPoly, for_each_limb};
+
+impl Evaluator {
+    fn galois_key(&self, element: u64, what: impl FnOnce() -> String) -> Result<&GaloisKey> {
+        self.keys
+            .as_ref()
+            .and_then(|k| k.galois.get(element))
+            .ok_or_else(|| Error::MissingGaloisKey(what()))
+    }
+
+    /// Applies `X → X^element` with its Galois key: `(σ(c0), 0) + KeySwitch(σ(c1))`.
+    pub fn apply_galois(&self, ct: &Ciphertext, element: u64) -> Result<Ciphertext> {
+        self.check(ct)?;
+        let key = self.galois_key(element, || format!("Galois element {element}"))?;
+        Ok(self.apply_galois_with(ct, key))
+    }
+
+    fn apply_galois_with(&self, ct: &Ciphertext, key: &GaloisKey) -> Ciphertext {
+        let ring = self.ctx.ring();
+        let g = key.element;
+        let perm = ring.galois_permutation(g);
+        let c1 = ct.c1.automorphism(ring, g, &perm);
+        let (k0, k1) = key_switch(&self.ctx, &c1, &key.key);
+        let mut c0 = ct.c0.automorphism(ring, g, &perm);
+        c0.add_assign(ring, &k0);
+        Ciphertext {
+            c0,
+            c1: k1,
+            scale: ct.scale,
+            slots: ct.slots,
+            context_id: ct.context_id,
+            seed: None,
+        }
+    }
+
+    /// Left rotation of the slots by `k` (negative: right), using the Galois element `5^k`;
+    /// see the module documentation for sparse slots. Rotation by a multiple of N/2 is a copy.
+    /// [`Error::MissingGaloisKey`] ("rotation by k") if the key was not generated.
+    pub fn rotate(&self, ct: &Ciphertext, k: i32) -> Result<Ciphertext> {
+        self.check(ct)?;
+        let g = self.ctx.galois_element_for_rotation(k);
+        if g == 1 {
+            return Ok(ct.clone());
+        }
+        let key = self.galois_key(g, || format!("rotation by {k}"))?;
+        Ok(self.apply_galois_with(ct, key))
+    }
+
+    /// Rotations of one ciphertext by each of `steps`, sharing one digit decomposition of `c1`
+    /// (Halevi–Shoup hoisting: the automorphism is applied to the raised digits in NTT form).
+    /// All keys are checked before any work is done.
+    pub fn rotate_hoisted(&self, ct: &Ciphertext, steps: &[i32]) -> Result<Vec<Ciphertext>> {
+        self.check(ct)?;
+        let keys = steps
+            .iter()
+            .map(|&k| {
+                let g = self.ctx.galois_element_for_rotation(k);
+                if g == 1 {
+                    Ok(None)
+                } else {
+                    self.galois_key(g, || format!("rotation by {k}")).map(Some)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if keys.iter().all(Option::is_none) {
+            return Ok(vec![ct.clone(); steps.len()]);
+        }
+        let ring = self.ctx.ring();
+        let dec = decompose(&self.ctx, &ct.c1);
+        let rotate_one = |key: &Option<&GaloisKey>| match key {
+            None => ct.clone(),
+            Some(key) => {
+                let perm = ring.galois_permutation(key.element);
+                let (k0, k1) = key_switch_decomposed(&self.ctx, &dec, &key.key, Some(&perm));
+                let mut c0 = ct.c0.automorphism(ring, key.element, &perm);
+                c0.add_assign(ring, &k0);
+                Ciphertext {
+                    c0,
+                    c1: k1,
+                    scale: ct.scale,
+                    slots: ct.slots,
+                    context_id: ct.context_id,
+                    seed: None,
+                }
+            }
+        };
+        Ok(keys.iter().map(rotate_one).collect())
+    }
+
+    /// Complex conjugation of every slot ([`Error::MissingGaloisKey`] "conjugation" without
+    /// its key).
+    pub fn conjugate(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check(ct)?;
+        let g = self.ctx.galois_element_for_conjugation();
+        let key = self.galois_key(g, || "conjugation".to_string())?;
+        Ok(self.apply_galois_with(ct, key))
+    }
+
+    /// Multiplies every slot by `i`: the exact product with `X^(N/2)` (no level, no noise).
+    pub fn mul_i(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check(ct)?;
+        let mut out = ct.clone();
+        let nq = out.c0.num_q();
+        let ring = self.ctx.ring();
+        let signs = self.ctx.half_monomial_signs();
+        let n = self.ctx.n();
+        let apply = |poly: &mut RnsPoly| {
+            for_each_limb(poly.data_mut(), n, |i, limb| {
+                let m = ring.modulus(i, nq);
+                let unit = self.ctx.imaginary_unit(i, nq);
+                let neg_unit = m.neg(unit);
+                let (us, ns) = (m.shoup(unit), m.shoup(neg_unit));
+                for (v, &s) in limb.iter_mut().zip(signs) {
+                    *v = if s {
+                        m.mul_shoup(*v, unit, us)
+                    } else {
+                        m.mul_shoup(*v, neg_unit, ns)
+                    };
+                }
+            });
+        };
+        apply(&mut out.c0);
+        apply(&mut out.c1);
+        out.seed = None;
+        Ok(out)
+    }
+
+    /// Multiplies by the monomial `X^k` (exact, no level; `X^N = -1`).
+    pub fn mul_by_monomial(&self, ct: &Ciphertext, k: usize) -> Result<Ciphertext> {
+        self.check(ct)?;
+        let mut out = ct.clone();
+        let ring = self.ctx.ring();
+        out.c0.mul_monomial(ring, k);
+        out.c1.mul_monomial(ring, k);
+        out.seed = None;
+        Ok(out)
+    }
+
+    /// ModRaise for bootstrapping: reinterprets a level-0 ciphertext modulo the whole q chain
+    /// (centered lift of each coefficient modulo q_0). The plaintext gains `q_0·I` for a small
+    /// integer polynomial `I`; the scale is unchanged. [`Error::Level`] unless at level 0.
+    pub fn mod_raise(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check(ct)?;
+        if ct.level() != 0 {
+            return Err(Error::Level(format!(
+                "mod_raise takes a level-0 ciphertext, got level {}",
+                ct.level()
+            )));
+        }
+        let ring = self.ctx.ring();
+        let q0 = ring.q_tables()[0].modulus();
+        let nq = self.ctx.max_level() + 1;
+        let raise = |p: &RnsPoly| {
+            let mut c = p.clone();
+            c.intt(ring);
+            let centered: Vec<i64> = c.limb(0).iter().map(|&v| q0.center(v)).collect();
+            let mut out = RnsPoly::from_signed(ring, &centered, nq, 0);
+            out.ntt(ring);
+            debug_assert_eq!(out.form(), Form::Ntt);
+            out
+        };
+        Ok(Ciphertext {
+            c0: raise(&ct.c0),
+            c1: raise(&ct.c1),
+            scale: ct.scale,
+            slots: ct.slots,
+            context_id: ct.context_id,
+            seed: None,
+        })
+    }
+}

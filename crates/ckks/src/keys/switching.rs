@@ -1,0 +1,235 @@
+//! Hybrid key switching (GHS with dnum digits, special primes P).
+//!
+//! A [`KeySwitchKey`] from `s'` to `s` is, for each digit `j`, a pair over `Q_L ∪ P`:
+//! `b_j = -a_j·s + e_j + P·T_j·s'`, where `T_j ≡ 1 (mod q_i)` for the primes of digit `j` and
+//! `≡ 0` for the others. Switching `d` (so that the result decrypts to `d·s'`):
+//! 1. [`decompose`]: split `d` into its digits, raise each to `Q_l ∪ P` with the fast basis
+//!    conversion (ModUp; the conversion's `u·Q_j` overflow vanishes against `T_j`);
+//! 2. [`key_switch_decomposed`]: the inner products `Σ_j d̃_j·(b_j, a_j)` with 128-bit lazy
+//!    accumulation, optionally reading each digit through a Galois permutation (hoisting);
+//! 3. [`mod_down`]: divide by P back to `Q_l`.
+
+use crate::math::modulus::Modulus;
+use crate::math::poly::{Form, RnsPoly, for_each_limb};
+use crate::params::context::Context;
+#[cfg(feature = "parallel")]
+use rayon::prelude::*;
+
+/// Products per 128-bit accumulator before a reduction (each product is below 2^124).
+const LAZY_TERMS: usize = 15;
+
+/// A key-switching key: one `(b_j, a_j)` pair per digit, in NTT form over all q and p primes.
+/// `a_j` is expanded from `seeds[j]`, so a serializer may ship the seeds instead.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeySwitchKey {
+    pub(crate) b: Vec<RnsPoly>,
+    pub(crate) a: Vec<RnsPoly>,
+    pub(crate) seeds: Vec<[u8; 32]>,
+}
+
+impl KeySwitchKey {
+    /// The `b_j` polynomials.
+    pub fn b(&self) -> &[RnsPoly] {
+        &self.b
+    }
+
+    /// The `a_j` polynomials.
+    pub fn a(&self) -> &[RnsPoly] {
+        &self.a
+    }
+
+    /// The seeds the `a_j` were expanded from.
+    pub fn seeds(&self) -> &[[u8; 32]] {
+        &self.seeds
+    }
+
+    /// Rebuilds a key from its `b_j` and seeds, regenerating the `a_j`. `None` if the shapes do
+    /// not match the context.
+    pub fn from_seeds(ctx: &Context, b: Vec<RnsPoly>, seeds: Vec<[u8; 32]>) -> Option<Self> {
+        let (nq, np) = (ctx.max_level() + 1, ctx.num_p());
+        if b.len() != ctx.dnum() || seeds.len() != b.len() {
+            return None;
+        }
+        if b.iter().any(|p| {
+            p.num_q() != nq || p.num_p() != np || p.form() != Form::Ntt || p.n() != ctx.n()
+        }) {
+            return None;
+        }
+        let a = seeds
+            .iter()
+            .map(|s| crate::math::sample::uniform_poly(ctx.ring(), s, nq, np))
+            .collect();
+        Some(Self { b, a, seeds })
+    }
+
+    /// Size in bytes of the residues held in memory.
+    pub fn size_bytes(&self) -> usize {
+        self.b
+            .iter()
+            .chain(&self.a)
+            .map(|p| p.data().len() * 8)
+            .sum()
+    }
+}
+
+/// A polynomial of `Q_l` split into digits, each raised to `Q_l ∪ P` (NTT form): the expensive,
+/// key-independent half of key switching, shared by hoisted rotations.
+#[derive(Clone, Debug)]
+pub struct Decomposed {
+    level: usize,
+    digits: Vec<RnsPoly>,
+}
+
+impl Decomposed {
+    /// Level of the decomposed polynomial.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// The raised digits.
+    pub fn digits(&self) -> &[RnsPoly] {
+        &self.digits
+    }
+}
+
+/// Splits `d` (NTT form, q-limbs only, level `d.num_q() - 1`) into digits raised to `Q_l ∪ P`.
+///
+/// # Panics
+/// If `d` has p-limbs, is not in NTT form, or has more limbs than the context.
+pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
+    assert!(
+        d.num_p() == 0 && d.form() == Form::Ntt,
+        "decompose takes an NTT-form polynomial over Q_l"
+    );
+    let ring = ctx.ring();
+    let n = ctx.n();
+    let nq = d.num_q();
+    let level = nq - 1;
+    let total_q = ctx.max_level() + 1;
+    let mut coeff = d.clone();
+    coeff.intt(ring);
+    let digits = (0..ctx.digits_at_level(level))
+        .map(|j| {
+            let mu = ctx.mod_up_converter(j, level);
+            let mut scaled = vec![0u64; mu.count * n];
+            mu.converter.scale_inputs(
+                &coeff.data()[mu.start * n..(mu.start + mu.count) * n],
+                &mut scaled,
+                n,
+            );
+            let mut ext = RnsPoly::zero(n, nq, ctx.num_p(), Form::Ntt);
+            for_each_limb(ext.data_mut(), n, |t, limb| match mu.row(t, nq, total_q) {
+                None => limb.copy_from_slice(d.limb(t)),
+                Some(r) => {
+                    mu.converter.convert_limb(&scaled, r, limb);
+                    ring.table(t, nq).forward(limb);
+                }
+            });
+            ext
+        })
+        .collect();
+    Decomposed { level, digits }
+}
+
+/// One output limb of the inner products: `acc0 = Σ_j d_j[perm]·b_j`, `acc1 = Σ_j d_j[perm]·a_j`.
+fn inner_product_limb(
+    m: &Modulus,
+    digits: &[&[u64]],
+    b: &[&[u64]],
+    a: &[&[u64]],
+    perm: Option<&[u32]>,
+    out0: &mut [u64],
+    out1: &mut [u64],
+) {
+    let beta = digits.len();
+    for c in 0..out0.len() {
+        let src = match perm {
+            Some(p) => p[c] as usize,
+            None => c,
+        };
+        let (mut s0, mut s1) = (0u128, 0u128);
+        for j in 0..beta {
+            let d = digits[j][src] as u128;
+            s0 += d * b[j][c] as u128;
+            s1 += d * a[j][c] as u128;
+            if j % LAZY_TERMS == LAZY_TERMS - 1 {
+                s0 = m.reduce_u128(s0) as u128;
+                s1 = m.reduce_u128(s1) as u128;
+            }
+        }
+        out0[c] = m.reduce_u128(s0);
+        out1[c] = m.reduce_u128(s1);
+    }
+}
+
+/// Inner products of the (optionally Galois-permuted) digits with `key`, then ModDown:
+/// returns `(k0, k1)` over `Q_l` in NTT form with `k0 + k1·s ≈ σ(d)·s'`, where `σ` is the
+/// automorphism whose NTT permutation is `perm` (identity if `None`) and `s'` the key's source.
+pub fn key_switch_decomposed(
+    ctx: &Context,
+    dec: &Decomposed,
+    key: &KeySwitchKey,
+    perm: Option<&[u32]>,
+) -> (RnsPoly, RnsPoly) {
+    let ring = ctx.ring();
+    let n = ctx.n();
+    let nq = dec.level + 1;
+    let np = ctx.num_p();
+    let total_q = ctx.max_level() + 1;
+    let mut acc0 = RnsPoly::zero(n, nq, np, Form::Ntt);
+    let mut acc1 = RnsPoly::zero(n, nq, np, Form::Ntt);
+    let limb_of = |t: usize| if t < nq { t } else { total_q + t - nq };
+    let work = |t: usize, o0: &mut [u64], o1: &mut [u64]| {
+        let kt = limb_of(t);
+        let digits: Vec<&[u64]> = dec.digits.iter().map(|d| d.limb(t)).collect();
+        let b: Vec<&[u64]> = key.b[..digits.len()].iter().map(|p| p.limb(kt)).collect();
+        let a: Vec<&[u64]> = key.a[..digits.len()].iter().map(|p| p.limb(kt)).collect();
+        inner_product_limb(ring.modulus(t, nq), &digits, &b, &a, perm, o0, o1);
+    };
+    #[cfg(feature = "parallel")]
+    acc0.data_mut()
+        .par_chunks_exact_mut(n)
+        .zip(acc1.data_mut().par_chunks_exact_mut(n))
+        .enumerate()
+        .for_each(|(t, (o0, o1))| work(t, o0, o1));
+    #[cfg(not(feature = "parallel"))]
+    acc0.data_mut()
+        .chunks_exact_mut(n)
+        .zip(acc1.data_mut().chunks_exact_mut(n))
+        .enumerate()
+        .for_each(|(t, (o0, o1))| work(t, o0, o1));
+    (mod_down(ctx, acc0), mod_down(ctx, acc1))
+}
+
+/// Divides a polynomial over `Q_l ∪ P` (NTT form) by P, returning it over `Q_l` (NTT form):
+/// `(x - Conv_{P→Q}([x]_P)) · P^{-1}`.
+pub fn mod_down(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
+    let ring = ctx.ring();
+    let n = ctx.n();
+    let nq = x.num_q();
+    let np = x.num_p();
+    let mut p_part = x.data()[nq * n..].to_vec();
+    for_each_limb(&mut p_part, n, |j, limb| ring.p_tables()[j].inverse(limb));
+    let conv = ctx.mod_down_converter();
+    let mut scaled = vec![0u64; np * n];
+    conv.scale_inputs(&p_part, &mut scaled, n);
+    x.drop_p();
+    for_each_limb(x.data_mut(), n, |i, limb| {
+        let mut tmp = vec![0u64; n];
+        conv.convert_limb(&scaled, i, &mut tmp);
+        let table = &ring.q_tables()[i];
+        table.forward(&mut tmp);
+        let m = table.modulus();
+        let (w, ws) = ctx.p_inv_mod_q(i);
+        for (v, &t) in limb.iter_mut().zip(&tmp) {
+            *v = m.mul_shoup(m.sub(*v, t), w, ws);
+        }
+    });
+    x
+}
+
+/// Key-switches `d` (NTT form over `Q_l`) with `key`: `decompose` then `key_switch_decomposed`.
+pub fn key_switch(ctx: &Context, d: &RnsPoly, key: &KeySwitchKey) -> (RnsPoly, RnsPoly) {
+    let dec = decompose(ctx, d);
+    key_switch_decomposed(ctx, &dec, key, None)
+}
