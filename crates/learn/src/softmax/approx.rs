@@ -258,7 +258,8 @@ impl SoftmaxApprox {
     }
 
     /// Evaluates the softmax of every row of `logits` (column-tiled as [`TiledRows`]), inserting
-    /// bootstraps as needed; the output is left at level ≥ `out_min` where possible.
+    /// bootstraps as needed; the output is left at level ≥ `out_min` (an error if the backend
+    /// cannot give that many levels after a bootstrap).
     pub fn apply<E: SlotEvaluator>(
         &self,
         ev: &E,
@@ -401,17 +402,26 @@ impl<E: SlotEvaluator> Runner<'_, E> {
         level >= self.remaining + self.out_min
     }
 
+    /// The level a stage's result must keep: bootstrappable, or `out_min` for the last stage.
+    fn floor(&self, depth: usize) -> usize {
+        if self.remaining <= depth {
+            self.out_min
+        } else {
+            self.boot_min
+        }
+    }
+
     fn needs_boot(&self, level: usize, depth: usize) -> bool {
-        !self.fits(level) && level < depth + self.boot_min
+        !self.fits(level) && level < depth + self.floor(depth)
     }
 
     fn boot(&mut self, ct: &E::Ct, depth: usize) -> Result<E::Ct> {
         let out = self.ev.bootstrap(ct)?;
         self.bootstraps += 1;
-        if self.ev.level(&out) < depth + self.boot_min && !self.fits(self.ev.level(&out)) {
+        if self.needs_boot(self.ev.level(&out), depth) {
             return Err(Error::LevelExhausted {
                 op: "softmax stage after bootstrapping",
-                needed: depth + self.boot_min,
+                needed: depth + self.floor(depth),
                 level: self.ev.level(&out),
             });
         }

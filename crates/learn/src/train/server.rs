@@ -1,0 +1,301 @@
+//! The server's side of encrypted training: it holds only an evaluator ([`SlotEvaluator`], no
+//! secret key), the encrypted weights and the momentum state, and runs HETAL's step
+//! `Z = X̂·Vᵀ` (DiagABT) → `P = softmax(Z)` → `G = −η·(P − Y)ᵀ·X̂ / n` (DiagATB, with `−η/n`
+//! folded into its masks) → Nesterov update, bootstrapping the state only when the
+//! [`LevelPolicy`] says the next step would strand it.
+
+use serde::{Deserialize, Serialize};
+
+use super::client::{EncryptedBatch, Verdict};
+use super::hyper::{HyperParams, Optimizer};
+use super::levels::{ABT_DEPTH, LevelPolicy};
+use super::nesterov::NesterovSchedule;
+use crate::eval::SlotEvaluator;
+use crate::matmul::cost::diag_atb_depths;
+use crate::matmul::{AtbForm, diag_abt, diag_atb_with};
+use crate::pack::{BlockMatrix, Layout, UnitShape};
+use crate::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows};
+use crate::{Error, Result};
+use num_complex::Complex64;
+
+/// Bootstraps and levels of one training step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// Bootstraps inside the softmax (single logits ciphertext).
+    pub softmax_bootstraps: usize,
+    /// Ciphertexts of `W` and `V` bootstrapped before the step.
+    pub state_bootstraps: usize,
+    /// Level of `P` handed to DiagATB.
+    pub probabilities_level: usize,
+    /// Levels of `(W, V)` after the step.
+    pub state_levels: (usize, usize),
+}
+
+/// Running totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainerTotals {
+    /// Steps taken.
+    pub steps: usize,
+    /// Bootstraps inside softmaxes (training and validation).
+    pub softmax_bootstraps: usize,
+    /// State ciphertexts bootstrapped.
+    pub state_bootstraps: usize,
+}
+
+/// The encrypted trainer (server side).
+#[derive(Debug)]
+pub struct EncryptedTrainer<'a, E: SlotEvaluator> {
+    ev: &'a E,
+    unit: UnitShape,
+    classes: usize,
+    hyper: HyperParams,
+    softmax: SoftmaxApprox,
+    policy: LevelPolicy,
+    w: BlockMatrix<E::Ct>,
+    v: BlockMatrix<E::Ct>,
+    best: BlockMatrix<E::Ct>,
+    schedule: NesterovSchedule,
+    totals: TrainerTotals,
+}
+
+fn min_level<E: SlotEvaluator>(ev: &E, m: &BlockMatrix<E::Ct>) -> usize {
+    m.blocks().iter().map(|c| ev.level(c)).min().unwrap_or(0)
+}
+
+fn zip_blocks<E: SlotEvaluator>(
+    a: &BlockMatrix<E::Ct>,
+    b: &BlockMatrix<E::Ct>,
+    mut f: impl FnMut(&E::Ct, &E::Ct) -> Result<E::Ct>,
+) -> Result<BlockMatrix<E::Ct>> {
+    if a.blocks().len() != b.blocks().len() || a.layout() != b.layout() {
+        return Err(Error::InvalidInput("block matrices do not match".into()));
+    }
+    let blocks = a
+        .blocks()
+        .iter()
+        .zip(b.blocks())
+        .map(|(x, y)| f(x, y))
+        .collect::<Result<Vec<_>>>()?;
+    BlockMatrix::from_blocks(a.rows(), a.cols(), a.unit(), a.layout(), blocks)
+}
+
+impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
+    /// A trainer starting from the client's encrypted `initial_weights` (row-tiled
+    /// `classes × (d+1)`); `bootstrap_min` is the lowest level the backend can bootstrap from.
+    pub fn new(
+        ev: &'a E,
+        hyper: HyperParams,
+        variant: SoftmaxVariant,
+        initial_weights: BlockMatrix<E::Ct>,
+        bootstrap_min: usize,
+    ) -> Result<Self> {
+        hyper.validate()?;
+        let unit = initial_weights.unit();
+        let classes = initial_weights.rows();
+        let period = classes.next_power_of_two();
+        if initial_weights.layout() != (Layout::RowTiled { period }) {
+            return Err(Error::InvalidInput(format!(
+                "initial weights must be row-tiled with period {period}, got {:?}",
+                initial_weights.layout()
+            )));
+        }
+        let rows = TiledRows::new(ev.slots(), unit.s1(), classes)?;
+        let softmax = SoftmaxApprox::new(variant, rows, crate::softmax::constants::RANGE)?;
+        let (atb_a, atb_b) = diag_atb_depths(period, AtbForm::PRotUp);
+        let mut policy = LevelPolicy {
+            bootstrap_level: ev.bootstrap_level(),
+            bootstrap_min,
+            data_level: ev.max_level(),
+            atb_depth_a: atb_a,
+            atb_depth_b: atb_b,
+            softmax_out_min: 0,
+        };
+        policy.softmax_out_min = policy.default_softmax_out_min(initial_weights.blocks().len());
+        Ok(Self {
+            ev,
+            unit,
+            classes,
+            hyper,
+            softmax,
+            policy,
+            v: initial_weights.clone(),
+            best: initial_weights.clone(),
+            w: initial_weights,
+            schedule: NesterovSchedule::new(),
+            totals: TrainerTotals::default(),
+        })
+    }
+
+    /// Running totals of steps and bootstraps.
+    pub fn totals(&self) -> TrainerTotals {
+        self.totals
+    }
+
+    /// The level policy in use.
+    pub fn policy(&self) -> &LevelPolicy {
+        &self.policy
+    }
+
+    /// Overrides the level the softmax leaves `P` at (trading bootstraps of the single logits
+    /// ciphertext against bootstraps of the state).
+    pub fn set_softmax_out_min(&mut self, level: usize) -> Result<()> {
+        let lowest = self.policy.atb_depth_a + self.policy.bootstrap_min + 1;
+        if level + 1 > self.policy.bootstrap_level || level < lowest {
+            return Err(Error::InvalidLevel(format!(
+                "softmax output level {level} must be in {lowest}..{} (a bootstrappable gradient, \
+                 one level for the final product)",
+                self.policy.bootstrap_level
+            )));
+        }
+        self.policy.softmax_out_min = level;
+        Ok(())
+    }
+
+    fn bootstrap_all(&mut self, m: &BlockMatrix<E::Ct>) -> Result<BlockMatrix<E::Ct>> {
+        self.totals.state_bootstraps += m.blocks().len();
+        m.try_map(|c| self.ev.bootstrap(c))
+    }
+
+    fn logits_block(&self, x: &BlockMatrix<E::Ct>, w: &BlockMatrix<E::Ct>) -> Result<E::Ct> {
+        let z = diag_abt(self.ev, x, w)?;
+        z.blocks()
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::InvalidInput("empty logits".into()))
+    }
+
+    /// One training step on `batch`.
+    pub fn step(&mut self, batch: &EncryptedBatch<E::Ct>) -> Result<StepReport> {
+        let y = batch
+            .y
+            .as_ref()
+            .ok_or_else(|| Error::InvalidInput("training batch without labels".into()))?;
+        if batch.x.block_rows() != 1 || batch.rows == 0 {
+            return Err(Error::Shape(
+                "a mini-batch must be one non-empty block row".into(),
+            ));
+        }
+        let mut report = StepReport::default();
+        let plan = self
+            .policy
+            .plan(min_level(self.ev, &self.w), min_level(self.ev, &self.v));
+        let before = self.totals.state_bootstraps;
+        if plan.weights {
+            self.w = self.bootstrap_all(&self.w.clone())?;
+        }
+        if plan.lookahead {
+            self.v = self.bootstrap_all(&self.v.clone())?;
+        }
+        report.state_bootstraps = self.totals.state_bootstraps - before;
+
+        let z = self.logits_block(&batch.x, &self.v)?;
+        let run = self.softmax.apply(
+            self.ev,
+            &z,
+            self.policy.bootstrap_min,
+            self.policy.softmax_out_min(),
+        )?;
+        report.softmax_bootstraps = run.bootstraps;
+        self.totals.softmax_bootstraps += run.bootstraps;
+        report.probabilities_level = self.ev.level(&run.output);
+        let p = BlockMatrix::from_blocks(
+            batch.rows,
+            self.classes,
+            self.unit,
+            y.layout(),
+            vec![run.output],
+        )?;
+        let residual = zip_blocks::<E>(&p, y, |a, b| self.ev.sub(a, b))?;
+        let factor = -self.hyper.learning_rate / batch.rows as f64;
+        let g = diag_atb_with(self.ev, &residual, &batch.x, factor, AtbForm::Auto)?;
+
+        let w_new = zip_blocks::<E>(&self.v, &g, |a, b| self.ev.add(a, b))?;
+        match self.hyper.optimizer {
+            Optimizer::GradientDescent => {
+                self.w = w_new;
+                self.v = self.w.clone();
+            }
+            Optimizer::Nesterov => {
+                let gamma = Complex64::new(self.schedule.advance(), 0.0);
+                let v_new = zip_blocks::<E>(&w_new, &self.w, |wn, w| {
+                    let diff = self.ev.sub(w, wn)?;
+                    self.ev.add(wn, &self.ev.mul_scalar(&diff, gamma)?)
+                })?;
+                self.w = w_new;
+                self.v = v_new;
+            }
+        }
+        self.totals.steps += 1;
+        report.state_levels = (min_level(self.ev, &self.w), min_level(self.ev, &self.v));
+        Ok(report)
+    }
+
+    /// Encrypted validation probabilities of the current weights, one block per batch (sent to
+    /// the client, which alone holds the labels and the key).
+    pub fn validation_probabilities(
+        &mut self,
+        batches: &[EncryptedBatch<E::Ct>],
+    ) -> Result<Vec<BlockMatrix<E::Ct>>> {
+        if min_level(self.ev, &self.w) < ABT_DEPTH + self.policy.bootstrap_min {
+            self.w = self.bootstrap_all(&self.w.clone())?;
+        }
+        let period = self.classes.next_power_of_two();
+        batches
+            .iter()
+            .map(|b| {
+                let z = self.logits_block(&b.x, &self.w)?;
+                let run = self
+                    .softmax
+                    .apply(self.ev, &z, self.policy.bootstrap_min, 0)?;
+                self.totals.softmax_bootstraps += run.bootstraps;
+                BlockMatrix::from_blocks(
+                    b.rows,
+                    self.classes,
+                    self.unit,
+                    Layout::ColTiled { period },
+                    vec![run.output],
+                )
+            })
+            .collect()
+    }
+
+    /// Applies the client's verdict: keep a copy of the weights if they are the best so far.
+    pub fn apply_verdict(&mut self, verdict: &Verdict) {
+        if verdict.new_best {
+            self.best = self.w.clone();
+        }
+    }
+
+    /// Encrypted logits of the best weights on `batches` (encrypted inference).
+    pub fn predict_logits(
+        &mut self,
+        batches: &[EncryptedBatch<E::Ct>],
+    ) -> Result<Vec<BlockMatrix<E::Ct>>> {
+        if min_level(self.ev, &self.best) < ABT_DEPTH {
+            self.best = self.bootstrap_all(&self.best.clone())?;
+        }
+        batches
+            .iter()
+            .map(|b| {
+                let z = diag_abt(self.ev, &b.x, &self.best)?;
+                BlockMatrix::from_blocks(
+                    b.rows,
+                    self.classes,
+                    self.unit,
+                    z.layout(),
+                    z.into_blocks(),
+                )
+            })
+            .collect()
+    }
+
+    /// The best weights (encrypted).
+    pub fn best_weights(&self) -> &BlockMatrix<E::Ct> {
+        &self.best
+    }
+
+    /// The current weights (encrypted).
+    pub fn weights(&self) -> &BlockMatrix<E::Ct> {
+        &self.w
+    }
+}
