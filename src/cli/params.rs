@@ -1,0 +1,87 @@
+//! `hetal params [--check]`: lists the CKKS parameter presets and, with `--check`, verifies every
+//! secure preset against the Homomorphic Encryption Standard's 128-bit bound on log(QP).
+
+use anyhow::bail;
+use clap::Args;
+use hetal_ckks::params::presets::{PRESETS, largest_digit_bits};
+use hetal_ckks::params::security;
+use hetal_ckks::params::{ParameterSpec, SecurityLevel};
+
+/// Arguments of `hetal params`.
+#[derive(Debug, Args)]
+pub struct ParamsArgs {
+    /// Check every preset against the HE Standard bound and fail if a secure one exceeds it.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// One table row describing a preset.
+fn row(spec: &ParameterSpec) -> String {
+    let bound =
+        security::max_log_qp_128(spec.log_n).map_or_else(|| "-".to_string(), |b| b.to_string());
+    let claim = match spec.security {
+        SecurityLevel::Bits128 => "128-bit",
+        SecurityLevel::InsecureForTests => "INSECURE",
+    };
+    format!(
+        "{:<18} {:>5} {:>6} {:>6} {:>3} {:>3} {:>6} {:>4} {:>5} {:>8} {:>6}",
+        spec.name,
+        format!("2^{}", spec.log_n),
+        spec.log_qp(),
+        spec.max_level(),
+        spec.q_bits.len(),
+        spec.p_bits.len(),
+        spec.max_slots(),
+        spec.dnum,
+        spec.log_scale,
+        claim,
+        bound,
+    )
+}
+
+/// Runs `hetal params`.
+pub fn run(args: &ParamsArgs) -> anyhow::Result<()> {
+    println!(
+        "{:<18} {:>5} {:>6} {:>6} {:>3} {:>3} {:>6} {:>4} {:>5} {:>8} {:>6}  purpose",
+        "preset", "N", "logQP", "levels", "q", "p", "slots", "dnum", "logΔ", "security", "bound"
+    );
+    for preset in PRESETS {
+        println!("{}  {}", row(&preset.spec()), preset.purpose);
+    }
+    println!("bound: {}", security::SOURCE);
+    if !args.check {
+        return Ok(());
+    }
+    println!();
+    let mut failures = Vec::new();
+    for preset in PRESETS {
+        let spec = preset.spec();
+        match security::check(&spec) {
+            Ok(report) => {
+                let verdict = match spec.security {
+                    SecurityLevel::Bits128 => "OK",
+                    SecurityLevel::InsecureForTests => "no claim",
+                };
+                println!("{verdict:<8} {report}");
+            }
+            Err(err) => {
+                println!("FAILED   {}: {err}", spec.name);
+                failures.push(spec.name.clone());
+            }
+        }
+        let p_bits: u32 = spec.p_bits.iter().sum();
+        let digit = largest_digit_bits(&spec);
+        if p_bits < digit {
+            println!(
+                "FAILED   {}: special modulus P has {p_bits} bits, below the largest key-switching digit ({digit} bits)",
+                spec.name
+            );
+            failures.push(spec.name.clone());
+        }
+    }
+    if !failures.is_empty() {
+        bail!("presets failing the check: {}", failures.join(", "));
+    }
+    println!("all presets pass");
+    Ok(())
+}
