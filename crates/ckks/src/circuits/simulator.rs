@@ -229,7 +229,7 @@ impl SlotBackend for SlotSimulator {
 
     fn mul_const(&self, ct: &SimCt, value: f64, const_scale: f64) -> Result<SimCt> {
         let k = (value * const_scale).round();
-        if !k.is_finite() || !(const_scale.is_finite() && const_scale > 0.0) {
+        if !k.is_finite() || !const_scale.is_finite() || const_scale <= 0.0 {
             return Err(Error::InvalidInput(format!(
                 "constant {value} at scale {const_scale}"
             )));

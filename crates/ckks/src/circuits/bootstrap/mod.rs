@@ -40,10 +40,15 @@
 //! * [`params`] — [`BootstrapParams`]: slot count, level split, EvalMod parameters, rotation steps.
 //! * [`pipeline`] — [`Bootstrapper`]: the pre-encoded transforms and the pipeline over any
 //!   [`crate::circuits::backend::SlotBackend`].
+//! * [`ckks_backend`] — that backend on real ciphertexts; [`ckks`] — [`CkksBootstrapper`] and
+//!   the generation of the bootstrapping key set on the client.
 
+pub mod ckks;
+pub mod ckks_backend;
 pub mod params;
 pub mod pipeline;
 
+pub use ckks::{CkksBootstrapper, bootstrap_rotation_steps, generate_bootstrap_keys};
 pub use params::BootstrapParams;
 pub use pipeline::Bootstrapper;
 
@@ -132,6 +137,31 @@ mod tests {
                 mean_bits > 24.0 && worst_bits > 22.0,
                 "2^{log_slots}: {mean_bits} / {worst_bits}"
             );
+        }
+    }
+
+    #[test]
+    fn simulated_linear_round_trip_is_identity() {
+        for log_slots in [9u32, 5] {
+            let params = BootstrapParams::sparse_secret_default(log_slots);
+            let sim = SlotSimulator::new(10, chain(&params)).unwrap();
+            let delta = 2f64.powi(45);
+            let boot = Bootstrapper::new(&sim, 10, params, delta).unwrap();
+            let n = params.slots();
+            let z: Vec<Complex64> = (0..n)
+                .map(|j| Complex64::new((j as f64).sin(), (j as f64 * 0.3).cos()))
+                .collect();
+            let top = sim.max_level();
+            let ct = sim.encrypt(&z, top, delta).unwrap();
+            let out = boot.linear_round_trip(&sim, &ct).unwrap();
+            assert!((out.scale / delta - 1.0).abs() < 1e-9);
+            for (j, v) in out.values.iter().enumerate() {
+                assert!(
+                    (v - z[j % n]).norm() < 1e-9,
+                    "slot {j}: {v} vs {}",
+                    z[j % n]
+                );
+            }
         }
     }
 

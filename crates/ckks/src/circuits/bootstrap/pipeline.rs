@@ -23,6 +23,8 @@ pub struct Bootstrapper<P> {
     default_scale: f64,
     /// `q_0` as `f64`.
     q0: f64,
+    /// Scale of EvalMod's output (found on a dry run; depends only on the primes).
+    mod1_out_scale: f64,
 }
 
 impl<P> Bootstrapper<P> {
@@ -90,6 +92,7 @@ impl<P> Bootstrapper<P> {
             slot_to_coeff,
             default_scale,
             q0,
+            mod1_out_scale,
         })
     }
 
@@ -153,6 +156,16 @@ impl<P> Bootstrapper<P> {
         };
         let mut raised = backend.mod_raise(&ct0)?;
         backend.set_scale(&mut raised, self.q0);
+        let halves = self.coeffs_to_slots_raised(backend, raised)?;
+        Ok((halves, scale_in * k as f64))
+    }
+
+    /// Sub-sum and CoeffToSlot of a top-level ciphertext labelled with scale q_0.
+    fn coeffs_to_slots_raised<B: SlotBackend<Pt = P>>(
+        &self,
+        backend: &B,
+        mut raised: B::Ct,
+    ) -> Result<Vec<B::Ct>> {
         let gap = self.params.gap(self.log_n);
         let mut shift = self.params.slots() as i64;
         for _ in 0..gap.trailing_zeros() {
@@ -165,14 +178,52 @@ impl<P> Bootstrapper<P> {
             ct = t.apply(backend, &ct)?;
         }
         let conj = backend.conjugate(&ct)?;
-        let halves = if gap > 1 {
-            vec![backend.add(&ct, &conj)?]
+        if gap > 1 {
+            Ok(vec![backend.add(&ct, &conj)?])
         } else {
             let re = backend.add(&ct, &conj)?;
             let im = backend.mul_i(&backend.sub(&conj, &ct)?)?;
-            vec![re, im]
-        };
-        Ok((halves, scale_in * k as f64))
+            Ok(vec![re, im])
+        }
+    }
+
+    /// CoeffToSlot then SlotToCoeff with EvalMod replaced by the identity (no ModRaise): the
+    /// identity up to the transforms' error. `ct` must be at the top level and hold a message in
+    /// the slot sub-ring (any ciphertext encoded with `2^log_slots` slots).
+    pub fn linear_round_trip<B: SlotBackend<Pt = P>>(
+        &self,
+        backend: &B,
+        ct: &B::Ct,
+    ) -> Result<B::Ct> {
+        if backend.level(ct) != backend.max_level() {
+            return Err(Error::Level(format!(
+                "the linear round trip starts at the top level {}, not {}",
+                backend.max_level(),
+                backend.level(ct)
+            )));
+        }
+        let scale_in = backend.scale(ct);
+        let k = Self::scale_up_factor(self.q0, scale_in, &self.params);
+        let mut raised = backend.mul_const(ct, 1.0, k as f64)?;
+        backend.set_scale(&mut raised, self.q0);
+        let halves = self.coeffs_to_slots_raised(backend, raised)?;
+        // EvalMod would take x/K at the EvalMod scale to x at its output scale: do the same with
+        // one product by an integer and a rescale at the level EvalMod would end above.
+        let stc_level = backend.level(&halves[0]) - self.mod1.depth()?;
+        let mut aligned = Vec::with_capacity(halves.len());
+        for h in &halves {
+            let mut h = backend.drop_to_level(h, stc_level + 1)?;
+            let label = backend.scale(&h);
+            backend.set_scale(&mut h, label / self.params.mod1.k);
+            let factor = self.mod1_out_scale * backend.prime(stc_level + 1) / backend.scale(&h);
+            let mut h = backend.mul_const(&h, 1.0, factor)?;
+            backend.set_scale(&mut h, self.mod1_out_scale * backend.prime(stc_level + 1));
+            aligned.push(backend.rescale(&h)?);
+        }
+        let mut out = self.slots_to_coeffs(backend, &aligned)?;
+        let label = backend.scale(&out);
+        backend.set_scale(&mut out, label * scale_in * k as f64 / self.q0);
+        Ok(out)
     }
 
     /// SlotToCoeff of the EvalMod outputs (recombining the two halves when the slots are full).

@@ -1,0 +1,119 @@
+//! [`CkksBootstrapper`]: bootstrapping real ciphertexts, and the key set it needs.
+
+use std::sync::Arc;
+
+use super::ckks_backend::{CkksBackend, NttPlaintext};
+use super::{BootstrapParams, Bootstrapper};
+use crate::crypto::Ciphertext;
+use crate::encoding::Encoder;
+use crate::eval::Evaluator;
+use crate::keys::{EvaluationKeys, KeyGenerator};
+use crate::params::context::Context;
+use crate::{Error, Result};
+
+/// The rotation steps (as the key generator takes them) and the conjugation flag a bootstrap
+/// with `params` needs on `ctx`.
+pub fn bootstrap_rotation_steps(ctx: &Context, params: &BootstrapParams) -> Result<Vec<i32>> {
+    let steps = params.rotation_steps(ctx.spec().log_n)?;
+    steps
+        .into_iter()
+        .map(|s| {
+            i32::try_from(s)
+                .map_err(|_| Error::InvalidParameters(format!("rotation step {s} out of range")))
+        })
+        .collect()
+}
+
+/// Generates, on the client, the evaluation keys a bootstrap needs (relinearization, the
+/// rotations of [`bootstrap_rotation_steps`] plus `extra_steps` for the application, and
+/// conjugation). The result holds no secret and can be serialized and shipped.
+pub fn generate_bootstrap_keys(
+    keygen: &mut KeyGenerator,
+    ctx: &Context,
+    params: &BootstrapParams,
+    extra_steps: &[i32],
+) -> Result<EvaluationKeys> {
+    let mut steps = bootstrap_rotation_steps(ctx, params)?;
+    steps.extend_from_slice(extra_steps);
+    steps.sort_unstable();
+    steps.dedup();
+    keygen.evaluation_keys(&steps, true)
+}
+
+/// A bootstrapper for one context: the DFT diagonals pre-encoded once, usable by any party that
+/// holds the (public) bootstrapping keys.
+#[derive(Debug)]
+pub struct CkksBootstrapper {
+    ctx: Arc<Context>,
+    encoder: Encoder,
+    inner: Bootstrapper<NttPlaintext>,
+}
+
+impl CkksBootstrapper {
+    /// Plans the bootstrap and encodes its diagonals (no key needed). Outputs get the
+    /// context's default scale.
+    pub fn new(ctx: &Arc<Context>, params: BootstrapParams) -> Result<Self> {
+        let encoder = Encoder::new(ctx);
+        let eval = Evaluator::new(ctx, None)?;
+        let backend = CkksBackend::new(&eval, &encoder)?;
+        let inner = Bootstrapper::new(&backend, ctx.spec().log_n, params, ctx.default_scale())?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            encoder,
+            inner,
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &BootstrapParams {
+        self.inner.params()
+    }
+
+    /// Level of a bootstrapped ciphertext.
+    pub fn output_level(&self) -> Result<usize> {
+        let depth = self.inner.params().depth()?;
+        Ok(self.ctx.max_level() - depth)
+    }
+
+    /// Number of pre-encoded diagonals.
+    pub fn diagonal_count(&self) -> usize {
+        self.inner.diagonal_count()
+    }
+
+    /// Refreshes `ct` with the evaluator `eval` (which must hold the bootstrapping keys). The
+    /// slot count of `ct` must be the one the bootstrapper was planned for.
+    pub fn bootstrap(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check(eval, ct)?;
+        let backend = CkksBackend::new(eval, &self.encoder)?;
+        let mut out = self.inner.bootstrap(&backend, ct)?;
+        out.slots = ct.slots();
+        Ok(out)
+    }
+
+    /// CoeffToSlot then SlotToCoeff without EvalMod (no ModRaise either): the identity up to
+    /// the transforms' error. For tests and diagnostics of the linear part; the input must be at
+    /// the top level and hold values small enough that `x/K` stays meaningful.
+    pub fn linear_round_trip(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check(eval, ct)?;
+        let backend = CkksBackend::new(eval, &self.encoder)?;
+        let mut out = self.inner.linear_round_trip(&backend, ct)?;
+        out.slots = ct.slots();
+        Ok(out)
+    }
+
+    fn check(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<()> {
+        if eval.context().id() != self.ctx.id() {
+            return Err(Error::ParameterMismatch(
+                "evaluator belongs to another context than the bootstrapper".into(),
+            ));
+        }
+        if ct.slots() != self.inner.params().slots() {
+            return Err(Error::InvalidInput(format!(
+                "bootstrapper planned for {} slots, ciphertext has {}",
+                self.inner.params().slots(),
+                ct.slots()
+            )));
+        }
+        Ok(())
+    }
+}

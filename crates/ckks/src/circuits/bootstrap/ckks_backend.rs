@@ -1,0 +1,211 @@
+//! [`CkksBackend`]: the circuits' [`SlotBackend`] on real ciphertexts ([`Evaluator`] + [`Encoder`]).
+//!
+//! Inside a bootstrap every ciphertext is treated as full-slot (its physical N/2 slots): the
+//! sparse input's slots are periodic and the transforms keep track of the period themselves.
+//! Plaintext diagonals are kept in NTT form at their level ([`NttPlaintext`]), so a product
+//! with a pre-encoded diagonal is one pointwise multiplication per limb, with no transform.
+
+use num_complex::Complex64;
+
+use crate::circuits::backend::{SCALE_TOLERANCE, SlotBackend};
+use crate::crypto::Ciphertext;
+use crate::encoding::Encoder;
+use crate::eval::Evaluator;
+use crate::math::poly::RnsPoly;
+use crate::{Error, Result};
+
+/// A plaintext polynomial in NTT form with `level + 1` limbs and its scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NttPlaintext {
+    poly: RnsPoly,
+    level: usize,
+    scale: f64,
+}
+
+impl NttPlaintext {
+    /// Memory held, in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.poly.data().len() * std::mem::size_of::<u64>()
+    }
+}
+
+/// The CKKS evaluator and encoder seen through [`SlotBackend`].
+#[derive(Debug, Clone, Copy)]
+pub struct CkksBackend<'a> {
+    eval: &'a Evaluator,
+    encoder: &'a Encoder,
+}
+
+impl<'a> CkksBackend<'a> {
+    /// Wraps an evaluator (holding the bootstrapping keys) and an encoder of the same context.
+    pub fn new(eval: &'a Evaluator, encoder: &'a Encoder) -> Result<Self> {
+        if eval.context().id() != encoder.context().id() {
+            return Err(Error::ParameterMismatch(
+                "evaluator and encoder belong to different contexts".into(),
+            ));
+        }
+        Ok(Self { eval, encoder })
+    }
+
+    /// The evaluator.
+    pub fn evaluator(&self) -> &Evaluator {
+        self.eval
+    }
+
+    fn step(&self, step: i64) -> i32 {
+        let half = self.eval.context().max_slots() as i64;
+        // in [0, N/2) ⊂ i32 for every supported ring degree
+        step.rem_euclid(half) as i32
+    }
+
+    fn full(&self, mut ct: Ciphertext) -> Ciphertext {
+        ct.slots = self.eval.context().max_slots();
+        ct
+    }
+}
+
+impl SlotBackend for CkksBackend<'_> {
+    type Ct = Ciphertext;
+    type Pt = NttPlaintext;
+
+    fn max_slots(&self) -> usize {
+        self.eval.context().max_slots()
+    }
+
+    fn max_level(&self) -> usize {
+        self.eval.context().max_level()
+    }
+
+    fn level(&self, ct: &Ciphertext) -> usize {
+        ct.level()
+    }
+
+    fn scale(&self, ct: &Ciphertext) -> f64 {
+        ct.scale()
+    }
+
+    fn set_scale(&self, ct: &mut Ciphertext, scale: f64) {
+        ct.set_scale(scale);
+    }
+
+    fn prime(&self, level: usize) -> f64 {
+        let ctx = self.eval.context();
+        if level > ctx.max_level() {
+            return f64::NAN;
+        }
+        ctx.q(level) as f64
+    }
+
+    fn encode(&self, values: &[Complex64], level: usize, scale: f64) -> Result<NttPlaintext> {
+        let poly = self.encoder.encode_poly(values, level, scale)?;
+        Ok(NttPlaintext { poly, level, scale })
+    }
+
+    fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.eval.add(a, b)
+    }
+
+    fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.eval.sub(a, b)
+    }
+
+    fn mul_plain(&self, ct: &Ciphertext, pt: &NttPlaintext) -> Result<Ciphertext> {
+        if ct.level() != pt.level {
+            return Err(Error::Level(format!(
+                "ciphertext at level {} times plaintext at level {}",
+                ct.level(),
+                pt.level
+            )));
+        }
+        let ring = self.eval.context().ring();
+        let mut out = ct.clone();
+        out.c0.mul_assign(ring, &pt.poly);
+        out.c1.mul_assign(ring, &pt.poly);
+        out.scale *= pt.scale;
+        out.seed = None;
+        Ok(out)
+    }
+
+    fn mul_plain_add(
+        &self,
+        acc: &mut Ciphertext,
+        ct: &Ciphertext,
+        pt: &NttPlaintext,
+    ) -> Result<()> {
+        let product_scale = ct.scale * pt.scale;
+        if acc.level() != ct.level() || ct.level() != pt.level {
+            return Err(Error::Level(format!(
+                "accumulator at level {}, product of levels {} and {}",
+                acc.level(),
+                ct.level(),
+                pt.level
+            )));
+        }
+        if (acc.scale - product_scale).abs() > SCALE_TOLERANCE * acc.scale.max(product_scale) {
+            return Err(Error::ScaleMismatch {
+                left: acc.scale,
+                right: product_scale,
+            });
+        }
+        let ring = self.eval.context().ring();
+        acc.c0.add_mul_assign(ring, &ct.c0, &pt.poly);
+        acc.c1.add_mul_assign(ring, &ct.c1, &pt.poly);
+        acc.seed = None;
+        Ok(())
+    }
+
+    fn mul_const(&self, ct: &Ciphertext, value: f64, const_scale: f64) -> Result<Ciphertext> {
+        self.eval
+            .mul_const_with_scale(ct, Complex64::new(value, 0.0), const_scale)
+    }
+
+    fn add_const(&self, ct: &Ciphertext, value: Complex64) -> Result<Ciphertext> {
+        self.eval.add_const(ct, value)
+    }
+
+    fn mul_i(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.eval.mul_i(ct)
+    }
+
+    fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        if a.level() != b.level() {
+            return Err(Error::Level(format!(
+                "product of levels {} and {}",
+                a.level(),
+                b.level()
+            )));
+        }
+        self.eval.mul(a, b)
+    }
+
+    fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.eval.rescale(ct)
+    }
+
+    fn drop_to_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
+        if level == ct.level() {
+            return Ok(ct.clone());
+        }
+        self.eval.drop_to_level(ct, level)
+    }
+
+    fn rotate(&self, ct: &Ciphertext, step: i64) -> Result<Ciphertext> {
+        self.eval.rotate(ct, self.step(step))
+    }
+
+    fn rotate_hoisted(&self, ct: &Ciphertext, steps: &[i64]) -> Result<Vec<Ciphertext>> {
+        if steps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let steps: Vec<i32> = steps.iter().map(|&s| self.step(s)).collect();
+        self.eval.rotate_hoisted(ct, &steps)
+    }
+
+    fn conjugate(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.eval.conjugate(ct)
+    }
+
+    fn mod_raise(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        Ok(self.full(self.eval.mod_raise(ct)?))
+    }
+}
