@@ -80,6 +80,18 @@ pub trait SlotEvaluator {
     fn square(&self, a: &Self::Ct) -> Result<Self::Ct> {
         self.mul(a, a)
     }
+
+    /// A running sum of ciphertext products that is rescaled once, at the end (lazy
+    /// rescaling): `Σ aᵢ ⊙ bᵢ` costs one rescale instead of one per product. Each product
+    /// counts as one Mult; the result is one level below the lowest operand.
+    type ProductSum: Clone;
+    /// Starts a product sum with `a ⊙ b`.
+    fn product_sum(&self, a: &Self::Ct, b: &Self::Ct) -> Result<Self::ProductSum>;
+    /// `acc ← acc + a ⊙ b`.
+    fn product_sum_add(&self, acc: &mut Self::ProductSum, a: &Self::Ct, b: &Self::Ct)
+    -> Result<()>;
+    /// The finished sum as a ciphertext.
+    fn product_sum_finish(&self, acc: &Self::ProductSum) -> Result<Self::Ct>;
     /// Left rotation by `k` slots (negative: right).
     fn rotate(&self, a: &Self::Ct, k: isize) -> Result<Self::Ct>;
     /// Several rotations of the same ciphertext, sharing the key-switching decomposition
@@ -106,6 +118,28 @@ pub trait SlotCodec: SlotEvaluator {
     }
     /// Decrypts and decodes all `slots()` slots.
     fn decrypt(&self, ct: &Self::Ct) -> Result<Vec<Complex64>>;
+}
+
+/// `acc ← acc + a ⊙ b` on an optional product sum (started on first use).
+pub fn product_accumulate<E: SlotEvaluator>(
+    ev: &E,
+    acc: &mut Option<E::ProductSum>,
+    a: &E::Ct,
+    b: &E::Ct,
+) -> Result<()> {
+    match acc {
+        Some(s) => ev.product_sum_add(s, a, b),
+        None => {
+            *acc = Some(ev.product_sum(a, b)?);
+            Ok(())
+        }
+    }
+}
+
+/// Finishes an optional product sum (an error if nothing was added).
+pub fn product_finish<E: SlotEvaluator>(ev: &E, acc: Option<E::ProductSum>) -> Result<E::Ct> {
+    let acc = acc.ok_or_else(|| crate::Error::InvalidInput("sum of no products".into()))?;
+    ev.product_sum_finish(&acc)
 }
 
 /// `a + b + …` over a non-empty list (an error on an empty one).

@@ -261,6 +261,27 @@ impl SlotEvaluator for Simulator {
         Ok(self.out(v, level))
     }
 
+    type ProductSum = SimCt;
+
+    fn product_sum(&self, a: &SimCt, b: &SimCt) -> Result<SimCt> {
+        self.mul(a, b)
+    }
+
+    fn product_sum_add(&self, acc: &mut SimCt, a: &SimCt, b: &SimCt) -> Result<()> {
+        let p = self.mul(a, b)?;
+        self.check(acc)?;
+        for (x, y) in acc.values.iter_mut().zip(&p.values) {
+            *x += y;
+        }
+        acc.level = acc.level.min(p.level);
+        Ok(())
+    }
+
+    fn product_sum_finish(&self, acc: &SimCt) -> Result<SimCt> {
+        self.check(acc)?;
+        Ok(acc.clone())
+    }
+
     fn rotate(&self, a: &SimCt, k: isize) -> Result<SimCt> {
         self.check(a)?;
         if self.is_identity_rotation(k) {
@@ -426,6 +447,24 @@ mod tests {
         let big = s.encrypt(&[c(11.0)]).unwrap();
         assert!(matches!(s.bootstrap(&big), Err(Error::Bootstrap(_))));
         assert_eq!(s.counts().min_level, Some(0));
+    }
+
+    #[test]
+    fn product_sums_count_each_product_and_take_the_lowest_level() {
+        let s = sim(2);
+        let x = s.encrypt(&[c(1.0), c(2.0)]).unwrap();
+        let y = s.encrypt_at(&[c(3.0), c(4.0)], 2).unwrap();
+        let mut acc = s.product_sum(&x, &x).unwrap();
+        s.product_sum_add(&mut acc, &x, &y).unwrap();
+        let out = s.product_sum_finish(&acc).unwrap();
+        assert_eq!(out.values, vec![c(4.0), c(12.0)]);
+        assert_eq!(out.level, 1);
+        assert_eq!(s.counts().mult, 2);
+        assert_eq!(
+            s.counts().add,
+            0,
+            "the lazy sum's additions are part of the products"
+        );
     }
 
     #[test]

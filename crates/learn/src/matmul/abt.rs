@@ -13,7 +13,7 @@ use super::blocks::{accumulate, doubling_steps, fill_rows, row_sum_to_first, twi
 use super::masks;
 use super::partial::{Partial, sum_partials};
 use super::shard::{ShardSpec, Sharding};
-use crate::eval::SlotEvaluator;
+use crate::eval::{SlotEvaluator, product_accumulate, product_finish};
 use crate::pack::{BlockMatrix, Layout, UnitShape};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -274,12 +274,12 @@ impl<C> AbtUnit<C> {
             .map(|m| 2 * m as isize * s1)
             .collect();
         // D[m][p] = Σ_q A_{p,q} ⊙ Rot(C_q, 2m·s1); all rotations of one C_q are hoisted.
-        let mut d: Vec<Vec<Option<C>>> = vec![vec![None; np]; steps.len()];
+        let mut d: Vec<Vec<Option<E::ProductSum>>> = vec![vec![None; np]; steps.len()];
         for (qi, cq) in self.c.iter().enumerate() {
             let rotated = ev.rotate_hoisted(cq, &steps)?;
             for (dm, cqm) in d.iter_mut().zip(&rotated) {
                 for (pi, dmp) in dm.iter_mut().enumerate() {
-                    accumulate(ev, dmp, ev.mul(&self.a[pi * nq + qi], cqm)?)?;
+                    product_accumulate(ev, dmp, &self.a[pi * nq + qi], cqm)?;
                 }
             }
         }
@@ -288,9 +288,7 @@ impl<C> AbtUnit<C> {
         for (m, dm) in self.spec.pairs.clone().zip(d) {
             let mu = masks::abt_diagonal(unit, self.period, m, self.factor / 2.0);
             for (acc, dmp) in out.iter_mut().zip(dm) {
-                let dmp = dmp.ok_or_else(|| {
-                    Error::InvalidInput("DiagABT unit without column blocks".into())
-                })?;
+                let dmp = product_finish(ev, dmp)?;
                 let summed = row_sum_to_first(ev, unit, dmp)?;
                 let filled = fill_rows(ev, unit, ev.mul_const(&summed, &first_col)?)?;
                 accumulate(ev, acc, ev.mul_const(&filled, &mu)?)?;

@@ -22,7 +22,7 @@ use super::blocks::{
 use super::masks;
 use super::partial::{Partial, sum_partials};
 use super::shard::{ShardSpec, Sharding};
-use crate::eval::SlotEvaluator;
+use crate::eval::{SlotEvaluator, product_accumulate, product_finish};
 use crate::pack::{BlockMatrix, Layout, UnitShape};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -358,18 +358,21 @@ impl<C> AtbUnit<C> {
         for (m, cm) in self.spec.pairs.clone().zip(&shifted) {
             let nu = masks::atb_diagonal(unit, self.period, m, self.factor / 2.0);
             for (qi, acc) in out.iter_mut().enumerate() {
-                let mut e: Option<C> = None;
+                let mut e: Option<E::ProductSum> = None;
                 for (pi, cmp) in cm.iter().enumerate() {
                     let bpq = &self.b[pi * nq + qi];
-                    let term = if self.form == AtbForm::PRotUp && m > 0 {
-                        ev.mul(cmp, &partial_rot_up(ev, unit, bpq, 2 * m)?)?
+                    if self.form == AtbForm::PRotUp && m > 0 {
+                        product_accumulate(
+                            ev,
+                            &mut e,
+                            cmp,
+                            &partial_rot_up(ev, unit, bpq, 2 * m)?,
+                        )?;
                     } else {
-                        ev.mul(cmp, bpq)?
-                    };
-                    accumulate(ev, &mut e, term)?;
+                        product_accumulate(ev, &mut e, cmp, bpq)?;
+                    }
                 }
-                let e =
-                    e.ok_or_else(|| Error::InvalidInput("DiagATB unit without block rows".into()))?;
+                let e = product_finish(ev, e)?;
                 let summed = column_sum_fill(ev, unit, e)?;
                 accumulate(ev, acc, ev.mul_const(&summed, &nu)?)?;
             }

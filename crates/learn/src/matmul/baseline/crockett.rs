@@ -8,7 +8,7 @@
 //!   `k` of `A`, shift it to column 0 and fill the row, multiply with `B`, cyclic column sum,
 //!   keep row `k`.
 
-use crate::eval::SlotEvaluator;
+use crate::eval::{SlotEvaluator, product_accumulate, product_finish};
 use crate::matmul::blocks::{accumulate, column_sum_fill, fill_rows, row_sum_to_first};
 use crate::matmul::masks;
 use crate::pack::{BlockMatrix, Layout};
@@ -40,11 +40,11 @@ pub fn col_major<E: SlotEvaluator>(
             .collect::<Result<Vec<_>>>()?;
         let first_col = masks::column(unit, 0, 1.0);
         for (p, acc) in out.iter_mut().enumerate() {
-            let mut r: Option<E::Ct> = None;
+            let mut r: Option<E::ProductSum> = None;
             for (q, bkq) in bk.iter().enumerate() {
-                accumulate(ev, &mut r, ev.mul(a.block(p, q)?, bkq)?)?;
+                product_accumulate(ev, &mut r, a.block(p, q)?, bkq)?;
             }
-            let r = r.ok_or_else(|| Error::Shape("ColMajor with no column blocks".into()))?;
+            let r = product_finish(ev, r)?;
             let summed = ev.mul_const(&row_sum_to_first(ev, unit, r)?, &first_col)?;
             accumulate(ev, acc, ev.rotate(&summed, -(k as isize))?)?;
         }
@@ -90,11 +90,11 @@ pub fn row_major<E: SlotEvaluator>(
             .collect::<Result<Vec<_>>>()?;
         let row_k = masks::row(unit, k, 1.0);
         for (q, acc) in out.iter_mut().enumerate() {
-            let mut e: Option<E::Ct> = None;
+            let mut e: Option<E::ProductSum> = None;
             for (p, akp) in ak.iter().enumerate() {
-                accumulate(ev, &mut e, ev.mul(akp, b.block(p, q)?)?)?;
+                product_accumulate(ev, &mut e, akp, b.block(p, q)?)?;
             }
-            let e = e.ok_or_else(|| Error::Shape("RowMajor with no block rows".into()))?;
+            let e = product_finish(ev, e)?;
             let summed = column_sum_fill(ev, unit, e)?;
             accumulate(ev, acc, ev.mul_const(&summed, &row_k)?)?;
         }

@@ -6,8 +6,7 @@
 //! * `Aᵀ·B`: entry `(k, j)` is the slot sum of `A[:, k] ⊙ B[:, j]` — `b·c` Mult and
 //!   `b·c·log2(slots)` Rot (rotate-and-sum leaves the sum in every slot, i.e. replicated).
 
-use crate::eval::{SlotCodec, SlotEvaluator};
-use crate::matmul::blocks::accumulate;
+use crate::eval::{SlotCodec, SlotEvaluator, product_accumulate, product_finish};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
 use num_complex::Complex64;
@@ -119,9 +118,9 @@ pub fn jin_abt<E: SlotEvaluator>(
         .map(|brow| {
             let mut acc = None;
             for (aj, bkj) in a.columns.iter().zip(brow) {
-                accumulate(ev, &mut acc, ev.mul(aj, bkj)?)?;
+                product_accumulate(ev, &mut acc, aj, bkj)?;
             }
-            acc.ok_or_else(|| Error::Shape("empty product".into()))
+            product_finish(ev, acc)
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(ColumnPacked {
