@@ -25,7 +25,7 @@ pub struct NttPlaintext {
 impl NttPlaintext {
     /// Memory held, in bytes.
     pub fn size_bytes(&self) -> usize {
-        self.poly.data().len() * std::mem::size_of::<u64>()
+        std::mem::size_of_val(self.poly.data())
     }
 }
 
