@@ -142,3 +142,51 @@ fn bootstrap_round_trips_full_and_sparse() {
         );
     }
 }
+
+#[test]
+fn bootstrapping_twice_still_decrypts() {
+    let params = BootstrapParams::sparse_secret_default(6);
+    let mut fx = Fixture::new(&[params]);
+    let boot = CkksBootstrapper::new(&fx.ctx, params).unwrap();
+    let z = random_input(params.slots(), true, 11);
+    let ct = fx.encrypt(&z, 0);
+    let once = boot.bootstrap(&fx.eval, &ct).unwrap();
+    let (mean1, _) = precision(&fx.decrypt(&once), &z);
+    // spend the application levels, then refresh again
+    let mut spent = once.clone();
+    while spent.level() > 0 {
+        spent = fx.eval.drop_to_level(&spent, spent.level() - 1).unwrap();
+    }
+    let twice = boot.bootstrap(&fx.eval, &spent).unwrap();
+    assert_eq!(twice.level(), APP_LEVELS);
+    let (mean2, worst2) = precision(&fx.decrypt(&twice), &z);
+    println!("bootstrapped twice: mean {mean1:.1} then {mean2:.1} bits, worst {worst2:.1}");
+    // Errors add up: the second bootstrap costs at most one bit of mean precision.
+    assert!(
+        mean2 >= mean1 - 1.0 && worst2 >= 16.0,
+        "{mean1:.1} -> {mean2:.1} / {worst2:.1}"
+    );
+}
+
+#[test]
+fn coeff_to_slot_then_slot_to_coeff_is_identity() {
+    let full = BootstrapParams::sparse_secret_default(LOG_N - 1);
+    let sparse = BootstrapParams::sparse_secret_default(5);
+    let mut fx = Fixture::new(&[full, sparse]);
+    for params in [full, sparse] {
+        let boot = CkksBootstrapper::new(&fx.ctx, params).unwrap();
+        let z = random_input(params.slots(), true, 21);
+        let top = fx.ctx.max_level();
+        let ct = fx.encrypt(&z, top);
+        let out = boot.linear_round_trip(&fx.eval, &ct).unwrap();
+        assert_eq!(out.level(), boot.output_level().unwrap());
+        assert!((out.scale() / fx.ctx.default_scale() - 1.0).abs() < 1e-9);
+        let (mean, worst) = precision(&fx.decrypt(&out), &z);
+        println!(
+            "linear round trip, {} slots: mean {mean:.1}, worst {worst:.1} bits",
+            params.slots()
+        );
+        // Only the transforms' rounding and key-switching noise: far below EvalMod's error.
+        assert!(mean >= 25.0 && worst >= 22.0, "{mean:.1} / {worst:.1}");
+    }
+}
