@@ -77,7 +77,7 @@ fn encrypted_accuracy(variant: SoftmaxVariant) -> (f64, f64, Vec<f64>) {
     let totals = server.totals();
     println!(
         "{}: {} epochs, {} steps in {:.2?}; encrypted inference accuracy {:.2} %, decrypted model {:.2} %; \
-         bootstraps per step: softmax {:.2}, state {:.2} ciphertexts",
+         bootstraps per step: softmax {:.2}, residual {:.2}, state {:.2} ciphertexts",
         variant.name(),
         run.verdicts.len(),
         totals.steps,
@@ -87,6 +87,11 @@ fn encrypted_accuracy(variant: SoftmaxVariant) -> (f64, f64, Vec<f64>) {
         run.steps
             .iter()
             .map(|s| s.softmax_bootstraps)
+            .sum::<usize>() as f64
+            / totals.steps as f64,
+        run.steps
+            .iter()
+            .map(|s| s.residual_bootstraps)
             .sum::<usize>() as f64
             / totals.steps as f64,
         run.steps.iter().map(|s| s.state_bootstraps).sum::<usize>() as f64 / totals.steps as f64,
@@ -138,46 +143,4 @@ fn encrypted_hetal_softmax_stays_within_half_a_point_on_digits() {
         100.0 * ref_acc
     );
     assert!((enc_acc - ref_acc).abs() <= 0.005, "{enc_acc} vs {ref_acc}");
-}
-
-/// Bootstraps per step against the level the softmax leaves `P` at (digits shape: one state
-/// ciphertext). Informational: `cargo test -p hetal-learn --test encrypted_digits -- --ignored --nocapture`.
-#[test]
-#[ignore = "informational sweep; prints a table"]
-fn sweep_softmax_output_level() {
-    let pack = digits();
-    let (c, d) = (pack.num_classes(), pack.dim());
-    let hyper = HyperParams {
-        max_epochs: 1,
-        ..hyper()
-    };
-    let slots = 1 << 14;
-    let sim = Simulator::new(SimConfig::with_slots(slots)).unwrap();
-    let unit = UnitShape::hetal(hyper.batch_size, c, slots).unwrap();
-    let client = TrainingClient::new(&sim, unit, c, d, hyper.patience).unwrap();
-    let train = client
-        .encrypt_training_set(
-            pack.train().features().view(),
-            pack.train().labels(),
-            hyper.batch_size,
-        )
-        .unwrap();
-    for variant in SoftmaxVariant::ALL {
-        for out in [7, 8, 9, 10, 11] {
-            let mut server =
-                EncryptedTrainer::new(&sim, hyper, variant, client.initial_weights().unwrap(), 3)
-                    .unwrap();
-            server.set_softmax_out_min(out).unwrap();
-            for b in &train {
-                server.step(b).unwrap();
-            }
-            let t = server.totals();
-            println!(
-                "{} out_min {out}: softmax {:.2}/step, state {:.2} cts/step",
-                variant.name(),
-                t.softmax_bootstraps as f64 / t.steps as f64,
-                t.state_bootstraps as f64 / t.steps as f64
-            );
-        }
-    }
 }

@@ -15,11 +15,13 @@
 //!    extension, so large negative inputs go to ~0 instead of ~1e-3 (HETAL's main error source);
 //! 4. **sum** over the period into column 0, merged with the first Goldschmidt step
 //!    `y = 2 − z/R_inv` (one CMult), broadcast;
-//! 5. **Goldschmidt inverse** `t ← t², y ← y(1 + t)`: HETAL uses `R_inv = 100`, 16 iterations;
+//! 5. **Goldschmidt inverse** `t ← t², q ← q(1 + t)` started from `q = exp·y` (the product
+//!    with the exponentials is taken first, so they are not parked while the inverse runs and
+//!    the final product costs no extra level): HETAL uses `R_inv = 100`, 16 iterations;
 //!    `hetal-rs` centres `R_inv` on the range `z` can take (`[1, c·e^δ]` where `δ` bounds the
 //!    maximum's error, computed from the comparison polynomial) and runs only as many iterations
-//!    as that range needs for a 2^-24 relative error;
-//! 6. `P = exp · y`.
+//!    as that range needs for a 2^-24 relative error. The pair `(q, t)` is bootstrapped as one
+//!    complex ciphertext `q + i·t`.
 //!
 //! Every polynomial keeps its argument in `[-1, 1]`-sized units (scalings are folded into
 //! polynomial outputs and masks, never into huge input powers) so the same code is sound on CKKS.
@@ -243,8 +245,8 @@ impl SoftmaxApprox {
         s.push(("exp polynomial", self.exp.depth()));
         s.extend(std::iter::repeat_n(("exp squaring", 1), self.squarings));
         s.push(("sum", 1));
-        s.push(("inverse", self.inv_iterations + 1));
-        s.push(("normalise", 1));
+        s.push(("exp times first inverse step", 1));
+        s.push(("inverse iterations", self.inv_iterations));
         s
     }
 
@@ -297,7 +299,11 @@ impl SoftmaxApprox {
         let mut m = xs;
         for t in 0..rounds {
             let last = t + 1 == rounds;
-            run.refresh(&mut m, if last { 1 } else { 0 })?;
+            // If the comparison chain could not even start on `d = m − Rot(m)` without a
+            // bootstrap, refresh `m` instead: same cost, and the parked operands of the round's
+            // product (`m`, `d`) are then fresh too.
+            let first = self.compare.first().map_or(1, Poly::depth);
+            run.refresh(&mut m, first.max(if last { 2 } else { 1 }))?;
             let r = ev.rotate(&m, 1 << t)?;
             let d = ev.sub(&m, &r)?;
             let (mut base, mut lever) = if last {
@@ -334,37 +340,49 @@ impl SoftmaxApprox {
             e = ev.square(&e)?;
         }
 
-        // 4. sum into column 0, y = 2 − Σ e, broadcast
+        // 4. sum into column 0, y₀ = 2 − Σe broadcast; the exponentials ride along the inverse
+        //    chain (q = e·y₀), so nothing is parked until the end.
+        run.stage(&mut e, 2)?;
         let mut s = e.clone();
         for t in 0..geo.period().trailing_zeros() {
             let r = ev.rotate(&s, 1 << t)?;
             s = ev.add(&s, &r)?;
         }
-        run.stage(&mut s, 1)?;
         let s0 = ev.mul_const(&s, &geo.first_column(-1.0))?;
-        let mut y = ev.add_scalar(&fill_row(ev, &s0, geo.cols())?, Complex64::new(2.0, 0.0))?;
-        let mut tt = ev.add_scalar(&y, Complex64::new(-1.0, 0.0))?;
+        let y0 = ev.add_scalar(&fill_row(ev, &s0, geo.cols())?, Complex64::new(2.0, 0.0))?;
+        let mut tt = ev.add_scalar(&y0, Complex64::new(-1.0, 0.0))?;
+        let mut q = ev.mul(&e, &y0)?;
 
-        // 5. Goldschmidt
-        run.remaining = run.remaining.saturating_sub(1);
-        for _ in 0..self.inv_iterations {
-            let current = ev.level(&y).min(ev.level(&tt));
-            let after = ev
-                .level(&y)
-                .min(ev.level(&tt).saturating_sub(1))
-                .saturating_sub(1);
-            if !run.fits(current) && after < boot_min {
-                (y, tt) = run.bootstrap_pair(&y, &tt)?;
+        // 5. Goldschmidt: t ← t², q ← q·(1 + t); q ends as e/z.
+        for i in 0..self.inv_iterations {
+            let last = i + 1 == self.inv_iterations;
+            let floor = if last { out_min } else { boot_min };
+            let current = ev.level(&q).min(ev.level(&tt));
+            let after = |q: &E::Ct, t: &E::Ct| {
+                ev.level(q)
+                    .min(ev.level(t).saturating_sub(1))
+                    .saturating_sub(1)
+            };
+            if !run.fits(current) && after(&q, &tt) < floor {
+                if ev.bootstrap_level().saturating_sub(3) >= floor {
+                    (q, tt) = run.bootstrap_pair(&q, &tt)?;
+                } else {
+                    q = run.boot(&q, 0)?;
+                    tt = run.boot(&tt, 0)?;
+                }
+                if after(&q, &tt) < floor {
+                    return Err(Error::LevelExhausted {
+                        op: "softmax inverse after bootstrapping",
+                        needed: floor + 2,
+                        level: ev.level(&q).min(ev.level(&tt)),
+                    });
+                }
             }
             tt = ev.square(&tt)?;
-            y = ev.mul(&y, &ev.add_scalar(&tt, Complex64::new(1.0, 0.0))?)?;
+            q = ev.mul(&q, &ev.add_scalar(&tt, Complex64::new(1.0, 0.0))?)?;
             run.remaining = run.remaining.saturating_sub(1);
         }
-
-        // 6. normalise
-        run.refresh(&mut e, 1)?;
-        run.stage(&mut y, 1)?;
-        let output = ev.mul(&e, &y)?;
+        let output = q;
         Ok(SoftmaxRun {
             output,
             bootstraps: run.bootstraps,

@@ -25,6 +25,8 @@ pub struct StepReport {
     pub softmax_bootstraps: usize,
     /// Ciphertexts of `W` and `V` bootstrapped before the step.
     pub state_bootstraps: usize,
+    /// Residual (`P − Y`) ciphertexts bootstrapped before DiagATB.
+    pub residual_bootstraps: usize,
     /// Level of `P` handed to DiagATB.
     pub probabilities_level: usize,
     /// Levels of `(W, V)` after the step.
@@ -40,6 +42,15 @@ pub struct TrainerTotals {
     pub softmax_bootstraps: usize,
     /// State ciphertexts bootstrapped.
     pub state_bootstraps: usize,
+    /// Residual ciphertexts bootstrapped.
+    pub residual_bootstraps: usize,
+}
+
+impl TrainerTotals {
+    /// All bootstraps (every ciphertext counted).
+    pub fn bootstraps(&self) -> usize {
+        self.softmax_bootstraps + self.state_bootstraps + self.residual_bootstraps
+    }
 }
 
 /// The encrypted trainer (server side).
@@ -102,15 +113,13 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         let rows = TiledRows::new(ev.slots(), unit.s1(), classes)?;
         let softmax = SoftmaxApprox::new(variant, rows, crate::softmax::constants::RANGE)?;
         let (atb_a, atb_b) = diag_atb_depths(period, AtbForm::PRotUp);
-        let mut policy = LevelPolicy {
+        let policy = LevelPolicy {
             bootstrap_level: ev.bootstrap_level(),
             bootstrap_min,
             data_level: ev.max_level(),
             atb_depth_a: atb_a,
             atb_depth_b: atb_b,
-            softmax_out_min: 0,
         };
-        policy.softmax_out_min = policy.default_softmax_out_min(initial_weights.blocks().len());
         Ok(Self {
             ev,
             unit,
@@ -134,21 +143,6 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
     /// The level policy in use.
     pub fn policy(&self) -> &LevelPolicy {
         &self.policy
-    }
-
-    /// Overrides the level the softmax leaves `P` at (trading bootstraps of the single logits
-    /// ciphertext against bootstraps of the state).
-    pub fn set_softmax_out_min(&mut self, level: usize) -> Result<()> {
-        let lowest = self.policy.atb_depth_a + self.policy.bootstrap_min + 1;
-        if level + 1 > self.policy.bootstrap_level || level < lowest {
-            return Err(Error::InvalidLevel(format!(
-                "softmax output level {level} must be in {lowest}..{} (a bootstrappable gradient, \
-                 one level for the final product)",
-                self.policy.bootstrap_level
-            )));
-        }
-        self.policy.softmax_out_min = level;
-        Ok(())
     }
 
     fn bootstrap_all(&mut self, m: &BlockMatrix<E::Ct>) -> Result<BlockMatrix<E::Ct>> {
@@ -193,7 +187,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             self.ev,
             &z,
             self.policy.bootstrap_min,
-            self.policy.softmax_out_min(),
+            self.policy.bootstrap_min,
         )?;
         report.softmax_bootstraps = run.bootstraps;
         self.totals.softmax_bootstraps += run.bootstraps;
@@ -205,7 +199,15 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             y.layout(),
             vec![run.output],
         )?;
-        let residual = zip_blocks::<E>(&p, y, |a, b| self.ev.sub(a, b))?;
+        let mut residual = zip_blocks::<E>(&p, y, |a, b| self.ev.sub(a, b))?;
+        if self
+            .policy
+            .refresh_residual(min_level(self.ev, &residual), min_level(self.ev, &self.v))
+        {
+            residual = residual.try_map(|c| self.ev.bootstrap(c))?;
+            report.residual_bootstraps = residual.blocks().len();
+            self.totals.residual_bootstraps += report.residual_bootstraps;
+        }
         let factor = -self.hyper.learning_rate / batch.rows as f64;
         let g = diag_atb_with(self.ev, &residual, &batch.x, factor, AtbForm::Auto)?;
 
