@@ -4,6 +4,7 @@
 //! statistics over HETAL's sampling scheme.
 
 pub mod approx;
+pub mod bench;
 pub mod constants;
 pub mod exact;
 pub mod geometry;
@@ -12,6 +13,7 @@ pub mod simulated;
 pub mod stats;
 
 pub use approx::{SoftmaxApprox, SoftmaxRun, SoftmaxVariant, fill_row};
+pub use bench::{SoftmaxBench, bench_softmax};
 pub use exact::{ExactSoftmax, RowSoftmax, softmax_exact};
 pub use geometry::TiledRows;
 pub use poly::Poly;

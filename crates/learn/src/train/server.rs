@@ -301,3 +301,102 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         &self.w
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{SimConfig, Simulator};
+    use crate::train::client::TrainingClient;
+    use crate::train::hyper::Preset;
+    use ndarray::Array2;
+
+    fn setup() -> (Simulator, UnitShape) {
+        let sim = Simulator::new(SimConfig::with_slots(1 << 10)).unwrap();
+        let unit = UnitShape::hetal(16, 3, 1 << 10).unwrap();
+        (sim, unit)
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let (sim, unit) = setup();
+        let client = TrainingClient::new(&sim, unit, 3, 4, 3).unwrap();
+        let x = Array2::from_shape_fn((20, 4), |(i, j)| (i + j) as f64 / 10.0);
+        let labels: Vec<usize> = (0..20).map(|i| i % 3).collect();
+        assert!(
+            client
+                .encrypt_training_set(x.view(), &labels[..19], 8)
+                .is_err()
+        );
+        assert!(
+            client
+                .encrypt_training_set(x.view(), &labels, unit.s0() + 1)
+                .is_err()
+        );
+        let mut bad = labels.clone();
+        bad[3] = 3;
+        assert!(client.encrypt_training_set(x.view(), &bad, 8).is_err());
+
+        let hyper = Preset::FaceMask.hyper();
+        let w0 = client.initial_weights().unwrap();
+        // Weights in the wrong layout.
+        let wrong = BlockMatrix::from_blocks(
+            w0.rows(),
+            w0.cols(),
+            w0.unit(),
+            Layout::RowMajor,
+            w0.blocks().to_vec(),
+        )
+        .unwrap();
+        assert!(EncryptedTrainer::new(&sim, hyper, SoftmaxVariant::HetalRs, wrong, 3).is_err());
+        let mut server =
+            EncryptedTrainer::new(&sim, hyper, SoftmaxVariant::HetalRs, w0, 3).unwrap();
+        // A validation batch (no labels) cannot be a training step.
+        let val = client.encrypt_features(x.view()).unwrap();
+        assert!(server.step(&val[0]).is_err());
+        assert!(server.validation_probabilities(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn one_step_equals_the_plaintext_nesterov_step() {
+        use crate::pack::append_bias_column;
+        use crate::softmax::ExactSoftmax;
+        use crate::train::model::SoftmaxRegression;
+        use crate::train::reference::{batch_gradient, one_hot};
+        let (sim, unit) = setup();
+        let client = TrainingClient::new(&sim, unit, 3, 4, 3).unwrap();
+        let x = Array2::from_shape_fn((12, 4), |(i, j)| ((i * 5 + j * 3) % 7) as f64 / 7.0 - 0.4);
+        let labels: Vec<usize> = (0..12).map(|i| (i * 2) % 3).collect();
+        let train = client.encrypt_training_set(x.view(), &labels, 12).unwrap();
+        let hyper = Preset::FaceMask.hyper();
+        let mut server = EncryptedTrainer::new(
+            &sim,
+            hyper,
+            SoftmaxVariant::HetalRs,
+            client.initial_weights().unwrap(),
+            3,
+        )
+        .unwrap();
+        server.step(&train[0]).unwrap();
+        server.step(&train[0]).unwrap();
+        let got = client.decrypt_model(server.weights()).unwrap();
+
+        // Plaintext: two Nesterov steps from zero on the same batch.
+        let x_hat = append_bias_column(x.view());
+        let y = one_hot(&labels, 3);
+        let mut w = SoftmaxRegression::zeros(3, 4);
+        let mut v = w.clone();
+        let mut sched = crate::train::NesterovSchedule::new();
+        for _ in 0..2 {
+            let g = batch_gradient(&v, x_hat.view(), y.view(), &ExactSoftmax).unwrap();
+            let gamma = sched.advance();
+            let w_new = v.weights() - &(g * hyper.learning_rate);
+            let v_new = &w_new * (1.0 - gamma) + &(w.weights() * gamma);
+            w = SoftmaxRegression::from_weights(w_new).unwrap();
+            v = SoftmaxRegression::from_weights(v_new).unwrap();
+        }
+        let diff = (got.weights() - w.weights())
+            .mapv(f64::abs)
+            .fold(0.0, |a: f64, &b| a.max(b));
+        assert!(diff < 1e-6, "max weight difference {diff}");
+    }
+}
