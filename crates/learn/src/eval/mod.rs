@@ -17,9 +17,13 @@
 //! level. Everything else (additions, rotations, conjugation, multiplication by `i`) is free of
 //! levels.
 
+pub mod ckks;
+pub mod ckks_session;
 pub mod counter;
 pub mod sim;
 
+pub use ckks::{CkksClient, CkksSlots, NoClient};
+pub use ckks_session::{CkksSession, SecretKeyClient};
 pub use counter::{Op, OpCounter, OpCounts};
 pub use sim::{SimConfig, SimCt, Simulator};
 
