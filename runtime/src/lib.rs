@@ -13,8 +13,22 @@
 //! - [`message`] and [`actor`]: the traits a message type and an actor implement.
 //! - [`node`]: [`Node`], registration, [`RemoteRef`], peer events and shutdown.
 //! - `glue` (private): the only place that names actix.
+//! - [`bench`]: the loopback transport benchmark behind `hetal bench transport`.
+//!
+//! ## Using it
+//!
+//! A message type implements [`Message`] (a stable wire name plus conversion to a [`Payload`]:
+//! small fields through the codec, bulk bytes raw) and, if it expects an answer, [`Request`].
+//! An actor implements [`Actor`] to list the messages it accepts, and [`Handle`] / [`Respond`]
+//! for each; every handler gets a [`MessageContext`] whose `sender()` is the peer's
+//! certificate-proven name. A [`Node`] is started from a [`NodeConfig`]; `register` makes an
+//! actor reachable by name and `remote_ref::<M>(node, name)` returns a [`RemoteRef`] with `tell`,
+//! `cast` and `ask`. `examples/embed_in_tokio_app.rs` in the workspace root shows the whole flow
+//! inside a host's tokio runtime; [`Node::in_memory`] gives the same API without sockets for unit
+//! tests.
 
 pub mod actor;
+pub mod bench;
 
 mod glue;
 pub mod identity;

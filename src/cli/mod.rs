@@ -1,6 +1,9 @@
 //! The `hetal` command line: argument types and dispatch. Each subcommand lives in its own module
 //! with its own argument struct; this file only wires them together.
 
+pub mod bench_transport;
+pub mod certs;
+
 use clap::{Parser, Subcommand};
 
 /// hetal: privacy-preserving transfer learning with homomorphic encryption.
@@ -15,6 +18,9 @@ pub struct Cli {
 /// Top-level subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Node certificates for mutual TLS (`certs init --dir D --nodes a,b,c`).
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
     /// Measure hetal's building blocks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -22,11 +28,17 @@ pub enum Command {
 
 /// `hetal bench ...` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum BenchCommand {}
+pub enum BenchCommand {
+    /// Loopback throughput and latency of the QUIC runtime beside raw TCP.
+    Transport(bench_transport::BenchTransportArgs),
+}
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Bench(bench) => match bench {},
+        Command::Certs(certs) => certs::run(&certs),
+        Command::Bench(bench) => match bench {
+            BenchCommand::Transport(args) => bench_transport::run(&args),
+        },
     }
 }

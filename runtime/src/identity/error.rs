@@ -15,14 +15,14 @@ pub enum IdentityError {
     #[error(transparent)]
     Name(#[from] NodeNameError),
     /// Reading or writing a file failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         /// What was being done (e.g. "writing").
         action: &'static str,
         /// The file concerned.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A PEM file holds no usable item of the expected type.
     #[error("{path}: {reason}")]

@@ -23,10 +23,10 @@ pub fn write_cluster(
     ca: &ClusterCa,
     identities: &[NodeIdentity],
 ) -> Result<Vec<PathBuf>, IdentityError> {
-    std::fs::create_dir_all(dir).map_err(|source| IdentityError::Io {
+    std::fs::create_dir_all(dir).map_err(|error| IdentityError::Io {
         action: "creating directory",
         path: dir.to_owned(),
-        source,
+        error,
     })?;
     let mut files = vec![
         (dir.join(CA_CERT_FILE), ca.cert_pem(), false),
@@ -41,7 +41,7 @@ pub fn write_cluster(
         return Err(IdentityError::Io {
             action: "refusing to overwrite",
             path: path.clone(),
-            source: std::io::ErrorKind::AlreadyExists.into(),
+            error: std::io::ErrorKind::AlreadyExists.into(),
         });
     }
     for (path, contents, private) in &files {
@@ -62,10 +62,10 @@ fn write_new(path: &Path, contents: &[u8], private: bool) -> Result<(), Identity
     }
     #[cfg(not(unix))]
     let _ = private;
-    let io = |source| IdentityError::Io {
+    let io = |error| IdentityError::Io {
         action: "writing",
         path: path.to_owned(),
-        source,
+        error,
     };
     let mut file = options.open(path).map_err(io)?;
     file.write_all(contents).map_err(io)?;

@@ -7,6 +7,9 @@ use crate::identity::NodeIdentity;
 use crate::name::NodeName;
 use crate::transport::{ProgressFn, TransportSettings};
 
+/// Default number of messages an actor's mailbox holds before senders wait (actix's default).
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 16;
+
 /// A node this node may talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerConfig {
@@ -41,7 +44,7 @@ impl NodeConfig {
             listen,
             peers: Vec::new(),
             transport: TransportSettings::default(),
-            mailbox_capacity: 16,
+            mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
             receive_progress: None,
         }
     }

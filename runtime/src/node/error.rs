@@ -15,7 +15,7 @@ pub enum NodeError {
     Transport(#[from] TransportError),
     /// The actor system thread or the node's own runtime could not be started.
     #[error("actor system: {0}")]
-    ActorSystem(#[source] std::io::Error),
+    ActorSystem(std::io::Error),
     /// An actor is already registered under this name.
     #[error("an actor named {0:?} is already registered")]
     DuplicateActor(String),
@@ -33,7 +33,7 @@ pub enum NodeError {
 #[non_exhaustive]
 pub enum SendError {
     /// The message could not be encoded.
-    #[error("encoding {message}: {source}")]
+    #[error("encoding {message}")]
     Encode {
         /// Message type name.
         message: &'static str,
@@ -42,7 +42,7 @@ pub enum SendError {
         source: CodecError,
     },
     /// The reply could not be decoded.
-    #[error("decoding reply {message}: {source}")]
+    #[error("decoding reply {message}")]
     Decode {
         /// Reply type name.
         message: &'static str,

@@ -8,10 +8,11 @@ mod remote_ref;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{OnceCell, broadcast};
 
-pub use config::{NodeConfig, PeerConfig};
+pub use config::{DEFAULT_MAILBOX_CAPACITY, NodeConfig, PeerConfig};
 pub use error::{NodeError, SendError};
 pub use remote_ref::RemoteRef;
 
@@ -19,7 +20,7 @@ use crate::actor::Actor;
 use crate::glue::ActorSystem;
 use crate::message::Message;
 use crate::name::NodeName;
-use crate::transport::{PeerEvent, QuicTransport, Transport};
+use crate::transport::{MemoryNetwork, PeerEvent, QuicTransport, Transport};
 use dispatch::Registry;
 
 /// A running node. Cheap to clone; every clone is a handle to the same node.
@@ -39,7 +40,8 @@ struct NodeInner {
     registry: Arc<Registry>,
     system: ActorSystem,
     mailbox_capacity: usize,
-    local_timeout: std::time::Duration,
+    local_timeout: Duration,
+    drain_timeout: Duration,
     shutdown: OnceCell<()>,
 }
 
@@ -58,15 +60,42 @@ impl Node {
             config.transport.clone(),
             config.receive_progress.clone(),
         )?;
-        Self::with_transport(Arc::new(transport), &config).await
+        Self::assemble(
+            Arc::new(transport),
+            config.mailbox_capacity,
+            config.transport.first_byte_timeout,
+            config.transport.drain_timeout,
+        )
+        .await
     }
 
-    /// Starts a node on any [`Transport`], e.g. a [`crate::transport::MemoryNetwork`] member in
-    /// unit tests. `config` supplies the mailbox capacity and timeouts; its identity, listen
-    /// address and peers are not used.
+    /// Starts a node on any [`Transport`] with default mailbox capacity and timeouts.
     pub async fn with_transport(
         transport: Arc<dyn Transport>,
-        config: &NodeConfig,
+        mailbox_capacity: usize,
+    ) -> Result<Self, NodeError> {
+        let defaults = crate::transport::TransportSettings::default();
+        Self::assemble(
+            transport,
+            mailbox_capacity,
+            defaults.first_byte_timeout,
+            defaults.drain_timeout,
+        )
+        .await
+    }
+
+    /// Starts node `name` on an in-process [`MemoryNetwork`]: the same API without sockets or
+    /// certificates, for unit tests of actor protocols.
+    pub async fn in_memory(network: &MemoryNetwork, name: NodeName) -> Result<Self, NodeError> {
+        let transport = network.transport(name, crate::transport::TransportSettings::default());
+        Self::with_transport(Arc::new(transport), DEFAULT_MAILBOX_CAPACITY).await
+    }
+
+    async fn assemble(
+        transport: Arc<dyn Transport>,
+        mailbox_capacity: usize,
+        local_timeout: Duration,
+        drain_timeout: Duration,
     ) -> Result<Self, NodeError> {
         let name = transport.local_name().clone();
         let system = ActorSystem::start(&name)
@@ -80,8 +109,9 @@ impl Node {
                 transport,
                 registry,
                 system,
-                mailbox_capacity: config.mailbox_capacity,
-                local_timeout: config.transport.first_byte_timeout,
+                mailbox_capacity,
+                local_timeout,
+                drain_timeout,
                 shutdown: OnceCell::new(),
             }),
         })
@@ -160,7 +190,7 @@ impl Node {
                 inner.registry.close();
                 inner.transport.shutdown().await;
                 for mailbox in inner.registry.all() {
-                    let _ = tokio::time::timeout(inner.local_timeout, mailbox.drain()).await;
+                    let _ = tokio::time::timeout(inner.drain_timeout, mailbox.drain()).await;
                 }
                 let joiner = inner.clone();
                 let _ = tokio::task::spawn_blocking(move || joiner.system.stop_and_join()).await;

@@ -21,28 +21,26 @@ pub enum TransportError {
     ShuttingDown,
     /// Binding the UDP socket or creating the endpoint failed.
     #[error("binding endpoint: {0}")]
-    Bind(#[source] std::io::Error),
+    Bind(std::io::Error),
     /// The TLS configuration could not be built.
     #[error(transparent)]
     Identity(#[from] IdentityError),
     /// The connection attempt could not start (bad address or server name).
-    #[error("connecting to {peer}: {source}")]
+    #[error("connecting to {peer}: {error}")]
     Connect {
         /// The peer.
         peer: NodeName,
         /// quinn's reason.
-        #[source]
-        source: quinn::ConnectError,
+        error: quinn::ConnectError,
     },
     /// The connection failed or was lost: handshake refused (wrong CA, name, ALPN or expired
     /// certificate), idle timeout (peer gone), or closed by either side.
-    #[error("connection to {peer}: {source}")]
+    #[error("connection to {peer}: {error}")]
     Connection {
         /// The peer.
         peer: NodeName,
         /// quinn's reason.
-        #[source]
-        source: quinn::ConnectionError,
+        error: quinn::ConnectionError,
     },
     /// The handshake did not finish in time.
     #[error("connecting to {peer} timed out after {after:?}")]
@@ -87,13 +85,12 @@ pub enum TransportError {
         after: Duration,
     },
     /// The peer sent a frame that breaks the protocol.
-    #[error("protocol violation by {peer}: {source}")]
+    #[error("protocol violation by {peer}: {error}")]
     Wire {
         /// The peer.
         peer: NodeName,
         /// The broken rule.
-        #[source]
-        source: WireError,
+        error: WireError,
     },
     /// The receiving node refused or failed the message.
     #[error("{peer} refused the message: {failure}")]

@@ -308,17 +308,17 @@ impl Inner {
         let connecting = self
             .endpoint
             .connect(addr, peer.as_str())
-            .map_err(|source| TransportError::Connect {
+            .map_err(|error| TransportError::Connect {
                 peer: peer.clone(),
-                source,
+                error,
             })?;
         let after = self.settings.connect_timeout;
         let conn = match tokio::time::timeout(after, connecting).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(source)) => {
+            Ok(Err(error)) => {
                 return Err(TransportError::Connection {
                     peer: peer.clone(),
-                    source,
+                    error,
                 });
             }
             Err(_) => {
@@ -346,9 +346,9 @@ impl Inner {
             meta: msg.payload.meta.to_vec(),
         })
         .map_err(|e| TransportError::Settings(format!("encoding envelope: {e}")))?;
-        let conn_err = |source| TransportError::Connection {
+        let conn_err = |error| TransportError::Connection {
             peer: peer.clone(),
-            source,
+            error,
         };
         let ctx = self.ctx(peer, options.progress.as_ref(), request_id);
         let kind = match msg.delivery {
@@ -382,9 +382,9 @@ impl Inner {
                 .unwrap_or(self.settings.first_byte_timeout);
             let mut reply_ctx = self.ctx(peer, options.progress.as_ref(), request_id);
             let frame = read_frame(&mut recv, first_byte, &mut reply_ctx).await?;
-            let wire = |source| TransportError::Wire {
+            let wire = |error| TransportError::Wire {
                 peer: peer.clone(),
-                source,
+                error,
             };
             let limit = self.settings.limits.max_meta_bytes.into();
             match (kind, frame.header.kind) {
@@ -422,8 +422,8 @@ impl Inner {
         if let Err(e) = &result {
             let _ = send.reset(VarInt::from_u32(codes::CANCELLED));
             let _ = recv.stop(VarInt::from_u32(codes::CANCELLED));
-            if let TransportError::Wire { source, .. } = e {
-                self.violation(peer, &link.conn, source);
+            if let TransportError::Wire { error, .. } = e {
+                self.violation(peer, &link.conn, error);
             }
         }
         result
@@ -482,9 +482,9 @@ impl Inner {
         let mut ctx = self.ctx(peer, self.receive_progress.as_ref(), 0);
         let result = async {
             let frame = read_frame(recv, self.settings.first_byte_timeout, &mut ctx).await?;
-            let wire = |source| TransportError::Wire {
+            let wire = |error| TransportError::Wire {
                 peer: peer.clone(),
-                source,
+                error,
             };
             if !allowed.contains(&frame.header.kind) {
                 return Err(wire(WireError::UnexpectedKind {
@@ -513,8 +513,8 @@ impl Inner {
         .await;
         match result {
             Ok(inbound) => Some(inbound),
-            Err(TransportError::Wire { source, .. }) => {
-                self.violation(peer, conn, &source);
+            Err(TransportError::Wire { error, .. }) => {
+                self.violation(peer, conn, &error);
                 None
             }
             Err(e) => {

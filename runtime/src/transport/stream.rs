@@ -50,10 +50,10 @@ impl TransferCtx<'_> {
         }
     }
 
-    fn wire(&self, source: WireError) -> TransportError {
+    fn wire(&self, error: WireError) -> TransportError {
         TransportError::Wire {
             peer: self.peer.clone(),
-            source,
+            error,
         }
     }
 }
@@ -84,9 +84,9 @@ fn code_reason(code: quinn::VarInt) -> String {
 
 pub(crate) fn write_error(peer: &NodeName, e: WriteError) -> TransportError {
     match e {
-        WriteError::ConnectionLost(source) => TransportError::Connection {
+        WriteError::ConnectionLost(error) => TransportError::Connection {
             peer: peer.clone(),
-            source,
+            error,
         },
         WriteError::Stopped(code) => TransportError::Stream {
             peer: peer.clone(),
@@ -101,9 +101,9 @@ pub(crate) fn write_error(peer: &NodeName, e: WriteError) -> TransportError {
 
 pub(crate) fn read_error(peer: &NodeName, e: ReadError) -> TransportError {
     match e {
-        ReadError::ConnectionLost(source) => TransportError::Connection {
+        ReadError::ConnectionLost(error) => TransportError::Connection {
             peer: peer.clone(),
-            source,
+            error,
         },
         ReadError::Reset(code) => TransportError::Stream {
             peer: peer.clone(),

@@ -21,7 +21,7 @@ pub enum FailureCode {
     UnknownActor,
     /// The actor does not handle this message type (or not in this mode, tell vs ask).
     UnknownMessage,
-    /// The message could not be decoded into its type.
+    /// The message could not be decoded into its type, or the reply could not be encoded.
     Decode,
     /// The actor refused the message ([`crate::Rejection`]).
     Rejected,

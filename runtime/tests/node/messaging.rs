@@ -1,6 +1,5 @@
 //! Tell and ask between two and three nodes, local sends, sender identity, and events.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -184,19 +183,9 @@ async fn peer_lost_event_and_send_to_stopped_peer_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_transport_runs_the_same_actors() {
     let network = MemoryNetwork::new();
-    let settings = test_settings();
-    let (_ca, ids) = cluster(&["x", "y"]);
-    let cfg = config(ids[0].clone(), &[]);
-    let x = Node::with_transport(
-        Arc::new(network.transport(name("x"), settings.clone())),
-        &cfg,
-    )
-    .await
-    .unwrap();
+    let x = Node::in_memory(&network, name("x")).await.unwrap();
     let mut events = x.events();
-    let y = Node::with_transport(Arc::new(network.transport(name("y"), settings)), &cfg)
-        .await
-        .unwrap();
+    let y = Node::in_memory(&network, name("y")).await.unwrap();
     assert_eq!(
         events.recv().await.unwrap(),
         PeerEvent::Connected { peer: name("y") }
@@ -236,4 +225,48 @@ async fn in_process_transport_runs_the_same_actors() {
             .is_err()
     );
     x.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_dials_settle_on_one_connection() {
+    let (_ca, ids) = cluster(&["a", "b"]);
+    let nodes = start_all(ids, &[]).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.register("echo", Echo::new("a")).unwrap();
+    b.register("echo", Echo::new("b")).unwrap();
+    let (mut a_events, mut b_events) = (a.events(), b.events());
+    for _ in 0..3 {
+        let (ra, rb) = tokio::join!(a.connect(b.name()), b.connect(a.name()));
+        ra.unwrap();
+        rb.unwrap();
+    }
+    // Let the retired duplicate (if any) close, then use the connection both ways.
+    tokio::time::sleep(test_settings().duplicate_grace * 3).await;
+    for i in 0..10 {
+        let pong = a
+            .remote_ref::<Ping>(b.name(), "echo")
+            .ask(Ping(i), T)
+            .await
+            .unwrap();
+        assert_eq!(pong.served_by, "b");
+        let pong = b
+            .remote_ref::<Ping>(a.name(), "echo")
+            .ask(Ping(i), T)
+            .await
+            .unwrap();
+        assert_eq!(pong.served_by, "a");
+    }
+    // Each side saw the peer connect exactly once and never lost it: retiring a duplicate is
+    // not a peer loss.
+    for events in [&mut a_events, &mut b_events] {
+        let mut seen = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            seen.push(event);
+        }
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(matches!(seen[0], PeerEvent::Connected { .. }), "{seen:?}");
+    }
+    for n in &nodes {
+        n.shutdown().await;
+    }
 }

@@ -1,0 +1,346 @@
+//! The loopback transport benchmark behind `hetal bench transport`: small-ask round trips and
+//! large-message throughput between two nodes over QUIC with mutual TLS, measured beside a plain
+//! tokio TCP copy through the same loopback in the same run.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::actor::{Actor, Handle, Handlers, MessageContext, Rejection, Respond, Response};
+use crate::identity::{Validity, generate_cluster};
+use crate::message::{Message, Payload, Request};
+use crate::name::NodeName;
+use crate::node::{Node, NodeConfig};
+use crate::wire::CodecError;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct TransportBenchOptions {
+    /// Bytes per large message (a ciphertext at N=2^16 with 25 limbs is about 26 MB).
+    pub size: usize,
+    /// Large messages in flight at once (each on its own stream / TCP connection).
+    pub streams: usize,
+    /// Rounds of `streams` large messages.
+    pub rounds: usize,
+    /// Sequential small asks timed for the round-trip figures.
+    pub asks: usize,
+}
+
+impl Default for TransportBenchOptions {
+    fn default() -> Self {
+        Self {
+            size: 26_000_000,
+            streams: 1,
+            rounds: 5,
+            asks: 2000,
+        }
+    }
+}
+
+/// Round-trip statistics in microseconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatencyStats {
+    /// Number of round trips timed.
+    pub count: usize,
+    /// Median.
+    pub median_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// Mean.
+    pub mean_us: f64,
+}
+
+/// Everything the benchmark measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransportBenchReport {
+    /// Bytes per large message.
+    pub size: usize,
+    /// Concurrent large messages.
+    pub streams: usize,
+    /// Rounds.
+    pub rounds: usize,
+    /// Small ask over QUIC (hetal runtime, actor to actor).
+    pub quic_ask: LatencyStats,
+    /// 8-byte ping-pong over one TCP connection.
+    pub tcp_ping: LatencyStats,
+    /// Large tells over QUIC, MB/s (10^6 bytes), acknowledged after the actor got them.
+    pub quic_mb_s: f64,
+    /// The same bytes copied over plain TCP into a receive buffer, MB/s.
+    pub tcp_mb_s: f64,
+    /// `quic_mb_s / tcp_mb_s`.
+    pub quic_over_tcp: f64,
+}
+
+/// Why the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// Setting up nodes or sending failed.
+    #[error("{0}")]
+    Runtime(String),
+    /// Socket I/O failed in the TCP baseline.
+    #[error("tcp baseline: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn err(e: impl std::fmt::Display) -> BenchError {
+    BenchError::Runtime(e.to_string())
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct BenchPing(u64);
+#[derive(Debug, Serialize, Deserialize)]
+struct BenchPong(u64);
+crate::serde_message!(BenchPing, "hetal.bench.Ping/1" => BenchPong);
+crate::serde_message!(BenchPong, "hetal.bench.Pong/1");
+
+/// A large message: the bytes travel as bulk, untouched by serde.
+struct BenchBlob(Bytes);
+
+impl Message for BenchBlob {
+    const NAME: &'static str = "hetal.bench.Blob/1";
+    fn into_payload(self) -> Result<Payload, CodecError> {
+        Ok(Payload::default().with_bulk(self.0))
+    }
+    fn from_payload(payload: Payload) -> Result<Self, CodecError> {
+        Ok(Self(payload.bulk))
+    }
+}
+
+impl Request for BenchBlob {
+    type Reply = BenchPong;
+}
+
+struct Sink {
+    received: u64,
+}
+
+impl Actor for Sink {
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers.ask::<BenchPing>().tell::<BenchBlob>();
+    }
+}
+
+impl Respond<BenchPing> for Sink {
+    fn respond(&mut self, msg: BenchPing, _: &MessageContext) -> Response<BenchPong> {
+        Response::ok(BenchPong(msg.0))
+    }
+}
+
+impl Handle<BenchBlob> for Sink {
+    fn handle(&mut self, msg: BenchBlob, _: &MessageContext) -> Result<(), Rejection> {
+        self.received += msg.0.len() as u64;
+        Ok(())
+    }
+}
+
+fn stats(mut samples: Vec<Duration>) -> LatencyStats {
+    samples.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let count = samples.len();
+    let at = |q: f64| {
+        samples
+            .get(((count as f64 * q) as usize).min(count.saturating_sub(1)))
+            .map_or(0.0, |d| us(*d))
+    };
+    LatencyStats {
+        count,
+        median_us: at(0.5),
+        p99_us: at(0.99),
+        mean_us: samples.iter().map(|d| us(*d)).sum::<f64>() / count.max(1) as f64,
+    }
+}
+
+/// Runs the benchmark on its own tokio runtime (call it from synchronous code).
+pub fn run_transport_bench(
+    options: &TransportBenchOptions,
+) -> Result<TransportBenchReport, BenchError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(options))
+}
+
+async fn run(options: &TransportBenchOptions) -> Result<TransportBenchReport, BenchError> {
+    let streams = options.streams.max(1);
+    let rounds = options.rounds.max(1);
+    let data = Bytes::from(
+        (0..options.size)
+            .map(|i| (i as u8).wrapping_mul(31))
+            .collect::<Vec<_>>(),
+    );
+    let (quic_ask, quic_mb_s) = quic(options, streams, rounds, &data).await?;
+    let (tcp_ping, tcp_mb_s) = tcp(options, streams, rounds, &data).await?;
+    Ok(TransportBenchReport {
+        size: options.size,
+        streams,
+        rounds,
+        quic_ask,
+        tcp_ping,
+        quic_mb_s,
+        tcp_mb_s,
+        quic_over_tcp: quic_mb_s / tcp_mb_s,
+    })
+}
+
+async fn quic(
+    options: &TransportBenchOptions,
+    streams: usize,
+    rounds: usize,
+    data: &Bytes,
+) -> Result<(LatencyStats, f64), BenchError> {
+    let names = [
+        NodeName::new("bench-a").map_err(err)?,
+        NodeName::new("bench-b").map_err(err)?,
+    ];
+    let (_ca, ids) = generate_cluster(&names, Validity::default()).map_err(err)?;
+    let listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut nodes = Vec::new();
+    for id in ids {
+        let mut config = NodeConfig::new(id, listen);
+        for n in &names {
+            config = config.with_peer(n.clone(), None);
+        }
+        nodes.push(Node::start(config).await.map_err(err)?);
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.set_peer_addr(b.name(), b.local_addr().ok_or_else(|| err("no address"))?)
+        .map_err(err)?;
+    b.register("sink", Sink { received: 0 }).map_err(err)?;
+    let ping = a.remote_ref::<BenchPing>(b.name(), "sink");
+    let timeout = Duration::from_secs(30);
+    for i in 0..200 {
+        ping.ask(BenchPing(i), timeout).await.map_err(err)?;
+    }
+    let mut samples = Vec::with_capacity(options.asks);
+    for i in 0..options.asks as u64 {
+        let t = Instant::now();
+        ping.ask(BenchPing(i), timeout).await.map_err(err)?;
+        samples.push(t.elapsed());
+    }
+    let blob = a.remote_ref::<BenchBlob>(b.name(), "sink");
+    blob.tell(BenchBlob(data.clone())).await.map_err(err)?; // warm-up: windows, MTU discovery
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let sends = (0..streams).map(|_| blob.tell(BenchBlob(data.clone())));
+        for result in futures::future::join_all(sends).await {
+            result.map_err(err)?;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    for n in &nodes {
+        n.shutdown().await;
+    }
+    let bytes = (data.len() * streams * rounds) as f64;
+    Ok((stats(samples), bytes / secs / 1e6))
+}
+
+async fn tcp(
+    options: &TransportBenchOptions,
+    streams: usize,
+    rounds: usize,
+    data: &Bytes,
+) -> Result<(LatencyStats, f64), BenchError> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let size = data.len();
+    // Server: every connection receives whole messages into a fresh buffer and acks each with
+    // one byte, like a tell; 8-byte messages are echoed, like an ask.
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            socket.set_nodelay(true).ok();
+            tokio::spawn(async move {
+                let mut kind = [0u8; 1];
+                while socket.read_exact(&mut kind).await.is_ok() {
+                    if kind[0] == 0 {
+                        let mut ping = [0u8; 8];
+                        if socket.read_exact(&mut ping).await.is_err()
+                            || socket.write_all(&ping).await.is_err()
+                        {
+                            return;
+                        }
+                    } else {
+                        let mut buf = vec![0u8; size];
+                        if socket.read_exact(&mut buf).await.is_err()
+                            || socket.write_all(&[1]).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut ping_conn = TcpStream::connect(addr).await?;
+    ping_conn.set_nodelay(true)?;
+    let mut samples = Vec::with_capacity(options.asks);
+    for i in 0..(200 + options.asks) as u64 {
+        let t = Instant::now();
+        ping_conn.write_all(&[0]).await?;
+        ping_conn.write_all(&i.to_le_bytes()).await?;
+        let mut pong = [0u8; 8];
+        ping_conn.read_exact(&mut pong).await?;
+        if i >= 200 {
+            samples.push(t.elapsed());
+        }
+    }
+    let mut conns = Vec::new();
+    for _ in 0..streams {
+        let c = TcpStream::connect(addr).await?;
+        c.set_nodelay(true)?;
+        conns.push(c);
+    }
+    if let Some(first) = conns.first_mut() {
+        tcp_send(first, data.clone()).await?; // warm-up
+    }
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for result in
+            futures::future::join_all(conns.iter_mut().map(|c| tcp_send(c, data.clone()))).await
+        {
+            result?;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    server.abort();
+    let bytes = (size * streams * rounds) as f64;
+    Ok((stats(samples), bytes / secs / 1e6))
+}
+
+/// Sends one large message over TCP and waits for the one-byte acknowledgement.
+async fn tcp_send(conn: &mut TcpStream, data: Bytes) -> std::io::Result<()> {
+    conn.write_all(&[1]).await?;
+    conn.write_all(&data).await?;
+    let mut ack = [0u8; 1];
+    conn.read_exact(&mut ack).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_bench_runs_and_reports_positive_figures() {
+        let report = run_transport_bench(&TransportBenchOptions {
+            size: 1 << 20,
+            streams: 2,
+            rounds: 2,
+            asks: 20,
+        })
+        .unwrap();
+        assert_eq!(report.quic_ask.count, 20);
+        assert!(
+            report.quic_ask.median_us > 0.0 && report.quic_ask.p99_us >= report.quic_ask.median_us
+        );
+        assert!(report.quic_mb_s > 0.0 && report.tcp_mb_s > 0.0);
+        assert!((report.quic_over_tcp - report.quic_mb_s / report.tcp_mb_s).abs() < 1e-9);
+    }
+}
