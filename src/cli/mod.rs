@@ -1,8 +1,10 @@
 //! The `hetal` command line: argument types and dispatch. Each subcommand lives in its own module
 //! with its own argument struct; this file only wires them together.
 
+pub mod bench_ops;
 pub mod bench_transport;
 pub mod certs;
+pub mod params;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +20,8 @@ pub struct Cli {
 /// Top-level subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List the CKKS parameter presets; `--check` verifies them against the HE Standard.
+    Params(params::ParamsArgs),
     /// Node certificates for mutual TLS (`certs init --dir D --nodes a,b,c`).
     #[command(subcommand)]
     Certs(certs::CertsCommand),
@@ -29,6 +33,8 @@ pub enum Command {
 /// `hetal bench ...` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Time and precision of the CKKS primitives at one preset (JSON fields: see `bench_ops`).
+    Ops(bench_ops::BenchOpsArgs),
     /// Loopback throughput and latency of the QUIC runtime beside raw TCP.
     Transport(bench_transport::BenchTransportArgs),
 }
@@ -36,8 +42,10 @@ pub enum BenchCommand {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Params(args) => params::run(&args),
         Command::Certs(certs) => certs::run(&certs),
         Command::Bench(bench) => match bench {
+            BenchCommand::Ops(args) => bench_ops::run(&args),
             BenchCommand::Transport(args) => bench_transport::run(&args),
         },
     }
