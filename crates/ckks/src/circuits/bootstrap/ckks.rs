@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::ckks_backend::{CkksBackend, NttPlaintext};
+use super::encapsulation::SparseSecretKeys;
 use super::{BootstrapParams, Bootstrapper};
 use crate::crypto::Ciphertext;
 use crate::encoding::Encoder;
@@ -47,6 +48,7 @@ pub struct CkksBootstrapper {
     ctx: Arc<Context>,
     encoder: Encoder,
     inner: Bootstrapper<NttPlaintext>,
+    encapsulation: Option<Arc<SparseSecretKeys>>,
 }
 
 impl CkksBootstrapper {
@@ -61,7 +63,16 @@ impl CkksBootstrapper {
             ctx: ctx.clone(),
             encoder,
             inner,
+            encapsulation: None,
         })
+    }
+
+    /// Uses the sparse-secret encapsulation keys for ModRaise (needed when the user's key is
+    /// dense: the EvalMod range K of the parameters assumes the sparse secret's weight).
+    pub fn with_encapsulation(mut self, keys: Arc<SparseSecretKeys>) -> Result<Self> {
+        keys.check_context(&self.ctx)?;
+        self.encapsulation = Some(keys);
+        Ok(self)
     }
 
     /// The parameters.
@@ -84,7 +95,10 @@ impl CkksBootstrapper {
     /// slot count of `ct` must be the one the bootstrapper was planned for.
     pub fn bootstrap(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         self.check(eval, ct)?;
-        let backend = CkksBackend::new(eval, &self.encoder)?;
+        let mut backend = CkksBackend::new(eval, &self.encoder)?;
+        if let Some(keys) = &self.encapsulation {
+            backend = backend.with_encapsulation(keys);
+        }
         let mut out = self.inner.bootstrap(&backend, ct)?;
         out.slots = ct.slots();
         Ok(out)

@@ -7,6 +7,7 @@
 
 use num_complex::Complex64;
 
+use super::encapsulation::SparseSecretKeys;
 use crate::circuits::backend::{SCALE_TOLERANCE, SlotBackend};
 use crate::crypto::Ciphertext;
 use crate::encoding::Encoder;
@@ -34,6 +35,7 @@ impl NttPlaintext {
 pub struct CkksBackend<'a> {
     eval: &'a Evaluator,
     encoder: &'a Encoder,
+    encapsulation: Option<&'a SparseSecretKeys>,
 }
 
 impl<'a> CkksBackend<'a> {
@@ -44,7 +46,18 @@ impl<'a> CkksBackend<'a> {
                 "evaluator and encoder belong to different contexts".into(),
             ));
         }
-        Ok(Self { eval, encoder })
+        Ok(Self {
+            eval,
+            encoder,
+            encapsulation: None,
+        })
+    }
+
+    /// ModRaise through the sparse-secret encapsulation (dense → sparse at level 0, raise,
+    /// sparse → dense at the top).
+    pub fn with_encapsulation(mut self, keys: &'a SparseSecretKeys) -> Self {
+        self.encapsulation = Some(keys);
+        self
     }
 
     /// The evaluator.
@@ -206,6 +219,15 @@ impl SlotBackend for CkksBackend<'_> {
     }
 
     fn mod_raise(&self, ct: &Ciphertext) -> Result<Ciphertext> {
-        Ok(self.full(self.eval.mod_raise(ct)?))
+        let ctx = self.eval.context();
+        let raised = match self.encapsulation {
+            None => self.eval.mod_raise(ct)?,
+            Some(keys) => {
+                let sparse = keys.to_sparse(ctx, ct)?;
+                let raised = self.eval.mod_raise(&sparse)?;
+                keys.to_dense(ctx, &raised)?
+            }
+        };
+        Ok(self.full(raised))
     }
 }

@@ -42,13 +42,16 @@
 //!   [`crate::circuits::backend::SlotBackend`].
 //! * [`ckks_backend`] — that backend on real ciphertexts; [`ckks`] — [`CkksBootstrapper`] and
 //!   the generation of the bootstrapping key set on the client.
+//! * [`encapsulation`] — [`SparseSecretKeys`]: the dense ↔ sparse switching keys.
 
 pub mod ckks;
 pub mod ckks_backend;
+pub mod encapsulation;
 pub mod params;
 pub mod pipeline;
 
 pub use ckks::{CkksBootstrapper, bootstrap_rotation_steps, generate_bootstrap_keys};
+pub use encapsulation::{DEFAULT_SPARSE_WEIGHT, SparseSecretKeys};
 pub use params::BootstrapParams;
 pub use pipeline::Bootstrapper;
 
