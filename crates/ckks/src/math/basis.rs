@@ -85,30 +85,47 @@ impl BasisConverter {
     }
 
     /// Step 2: target limb `k` (an index into `to`) from the scaled inputs of step 1.
+    ///
+    /// Four coefficients are accumulated side by side so that the 128-bit add chains of
+    /// neighbouring coefficients overlap (the loop is bound by multiply latency otherwise).
     pub fn convert_limb(&self, scaled: &[u64], k: usize, out: &mut [u64]) {
         let n = out.len();
         let b = &self.to[k];
         let row = &self.punctured[k];
-        let nf = self.from.len();
-        if nf <= LAZY_TERMS {
-            for (c, o) in out.iter_mut().enumerate() {
-                let mut acc: u128 = 0;
-                for (j, &w) in row.iter().enumerate() {
-                    acc += scaled[j * n + c] as u128 * w as u128;
-                }
-                *o = b.reduce_u128(acc);
-            }
-        } else {
-            for (c, o) in out.iter_mut().enumerate() {
-                let mut acc: u128 = 0;
-                for (j, &w) in row.iter().enumerate() {
-                    acc += scaled[j * n + c] as u128 * w as u128;
-                    if j % LAZY_TERMS == LAZY_TERMS - 1 {
-                        acc = b.reduce_u128(acc) as u128;
+        let cols: Vec<&[u64]> = (0..self.from.len())
+            .map(|j| &scaled[j * n..(j + 1) * n])
+            .collect();
+        let mut chunks = out.chunks_exact_mut(4);
+        let mut c = 0;
+        for o in &mut chunks {
+            let mut acc = [0u128; 4];
+            for (j, (col, &w)) in cols.iter().zip(row).enumerate() {
+                let w = w as u128;
+                let x = &col[c..c + 4];
+                acc[0] += x[0] as u128 * w;
+                acc[1] += x[1] as u128 * w;
+                acc[2] += x[2] as u128 * w;
+                acc[3] += x[3] as u128 * w;
+                if j % LAZY_TERMS == LAZY_TERMS - 1 {
+                    for a in acc.iter_mut() {
+                        *a = b.reduce_u128(*a) as u128;
                     }
                 }
-                *o = b.reduce_u128(acc);
             }
+            for (v, a) in o.iter_mut().zip(acc) {
+                *v = b.reduce_u128(a);
+            }
+            c += 4;
+        }
+        for (i, o) in chunks.into_remainder().iter_mut().enumerate() {
+            let mut acc: u128 = 0;
+            for (j, (col, &w)) in cols.iter().zip(row).enumerate() {
+                acc += col[c + i] as u128 * w as u128;
+                if j % LAZY_TERMS == LAZY_TERMS - 1 {
+                    acc = b.reduce_u128(acc) as u128;
+                }
+            }
+            *o = b.reduce_u128(acc);
         }
     }
 }

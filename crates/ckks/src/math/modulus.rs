@@ -20,6 +20,8 @@ pub struct Modulus {
     ratio_lo: u64,
     /// High word of floor(2^128 / p).
     ratio_hi: u64,
+    /// floor(2^64 / p), for the one-multiplication reduction of 64-bit words.
+    ratio64: u64,
 }
 
 impl Modulus {
@@ -39,6 +41,7 @@ impl Modulus {
             p,
             ratio_lo: ratio as u64,
             ratio_hi: (ratio >> 64) as u64,
+            ratio64: (ratio >> 64) as u64,
         })
     }
 
@@ -72,10 +75,19 @@ impl Modulus {
         if a == 0 { 0 } else { self.p - a }
     }
 
-    /// Reduces any 64-bit value.
+    /// Reduces any 64-bit value (one multiplication: the quotient estimate
+    /// `floor(a · floor(2^64/p) / 2^64)` is short by at most 2).
     #[inline(always)]
     pub fn reduce(&self, a: u64) -> u64 {
-        self.reduce_u128(a as u128)
+        let q = ((a as u128 * self.ratio64 as u128) >> 64) as u64;
+        let mut r = a.wrapping_sub(q.wrapping_mul(self.p));
+        if r >= self.p {
+            r -= self.p;
+        }
+        if r >= self.p {
+            r -= self.p;
+        }
+        r
     }
 
     /// Reduces any 128-bit value with the Barrett constant (no division).
@@ -195,6 +207,12 @@ mod tests {
             let p = m.value();
             let (a, b) = (a % p, b % p);
             prop_assert_eq!(m.mul(a, b) as u128, (a as u128 * b as u128) % p as u128);
+        }
+
+        #[test]
+        fn reduce_u64_matches(idx in 0usize..4, x in any::<u64>()) {
+            let m = Modulus::new(prime(idx)).unwrap();
+            prop_assert_eq!(m.reduce(x), x % m.value());
         }
 
         #[test]
