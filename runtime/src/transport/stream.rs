@@ -257,28 +257,34 @@ pub(crate) async fn read_frame(
         })
     })?;
     let mut bulk: Vec<u8> = Vec::with_capacity(total_usize.min(settings.preallocate_limit));
-    let chunk = settings.chunk_size.max(1);
+    // Up to 32 QUIC stream frames per await: one call (and one timer) per batch, not per packet.
+    let mut pieces: [Bytes; 32] = Default::default();
     while bulk.len() < total_usize {
-        let want = (total_usize - bulk.len()).min(chunk);
         let done = bulk.len() as u64;
-        let piece = step(ctx, "reading payload", done, total, timeout, async {
-            recv.read_chunk(want, true)
+        let filled = step(ctx, "reading payload", done, total, timeout, async {
+            recv.read_chunks(&mut pieces)
                 .await
                 .map_err(|e| read_error(ctx.peer, e))
         })
         .await?;
-        let Some(piece) = piece else {
+        let Some(filled) = filled else {
             return Err(ctx.wire(WireError::Truncated {
                 section: "payload",
                 expected: total,
                 got: done,
             }));
         };
-        if bulk.capacity() - bulk.len() < piece.bytes.len() {
-            // The peer has proven it is really sending this much: reserve the rest exactly.
-            bulk.reserve_exact(total_usize - bulk.len());
+        for piece in pieces.iter_mut().take(filled) {
+            let piece = std::mem::take(piece);
+            if piece.len() > total_usize - bulk.len() {
+                return Err(ctx.wire(WireError::TrailingBytes));
+            }
+            if bulk.capacity() - bulk.len() < piece.len() {
+                // The peer has proven it is really sending this much: reserve the rest exactly.
+                bulk.reserve_exact(total_usize - bulk.len());
+            }
+            bulk.extend_from_slice(&piece);
         }
-        bulk.extend_from_slice(&piece.bytes);
         ctx.report(TransferDirection::Receive, bulk.len() as u64, total);
     }
 

@@ -92,6 +92,11 @@ serde_message!(Pong, "test.Pong/1");
 pub struct Note(pub u64);
 serde_message!(Note, "test.Note/1");
 
+/// Ask answered after `0` milliseconds, computed off the actor thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sleep(pub u64);
+serde_message!(Sleep, "test.Sleep/1" => Pong);
+
 /// A message with a bulk part: a checksum in meta, the bytes raw.
 #[derive(Debug, Clone)]
 pub struct Blob {
@@ -165,7 +170,11 @@ impl Echo {
 
 impl Actor for Echo {
     fn handlers(handlers: &mut Handlers<Self>) {
-        handlers.tell::<Note>().ask::<Ping>().ask::<Blob>();
+        handlers
+            .tell::<Note>()
+            .ask::<Ping>()
+            .ask::<Blob>()
+            .ask::<Sleep>();
     }
 }
 
@@ -193,6 +202,20 @@ impl Respond<Ping> for Echo {
             value: msg.0 + 1,
             from: ctx.sender().to_string(),
             served_by: self.me.clone(),
+        })
+    }
+}
+
+impl Respond<Sleep> for Echo {
+    fn respond(&mut self, msg: Sleep, _: &MessageContext) -> Response<Pong> {
+        let me = self.me.clone();
+        Response::later(async move {
+            tokio::time::sleep(Duration::from_millis(msg.0)).await;
+            Ok(Pong {
+                value: msg.0,
+                from: String::new(),
+                served_by: me,
+            })
         })
     }
 }

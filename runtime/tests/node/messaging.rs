@@ -270,3 +270,72 @@ async fn simultaneous_dials_settle_on_one_connection() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_timeout_cast_and_deferred_answers() {
+    let (_ca, ids) = cluster(&["a", "b"]);
+    let nodes = start_all(ids, &[]).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let echo = Echo::new("b");
+    let notes = echo.notes.clone();
+    b.register("echo", echo).unwrap();
+    let sleep = a.remote_ref::<Sleep>(b.name(), "echo");
+
+    // Deferred answers run off the actor thread: several overlap instead of queueing.
+    let started = std::time::Instant::now();
+    let replies = futures::future::join_all((0..4).map(|_| sleep.ask(Sleep(300), T))).await;
+    assert!(
+        replies
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|p| p.value == 300))
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1100),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // An answer slower than the ask's timeout is a typed timeout, not a hang.
+    let err = sleep.ask(Sleep(2_000), Duration::from_millis(200)).await;
+    assert!(matches!(err, Err(SendError::Timeout { .. })), "{err:?}");
+    // The node keeps serving afterwards.
+    let pong = a
+        .remote_ref::<Ping>(b.name(), "echo")
+        .ask(Ping(1), T)
+        .await
+        .unwrap();
+    assert_eq!(pong.value, 2);
+
+    // A cast returns once b's transport has the bytes; the actor handles it shortly after.
+    a.remote_ref::<Note>(b.name(), "echo")
+        .cast(Note(7), Default::default())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + T;
+    while notes.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "cast never handled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
+#[test]
+fn standalone_node_runs_without_a_host_runtime() {
+    let (_ca, ids) = cluster(&["solo"]);
+    let node = Node::start_standalone(config(ids[0].clone(), &[])).unwrap();
+    node.node().register("echo", Echo::new("solo")).unwrap();
+    let echo = node.node().remote_ref::<Ping>(&name("solo"), "echo");
+    let pong = node.block_on(echo.ask(Ping(1), T)).unwrap();
+    assert_eq!((pong.value, pong.from.as_str()), (2, "solo"));
+    // Inside a runtime, the standalone constructor refuses instead of panicking.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let inside =
+        rt.block_on(async { Node::start_standalone(config(ids[0].clone(), &[])).map(|_| ()) });
+    assert!(matches!(
+        inside,
+        Err(hetal_runtime::NodeError::InsideRuntime)
+    ));
+    node.shutdown();
+}
