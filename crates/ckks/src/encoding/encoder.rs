@@ -14,7 +14,7 @@
 //! For a polynomial outside the subring (after noise or rotations), reading the subring
 //! coefficients is the trace onto it, i.e. the average of the N/(2n) replicas of each slot.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use num_complex::Complex64;
 #[cfg(feature = "parallel")]
@@ -29,21 +29,17 @@ use crate::math::poly::{Form, RnsPoly};
 use crate::params::context::Context;
 
 /// Encodes and decodes slot vectors for one [`Context`]. The special-FFT twiddles are computed
-/// once per slot count, on first use, and shared by every later call (the encoder is `Sync`).
-#[derive(Debug)]
+/// once per slot count, on first use, and shared process-wide ([`SpecialFft::cached`]).
+#[derive(Debug, Clone)]
 pub struct Encoder {
     ctx: Arc<Context>,
-    /// `ffts[log2(slots)]`, built lazily.
-    ffts: Vec<OnceLock<SpecialFft>>,
 }
 
 impl Encoder {
-    /// An encoder for `ctx`; nothing is precomputed until a slot count is first used.
+    /// An encoder for `ctx`; transforms are built lazily when a slot count is first used.
     pub fn new(ctx: &Arc<Context>) -> Self {
-        let log_slots = ctx.spec().log_n as usize; // slot counts 2^0 ..= 2^(log_n - 1)
         Self {
             ctx: Arc::clone(ctx),
-            ffts: (0..log_slots).map(|_| OnceLock::new()).collect(),
         }
     }
 
@@ -54,19 +50,14 @@ impl Encoder {
 
     /// The cached transform for `slots` slots, or a typed error if `slots` is not a power of two
     /// in `1..=N/2`.
-    pub fn fft(&self, slots: usize) -> Result<&SpecialFft> {
+    pub fn fft(&self, slots: usize) -> Result<&'static SpecialFft> {
         let max = self.ctx.max_slots();
         if !slots.is_power_of_two() || slots > max {
             return Err(Error::InvalidInput(format!(
                 "slot count {slots} must be a power of two between 1 and N/2 = {max}"
             )));
         }
-        let cell = &self.ffts[slots.trailing_zeros() as usize];
-        if let Some(fft) = cell.get() {
-            return Ok(fft);
-        }
-        let built = SpecialFft::new(slots)?;
-        Ok(cell.get_or_init(|| built))
+        SpecialFft::cached(slots)
     }
 
     fn check_level_and_scale(&self, level: usize, scale: f64) -> Result<()> {
@@ -304,6 +295,49 @@ mod tests {
                 let back = enc.decode_poly(&pt, slots, scale).unwrap();
                 let bound = rounding_bound(c.n(), scale) + 1e-12 * 100.0;
                 assert!(max_err(&back, &z) < bound, "slots {slots} level {level}");
+            }
+        }
+    }
+
+    #[test]
+    fn slots_are_the_polynomial_at_the_canonical_roots() {
+        // Independent of the FFT: with ω = exp(iπ/N), slot j must equal m(ω^(5^j)) / Δ for the
+        // encoded integer polynomial m, for full and sparse packing alike.
+        let c = ctx("insecure-test-n10");
+        let enc = Encoder::new(&c);
+        let scale = c.default_scale();
+        let n = c.n();
+        let q0 = c.q(0);
+        for slots in [n / 2, 8] {
+            let z = sample(slots, 21 + slots as u64, 1.0);
+            let pt = enc.encode(&z, 0, scale).unwrap();
+            let mut coeff = pt.poly().clone();
+            coeff.intt(c.ring());
+            let m: Vec<f64> = coeff
+                .limb(0)
+                .iter()
+                .map(|&v| {
+                    if v > q0 / 2 {
+                        -((q0 - v) as f64)
+                    } else {
+                        v as f64
+                    }
+                })
+                .collect();
+            let mut power = 1u64; // 5^j mod 2N
+            for (j, zj) in z.iter().enumerate() {
+                let root =
+                    Complex64::from_polar(1.0, std::f64::consts::PI * power as f64 / n as f64);
+                let value = m
+                    .iter()
+                    .rev()
+                    .fold(Complex64::new(0.0, 0.0), |acc, &mi| acc * root + mi);
+                let err = (value / scale - zj).norm();
+                assert!(
+                    err < rounding_bound(n, scale) + 1e-9,
+                    "slots {slots}, slot {j}: {err}"
+                );
+                power = power * 5 % (2 * n as u64);
             }
         }
     }

@@ -17,6 +17,8 @@
 //! m(X^(N/2n)), so the n slots map to the coefficients spaced N/(2n) apart (the encoder does that
 //! placement; this module only knows n).
 
+use std::sync::OnceLock;
+
 use num_complex::Complex64;
 
 use crate::error::{Error, Result};
@@ -110,6 +112,31 @@ impl SpecialFft {
             *v *= inv;
         }
         Ok(())
+    }
+}
+
+/// Largest log2 of a cached slot count (N/2 for N = 2^17, the largest supported ring).
+pub const MAX_CACHED_LOG_SLOTS: usize = 16;
+
+/// Process-wide transforms, one per slot count: the twiddles depend only on the slot count,
+/// so every encoder and context shares them.
+static CACHE: [OnceLock<SpecialFft>; MAX_CACHED_LOG_SLOTS + 1] =
+    [const { OnceLock::new() }; MAX_CACHED_LOG_SLOTS + 1];
+
+impl SpecialFft {
+    /// The shared transform for `slots` slots (a power of two up to 2^16), built on first use.
+    pub fn cached(slots: usize) -> Result<&'static SpecialFft> {
+        if !slots.is_power_of_two() || slots > 1 << MAX_CACHED_LOG_SLOTS {
+            return Err(Error::InvalidInput(format!(
+                "slot count {slots} is not a power of two up to 2^{MAX_CACHED_LOG_SLOTS}"
+            )));
+        }
+        let cell = &CACHE[slots.trailing_zeros() as usize];
+        if let Some(fft) = cell.get() {
+            return Ok(fft);
+        }
+        let built = SpecialFft::new(slots)?;
+        Ok(cell.get_or_init(|| built))
     }
 }
 
@@ -228,6 +255,16 @@ mod tests {
         fft.embed(&mut v).unwrap();
         // Error grows like log2(n) roundings of values of magnitude ~1.
         assert!(max_err(&v, &z) < 1e-13, "{}", max_err(&v, &z));
+    }
+
+    #[test]
+    fn cache_returns_the_same_transform() {
+        let a = SpecialFft::cached(64).unwrap();
+        let b = SpecialFft::cached(64).unwrap();
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(a.slots(), 64);
+        assert!(SpecialFft::cached(1 << 17).is_err());
+        assert!(SpecialFft::cached(48).is_err());
     }
 
     #[test]
