@@ -31,7 +31,13 @@ fn encrypted_accuracy(variant: SoftmaxVariant) -> (f64, f64, Vec<f64>) {
     let (c, d) = (pack.num_classes(), pack.dim());
     let hyper = hyper();
     let slots = 1 << 14;
-    let sim = Simulator::new(SimConfig::with_slots(slots)).unwrap();
+    // Every bootstrapped message must stay within ±1 (what CKKS bootstrapping handles): the
+    // simulator refuses anything larger.
+    let sim = Simulator::new(SimConfig {
+        bootstrap_max_abs: Some(1.0),
+        ..SimConfig::with_slots(slots)
+    })
+    .unwrap();
     let unit = UnitShape::hetal(hyper.batch_size, c, slots).unwrap();
     let mut client = TrainingClient::new(&sim, unit, c, d, hyper.patience).unwrap();
     let train = client
@@ -70,10 +76,19 @@ fn encrypted_accuracy(variant: SoftmaxVariant) -> (f64, f64, Vec<f64>) {
     let logits = server.predict_logits(&test_ct).unwrap();
     let enc_acc =
         hetal_learn::train::accuracy(&client.decrypt_predictions(&logits).unwrap(), test.labels());
-    let model = client.decrypt_model(server.best_weights()).unwrap();
+    let model = client
+        .decrypt_model(server.best_weights(), server.weight_scale())
+        .unwrap();
     let model_acc = model
         .accuracy(test.features().view(), test.labels())
         .unwrap();
+    let w_max = model.weights().iter().fold(0.0f64, |a, &b| a.max(b.abs()));
+    let z_max = model
+        .logits(pack.train().features().view())
+        .unwrap()
+        .iter()
+        .fold(0.0f64, |a, &b| a.max(b.abs()));
+    println!("max |W| = {w_max:.3}, max |logit| on train = {z_max:.3}");
     let totals = server.totals();
     println!(
         "{}: {} epochs, {} steps in {:.2?}; encrypted inference accuracy {:.2} %, decrypted model {:.2} %; \

@@ -255,6 +255,12 @@ impl SoftmaxApprox {
         self.stage_depths().iter().map(|s| s.1).sum()
     }
 
+    /// Lowest level the logits may arrive at (when the whole pipeline does not fit without
+    /// bootstrapping): one level for the scaling, then still bootstrappable.
+    pub fn min_input_level(&self, boot_min: usize) -> usize {
+        boot_min + 1
+    }
+
     fn tournament_rounds(&self) -> usize {
         self.rows.period().trailing_zeros() as usize
     }
@@ -269,6 +275,23 @@ impl SoftmaxApprox {
         boot_min: usize,
         out_min: usize,
     ) -> Result<SoftmaxRun<E::Ct>> {
+        self.apply_scaled(ev, logits, 1.0, boot_min, out_min)
+    }
+
+    /// [`SoftmaxApprox::apply`] on `logits / input_scale` (the trainer keeps its weights divided
+    /// by a scale so that they stay in the bootstrappable range; the factor is folded into the
+    /// first masks, at no level).
+    pub fn apply_scaled<E: SlotEvaluator>(
+        &self,
+        ev: &E,
+        logits: &E::Ct,
+        input_scale: f64,
+        boot_min: usize,
+        out_min: usize,
+    ) -> Result<SoftmaxRun<E::Ct>> {
+        if !(input_scale.is_finite() && input_scale > 0.0) {
+            return Err(Error::InvalidInput(format!("input scale {input_scale}")));
+        }
         if ev.slots() != self.rows.slots() {
             return Err(Error::SlotLength {
                 expected: self.rows.slots(),
@@ -283,16 +306,35 @@ impl SoftmaxApprox {
             bootstraps: 0,
         };
         let geo = &self.rows;
-        let two_r = 2.0 * self.range;
+        let two_r = 2.0 * self.range / input_scale;
 
-        // 1. prepare
-        let mut x = logits.clone();
-        run.stage(&mut x, 1)?;
-        let xs = ev.add_const(
-            &ev.mul_const(&x, &geo.real_mask(1.0 / two_r))?,
+        // 1. prepare. The raw logits are never bootstrapped (they may exceed the bootstrappable
+        //    message range); if the scaled copies cannot start the tournament, they are
+        //    bootstrapped together as one complex ciphertext.
+        let x = logits;
+        let first = self.compare.first().map_or(1, Poly::depth);
+        if ev.level(x) < 1 + boot_min && !run.fits(ev.level(x)) {
+            return Err(Error::LevelExhausted {
+                op: "softmax input",
+                needed: self.min_input_level(boot_min),
+                level: ev.level(x),
+            });
+        }
+        run.remaining = run.remaining.saturating_sub(1);
+        let mut xs = ev.add_const(
+            &ev.mul_const(x, &geo.real_mask(1.0 / two_r))?,
             &geo.pad_mask(-0.5),
         )?;
-        let x_exp = ev.mul_const(&x, &geo.real_mask(self.exp_in_scale / two_r))?;
+        // Padded columns of the exponential's input get −offset, so that after the maximum is
+        // subtracted they stay inside [-1, 1] like the real ones (they are masked to 0 later, but
+        // may be bootstrapped before that).
+        let mut x_exp = ev.add_const(
+            &ev.mul_const(x, &geo.real_mask(self.exp_in_scale / two_r))?,
+            &geo.pad_mask(-self.exp_in_offset),
+        )?;
+        if run.needs_boot(ev.level(&xs), first) {
+            (xs, x_exp) = run.bootstrap_pair(&xs, &x_exp)?;
+        }
 
         // 2. maximum into column 0, scaled by exp_in_scale
         let rounds = self.tournament_rounds();
@@ -302,7 +344,6 @@ impl SoftmaxApprox {
             // If the comparison chain could not even start on `d = m − Rot(m)` without a
             // bootstrap, refresh `m` instead: same cost, and the parked operands of the round's
             // product (`m`, `d`) are then fresh too.
-            let first = self.compare.first().map_or(1, Poly::depth);
             run.refresh(&mut m, first.max(if last { 2 } else { 1 }))?;
             let r = ev.rotate(&m, 1 << t)?;
             let d = ev.sub(&m, &r)?;

@@ -42,7 +42,12 @@ pub fn simulate_rows(
         .clamp(period * 2, MAX_SIM_SLOTS);
     let rows = TiledRows::new(slots, period, c)?;
     let approx = SoftmaxApprox::new(variant, rows, range)?;
-    let sim = Simulator::new(SimConfig::with_slots(slots))?;
+    // Bootstrapped messages must stay within ±1, as CKKS bootstrapping needs: the simulator
+    // enforces it, so every run here also checks the pipeline's ranges.
+    let sim = Simulator::new(SimConfig {
+        bootstrap_max_abs: Some(1.0),
+        ..SimConfig::with_slots(slots)
+    })?;
     let per_block = rows.rows();
     let mut out = Array2::zeros((n, c));
     for start in (0..n).step_by(per_block) {

@@ -216,9 +216,17 @@ impl<'a, K: SlotCodec> TrainingClient<'a, K> {
         self.stopper.best_epoch()
     }
 
-    /// Decrypts the trained weights.
-    pub fn decrypt_model(&self, weights: &BlockMatrix<K::Ct>) -> Result<SoftmaxRegression> {
-        SoftmaxRegression::from_weights(decrypt_matrix(self.codec, weights)?)
+    /// Decrypts the trained weights, stored divided by `weight_scale` (the server's public
+    /// [`EncryptedTrainer::weight_scale`](super::EncryptedTrainer::weight_scale)).
+    pub fn decrypt_model(
+        &self,
+        weights: &BlockMatrix<K::Ct>,
+        weight_scale: f64,
+    ) -> Result<SoftmaxRegression> {
+        if !(weight_scale.is_finite() && weight_scale > 0.0) {
+            return Err(Error::InvalidInput(format!("weight scale {weight_scale}")));
+        }
+        SoftmaxRegression::from_weights(decrypt_matrix(self.codec, weights)? * weight_scale)
     }
 
     /// Decrypts encrypted logits (from encrypted inference) into predicted classes.

@@ -18,6 +18,12 @@ use crate::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows};
 use crate::{Error, Result};
 use num_complex::Complex64;
 
+/// The server stores `W / DEFAULT_WEIGHT_SCALE` (and the same for `V`): trained weights of a few
+/// units then stay well inside the message range CKKS bootstrapping handles. The factor is folded
+/// into DiagATB's masks and the softmax's first masks, so it costs no level; the client multiplies
+/// it back when it decrypts the model.
+pub const DEFAULT_WEIGHT_SCALE: f64 = 8.0;
+
 /// Bootstraps and levels of one training step.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepReport {
@@ -67,6 +73,7 @@ pub struct EncryptedTrainer<'a, E: SlotEvaluator> {
     best: BlockMatrix<E::Ct>,
     schedule: NesterovSchedule,
     totals: TrainerTotals,
+    weight_scale: f64,
 }
 
 fn min_level<E: SlotEvaluator>(ev: &E, m: &BlockMatrix<E::Ct>) -> usize {
@@ -132,6 +139,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             w: initial_weights,
             schedule: NesterovSchedule::new(),
             totals: TrainerTotals::default(),
+            weight_scale: DEFAULT_WEIGHT_SCALE,
         })
     }
 
@@ -143,6 +151,23 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
     /// The level policy in use.
     pub fn policy(&self) -> &LevelPolicy {
         &self.policy
+    }
+
+    /// Sets the factor the stored weights are divided by (public: the client needs it to
+    /// decrypt the model). Only before the first step, since it changes what the state means.
+    pub fn set_weight_scale(&mut self, scale: f64) -> Result<()> {
+        if !(scale.is_finite() && scale > 0.0) || self.totals.steps > 0 {
+            return Err(Error::InvalidInput(format!(
+                "weight scale {scale} (must be positive, set before training)"
+            )));
+        }
+        self.weight_scale = scale;
+        Ok(())
+    }
+
+    /// The factor the stored weights are divided by.
+    pub fn weight_scale(&self) -> f64 {
+        self.weight_scale
     }
 
     fn bootstrap_all(&mut self, m: &BlockMatrix<E::Ct>) -> Result<BlockMatrix<E::Ct>> {
@@ -183,9 +208,10 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         report.state_bootstraps = self.totals.state_bootstraps - before;
 
         let z = self.logits_block(&batch.x, &self.v)?;
-        let run = self.softmax.apply(
+        let run = self.softmax.apply_scaled(
             self.ev,
             &z,
+            self.weight_scale,
             self.policy.bootstrap_min,
             self.policy.bootstrap_min,
         )?;
@@ -208,7 +234,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             report.residual_bootstraps = residual.blocks().len();
             self.totals.residual_bootstraps += report.residual_bootstraps;
         }
-        let factor = -self.hyper.learning_rate / batch.rows as f64;
+        let factor = -self.hyper.learning_rate / (batch.rows as f64 * self.weight_scale);
         let g = diag_atb_with(self.ev, &residual, &batch.x, factor, AtbForm::Auto)?;
 
         let w_new = zip_blocks::<E>(&self.v, &g, |a, b| self.ev.add(a, b))?;
@@ -238,7 +264,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         &mut self,
         batches: &[EncryptedBatch<E::Ct>],
     ) -> Result<Vec<BlockMatrix<E::Ct>>> {
-        if min_level(self.ev, &self.w) < ABT_DEPTH + self.policy.bootstrap_min {
+        if min_level(self.ev, &self.w) < self.policy.min_lookahead_level() {
             self.w = self.bootstrap_all(&self.w.clone())?;
         }
         let period = self.classes.next_power_of_two();
@@ -246,9 +272,13 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             .iter()
             .map(|b| {
                 let z = self.logits_block(&b.x, &self.w)?;
-                let run = self
-                    .softmax
-                    .apply(self.ev, &z, self.policy.bootstrap_min, 0)?;
+                let run = self.softmax.apply_scaled(
+                    self.ev,
+                    &z,
+                    self.weight_scale,
+                    self.policy.bootstrap_min,
+                    0,
+                )?;
                 self.totals.softmax_bootstraps += run.bootstraps;
                 BlockMatrix::from_blocks(
                     b.rows,
@@ -268,7 +298,8 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         }
     }
 
-    /// Encrypted logits of the best weights on `batches` (encrypted inference).
+    /// Encrypted logits of the best weights on `batches` (encrypted inference), divided by
+    /// [`EncryptedTrainer::weight_scale`] (the argmax is unchanged).
     pub fn predict_logits(
         &mut self,
         batches: &[EncryptedBatch<E::Ct>],
@@ -378,7 +409,9 @@ mod tests {
         .unwrap();
         server.step(&train[0]).unwrap();
         server.step(&train[0]).unwrap();
-        let got = client.decrypt_model(server.weights()).unwrap();
+        let got = client
+            .decrypt_model(server.weights(), server.weight_scale())
+            .unwrap();
 
         // Plaintext: two Nesterov steps from zero on the same batch.
         let x_hat = append_bias_column(x.view());
