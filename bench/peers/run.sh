@@ -76,6 +76,7 @@ fi
 
 # --- hetal -----------------------------------------------------------------------------------
 hetal_quick=()
+[[ "$preset" == insecure-* ]] && hetal_quick+=(--allow-insecure)
 if [[ $run_hetal == 1 ]]; then
     note "building hetal (release)"
     if ! cargo build --release --quiet --bin hetal; then
@@ -89,7 +90,7 @@ if [[ $run_hetal == 1 ]]; then
         echo "\`hetal bench ops\` is not available in this build; hetal columns are missing" >> "$skipped"
         run_hetal=0
     elif [[ $quick == 1 ]] && cargo run --release --quiet -- bench ops --help 2>/dev/null | grep -q -- '--quick'; then
-        hetal_quick=(--quick)
+        hetal_quick+=(--quick)
     fi
 fi
 if [[ $run_hetal == 1 ]]; then

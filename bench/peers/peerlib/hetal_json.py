@@ -10,6 +10,7 @@ import json
 # Canonical op key -> names hetal may use for it (first match wins).
 OP_ALIASES = {
     "ntt": ["ntt", "ntt_forward", "forward_ntt"],
+    "intt": ["intt", "ntt_inverse", "inverse_ntt"],
     "keygen_sk_pk_relin": ["keygen_sk_pk_relin", "keygen", "key_generation", "keygen_basic"],
     "rotkey_1_step": ["rotkey_1_step", "rotation_keygen", "rotkey", "keygen_rotation", "galois_keygen"],
     "rotkeys_8_steps": ["rotkeys_8_steps", "rotation_keys_8", "keygen_rotations_8"],
@@ -29,6 +30,7 @@ PRECISION_ALIASES = {
     "fresh": ["fresh", "encrypt_decrypt", "decrypt"],
     "mul_relin_rescale": ["mul_relin_rescale", "mul", "mul_relin"],
     "rotate": ["rotate", "rotation"],
+    "rotate_8": ["rotate_8_hoisted", "rotate_8", "hoisted_8"],
 }
 TIME_FIELDS = [("median_s", 1.0), ("seconds", 1.0), ("time_s", 1.0), ("secs", 1.0),
                ("median_ms", 1e-3), ("ms", 1e-3), ("time_ms", 1e-3), ("median_us", 1e-6),
@@ -102,7 +104,7 @@ def params(doc):
         "q_bits": q_bits if isinstance(q_bits, list) else None,
         "special_bits": p_bits if isinstance(p_bits, list) else None,
         "dnum": _first(merged, "dnum", "digits", "digit_count"),
-        "scale_bits": _first(merged, "scale_bits", "log_scale", "log_delta"),
+        "scale_bits": _first(merged, "log_scale", "scale_bits", "log_delta"),
         "threads": _first(merged, "threads", "thread_count"),
         "preset": _first(merged, "preset", "name", "preset_name") if not isinstance(
             _first(merged, "preset"), dict) else _first(p, "name"),
@@ -139,7 +141,9 @@ def ops_column(doc, threads):
         "ciphertext_top_level": _first(sizes_raw, "ciphertext_top_level", "ciphertext", "ciphertext_bytes"),
         "ciphertext_top_level_compact": _first(sizes_raw, "ciphertext_top_level_compact", "ciphertext_seeded",
                                                "seeded_ciphertext", "ciphertext_symmetric"),
+        "public_key": _first(sizes_raw, "public_key", "pk"),
         "relin_key": _first(sizes_raw, "relin_key", "relinearization_key", "relin_key_bytes"),
+        "rotation_key_1_step": _first(sizes_raw, "galois_key_1_step", "rotation_key_1_step", "rotation_key"),
         "rotation_keys_8_steps": _first(sizes_raw, "rotation_keys_8_steps", "rotation_keys_8", "rotation_keys"),
     }
     par = params(doc)
@@ -150,7 +154,7 @@ def ops_column(doc, threads):
         "sizes": {k: v for k, v in sizes.items() if v is not None},
         "peak_rss": _first(doc, "peak_rss_bytes", "peak_rss", "max_rss_bytes"),
         "params": _describe(par),
-        "notes": [],
+        "notes": [str(n) for n in (doc.get("notes") or [])],
     }
 
 

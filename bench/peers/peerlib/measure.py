@@ -73,3 +73,8 @@ def random_inputs(count, seed):
 def rotated_left(values, step):
     """The exact result of a CKKS left rotation by `step`: slot i receives slot i + step."""
     return np.roll(values, -step)
+
+
+def worst_precision(records):
+    """The record with the largest max error among several precision records."""
+    return max(records, key=lambda r: r["max_abs_err"])

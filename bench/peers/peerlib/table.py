@@ -9,7 +9,8 @@ TIME_ROWS = [
     ("key gen: secret + public + relin", "keygen_sk_pk_relin"),
     ("key gen: 1 rotation key", "rotkey_1_step"),
     ("key gen: 8 rotation keys", "rotkeys_8_steps"),
-    ("NTT (hetal: see its notes)", "ntt"),
+    ("NTT, one polynomial over all Q limbs", "ntt"),
+    ("inverse NTT, same", "intt"),
     ("encode", "encode"),
     ("decode", "decode"),
     ("encode + encrypt (fused)", "encode_encrypt"),
@@ -28,11 +29,14 @@ PRECISION_ROWS = [
     ("fresh encrypt→decrypt", "fresh"),
     ("mul + relin + rescale", "mul_relin_rescale"),
     ("rotate", "rotate"),
+    ("8 rotations (worst of the 8)", "rotate_8"),
 ]
 SIZE_ROWS = [
     ("ciphertext, top level", "ciphertext_top_level"),
     ("ciphertext, top level, seeded (secret-key encryption)", "ciphertext_top_level_compact"),
+    ("public key", "public_key"),
     ("relinearization key", "relin_key"),
+    ("1 rotation key", "rotation_key_1_step"),
     ("8 rotation keys", "rotation_keys_8_steps"),
 ]
 
@@ -117,7 +121,8 @@ def describe_params(params):
         parts.append(f"{params['ciphertext_words_per_coefficient']:.0f} words/coeff in a ciphertext")
     sec = params.get("security")
     if sec and sec.get("bound_128") is not None:
-        parts.append(f"log QP={sec['log_qp']} ≤ {sec['bound_128']}: {'yes' if sec['secure_128'] else 'NO'}")
+        verdict = "≤" if sec["secure_128"] else "> (INSECURE)"
+        parts.append(f"log QP={sec['log_qp']} {verdict} {sec['bound_128']} (128-bit bound)")
     return ", ".join(parts)
 
 

@@ -26,9 +26,12 @@ def run(spec):
         try:
             ctx = ts.context(ts.SCHEME_TYPE.CKKS, n, coeff_mod_bit_sizes=bits, n_threads=spec["threads"])
         except ValueError as err:
+            bound = security.LOG_QP_BOUND_128.get(n)
+            why = ("SEAL's table stops at N=2^15" if n > 32768
+                   else f"log QP exceeds SEAL's 128-bit bound of {bound} bits at this N")
             raise RuntimeError(
-                f"TenSEAL refused N=2^{spec['log_n']}, log QP={sum(bits)} ({err}); it always applies SEAL's "
-                "128-bit table, which stops at N=2^15 (881 bits)"
+                f"TenSEAL refused N=2^{spec['log_n']}, log QP={sum(bits)} ({err}): it always applies SEAL's "
+                f"128-bit check and {why}"
             ) from None
         ctx.global_scale = 2.0 ** spec["scale_bits"]
         return ctx
