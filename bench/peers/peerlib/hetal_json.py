@@ -159,27 +159,43 @@ def ops_column(doc, threads):
 
 
 def boot_column(doc, threads, slots_label=""):
-    """A bootstrap-table column for one `hetal bench bootstrap --json` document."""
+    """A bootstrap-table column for one `hetal bench bootstrap --json` document.
+
+    Fields are looked up at the top level, then under `ops`, `params`, `sizes_bytes`.
+    """
     label = f"**hetal** {slots_label}T={threads}".strip()
     if doc is None:
         return {"label": label, "error": "no JSON from `hetal bench bootstrap`"}
     par = params(doc)
-    prec = _first(doc, "precision", "precision_bits") or {}
-    key_bytes = _first(doc, "key_set_bytes", "bootstrap_key_bytes", "key_bytes", "keys_bytes")
+    scopes = [doc] + [doc[k] for k in ("ops", "params", "sizes_bytes", "keys") if isinstance(doc.get(k), dict)]
+
+    def find(*names):
+        for scope in scopes:
+            value = _first(scope, *names)
+            if value is not None:
+                return value
+        return None
+
+    prec = find("precision", "precision_bits") or {}
+    if isinstance(prec, dict) and isinstance(prec.get("bootstrap"), dict):
+        prec = prec["bootstrap"]
+    boot = find("bootstrap", "bootstrap_time", "time", "bootstrap_s")
     return {
         "label": label,
         "ring_degree": par["ring_degree"],
-        "slots": _first(doc, "slots", "slot_count"),
-        "time": _seconds(_first(doc, "bootstrap", "time", "bootstrap_time") or _first(doc, "bootstrap_s")),
-        "levels_left": _first(doc, "levels_left", "levels_after", "output_level"),
+        "slots": find("slots", "slot_count"),
+        "time": _seconds(boot),
+        "cpu_time": _seconds(find("bootstrap_cpu", "cpu", "bootstrap_cpu_s", "cpu_s"))
+        or (boot.get("median_cpu_s") if isinstance(boot, dict) else None),
+        "levels_left": find("levels_left", "levels_after", "output_level", "level_after"),
         "precision": {
             "mean_bits": _first(prec, "mean_bits", "mean"),
             "worst_bits": _first(prec, "worst_bits", "min_bits", "worst"),
         },
-        "keygen": _seconds(_first(doc, "keygen", "keygen_s", "key_generation")),
-        "key_bytes": key_bytes,
-        "peak_rss": _first(doc, "peak_rss_bytes", "peak_rss"),
-        "notes": [],
+        "keygen": _seconds(find("keygen", "keygen_s", "key_generation", "bootstrap_keygen", "keygen_bootstrap")),
+        "key_bytes": find("key_set_bytes", "bootstrap_keys", "bootstrap_key_bytes", "key_bytes", "keys_bytes"),
+        "peak_rss": find("peak_rss_bytes", "peak_rss"),
+        "notes": [str(n) for n in (doc.get("notes") or [])],
     }
 
 
