@@ -5,6 +5,7 @@ pub mod codec;
 mod envelope;
 mod error;
 mod header;
+pub mod limbs;
 
 pub use codec::CodecError;
 pub use envelope::{Envelope, FailureCode, RemoteFailure};
