@@ -2,7 +2,8 @@
 """Composes one markdown report from a results folder written by run.sh.
 
 The folder holds `hetal-ops-T<t>.json`, `hetal-bootstrap-<slots>-T<t>.json` (either may be
-missing), `peers.json` (from peers.py --out) and `commands.txt` (one command line per line).
+missing), `peers*.json` (from peers.py --out; several are merged, the first gives the machine)
+and `commands.txt` (one command line per line).
 The output is ready to paste into BENCHMARKS.md: machine, date, commands, then the tables.
 
     python3 bench/peers/compose.py bench/peers/results/<stamp>
@@ -25,7 +26,14 @@ def _threads_of(path):
 
 
 def compose(folder):
-    peers = hetal_json.load(os.path.join(folder, "peers.json")) or {}
+    peers = {}
+    for path in sorted(glob.glob(os.path.join(folder, "peers*.json"))):
+        doc = hetal_json.load(path) or {}
+        if not peers:
+            peers = doc
+        else:
+            peers["ops"] = peers.get("ops", []) + doc.get("ops", [])
+            peers["bootstrap"] = peers.get("bootstrap", []) + doc.get("bootstrap", [])
     hetal_ops = [hetal_json.ops_column(hetal_json.load(p), _threads_of(p))
                  for p in sorted(glob.glob(os.path.join(folder, "hetal-ops-T*.json")), key=_threads_of)]
     hetal_boot = []

@@ -14,6 +14,7 @@
 #   --quick               small parameters for hetal (its --quick) and for the peers
 #   --bootstrap           also bootstrap (hetal: full, 2^14, 2^12, 2^10 slots; desilofhe: full slots)
 #   --bootstrap-key K     desilofhe key variant: small (~7 GB resident) or medium (~17 GB resident)
+#   --boot-reps N         desilofhe: timed bootstraps after the warm-up (default 2)
 #   --slots "full 14 12 10"   hetal bootstrap slot counts (log2, or "full")
 #   --libs LIST           peers to run (default seal,tenseal,desilofhe)
 #   --out DIR             results folder (default bench/peers/results/<UTC stamp>)
@@ -30,6 +31,7 @@ threads="1 2"
 quick=0
 bootstrap=0
 boot_key="small"
+boot_reps=2
 slot_list="full 14 12 10"
 libs="seal,tenseal,desilofhe"
 out=""
@@ -43,12 +45,13 @@ while [[ $# -gt 0 ]]; do
         --quick) quick=1; shift ;;
         --bootstrap) bootstrap=1; shift ;;
         --bootstrap-key) boot_key="$2"; shift 2 ;;
+        --boot-reps) boot_reps="$2"; shift 2 ;;
         --slots) slot_list="$2"; shift 2 ;;
         --libs) libs="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --no-hetal) run_hetal=0; shift ;;
         --no-peers) run_peers=0; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -114,7 +117,7 @@ if [[ $run_peers == 1 ]]; then
     peer_args=(--threads "$threads_csv" --libs "$libs" "${match[@]}")
     [[ $quick == 1 ]] && peer_args+=(--quick)
     if [[ $bootstrap == 1 ]]; then
-        peer_args+=(--bootstrap --bootstrap-key "$boot_key")
+        peer_args+=(--bootstrap --bootstrap-key "$boot_key" --boot-reps "$boot_reps")
     fi
     record "bench/peers/.venv/bin/python bench/peers/peers.py ${peer_args[*]} --out peers.json"
     note "peers: ${peer_args[*]}"
