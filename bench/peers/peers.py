@@ -5,8 +5,7 @@ Each (library, thread count) runs in its own child process, so that its peak res
 its own and thread pools never leak between runs. The parent collects one JSON record per child.
 
     bench/peers/.venv/bin/python bench/peers/peers.py --quick            # smoke check, N=2^13
-    bench/peers/.venv/bin/python bench/peers/peers.py --log-n 16 --q-limbs 25 --threads 1,2 \
-        --out bench/peers/results/peers-ops-$(date -u +%F).json
+    bench/peers/.venv/bin/python bench/peers/peers.py --threads 1,2 --out bench/peers/results/peers.json
     bench/peers/.venv/bin/python bench/peers/peers.py --bootstrap-only --threads 1,2 --json
 """
 
@@ -50,7 +49,7 @@ def parse_args(argv):
     p.add_argument("--bootstrap", action="store_true", help="also measure desilofhe bootstrapping (N=2^16)")
     p.add_argument("--bootstrap-only", action="store_true", help="measure only desilofhe bootstrapping")
     p.add_argument("--bootstrap-key", default="small", choices=("small", "medium"),
-                   help="desilofhe key variant: small (~4 GB, slower) or medium (~12 GB, faster)")
+                   help="desilofhe key variant: small (~7 GB resident, slower) or medium (12.3 GB key, faster)")
     p.add_argument("--boot-reps", type=int, default=2, help="timed bootstraps after one warm-up (0: one cold bootstrap)")
     p.add_argument("--ignore-memory-check", action="store_true",
                    help="bootstrap even when MemAvailable is below what the key variant needs")
