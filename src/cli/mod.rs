@@ -1,6 +1,7 @@
 //! The `hetal` command line: argument types and dispatch. Each subcommand lives in its own module
 //! with its own argument struct; this file only wires them together.
 
+pub mod bench_matmul;
 pub mod bench_ops;
 pub mod bench_transport;
 pub mod certs;
@@ -35,6 +36,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Time and precision of the CKKS primitives at one preset (JSON fields: see `bench_ops`).
     Ops(bench_ops::BenchOpsArgs),
+    /// DiagABT / DiagATB beside ColMajor / RowMajor on the same inputs (JSON: see `bench_matmul`).
+    Matmul(bench_matmul::BenchMatmulArgs),
     /// Loopback throughput and latency of the QUIC runtime beside raw TCP.
     Transport(bench_transport::BenchTransportArgs),
 }
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Certs(certs) => certs::run(&certs),
         Command::Bench(bench) => match bench {
             BenchCommand::Ops(args) => bench_ops::run(&args),
+            BenchCommand::Matmul(args) => bench_matmul::run(&args),
             BenchCommand::Transport(args) => bench_transport::run(&args),
         },
     }
