@@ -108,6 +108,12 @@ pub enum TransportError {
         /// Configured limit.
         max: u64,
     },
+    /// A message could not be encoded into a frame.
+    #[error("encoding frame: {0}")]
+    Encode(crate::wire::CodecError),
+    /// A transport task failed unexpectedly (a bug, or a panic in a progress callback).
+    #[error("internal transport failure: {0}")]
+    Internal(String),
     /// Settings are inconsistent (e.g. keep-alive not shorter than the idle timeout).
     #[error("invalid transport settings: {0}")]
     Settings(String),

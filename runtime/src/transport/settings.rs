@@ -37,6 +37,11 @@ pub struct TransportSettings {
     pub max_concurrent_streams: u32,
     /// Limits on announced frame lengths.
     pub limits: FrameLimits,
+    /// Bulk bytes of inbound messages this node holds at once, across all peers and streams.
+    /// A message is read only once its size fits in what is left (a message larger than the whole
+    /// budget waits for all of it), so many concurrent large messages queue instead of
+    /// exhausting memory, and QUIC flow control holds their senders back meanwhile.
+    pub max_inbound_bulk_bytes: u64,
     /// Memory reserved for a payload before its bytes arrive. Beyond it the buffer grows only as
     /// data actually arrives, so a header announcing a huge length costs no more than this.
     pub preallocate_limit: usize,
@@ -60,6 +65,7 @@ impl Default for TransportSettings {
             send_window: 32 << 20,
             max_concurrent_streams: 100,
             limits: FrameLimits::default(),
+            max_inbound_bulk_bytes: 1 << 30,
             preallocate_limit: 64 << 20,
             drain_timeout: Duration::from_secs(10),
             duplicate_grace: Duration::from_secs(1),

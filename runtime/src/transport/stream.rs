@@ -211,7 +211,16 @@ pub(crate) async fn read_frame(
     first_byte: Duration,
     ctx: &mut TransferCtx<'_>,
 ) -> Result<ReadFrame, TransportError> {
-    let settings = ctx.settings;
+    let header = read_header(recv, first_byte, ctx).await?;
+    read_body(recv, header, ctx).await
+}
+
+/// Reads and validates a frame header (magic, version, kind, flags, length limits).
+pub(crate) async fn read_header(
+    recv: &mut RecvStream,
+    first_byte: Duration,
+    ctx: &mut TransferCtx<'_>,
+) -> Result<FrameHeader, TransportError> {
     let mut head = [0u8; HEADER_LEN];
     let header_read = async {
         recv.read_exact(&mut head).await.map_err(|e| match e {
@@ -232,8 +241,18 @@ pub(crate) async fn read_frame(
             });
         }
     }
-    let header = FrameHeader::decode(&head, &settings.limits).map_err(|e| ctx.wire(e))?;
+    let header = FrameHeader::decode(&head, &ctx.settings.limits).map_err(|e| ctx.wire(e))?;
     ctx.request_id = header.request_id;
+    Ok(header)
+}
+
+/// Reads the envelope and bulk payload announced by `header`, then the end of the stream.
+pub(crate) async fn read_body(
+    recv: &mut RecvStream,
+    header: FrameHeader,
+    ctx: &mut TransferCtx<'_>,
+) -> Result<ReadFrame, TransportError> {
+    let settings = ctx.settings;
     let total = header.bulk_len;
     let timeout = settings.progress_timeout;
 

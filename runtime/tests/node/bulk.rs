@@ -1,13 +1,17 @@
 //! Large payloads: 100 MB arrives intact with a bounded in-flight window, and a peer that stops
 //! reading or vanishes mid-transfer produces an error for the sender, not a hang.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hetal_runtime::identity::tls;
 use hetal_runtime::transport::{Progress, TransferDirection};
-use hetal_runtime::{Node, PeerEvent, SendError, SendOptions, TransportError};
+use hetal_runtime::{
+    Actor, Handlers, MessageContext, Node, PeerEvent, Rejection, Respond, Response, SendError,
+    SendOptions, TransportError,
+};
 
 use super::common::*;
 
@@ -197,4 +201,84 @@ async fn a_peer_that_stops_reading_or_vanishes_gives_an_error() {
     .unwrap();
     assert_eq!(lost, name("b"));
     a.shutdown().await;
+}
+
+/// Answers blobs after a pause, forgetting them in the shared accounting first.
+struct Holder {
+    held: Arc<Mutex<HashMap<u64, u64>>>,
+}
+
+impl Actor for Holder {
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers.ask::<Blob>();
+    }
+}
+
+impl Respond<Blob> for Holder {
+    fn respond(&mut self, msg: Blob, ctx: &MessageContext) -> Response<Pong> {
+        let held = self.held.clone();
+        let request = ctx.request_id();
+        Response::later(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let ok = checksum(&msg.data) == msg.checksum;
+            held.lock().unwrap().remove(&request);
+            if ok {
+                Ok(Pong {
+                    value: 1,
+                    from: String::new(),
+                    served_by: String::new(),
+                })
+            } else {
+                Err(Rejection::new("checksum mismatch"))
+            }
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_large_messages_share_a_memory_budget() {
+    const BUDGET: u64 = 4 << 20;
+    const SIZE: usize = 3 << 20;
+    let held: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
+    let max_held = Arc::new(AtomicU64::new(0));
+    let (_ca, ids) = cluster(&["a", "b"]);
+    let mut nodes = Vec::new();
+    for id in ids {
+        let mut cfg = config(id, &["a", "b"]);
+        cfg.transport.max_inbound_bulk_bytes = BUDGET;
+        let (held, max_held) = (held.clone(), max_held.clone());
+        cfg.receive_progress = Some(Arc::new(move |p: &Progress| {
+            let mut held = held.lock().unwrap();
+            held.insert(p.request_id, p.done);
+            max_held.fetch_max(held.values().sum(), Ordering::SeqCst);
+        }));
+        nodes.push(Node::start(cfg).await.unwrap());
+    }
+    link(&nodes);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    b.register("holder", Holder { held: held.clone() }).unwrap();
+    let blobs = a.remote_ref::<Blob>(b.name(), "holder");
+    let asks = (0..6u64).map(|i| {
+        let data = pattern(SIZE, i + 1);
+        blobs.ask(
+            Blob {
+                checksum: checksum(&data),
+                data,
+            },
+            Duration::from_secs(20),
+        )
+    });
+    for reply in futures::future::join_all(asks).await {
+        assert_eq!(reply.unwrap().value, 1);
+    }
+    // Received-but-unhandled payload bytes never exceeded the budget, although 6 x 3 MiB were
+    // sent at once (one message at a time fits: 3 MiB <= 4 MiB < 6 MiB).
+    let max = max_held.load(Ordering::SeqCst);
+    assert!(
+        max >= SIZE as u64 && max <= BUDGET,
+        "held {max} bytes at once, budget {BUDGET}"
+    );
+    for n in &nodes {
+        n.shutdown().await;
+    }
 }

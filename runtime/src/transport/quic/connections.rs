@@ -1,0 +1,166 @@
+//! Connections: accepting, dialing, the duplicate rule, loss events and protocol violations.
+
+use std::sync::Arc;
+
+use quinn::{Connection, VarInt};
+use rustls::pki_types::CertificateDer;
+use tracing::{debug, warn};
+
+use super::Inner;
+use crate::identity::identify_peer;
+use crate::name::NodeName;
+use crate::transport::peers::{InFlight, Link};
+use crate::transport::{PeerEvent, TransportError, codes};
+use crate::wire::WireError;
+
+impl Inner {
+    pub(super) async fn accept_loop(self: Arc<Self>) {
+        loop {
+            let incoming = tokio::select! {
+                () = self.closing.cancelled() => break,
+                incoming = self.endpoint.accept() => match incoming {
+                    Some(incoming) => incoming,
+                    None => break,
+                },
+            };
+            let inner = self.clone();
+            tokio::spawn(async move {
+                let remote = incoming.remote_address();
+                match tokio::time::timeout(inner.settings.connect_timeout, incoming).await {
+                    Ok(Ok(conn)) => match peer_of(&conn, &inner.allowed) {
+                        Some(peer) => {
+                            inner.install(&peer, conn, false);
+                        }
+                        None => conn.close(
+                            VarInt::from_u32(codes::PROTOCOL_VIOLATION),
+                            b"unidentified peer",
+                        ),
+                    },
+                    Ok(Err(e)) => debug!(node = %inner.local, %remote, "refused connection: {e}"),
+                    Err(_) => debug!(node = %inner.local, %remote, "handshake timed out"),
+                }
+            });
+        }
+    }
+
+    /// Registers a connection, starts serving it, and retires a duplicate if there is one.
+    pub(super) fn install(
+        self: &Arc<Self>,
+        peer: &NodeName,
+        conn: Connection,
+        dialed_by_us: bool,
+    ) -> Link {
+        let link = Link {
+            conn,
+            initiator: if dialed_by_us {
+                self.local.clone()
+            } else {
+                peer.clone()
+            },
+            inflight: Arc::new(InFlight::default()),
+        };
+        let installed = self.peers.install(&self.local, peer, link.clone());
+        self.runtime
+            .spawn(self.clone().serve(peer.clone(), link.clone()));
+        self.runtime.spawn(self.clone().watch(peer.clone(), link));
+        if let Some(retired) = installed.retired {
+            let grace = self.settings.duplicate_grace;
+            self.runtime.spawn(async move {
+                tokio::time::sleep(grace).await;
+                retired.inflight.idle().await;
+                retired
+                    .conn
+                    .close(VarInt::from_u32(codes::DUPLICATE), b"duplicate connection");
+            });
+        }
+        if installed.newly_connected {
+            let _ = self
+                .events
+                .send(PeerEvent::Connected { peer: peer.clone() });
+        }
+        installed.current
+    }
+
+    /// Reports the loss of `peer` when its current connection closes.
+    pub(super) async fn watch(self: Arc<Self>, peer: NodeName, link: Link) {
+        let reason = link.conn.closed().await;
+        if self.peers.remove_if_current(&peer, link.conn.stable_id()) {
+            debug!(node = %self.local, %peer, "connection lost: {reason}");
+            let _ = self.events.send(PeerEvent::Lost {
+                peer,
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    /// The connection to `peer`, dialing it if there is none.
+    pub(super) async fn link(self: &Arc<Self>, peer: &NodeName) -> Result<Link, TransportError> {
+        if let Some(link) = self.peers.alive(peer) {
+            return Ok(link);
+        }
+        let dial_lock = self.peers.dial_lock(peer);
+        let _dialing = dial_lock.lock().await;
+        if let Some(link) = self.peers.alive(peer) {
+            return Ok(link);
+        }
+        if self.closing.is_cancelled() {
+            return Err(TransportError::ShuttingDown);
+        }
+        let addr = {
+            let addresses = self
+                .addresses
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match addresses.get(peer) {
+                None => return Err(TransportError::UnknownPeer(peer.clone())),
+                Some(None) => return Err(TransportError::NoAddress(peer.clone())),
+                Some(Some(addr)) => *addr,
+            }
+        };
+        // The TLS server name is the peer's node name: the handshake fails unless the peer's
+        // certificate, signed by our CA, carries exactly that name.
+        let connecting = self
+            .endpoint
+            .connect(addr, peer.as_str())
+            .map_err(|error| TransportError::Connect {
+                peer: peer.clone(),
+                error,
+            })?;
+        let after = self.settings.connect_timeout;
+        let conn = match tokio::time::timeout(after, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(error)) => {
+                return Err(TransportError::Connection {
+                    peer: peer.clone(),
+                    error,
+                });
+            }
+            Err(_) => {
+                return Err(TransportError::ConnectTimeout {
+                    peer: peer.clone(),
+                    after,
+                });
+            }
+        };
+        Ok(self.install(peer, conn, true))
+    }
+
+    /// Disconnects a peer that broke the protocol; the node itself carries on.
+    pub(super) fn violation(&self, peer: &NodeName, conn: &Connection, error: &WireError) {
+        warn!(node = %self.local, %peer, "protocol violation, disconnecting: {error}");
+        let _ = self.events.send(PeerEvent::ProtocolViolation {
+            peer: peer.clone(),
+            error: error.to_string(),
+        });
+        let reason = error.to_string();
+        let reason = &reason.as_bytes()[..reason.len().min(200)];
+        conn.close(VarInt::from_u32(codes::PROTOCOL_VIOLATION), reason);
+    }
+}
+
+/// The node name proven by a connection's peer certificate.
+fn peer_of(conn: &Connection, allowed: &[NodeName]) -> Option<NodeName> {
+    let identity = conn.peer_identity()?;
+    let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    identify_peer(certs.first()?, allowed).ok()
+}
