@@ -292,12 +292,7 @@ impl SoftmaxApprox {
         if !(input_scale.is_finite() && input_scale > 0.0) {
             return Err(Error::InvalidInput(format!("input scale {input_scale}")));
         }
-        if ev.slots() != self.rows.slots() {
-            return Err(Error::SlotLength {
-                expected: self.rows.slots(),
-                got: ev.slots(),
-            });
-        }
+        self.check_slots(ev)?;
         let mut run = Runner {
             ev,
             boot_min,
@@ -312,7 +307,6 @@ impl SoftmaxApprox {
         //    message range); if the scaled copies cannot start the tournament, they are
         //    bootstrapped together as one complex ciphertext.
         let x = logits;
-        let first = self.compare.first().map_or(1, Poly::depth);
         if ev.level(x) < 1 + boot_min && !run.fits(ev.level(x)) {
             return Err(Error::LevelExhausted {
                 op: "softmax input",
@@ -332,9 +326,71 @@ impl SoftmaxApprox {
             &ev.mul_const(x, &geo.real_mask(self.exp_in_scale / two_r))?,
             &geo.pad_mask(-self.exp_in_offset),
         )?;
-        if run.needs_boot(ev.level(&xs), first) {
+        if run.needs_boot(ev.level(&xs), self.first_compare_depth()) {
             (xs, x_exp) = run.bootstrap_pair(&xs, &x_exp)?;
         }
+        self.run_prepared(run, xs, x_exp)
+    }
+
+    /// The softmax of logits already *prepared* as `xs = logits / (2R)` on real columns and
+    /// `−1/2` on padded ones — what DiagABT gives directly when `1/(2R)` is folded into its
+    /// factor and `−1/2` added to the padded columns. Saves the preparation level on the
+    /// critical path, so `xs` may arrive at the bootstrappable level itself.
+    pub fn apply_prepared<E: SlotEvaluator>(
+        &self,
+        ev: &E,
+        xs: &E::Ct,
+        boot_min: usize,
+        out_min: usize,
+    ) -> Result<SoftmaxRun<E::Ct>> {
+        self.check_slots(ev)?;
+        let mut run = Runner {
+            ev,
+            boot_min,
+            out_min,
+            remaining: self.depth(),
+            bootstraps: 0,
+        };
+        let mut xs = xs.clone();
+        if run.needs_boot(ev.level(&xs), self.first_compare_depth()) {
+            xs = run.boot(&xs, 0)?;
+        }
+        run.remaining = run.remaining.saturating_sub(1);
+        // x_exp = exp_in_scale · x/(2R) on real columns, −offset on padded ones.
+        let geo = &self.rows;
+        let x_exp = ev.add_const(
+            &ev.mul_scalar(&xs, Complex64::new(self.exp_in_scale, 0.0))?,
+            &geo.pad_mask(0.5 * self.exp_in_scale - self.exp_in_offset),
+        )?;
+        self.run_prepared(run, xs, x_exp)
+    }
+
+    fn check_slots<E: SlotEvaluator>(&self, ev: &E) -> Result<()> {
+        if ev.slots() != self.rows.slots() {
+            return Err(Error::SlotLength {
+                expected: self.rows.slots(),
+                got: ev.slots(),
+            });
+        }
+        Ok(())
+    }
+
+    fn first_compare_depth(&self) -> usize {
+        self.compare.first().map_or(1, Poly::depth)
+    }
+
+    /// Stages 2–5 from the prepared input `xs` and the exponential's input `x_exp`.
+    fn run_prepared<E: SlotEvaluator>(
+        &self,
+        mut run: Runner<'_, E>,
+        xs: E::Ct,
+        x_exp: E::Ct,
+    ) -> Result<SoftmaxRun<E::Ct>> {
+        let ev = run.ev;
+        let boot_min = run.boot_min;
+        let out_min = run.out_min;
+        let geo = &self.rows;
+        let first = self.first_compare_depth();
 
         // 2. maximum into column 0, scaled by exp_in_scale
         let rounds = self.tournament_rounds();
@@ -565,6 +621,37 @@ mod tests {
                         "{variant:?} row {r} col {col}: {got} vs {want}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn prepared_input_gives_the_same_probabilities_one_level_later() {
+        let (rows, _, values) = block(7, 8);
+        let sim = Simulator::new(SimConfig::with_slots(64)).unwrap();
+        for variant in SoftmaxVariant::ALL {
+            let approx = SoftmaxApprox::new(variant, rows, 128.0).unwrap();
+            let raw = sim.encrypt_at(&values, 7).unwrap();
+            let prepared: Vec<Complex64> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    if (i % 8) < 7 {
+                        v / 256.0
+                    } else {
+                        Complex64::new(-0.5, 0.0)
+                    }
+                })
+                .collect();
+            let xs = sim.encrypt_at(&prepared, 6).unwrap();
+            let a = sim
+                .decrypt(&approx.apply(&sim, &raw, 3, 3).unwrap().output)
+                .unwrap();
+            let b = sim
+                .decrypt(&approx.apply_prepared(&sim, &xs, 3, 3).unwrap().output)
+                .unwrap();
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).norm() < 1e-12, "{variant:?}: {x} vs {y}");
             }
         }
     }

