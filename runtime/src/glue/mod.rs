@@ -71,6 +71,11 @@ impl ActorSystem {
         Box::new(ActixMailbox(addr))
     }
 
+    /// Stops the system without waiting for its thread.
+    pub(crate) fn stop(&self) {
+        self.system.stop();
+    }
+
     /// Stops the system and waits for its thread (blocking; call off the async workers).
     pub(crate) fn stop_and_join(&self) {
         self.system.stop();

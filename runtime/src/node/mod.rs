@@ -199,6 +199,17 @@ impl Node {
     }
 }
 
+impl Drop for NodeInner {
+    /// A node dropped without [`Node::shutdown`] still releases its socket and actor thread
+    /// (without draining messages in flight).
+    fn drop(&mut self) {
+        if !self.shutdown.initialized() {
+            self.transport.close_now();
+            self.system.stop();
+        }
+    }
+}
+
 /// A node that owns its tokio runtime (see [`Node::start_standalone`]).
 pub struct StandaloneNode {
     node: Node,

@@ -177,6 +177,10 @@ impl Transport for MemoryTransport {
         }
     }
 
+    fn close_now(&self) {
+        drop(self.shutdown());
+    }
+
     fn shutdown(&self) -> BoxFuture<'static, ()> {
         let mut members = self.network.members();
         if let Some(me) = members.get_mut(&self.local) {

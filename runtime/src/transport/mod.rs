@@ -197,4 +197,7 @@ pub trait Transport: Send + Sync + 'static {
     fn subscribe(&self) -> broadcast::Receiver<PeerEvent>;
     /// Stops taking new messages, waits (bounded) for those in flight, and closes connections.
     fn shutdown(&self) -> BoxFuture<'static, ()>;
+    /// Closes everything at once without waiting (used when a node is dropped without
+    /// `shutdown`): messages in flight fail.
+    fn close_now(&self);
 }

@@ -282,3 +282,47 @@ async fn concurrent_large_messages_share_a_memory_budget() {
         n.shutdown().await;
     }
 }
+
+/// Regression guard for quinn-proto 0.11.17 ("TooManyChunks" when the reader falls behind with
+/// large windows): 8 x 16 MiB at once over one connection with 64 MiB stream windows, while the
+/// receiver admits only two messages at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_large_streams_with_large_windows_and_a_slow_reader() {
+    const SIZE: usize = 16 << 20;
+    let (_ca, ids) = cluster(&["a", "b"]);
+    let mut nodes = Vec::new();
+    for id in ids {
+        let mut cfg = config(id, &["a", "b"]);
+        cfg.transport.stream_receive_window = 64 << 20;
+        cfg.transport.receive_window = 256 << 20;
+        cfg.transport.send_window = 256 << 20;
+        cfg.transport.max_inbound_bulk_bytes = 2 * SIZE as u64;
+        nodes.push(Node::start(cfg).await.unwrap());
+    }
+    link(&nodes);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    b.register(
+        "holder",
+        Holder {
+            held: Arc::default(),
+        },
+    )
+    .unwrap();
+    let blobs = a.remote_ref::<Blob>(b.name(), "holder");
+    let asks = (0..8u64).map(|i| {
+        let data = pattern(SIZE, 100 + i);
+        blobs.ask(
+            Blob {
+                checksum: checksum(&data),
+                data,
+            },
+            Duration::from_secs(30),
+        )
+    });
+    for reply in futures::future::join_all(asks).await {
+        assert_eq!(reply.unwrap().value, 1);
+    }
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}

@@ -339,3 +339,28 @@ fn standalone_node_runs_without_a_host_runtime() {
     ));
     node.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_node_without_shutdown_releases_it() {
+    let (_ca, ids) = cluster(&["a", "b"]);
+    let mut nodes = start_all(ids, &[]).await;
+    let b = nodes.pop().unwrap();
+    let a = nodes.pop().unwrap();
+    b.register("echo", Echo::new("b")).unwrap();
+    let mut events = a.events();
+    a.remote_ref::<Ping>(b.name(), "echo")
+        .ask(Ping(1), T)
+        .await
+        .unwrap();
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        PeerEvent::Connected { .. }
+    ));
+    drop(b);
+    let lost = tokio::time::timeout(T, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(lost, PeerEvent::Lost { .. }), "{lost:?}");
+    a.shutdown().await;
+}

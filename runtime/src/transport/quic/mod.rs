@@ -186,6 +186,13 @@ impl Transport for QuicTransport {
         let inner = self.inner.clone();
         Box::pin(async move { inner.shutdown().await })
     }
+
+    fn close_now(&self) {
+        self.inner.closing.cancel();
+        self.inner
+            .endpoint
+            .close(VarInt::from_u32(codes::SHUTDOWN), b"node dropped");
+    }
 }
 
 fn joined<T>(
