@@ -19,23 +19,30 @@
 //!
 //! ## Sparse-secret encapsulation (Bossuat, Troncoso-Pastoriza, Hubaux, ACNS 2022)
 //!
-//! EvalMod's cost grows with the range `K` of `I`, which grows with the Hamming weight of the
-//! secret: a dense ternary key (`h ≈ 2N/3`) needs `K` in the hundreds. The encapsulation keeps
-//! the user's dense key `s` and adds to the bootstrapping key set a switching key from `s` to a
-//! sparse ternary key `s'` (`h' = 32`) **restricted to the small modulus `q_0·P'`**, plus the
-//! key back from `s'` to `s` at the top of the chain. Bootstrapping key-switches the level-0
-//! ciphertext from `s` to `s'`, ModRaises it (so `I` is bounded by `h' = 32`, `K = 16` suffices
-//! with overwhelming probability), and switches back to `s` right after ModRaise at the top level.
+//! EvalMod's cost grows with the range `K` of `I`, and `I` grows with the Hamming weight `h` of
+//! the secret (its coefficients have standard deviation about `sqrt(h/12)`): a dense ternary key
+//! (`h ≈ 2N/3`, about 44 000 at `N = 2^16`) would need `K` near 700. The encapsulation keeps the
+//! user's dense key `s` and adds two switching keys to the bootstrapping key set
+//! ([`encapsulation::SparseSecretKeys`]), made on the client with an ephemeral sparse ternary
+//! key `s'` of weight `h' = 32` that is wiped right after:
 //!
-//! Security: `s'` is only ever used in (a) the switching key `s → s'`, an RLWE sample modulo the
-//! small modulus `q_0·P'` of a few hundred bits — at `N = 2^16` such a short modulus makes RLWE
-//! with a sparse secret of weight 32 still far above 128-bit security (the attacks on sparse
-//! secrets, hybrid dual/meet-in-the-middle, need a large modulus-to-noise ratio to exploit the
-//! sparsity; Bossuat et al. estimate > 128 bits for `h = 32`, `log(q_0 P') ≤ 120`… and Lattigo's
-//! default parameters use exactly this setting); and (b) the switching key `s' → s`, which is an
-//! encryption under the dense key `s` in the full modulus `QP`, as secure as any other key of
-//! the set. All other keys are under `s`. A ciphertext is under `s'` only transiently inside a
-//! bootstrap, and decryption always needs `s`.
+//! * `s → s'`, **only modulo `q_0 · p'`** (`p'` one extra 61-bit prime, about 121 bits in all
+//!   for `boot-n16`): the level-0 ciphertext is switched to `s'` before ModRaise, so `I` has
+//!   standard deviation `sqrt(32/12) ≈ 1.6` and `K = 16` (|I| ≤ 15, about 9σ) suffices;
+//! * `s' → s` over the full `Q_L · P`: applied right after ModRaise, so everything after runs
+//!   under the dense key again with the ordinary rotation and relinearization keys.
+//!
+//! Security. The only public material involving `s'` is (a) the `s → s'` key, an RLWE sample
+//! with the sparse secret `s'` but a modulus of only ~121 bits at `N = 2^16` — the HE Standard
+//! allows 1772 bits for dense ternary secrets at this degree, and the sparse-secret attacks
+//! (hybrid dual / meet-in-the-middle, which exploit `h'` small only when `log q` is large relative
+//! to `N`) leave this instance far above 128 bits; Bossuat et al. (ePrint 2022/024, §5) estimate
+//! it so for `h' = 32` with a modulus of this size, and Lattigo's default bootstrapping parameters
+//! use exactly this setting; and (b) the `s' → s` key, an encryption of `s'` under the dense
+//! key `s` modulo `Q_L · P`, which is as secure as every other evaluation key (the preset passes
+//! the HE Standard bound for ternary secrets). A ciphertext is under `s'` only transiently inside
+//! a bootstrap, at level 0; every output decrypts only with `s`. As a side benefit the failure
+//! probability (`|I| ≥ K`) drops below 2^-60 per coefficient.
 //!
 //! * [`params`] — [`BootstrapParams`]: slot count, level split, EvalMod parameters, rotation steps.
 //! * [`pipeline`] — [`Bootstrapper`]: the pre-encoded transforms and the pipeline over any

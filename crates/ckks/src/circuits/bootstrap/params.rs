@@ -26,11 +26,16 @@ impl BootstrapParams {
     /// documentation of [`super`]): the overflow `I` then has standard deviation
     /// `sqrt(h/12) ≈ 1.6`, so K = 16 (|I| ≤ 15, about 9σ) fails with probability below 2^-60
     /// per coefficient. A degree-60 cosine with 2 double angles (depth 6 + 2) is accurate to
-    /// about 2^-46 near the integers (2^-34 after the 2^12 message ratio); with the message at
-    /// most 2^-12 of q_0 the sine's cubic error is at most `(2π)²/6 · 2^-24` relative, which is
-    /// negligible for typical inputs and still 2^-21 for a coefficient of magnitude 1, so the
-    /// arcsine correction (2 more levels) is not worth its levels here.
+    /// about 2^-46 near the integers. The message ratio `2^r` (8 ≤ r ≤ 11, larger for fewer
+    /// slots) balances the amplification of EvalMod's noise (×2^r) against the sine's cubic
+    /// error `(2π)²/6 · 2^-2r |c|³`, negligible for typical inputs (random slots have coefficients
+    /// of size ~n^-1/2) but not for a message concentrated on one coefficient (a constant
+    /// vector): such inputs lose bits unless `arcsine_degree` is set to 3 (2 more levels).
     pub fn sparse_secret_default(log_slots: u32) -> Self {
+        // Message ratio q_0/(Δk): EvalMod's noise is amplified by it, the sine's cubic error
+        // (2π m)²/6 shrinks with its square. Full slots have tiny coefficients (|c| ~ n^-1/2),
+        // so 2^8 is best; fewer slots have larger coefficients and need a larger ratio.
+        let log_message_ratio = 8.0 + f64::from(10u32.saturating_sub(log_slots).div_ceil(2));
         Self {
             log_slots,
             coeff_to_slot_levels: 3,
@@ -40,7 +45,7 @@ impl BootstrapParams {
                 degree: 60,
                 double_angle: 2,
                 arcsine_degree: 0,
-                log_message_ratio: 12.0,
+                log_message_ratio,
             },
         }
     }

@@ -1,0 +1,106 @@
+//! Full-size bootstrapping on the secure `boot-n16` preset (N = 2^16, dense ternary key,
+//! sparse-secret encapsulation): levels left, precision, timings, key and diagonal memory.
+//! Heavy (minutes of CPU, ~10 GiB of memory), so ignored by default. Run with
+//! `cargo test --release -p hetal-ckks --test bootstrap_n16 -- --ignored --nocapture`
+//! (`BOOT_LOG_SLOTS=12` for sparse slots, `RAYON_NUM_THREADS=1` for single-thread CPU time).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hetal_ckks::circuits::bootstrap::{
+    BootstrapParams, CkksBootstrapper, DEFAULT_SPARSE_WEIGHT, SparseSecretKeys,
+    generate_bootstrap_keys,
+};
+use hetal_ckks::crypto::{Decryptor, Encryptor, Plaintext};
+use hetal_ckks::encoding::encoder::Encoder;
+use hetal_ckks::eval::Evaluator;
+use hetal_ckks::keys::KeyGenerator;
+use hetal_ckks::math::sample::Prng;
+use hetal_ckks::params::context::Context;
+use hetal_ckks::params::presets::{BOOT_N16_BUDGET, boot_n16};
+use num_complex::Complex64;
+
+#[test]
+#[ignore = "N = 2^16: minutes of CPU and ~10 GiB; run explicitly (see the module docs)"]
+fn bootstrap_boot_n16() {
+    let log_slots: u32 = std::env::var("BOOT_LOG_SLOTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let params = BootstrapParams::sparse_secret_default(log_slots);
+    let ctx = Context::new(&boot_n16(), false).unwrap();
+    let t = Instant::now();
+    let mut kg = KeyGenerator::new(&ctx, Prng::from_seed([1; 32]));
+    let pk = kg.public_key();
+    let keys = generate_bootstrap_keys(&mut kg, &ctx, &params, &[]).unwrap();
+    let sparse = SparseSecretKeys::generate(
+        &ctx,
+        kg.secret_key(),
+        DEFAULT_SPARSE_WEIGHT,
+        &mut Prng::from_seed([2; 32]),
+    )
+    .unwrap();
+    let keygen_s = t.elapsed().as_secs_f64();
+    let key_bytes = keys.size_bytes() + sparse.size_bytes();
+    let t = Instant::now();
+    let boot = CkksBootstrapper::new(&ctx, params)
+        .unwrap()
+        .with_encapsulation(Arc::new(sparse))
+        .unwrap();
+    let setup_s = t.elapsed().as_secs_f64();
+    let eval = Evaluator::new(&ctx, Some(Arc::new(keys))).unwrap();
+    let encoder = Encoder::new(&ctx);
+    let n = params.slots();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    };
+    let z: Vec<Complex64> = (0..n)
+        .map(|_| Complex64::new(uniform(), uniform()))
+        .collect();
+    let scale = ctx.default_scale();
+    let pt = Plaintext::new(encoder.encode_poly(&z, 0, scale).unwrap(), scale, n).unwrap();
+    let ct = Encryptor::new(&ctx, &pk, Prng::from_seed([3; 32]))
+        .unwrap()
+        .encrypt(&pt)
+        .unwrap();
+    let t = Instant::now();
+    let cpu = process_cpu_seconds();
+    let out = boot.bootstrap(&eval, &ct).unwrap();
+    let boot_s = t.elapsed().as_secs_f64();
+    let boot_cpu = process_cpu_seconds().zip(cpu).map(|(b, a)| b - a);
+    let sk = kg.into_secret_key();
+    let dec = Decryptor::new(&ctx, &sk).unwrap().decrypt(&out).unwrap();
+    let got = encoder
+        .decode_poly(dec.poly(), dec.slots(), dec.scale())
+        .unwrap();
+    let errs: Vec<f64> = got.iter().zip(&z).map(|(a, b)| (a - b).norm()).collect();
+    let mean = -(errs.iter().sum::<f64>() / errs.len() as f64).log2();
+    let worst = -errs.iter().copied().fold(0.0, f64::max).log2();
+    println!(
+        "boot-n16, 2^{log_slots} slots: bootstrap {boot_s:.2} s wall, {:.2} s CPU, levels left {}, precision mean \
+         {mean:.1} / worst {worst:.1} bits, keygen {keygen_s:.1} s, setup {setup_s:.1} s, keys \
+         {:.2} GiB in memory, {} pre-encoded diagonals",
+        boot_cpu.unwrap_or(f64::NAN),
+        out.level(),
+        key_bytes as f64 / (1u64 << 30) as f64,
+        boot.diagonal_count()
+    );
+    assert_eq!(out.level(), BOOT_N16_BUDGET.application);
+    assert!(mean >= 20.0 && worst >= 16.0, "{mean:.1} / {worst:.1}");
+}
+
+/// User + system CPU time of this process (all threads), from `/proc/self/stat` (Linux).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the parenthesised command name; utime and stime are the 12th and 13th
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // clock ticks: 100 per second on Linux unless configured otherwise
+    Some((utime + stime) / 100.0)
+}
