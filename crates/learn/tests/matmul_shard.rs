@@ -232,3 +232,42 @@ fn parallel_units_match_sequential_units() {
     let par = matmul::run_units(&sim, &units, true).unwrap();
     assert_eq!(seq, par);
 }
+
+#[test]
+fn plans_list_every_rotation_their_units_perform() {
+    let Setup { sim, x, w, p } = setup();
+    let slots = sim.slots() as isize;
+    let norm = |s: std::collections::BTreeSet<isize>| -> std::collections::BTreeSet<usize> {
+        s.into_iter()
+            .map(|k| k.rem_euclid(slots) as usize)
+            .collect()
+    };
+    sim.clear_rotation_steps();
+    let plan = AbtPlan::new(&x, &w, 1.0, Sharding::for_workers(3, 4, 3)).unwrap();
+    let units = plan.units(&sim, &x, &w).unwrap();
+    plan.combine(&sim, &matmul::run_units(&sim, &units, false).unwrap())
+        .unwrap();
+    assert!(
+        sim.rotation_steps_used()
+            .is_subset(&norm(plan.rotation_steps()))
+    );
+    for form in [AtbForm::Standard, AtbForm::PRotUp] {
+        sim.clear_rotation_steps();
+        let plan = AtbPlan::new(&sim, &p, &x, 1.0, form, Sharding::single()).unwrap();
+        let units = plan.units(&sim, &p, &x).unwrap();
+        plan.combine(&sim, &matmul::run_units(&sim, &units, false).unwrap())
+            .unwrap();
+        assert!(
+            sim.rotation_steps_used()
+                .is_subset(&norm(plan.rotation_steps())),
+            "{form:?}"
+        );
+        // Each unit's own list covers what it does.
+        for u in &units {
+            sim.clear_rotation_steps();
+            u.run(&sim).unwrap();
+            let listed: std::collections::BTreeSet<isize> = u.rotations.iter().copied().collect();
+            assert!(sim.rotation_steps_used().is_subset(&norm(listed)));
+        }
+    }
+}

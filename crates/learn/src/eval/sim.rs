@@ -10,6 +10,8 @@ use super::{SlotCodec, SlotEvaluator};
 use crate::{Error, Result};
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 /// Parameters of the simulated scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -61,11 +63,13 @@ pub struct SimCt {
     pub level: usize,
 }
 
-/// The exact, counting plaintext backend.
+/// The exact, counting plaintext backend. It also records every rotation step it performs, so
+/// that a dry run tells which Galois keys a computation needs.
 #[derive(Debug)]
 pub struct Simulator {
     config: SimConfig,
     counter: OpCounter,
+    steps_used: Mutex<BTreeSet<usize>>,
 }
 
 impl Simulator {
@@ -90,12 +94,35 @@ impl Simulator {
         Ok(Simulator {
             config,
             counter: OpCounter::new(),
+            steps_used: Mutex::new(BTreeSet::new()),
         })
     }
 
     /// The configuration.
     pub fn config(&self) -> &SimConfig {
         &self.config
+    }
+
+    /// The distinct rotation steps performed so far, as left rotations in `1..slots` (the form
+    /// Galois keys are generated for).
+    pub fn rotation_steps_used(&self) -> BTreeSet<usize> {
+        self.steps_used
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Forgets the recorded rotation steps.
+    pub fn clear_rotation_steps(&self) {
+        if let Ok(mut s) = self.steps_used.lock() {
+            s.clear();
+        }
+    }
+
+    fn record_step(&self, k: isize) {
+        if let Ok(mut s) = self.steps_used.lock() {
+            s.insert(k.rem_euclid(self.config.slots as isize) as usize);
+        }
     }
 
     fn check(&self, ct: &SimCt) -> Result<()> {
@@ -288,6 +315,7 @@ impl SlotEvaluator for Simulator {
             return Ok(a.clone());
         }
         self.counter.record(Op::Rot, 1);
+        self.record_step(k);
         Ok(self.out(self.rotated(a, k), a.level))
     }
 
@@ -307,6 +335,7 @@ impl SlotEvaluator for Simulator {
                 if self.is_identity_rotation(k) {
                     a.clone()
                 } else {
+                    self.record_step(k);
                     self.out(self.rotated(a, k), a.level)
                 }
             })
@@ -428,6 +457,12 @@ mod tests {
         assert_eq!(h[2].values[0], c(6.0));
         let n = s.counts();
         assert_eq!((n.rot, n.hoisted_batches), (5, 1));
+        assert_eq!(
+            s.rotation_steps_used().into_iter().collect::<Vec<_>>(),
+            vec![1, 3, 6, 7]
+        );
+        s.clear_rotation_steps();
+        assert!(s.rotation_steps_used().is_empty());
     }
 
     #[test]

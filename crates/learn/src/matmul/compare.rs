@@ -213,8 +213,28 @@ mod tests {
             assert_eq!(a.counts.table_triple(), a.predicted.triple(), "{}", a.name);
         }
         assert!(r.speedup("DiagABT", "ColMajor").is_some_and(|s| s > 0.0));
-        // All rotations used are among the listed steps.
-        let steps = rotation_steps((50, 37, 5), unit);
-        assert!(steps.contains(&(unit.s1() as isize)));
+    }
+
+    #[test]
+    fn rotation_steps_cover_every_rotation_performed() {
+        for (shape, slots) in [
+            ((50, 37, 5), 1 << 10),
+            ((128, 128, 4), 1 << 15),
+            ((300, 70, 16), 1 << 12),
+        ] {
+            let unit = UnitShape::hetal(shape.0, shape.2, slots).unwrap();
+            let sim = Simulator::new(SimConfig::with_slots(slots)).unwrap();
+            compare(&sim, shape, unit, 1).unwrap();
+            let listed: std::collections::BTreeSet<usize> = rotation_steps(shape, unit)
+                .into_iter()
+                .map(|k| k.rem_euclid(slots as isize) as usize)
+                .collect();
+            let used = sim.rotation_steps_used();
+            assert!(
+                used.is_subset(&listed),
+                "{shape:?}: missing {:?}",
+                used.difference(&listed).collect::<Vec<_>>()
+            );
+        }
     }
 }
