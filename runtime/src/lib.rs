@@ -13,7 +13,7 @@
 //! - [`message`] and [`actor`]: the traits a message type and an actor implement.
 //! - [`node`]: [`Node`], registration, [`RemoteRef`], peer events and shutdown.
 //! - `glue` (private): the only place that names actix.
-//! - [`bench`]: the loopback transport benchmark behind `hetal bench transport`.
+//! - [`bench`](mod@bench): the loopback transport benchmark behind `hetal bench transport`.
 //!
 //! ## Using it
 //!
