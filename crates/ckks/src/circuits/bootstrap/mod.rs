@@ -143,8 +143,10 @@ mod tests {
             println!(
                 "2^{log_slots} slots, complex {complex}: mean {mean_bits:.1} bits, worst {worst_bits:.1} bits"
             );
+            // Noise-free: only EvalMod's approximation (bounded above) and the sine's cubic
+            // error remain; they must leave a margin over the 20 / 16-bit targets for the noise.
             assert!(
-                mean_bits > 24.0 && worst_bits > 22.0,
+                mean_bits > 22.0 && worst_bits > 20.0,
                 "2^{log_slots}: {mean_bits} / {worst_bits}"
             );
         }
