@@ -24,6 +24,11 @@ impl InFlight {
         InFlightGuard(self.clone())
     }
 
+    /// Whether no stream is in flight now.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.count.load(Ordering::SeqCst) == 0
+    }
+
     /// Waits until no stream is in flight.
     pub(crate) async fn idle(&self) {
         loop {

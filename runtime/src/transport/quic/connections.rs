@@ -65,9 +65,17 @@ impl Inner {
         self.runtime.spawn(self.clone().watch(peer.clone(), link));
         if let Some(retired) = installed.retired {
             let grace = self.settings.duplicate_grace;
+            // Both nodes stop opening streams on the loser once they see the winner. Close it
+            // only after it has been quiet for a whole grace period, so that an answer we just
+            // delivered on it has time to be read by the peer before the close discards it.
             self.runtime.spawn(async move {
-                tokio::time::sleep(grace).await;
-                retired.inflight.idle().await;
+                loop {
+                    tokio::time::sleep(grace).await;
+                    if retired.inflight.is_idle() {
+                        break;
+                    }
+                    retired.inflight.idle().await;
+                }
                 retired
                     .conn
                     .close(VarInt::from_u32(codes::DUPLICATE), b"duplicate connection");

@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use quinn::{Connection, RecvStream, SendStream, VarInt};
-use tracing::debug;
-
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::debug;
 
 use super::{BUDGET_UNIT, Inner};
 use crate::message::Payload;

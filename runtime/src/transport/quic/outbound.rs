@@ -13,6 +13,8 @@ use crate::wire::codec;
 use crate::wire::{Envelope, FrameKind, RemoteFailure, WireError};
 
 impl Inner {
+    /// Sends one message on a stream of its own and reads the answer on the same stream. On any
+    /// failure the stream is reset, so the peer never mistakes a cut-off frame for a whole one.
     pub(super) async fn send_message(
         self: Arc<Self>,
         peer: &NodeName,
