@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{EncryptedBatch, Verdict};
 use super::hyper::{HyperParams, Optimizer};
-use super::levels::{ABT_DEPTH, LevelPolicy};
+use super::levels::{ABT_DEPTH, LevelPolicy, Refresh};
 use super::nesterov::NesterovSchedule;
 use crate::eval::SlotEvaluator;
 use crate::matmul::cost::diag_atb_depths;
@@ -74,6 +74,7 @@ pub struct EncryptedTrainer<'a, E: SlotEvaluator> {
     schedule: NesterovSchedule,
     totals: TrainerTotals,
     weight_scale: f64,
+    bootstrapping: bool,
 }
 
 fn min_level<E: SlotEvaluator>(ev: &E, m: &BlockMatrix<E::Ct>) -> usize {
@@ -140,6 +141,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             schedule: NesterovSchedule::new(),
             totals: TrainerTotals::default(),
             weight_scale: DEFAULT_WEIGHT_SCALE,
+            bootstrapping: true,
         })
     }
 
@@ -163,6 +165,12 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         }
         self.weight_scale = scale;
         Ok(())
+    }
+
+    /// Never bootstraps (for a backend without bootstrapping keys whose modulus chain is deep
+    /// enough for the steps to run): operations fail with a level error when it runs out.
+    pub fn disable_bootstrapping(&mut self) {
+        self.bootstrapping = false;
     }
 
     /// The factor the stored weights are divided by.
@@ -200,9 +208,12 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             ));
         }
         let mut report = StepReport::default();
-        let plan = self
-            .policy
-            .plan(min_level(self.ev, &self.w), min_level(self.ev, &self.v));
+        let plan = if self.bootstrapping {
+            self.policy
+                .plan(min_level(self.ev, &self.w), min_level(self.ev, &self.v))
+        } else {
+            Refresh::default()
+        };
         let before = self.totals.state_bootstraps;
         if plan.weights {
             self.w = self.bootstrap_all(&self.w.clone())?;
@@ -230,9 +241,10 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             vec![run.output],
         )?;
         let mut residual = zip_blocks::<E>(&p, y, |a, b| self.ev.sub(a, b))?;
-        if self
-            .policy
-            .refresh_residual(min_level(self.ev, &residual), min_level(self.ev, &self.v))
+        if self.bootstrapping
+            && self
+                .policy
+                .refresh_residual(min_level(self.ev, &residual), min_level(self.ev, &self.v))
         {
             residual = residual.try_map(|c| self.ev.bootstrap(c))?;
             report.residual_bootstraps = residual.blocks().len();
@@ -268,7 +280,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         &mut self,
         batches: &[EncryptedBatch<E::Ct>],
     ) -> Result<Vec<BlockMatrix<E::Ct>>> {
-        if min_level(self.ev, &self.w) < self.policy.min_lookahead_level() {
+        if self.bootstrapping && min_level(self.ev, &self.w) < self.policy.min_lookahead_level() {
             self.w = self.bootstrap_all(&self.w.clone())?;
         }
         let period = self.classes.next_power_of_two();
@@ -304,7 +316,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         &mut self,
         batches: &[EncryptedBatch<E::Ct>],
     ) -> Result<Vec<BlockMatrix<E::Ct>>> {
-        if min_level(self.ev, &self.best) < ABT_DEPTH {
+        if self.bootstrapping && min_level(self.ev, &self.best) < ABT_DEPTH {
             self.best = self.bootstrap_all(&self.best.clone())?;
         }
         batches
