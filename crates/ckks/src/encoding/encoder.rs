@@ -9,8 +9,10 @@
 //! ([`RnsPoly::from_f64_rounded`]); a coefficient of at least Q_level/2 would wrap around and is
 //! refused with a typed error instead.
 //!
-//! Decoding reads only the coefficients of the subring, reconstructed exactly with the CRT and
-//! rounded to f64 once, so the decoded precision is limited by f64 and the noise, not by the CRT.
+//! Decoding reads only the coefficients of the subring, reconstructed exactly with the CRT
+//! (two limbs plus a check against the others when the value is small, which it almost always
+//! is; the full multi-word CRT otherwise) and rounded to f64 once, so the decoded precision is
+//! limited by f64 and the noise, not by the CRT.
 //! For a polynomial outside the subring (after noise or rotations), reading the subring
 //! coefficients is the trace onto it, i.e. the average of the N/(2n) replicas of each slot.
 
@@ -21,6 +23,7 @@ use num_complex::Complex64;
 use rayon::prelude::*;
 
 use super::fft::SpecialFft;
+use super::small_crt::SmallCrt;
 use crate::crypto::Plaintext;
 use crate::error::{Error, Result};
 use crate::math::crt::CrtReconstructor;
@@ -218,13 +221,15 @@ impl Encoder {
         }
         let moduli: Vec<Modulus> = (0..num_q).map(|i| *ring.modulus(i, num_q)).collect();
         let crt = CrtReconstructor::new(&moduli);
+        let small = SmallCrt::new(&moduli);
         let gap = n / (2 * slots);
         let inv_scale = 1.0 / scale;
         let fold = |k: usize, residues: &mut Vec<u64>, scratch: &mut Vec<u64>| {
             let mut at = |index: usize| {
                 residues.clear();
                 residues.extend((0..num_q).map(|i| coeff.limb(i)[index]));
-                crt.centered_f64(residues, scratch) * inv_scale
+                let value = small.as_ref().and_then(|s| s.centered(residues));
+                value.unwrap_or_else(|| crt.centered_f64(residues, scratch)) * inv_scale
             };
             let re = at(k * gap);
             let im = at(k * gap + n / 2);
@@ -381,21 +386,22 @@ mod tests {
 
     #[test]
     fn coefficients_beyond_i64_encode_exactly() {
-        // Scale 2^60 with values up to 2^40: coefficients near 2^100, far beyond i64, but well
-        // below Q_6 ≈ 2^330 of insecure-test-n12.
+        // Scale 2^60 with values up to 2^40 and 2^50: coefficients near 2^100 (beyond i64;
+        // decoded by the two-limb fast path, q0·q1 ≈ 2^105) and 2^110 (beyond two limbs: the
+        // full CRT), both well below Q_6 ≈ 2^330 of insecure-test-n12.
         let c = ctx("insecure-test-n12");
         let enc = Encoder::new(&c);
         let scale = 2f64.powi(60);
-        let z = sample(256, 11, 2f64.powi(40));
-        let pt = enc.encode_poly(&z, c.max_level(), scale).unwrap();
-        let back = enc.decode_poly(&pt, 256, scale).unwrap();
-        // f64 keeps 53 bits of each coefficient: relative error ~2^-52 of 2^40, times N/2.
-        let bound = 2f64.powi(40) * 2f64.powi(-50) * (c.n() as f64).sqrt();
-        assert!(
-            max_err(&back, &z) < bound,
-            "{} vs {bound}",
-            max_err(&back, &z)
-        );
+        for log_mag in [40, 50] {
+            let magnitude = 2f64.powi(log_mag);
+            let z = sample(256, 11, magnitude);
+            let pt = enc.encode_poly(&z, c.max_level(), scale).unwrap();
+            let back = enc.decode_poly(&pt, 256, scale).unwrap();
+            // f64 keeps 53 bits of each coefficient: relative error ~2^-52, summed over N terms.
+            let bound = magnitude * 2f64.powi(-50) * (c.n() as f64).sqrt();
+            let err = max_err(&back, &z);
+            assert!(err < bound, "2^{log_mag}: {err} vs {bound}");
+        }
     }
 
     #[test]
