@@ -271,3 +271,16 @@ fn plans_list_every_rotation_their_units_perform() {
         }
     }
 }
+
+#[test]
+fn units_for_another_slot_count_are_refused_before_allocating() {
+    let Setup { sim, x, w, .. } = setup();
+    let plan = AbtPlan::new(&x, &w, 1.0, Sharding::single()).unwrap();
+    let mut unit = plan.units(&sim, &x, &w).unwrap().remove(0);
+    // A forged unit claiming a 2^20 × 2^20 block must fail on the shape check, not try to build
+    // 2^40-slot masks.
+    unit.unit = UnitShape::new(1 << 20, 1 << 20).unwrap();
+    assert!(unit.run(&sim).is_err());
+    let small = Simulator::new(SimConfig::with_slots(1024)).unwrap();
+    assert!(plan.units(&small, &x, &w).is_err());
+}

@@ -159,6 +159,7 @@ impl AbtPlan {
             ));
         }
         let s1 = self.unit.s1() as isize;
+        crate::pack::check_unit(ev.slots(), self.unit)?;
         let c = b
             .blocks()
             .iter()
@@ -262,6 +263,9 @@ impl<C> AbtUnit<C> {
     where
         C: Clone,
     {
+        // The unit came from elsewhere: its block shape must be this backend's before anything
+        // of that size is built.
+        crate::pack::check_unit(ev.slots(), self.unit)?;
         self.validate()?;
         let unit = self.unit;
         let s1 = unit.s1() as isize;

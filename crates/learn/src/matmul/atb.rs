@@ -198,6 +198,7 @@ impl AtbPlan {
                 "DiagATB operands do not match the plan".into(),
             ));
         }
+        crate::pack::check_unit(ev.slots(), self.unit)?;
         let c = a
             .blocks()
             .iter()
@@ -350,6 +351,9 @@ impl<C> AtbUnit<C> {
     where
         C: Clone,
     {
+        // The unit came from elsewhere: its block shape must be this backend's before anything
+        // of that size is built.
+        crate::pack::check_unit(ev.slots(), self.unit)?;
         self.validate()?;
         let unit = self.unit;
         let nq = self.spec.col_blocks.len();
