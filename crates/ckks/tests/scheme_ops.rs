@@ -329,6 +329,14 @@ fn rotations_conjugation_and_monomials() {
             let plain = f.decrypt(&f.eval.rotate(&ca, k).unwrap());
             assert_close(&f.decrypt(h), &plain, 2.0 * bound, &format!("hoisted {k}"));
         }
+        let dec = f.eval.decompose(&ca).unwrap();
+        let r = f.eval.rotate_decomposed(&ca, &dec, -7).unwrap();
+        assert_eq!(r, hoisted[4], "rotate_decomposed is the hoisted rotation");
+        let low = f.eval.drop_to_level(&ca, 1).unwrap();
+        assert!(matches!(
+            f.eval.rotate_decomposed(&low, &dec, 1),
+            Err(Error::Level(_))
+        ));
         let conj: Vec<_> = a.iter().map(|x| x.conj()).collect();
         assert_close(
             &f.decrypt(&f.eval.conjugate(&ca).unwrap()),

@@ -42,6 +42,7 @@ use crate::crypto::{Ciphertext, Plaintext};
 use crate::error::{Error, Result};
 use crate::keys::EvaluationKeys;
 use crate::params::context::Context;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Relative tolerance within which two scales count as equal.
@@ -63,10 +64,13 @@ pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Re
 }
 
 /// Evaluates homomorphic operations for one context with (optionally) its evaluation keys.
+///
+/// The NTT-form permutation of every Galois element with a key is precomputed once here.
 #[derive(Debug, Clone)]
 pub struct Evaluator {
     ctx: Arc<Context>,
     keys: Option<Arc<EvaluationKeys>>,
+    permutations: Arc<HashMap<u64, Vec<u32>>>,
 }
 
 impl Evaluator {
@@ -80,10 +84,24 @@ impl Evaluator {
                 "evaluation keys belong to another context".into(),
             ));
         }
+        let permutations = keys
+            .iter()
+            .flat_map(|k| k.galois.elements())
+            .map(|g| (g, ctx.ring().galois_permutation(g)))
+            .collect();
         Ok(Self {
             ctx: ctx.clone(),
             keys,
+            permutations: Arc::new(permutations),
         })
+    }
+
+    /// The NTT-form permutation of `X → X^g` (cached for elements with a key).
+    fn permutation(&self, g: u64) -> std::borrow::Cow<'_, [u32]> {
+        match self.permutations.get(&g) {
+            Some(p) => std::borrow::Cow::Borrowed(p.as_slice()),
+            None => std::borrow::Cow::Owned(self.ctx.ring().galois_permutation(g)),
+        }
     }
 
     /// The context.

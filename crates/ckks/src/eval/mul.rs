@@ -3,7 +3,7 @@
 use super::Evaluator;
 use crate::crypto::{Ciphertext, Ciphertext3, Plaintext};
 use crate::error::{Error, Result};
-use crate::keys::switching::key_switch;
+use crate::keys::switching::{decompose, inner_products, key_switch, mod_down_and_rescale};
 use crate::math::poly::{Form, RnsPoly, for_each_limb};
 use std::borrow::Cow;
 
@@ -197,11 +197,48 @@ impl Evaluator {
         self.mul(a, a)
     }
 
-    /// `a · b`, relinearized and rescaled once.
+    /// `a · b`, relinearized and rescaled once. The key switch's division by P and the
+    /// rescale's division by `q_l` are done as one exact rounded division by `q_l·P`, which
+    /// saves the NTTs of a separate rescale. [`Error::Level`] at level 0.
     pub fn mul_and_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        let mut out = self.mul(a, b)?;
-        self.rescale_inplace(&mut out)?;
-        Ok(out)
+        let t = self.mul_no_relin(a, b)?;
+        let l = t.level();
+        if l == 0 {
+            return Err(Error::Level(
+                "cannot rescale a level-0 product: no prime left to divide by".into(),
+            ));
+        }
+        let key = self
+            .keys
+            .as_ref()
+            .and_then(|k| k.relin.as_ref())
+            .ok_or(Error::MissingRelinKey)?;
+        let dec = decompose(&self.ctx, &t.d2);
+        let (mut acc0, mut acc1) = inner_products(&self.ctx, &dec, &key.key, None);
+        // acc += P·d on the q-limbs (P ≡ 0 on the p-limbs).
+        let ring = self.ctx.ring();
+        let n = self.ctx.n();
+        let nq = l + 1;
+        let lift = |acc: &mut RnsPoly, d: &RnsPoly| {
+            for_each_limb(&mut acc.data_mut()[..nq * n], n, |i, limb| {
+                let m = ring.modulus(i, nq);
+                let pq = self.ctx.p_mod_q(i);
+                let pqs = m.shoup(pq);
+                for (x, &y) in limb.iter_mut().zip(d.limb(i)) {
+                    *x = m.add(*x, m.mul_shoup(y, pq, pqs));
+                }
+            });
+        };
+        lift(&mut acc0, &t.d0);
+        lift(&mut acc1, &t.d1);
+        Ok(Ciphertext {
+            c0: mod_down_and_rescale(&self.ctx, acc0),
+            c1: mod_down_and_rescale(&self.ctx, acc1),
+            scale: t.scale / self.ctx.q(l) as f64,
+            slots: t.slots,
+            context_id: t.context_id,
+            seed: None,
+        })
     }
 
     /// Sum of two three-component products (lazy relinearization: add, then relinearize once).

@@ -3,8 +3,8 @@
 use super::Evaluator;
 use crate::crypto::Ciphertext;
 use crate::error::{Error, Result};
-use crate::keys::GaloisKey;
 use crate::keys::switching::{decompose, key_switch, key_switch_decomposed};
+use crate::keys::{Decomposed, GaloisKey};
 use crate::math::poly::{Form, RnsPoly, for_each_limb};
 
 impl Evaluator {
@@ -25,7 +25,7 @@ impl Evaluator {
     fn apply_galois_with(&self, ct: &Ciphertext, key: &GaloisKey) -> Ciphertext {
         let ring = self.ctx.ring();
         let g = key.element;
-        let perm = ring.galois_permutation(g);
+        let perm = self.permutation(g);
         let c1 = ct.c1.automorphism(ring, g, &perm);
         let (k0, k1) = key_switch(&self.ctx, &c1, &key.key);
         let mut c0 = ct.c0.automorphism(ring, g, &perm);
@@ -53,9 +53,60 @@ impl Evaluator {
         Ok(self.apply_galois_with(ct, key))
     }
 
+    /// The key-independent half of key switching for `ct.c1`: its digits raised to `Q_l ∪ P`.
+    /// Compute it once, then call [`Evaluator::rotate_decomposed`] for each step (hoisting).
+    pub fn decompose(&self, ct: &Ciphertext) -> Result<Decomposed> {
+        self.check(ct)?;
+        Ok(decompose(&self.ctx, &ct.c1))
+    }
+
+    /// Left rotation by `k` of `ct`, reusing `dec = self.decompose(ct)` (Halevi–Shoup: the
+    /// automorphism is applied to the raised digits in NTT form). `dec` must come from `ct`.
+    pub fn rotate_decomposed(
+        &self,
+        ct: &Ciphertext,
+        dec: &Decomposed,
+        k: i32,
+    ) -> Result<Ciphertext> {
+        self.check(ct)?;
+        if dec.level() != ct.level() {
+            return Err(Error::Level(format!(
+                "decomposition at level {} used with a ciphertext at level {}",
+                dec.level(),
+                ct.level()
+            )));
+        }
+        let g = self.ctx.galois_element_for_rotation(k);
+        if g == 1 {
+            return Ok(ct.clone());
+        }
+        let key = self.galois_key(g, || format!("rotation by {k}"))?;
+        Ok(self.apply_galois_decomposed(ct, dec, key))
+    }
+
+    fn apply_galois_decomposed(
+        &self,
+        ct: &Ciphertext,
+        dec: &Decomposed,
+        key: &GaloisKey,
+    ) -> Ciphertext {
+        let ring = self.ctx.ring();
+        let perm = self.permutation(key.element);
+        let (k0, k1) = key_switch_decomposed(&self.ctx, dec, &key.key, Some(&perm));
+        let mut c0 = ct.c0.automorphism(ring, key.element, &perm);
+        c0.add_assign(ring, &k0);
+        Ciphertext {
+            c0,
+            c1: k1,
+            scale: ct.scale,
+            slots: ct.slots,
+            context_id: ct.context_id,
+            seed: None,
+        }
+    }
+
     /// Rotations of one ciphertext by each of `steps`, sharing one digit decomposition of `c1`
-    /// (Halevi–Shoup hoisting: the automorphism is applied to the raised digits in NTT form).
-    /// All keys are checked before any work is done.
+    /// (see [`Evaluator::rotate_decomposed`]). All keys are checked before any work is done.
     pub fn rotate_hoisted(&self, ct: &Ciphertext, steps: &[i32]) -> Result<Vec<Ciphertext>> {
         self.check(ct)?;
         let keys = steps
@@ -72,26 +123,14 @@ impl Evaluator {
         if keys.iter().all(Option::is_none) {
             return Ok(vec![ct.clone(); steps.len()]);
         }
-        let ring = self.ctx.ring();
         let dec = decompose(&self.ctx, &ct.c1);
-        let rotate_one = |key: &Option<&GaloisKey>| match key {
-            None => ct.clone(),
-            Some(key) => {
-                let perm = ring.galois_permutation(key.element);
-                let (k0, k1) = key_switch_decomposed(&self.ctx, &dec, &key.key, Some(&perm));
-                let mut c0 = ct.c0.automorphism(ring, key.element, &perm);
-                c0.add_assign(ring, &k0);
-                Ciphertext {
-                    c0,
-                    c1: k1,
-                    scale: ct.scale,
-                    slots: ct.slots,
-                    context_id: ct.context_id,
-                    seed: None,
-                }
-            }
-        };
-        Ok(keys.iter().map(rotate_one).collect())
+        Ok(keys
+            .iter()
+            .map(|key| match key {
+                None => ct.clone(),
+                Some(key) => self.apply_galois_decomposed(ct, &dec, key),
+            })
+            .collect())
     }
 
     /// Complex conjugation of every slot ([`Error::MissingGaloisKey`] "conjugation" without

@@ -171,6 +171,17 @@ pub fn key_switch_decomposed(
     key: &KeySwitchKey,
     perm: Option<&[u32]>,
 ) -> (RnsPoly, RnsPoly) {
+    let (acc0, acc1) = inner_products(ctx, dec, key, perm);
+    (mod_down(ctx, acc0), mod_down(ctx, acc1))
+}
+
+/// The inner products `Σ_j d̃_j[perm]·(b_j, a_j)` over `Q_l ∪ P` (NTT form), before ModDown.
+pub fn inner_products(
+    ctx: &Context,
+    dec: &Decomposed,
+    key: &KeySwitchKey,
+    perm: Option<&[u32]>,
+) -> (RnsPoly, RnsPoly) {
     let ring = ctx.ring();
     let n = ctx.n();
     let nq = dec.level + 1;
@@ -198,33 +209,49 @@ pub fn key_switch_decomposed(
         .zip(acc1.data_mut().chunks_exact_mut(n))
         .enumerate()
         .for_each(|(t, (o0, o1))| work(t, o0, o1));
-    (mod_down(ctx, acc0), mod_down(ctx, acc1))
+    (acc0, acc1)
 }
 
-/// Divides a polynomial over `Q_l ∪ P` (NTT form) by P, returning it over `Q_l` (NTT form):
-/// `(x - Conv_{P→Q}([x]_P)) · P^{-1}`.
+/// Divides a polynomial over `Q_l ∪ P` (NTT form) by P with rounding, returning it over `Q_l`
+/// (NTT form). The division is exact ([`crate::math::basis::DivideAndRound`]): the only error
+/// it adds is the final rounding.
 pub fn mod_down(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
     let ring = ctx.ring();
     let n = ctx.n();
     let nq = x.num_q();
-    let np = x.num_p();
     let mut p_part = x.data()[nq * n..].to_vec();
     for_each_limb(&mut p_part, n, |j, limb| ring.p_tables()[j].inverse(limb));
-    let conv = ctx.mod_down_converter();
-    let mut scaled = vec![0u64; np * n];
-    conv.scale_inputs(&p_part, &mut scaled, n);
     x.drop_p();
-    for_each_limb(x.data_mut(), n, |i, limb| {
-        let mut tmp = vec![0u64; n];
-        conv.convert_limb(&scaled, i, &mut tmp);
-        let table = &ring.q_tables()[i];
-        table.forward(&mut tmp);
-        let m = table.modulus();
-        let (w, ws) = ctx.p_inv_mod_q(i);
-        for (v, &t) in limb.iter_mut().zip(&tmp) {
-            *v = m.mul_shoup(m.sub(*v, t), w, ws);
+    ctx.divide_by_p()
+        .apply(&mut p_part, x.data_mut(), &ring.q_tables()[..nq], n);
+    x
+}
+
+/// Divides a polynomial over `Q_l ∪ P` (NTT form, `l ≥ 1`) by `q_l·P` with rounding, returning
+/// it over `Q_{l-1}`: ModDown and rescale in one exact division, saving the NTTs of a
+/// separate rescale.
+///
+/// # Panics
+/// If the polynomial has a single q-limb.
+pub fn mod_down_and_rescale(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
+    let ring = ctx.ring();
+    let n = ctx.n();
+    let nq = x.num_q();
+    assert!(nq >= 2, "rescaling needs two q-limbs");
+    let l = nq - 1;
+    // Source limbs: q_l then the p limbs, which are contiguous at the end of the buffer.
+    let mut from = x.data()[l * n..].to_vec();
+    for_each_limb(&mut from, n, |j, limb| {
+        if j == 0 {
+            ring.q_tables()[l].inverse(limb);
+        } else {
+            ring.p_tables()[j - 1].inverse(limb);
         }
     });
+    x.drop_p();
+    x.truncate_q(l);
+    ctx.divide_by_qp(l)
+        .apply(&mut from, x.data_mut(), &ring.q_tables()[..l], n);
     x
 }
 

@@ -10,6 +10,8 @@
 //! 2^124).
 
 use super::modulus::Modulus;
+use super::ntt::NttTable;
+use super::poly::for_each_limb;
 
 /// Products per 128-bit accumulator before a reduction is needed (each is < 2^124).
 const LAZY_TERMS: usize = 15;
@@ -60,6 +62,11 @@ impl BasisConverter {
             inv_punctured,
             punctured,
         }
+    }
+
+    /// Number of target limbs.
+    pub fn to_len(&self) -> usize {
+        self.to.len()
     }
 
     /// Source basis.
@@ -127,6 +134,101 @@ impl BasisConverter {
             }
             *o = b.reduce_u128(acc);
         }
+    }
+}
+
+/// Exact division by the product `A` of a set of primes with rounding, from a basis `A ∪ B`
+/// to `B` (HPS-style: the fast conversion's overflow count `v = floor(Σ_j y_j / a_j)` is
+/// computed in floating point and subtracted, so `[x]_A` is reconstructed exactly except with
+/// negligible probability). Used for ModDown (`A = P`) and for ModDown fused with a rescale
+/// (`A = {q_l} ∪ P`). The result is `round(x / A)`: the only new error is the final rounding.
+#[derive(Debug, Clone)]
+pub struct DivideAndRound {
+    converter: BasisConverter,
+    /// `1 / a_j` as f64.
+    inv_from: Vec<f64>,
+    /// `A mod b_k`.
+    a_mod_to: Vec<u64>,
+    /// `floor(A/2) mod a_j` and `mod b_k`.
+    half_mod_from: Vec<u64>,
+    half_mod_to: Vec<u64>,
+    /// `A^{-1} mod b_k` with Shoup constants.
+    inv_a_mod_to: Vec<(u64, u64)>,
+}
+
+impl DivideAndRound {
+    /// Constants for dividing by `A = Π from` into basis `to` (all primes odd and distinct).
+    pub fn new(from: &[Modulus], to: &[Modulus]) -> Self {
+        let a_mod = |m: &Modulus| {
+            from.iter()
+                .fold(1u64, |acc, a| m.mul(acc, m.reduce(a.value())))
+        };
+        // A is odd, so floor(A/2) = (A - 1)/2 ≡ (A - 1)·2^{-1}.
+        let half_mod = |m: &Modulus| {
+            let am = a_mod(m);
+            let two_inv = m.inv(2).unwrap_or(0);
+            m.mul(m.sub(am, 1 % m.value()), two_inv)
+        };
+        let a_mod_to: Vec<u64> = to.iter().map(a_mod).collect();
+        Self {
+            converter: BasisConverter::new(from, to),
+            inv_from: from.iter().map(|a| 1.0 / a.value() as f64).collect(),
+            half_mod_from: from.iter().map(half_mod).collect(),
+            half_mod_to: to.iter().map(half_mod).collect(),
+            inv_a_mod_to: to
+                .iter()
+                .zip(&a_mod_to)
+                .map(|(m, &am)| {
+                    let inv = m.inv(am).unwrap_or(0);
+                    (inv, m.shoup(inv))
+                })
+                .collect(),
+            a_mod_to,
+        }
+    }
+
+    /// `x_to ← round(x / A)` for the first `x_to.len() / n` target primes.
+    ///
+    /// `x_from` holds the residues of `x` modulo the `A` primes in coefficient form (it is
+    /// overwritten); `x_to` the residues modulo the target primes in NTT form, transformed with
+    /// `to_tables` (one per target limb used).
+    pub fn apply(&self, x_from: &mut [u64], x_to: &mut [u64], to_tables: &[NttTable], n: usize) {
+        let nf = self.inv_from.len();
+        // x + floor(A/2), so that the floor of the exact division rounds.
+        for (j, limb) in x_from.chunks_exact_mut(n).enumerate() {
+            let m = &self.converter.from[j];
+            let h = self.half_mod_from[j];
+            for v in limb.iter_mut() {
+                *v = m.add(*v, h);
+            }
+        }
+        let mut scaled = vec![0u64; nf * n];
+        self.converter.scale_inputs(x_from, &mut scaled, n);
+        let overflow: Vec<u64> = (0..n)
+            .map(|c| {
+                let s: f64 = (0..nf)
+                    .map(|j| scaled[j * n + c] as f64 * self.inv_from[j])
+                    .sum();
+                s.floor() as u64
+            })
+            .collect();
+        for_each_limb(x_to, n, |k, limb| {
+            let m = &self.converter.to[k];
+            let mut tmp = vec![0u64; n];
+            self.converter.convert_limb(&scaled, k, &mut tmp);
+            let am = self.a_mod_to[k];
+            let am_shoup = m.shoup(am);
+            let h = self.half_mod_to[k];
+            // tmp = [x + h]_A - h, so that x - tmp = A·floor((x + h) / A).
+            for (t, &v) in tmp.iter_mut().zip(&overflow) {
+                *t = m.sub(m.sub(*t, m.mul_shoup(v, am, am_shoup)), h);
+            }
+            to_tables[k].forward(&mut tmp);
+            let (w, ws) = self.inv_a_mod_to[k];
+            for (v, &t) in limb.iter_mut().zip(&tmp) {
+                *v = m.mul_shoup(m.sub(*v, t), w, ws);
+            }
+        });
     }
 }
 
@@ -206,6 +308,42 @@ mod tests {
                 to.iter().zip(&outs).all(|(m, &o)| (v % m.value() as u128) as u64 == o)
             });
             prop_assert!(ok);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// round(x / A) exactly, for x = A·t + r with r anywhere in [0, A).
+        #[test]
+        fn divide_and_round_is_exact(t in 0u64..(1 << 40), r_frac in 0.0f64..1.0) {
+            let n = 16;
+            let mut g = PrimeGenerator::new(n);
+            let from = moduli(&[30, 31], &mut g);
+            let to = moduli(&[40, 41], &mut g);
+            let tables: Vec<NttTable> = to.iter().map(|m| NttTable::new(*m, n).unwrap()).collect();
+            let a: u128 = from.iter().map(|m| m.value() as u128).product();
+            let r = ((a as f64) * r_frac) as u128 % a;
+            let x = a * t as u128 + r;
+            let dr = DivideAndRound::new(&from, &to);
+            // Constant polynomial x: coefficient 0 = x, others 0.
+            let mut x_from = vec![0u64; 2 * n];
+            for (j, m) in from.iter().enumerate() {
+                x_from[j * n] = (x % m.value() as u128) as u64;
+            }
+            let mut x_to = vec![0u64; 2 * n];
+            for (k, m) in to.iter().enumerate() {
+                let limb = &mut x_to[k * n..(k + 1) * n];
+                limb[0] = (x % m.value() as u128) as u64;
+                tables[k].forward(limb);
+            }
+            dr.apply(&mut x_from, &mut x_to, &tables, n);
+            let expect = (x + a / 2) / a;
+            for (k, m) in to.iter().enumerate() {
+                let limb = &mut x_to[k * n..(k + 1) * n];
+                tables[k].inverse(limb);
+                prop_assert_eq!(limb[0] as u128, expect % m.value() as u128);
+                prop_assert!(limb[1..].iter().all(|&v| v == 0));
+            }
         }
     }
 

@@ -9,7 +9,7 @@
 
 use super::spec::{ParameterSpec, SecurityLevel};
 use crate::error::{Error, Result};
-use crate::math::basis::{BasisConverter, RescaleConstants};
+use crate::math::basis::{BasisConverter, DivideAndRound, RescaleConstants};
 use crate::math::modulus::{MAX_MODULUS_BITS, Modulus};
 use crate::math::primes::PrimeGenerator;
 use crate::math::ring::RnsRing;
@@ -65,6 +65,11 @@ pub struct Context {
     mod_up: Vec<Vec<ModUpConverter>>,
     /// From P to every q prime.
     mod_down: BasisConverter,
+    /// Exact rounded division by P (ModDown).
+    divide_by_p: DivideAndRound,
+    /// `divide_by_qp[l]`: exact rounded division by `q_l·P` into `q_0..q_{l-1}` (ModDown fused
+    /// with a rescale); index 0 unused.
+    divide_by_qp: Vec<DivideAndRound>,
     /// `P^{-1} mod q_i` with Shoup constants.
     p_inv_mod_q: Vec<(u64, u64)>,
     /// `P mod q_i`.
@@ -208,6 +213,13 @@ impl Context {
             mod_up.push(per_count);
         }
         let mod_down = BasisConverter::new(&pm, &qm);
+        let divide_by_p = DivideAndRound::new(&pm, &qm);
+        let divide_by_qp = (0..total_q)
+            .map(|l| {
+                let from: Vec<Modulus> = std::iter::once(qm[l]).chain(pm.iter().copied()).collect();
+                DivideAndRound::new(&from, &qm[..l])
+            })
+            .collect();
         let p_mod_q: Vec<u64> = qm
             .iter()
             .map(|m| {
@@ -255,6 +267,8 @@ impl Context {
             rescale,
             mod_up,
             mod_down,
+            divide_by_p,
+            divide_by_qp,
             p_inv_mod_q,
             p_mod_q,
             imaginary_units,
@@ -348,6 +362,17 @@ impl Context {
     /// Converter from P to the q primes (rows in q order).
     pub fn mod_down_converter(&self) -> &BasisConverter {
         &self.mod_down
+    }
+
+    /// Exact rounded division by P from `P ∪ Q` to the q primes (ModDown).
+    pub fn divide_by_p(&self) -> &DivideAndRound {
+        &self.divide_by_p
+    }
+
+    /// Exact rounded division by `q_level·P` from `{q_level} ∪ P` to `q_0..q_{level-1}`
+    /// (ModDown fused with a rescale; `level ≥ 1`).
+    pub fn divide_by_qp(&self, level: usize) -> &DivideAndRound {
+        &self.divide_by_qp[level]
     }
 
     /// `P^{-1} mod q_i` with its Shoup constant.
