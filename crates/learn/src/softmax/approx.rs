@@ -29,43 +29,14 @@
 //! ciphertext below the bootstrappable level, unless everything left fits without one.
 
 use num_complex::Complex64;
-use serde::{Deserialize, Serialize};
 
 use super::constants as k;
 use super::geometry::TiledRows;
+use super::planner::{Runner, fill_row};
 use super::poly::Poly;
+pub use super::variant::SoftmaxVariant;
 use crate::eval::SlotEvaluator;
 use crate::{Error, Result};
-
-/// Which approximation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum SoftmaxVariant {
-    /// HETAL's approximation with the benchmark constants.
-    Hetal,
-    /// HETAL with the "precise" domain-extension correction.
-    HetalPrecise,
-    /// This crate's improvement: direct exponential on the known range, tuned inverse.
-    HetalRs,
-}
-
-impl SoftmaxVariant {
-    /// Every variant.
-    pub const ALL: [SoftmaxVariant; 3] = [Self::Hetal, Self::HetalPrecise, Self::HetalRs];
-
-    /// CLI name: `hetal`, `hetal-precise`, `hetal-rs`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Hetal => "hetal",
-            Self::HetalPrecise => "hetal-precise",
-            Self::HetalRs => "hetal-rs",
-        }
-    }
-
-    /// Parses [`SoftmaxVariant::name`].
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.name() == name)
-    }
-}
 
 /// Relative error the `hetal-rs` inverse is tuned for.
 pub const RS_INVERSE_TARGET: f64 = 1.0 / (1u64 << 24) as f64;
@@ -485,92 +456,6 @@ impl SoftmaxApprox {
             bootstraps: run.bootstraps,
             levels: self.depth(),
         })
-    }
-}
-
-/// Broadcasts column 0 of every row over the row (other columns must be zero): log₂(cols)
-/// right rotations, exact because the filled part never reaches the next row.
-pub fn fill_row<E: SlotEvaluator>(ev: &E, ct: &E::Ct, cols: usize) -> Result<E::Ct> {
-    let mut acc = ct.clone();
-    let mut step = 1;
-    while step < cols {
-        let r = ev.rotate(&acc, -(step as isize))?;
-        acc = ev.add(&acc, &r)?;
-        step <<= 1;
-    }
-    Ok(acc)
-}
-
-/// Just-in-time bootstrapping: a ciphertext is refreshed before a stage only when the stage
-/// would leave it below the bootstrappable level *and* the rest of the pipeline does not fit in
-/// the levels it has.
-struct Runner<'a, E: SlotEvaluator> {
-    ev: &'a E,
-    boot_min: usize,
-    out_min: usize,
-    remaining: usize,
-    bootstraps: usize,
-}
-
-impl<E: SlotEvaluator> Runner<'_, E> {
-    fn fits(&self, level: usize) -> bool {
-        level >= self.remaining + self.out_min
-    }
-
-    /// The level a stage's result must keep: bootstrappable, or `out_min` for the last stage.
-    fn floor(&self, depth: usize) -> usize {
-        if self.remaining <= depth {
-            self.out_min
-        } else {
-            self.boot_min
-        }
-    }
-
-    fn needs_boot(&self, level: usize, depth: usize) -> bool {
-        !self.fits(level) && level < depth + self.floor(depth)
-    }
-
-    fn boot(&mut self, ct: &E::Ct, depth: usize) -> Result<E::Ct> {
-        let out = self.ev.bootstrap(ct)?;
-        self.bootstraps += 1;
-        if self.needs_boot(self.ev.level(&out), depth) {
-            return Err(Error::LevelExhausted {
-                op: "softmax stage after bootstrapping",
-                needed: depth + self.floor(depth),
-                level: self.ev.level(&out),
-            });
-        }
-        Ok(out)
-    }
-
-    /// Before consuming `depth` levels of `ct` on the critical path.
-    fn stage(&mut self, ct: &mut E::Ct, depth: usize) -> Result<()> {
-        if self.needs_boot(self.ev.level(ct), depth) {
-            *ct = self.boot(ct, depth)?;
-        }
-        self.remaining = self.remaining.saturating_sub(depth);
-        Ok(())
-    }
-
-    /// Before using a parked operand in an operation of `depth` levels.
-    fn refresh(&mut self, ct: &mut E::Ct, depth: usize) -> Result<()> {
-        if self.needs_boot(self.ev.level(ct), depth) {
-            *ct = self.boot(ct, depth)?;
-        }
-        Ok(())
-    }
-
-    /// Bootstraps two real-valued ciphertexts as one (`a + i·b`), then separates them again
-    /// (one level): half the bootstraps of refreshing them separately.
-    fn bootstrap_pair(&mut self, a: &E::Ct, b: &E::Ct) -> Result<(E::Ct, E::Ct)> {
-        let ev = self.ev;
-        let packed = ev.add(a, &ev.mul_i(b)?)?;
-        let fresh = ev.bootstrap(&packed)?;
-        self.bootstraps += 1;
-        let conj = ev.conjugate(&fresh)?;
-        let re = ev.mul_scalar(&ev.add(&fresh, &conj)?, Complex64::new(0.5, 0.0))?;
-        let im = ev.mul_scalar(&ev.sub(&fresh, &conj)?, Complex64::new(0.0, -0.5))?;
-        Ok((re, im))
     }
 }
 
