@@ -15,6 +15,7 @@
 //!
 //! [`SlotSimulator`]: hetal_ckks::circuits::simulator::SlotSimulator
 
+use super::ckks_tensor::TensorBackend;
 use super::counter::{Op, OpCounter};
 use super::{SlotCodec, SlotEvaluator};
 use crate::{Error, Result};
@@ -34,10 +35,14 @@ pub trait CkksClient<B: SlotBackend> {
     fn decrypt(&self, backend: &B, ct: &B::Ct) -> Result<Vec<Complex64>>;
 }
 
-/// A sum of relinearized products awaiting its single rescale (scale `Δ_ℓ²` at level `ℓ`).
+/// A sum of products awaiting its single relinearization and rescale, at `level` with scale
+/// `Δ_level²`: products added at that level stay unrelinearized (`tensor`); what had to be
+/// brought down from a higher level is kept relinearized (`relinearized`).
 #[derive(Debug, Clone)]
-pub struct PendingProducts<Ct> {
-    sum: Ct,
+pub struct PendingProducts<Ct, T> {
+    tensor: Option<T>,
+    relinearized: Option<Ct>,
+    level: usize,
 }
 
 /// No client: a server-side evaluator that cannot encrypt or decrypt.
@@ -208,13 +213,7 @@ impl<B: SlotBackend, C> CkksSlots<B, C> {
     /// `a ⊙ b` relinearized, not rescaled, with both operands canonical at `level`; the scale is
     /// set to exactly `Δ_level²`.
     fn product_at(&self, a: &B::Ct, b: &B::Ct, level: usize) -> Result<B::Ct> {
-        if level == 0 {
-            return Err(Error::LevelExhausted {
-                op: "Mult",
-                needed: 1,
-                level,
-            });
-        }
+        Self::product_level(level)?;
         let (a, b) = (self.align(a, level)?, self.align(b, level)?);
         let mut prod = self.backend.mul_relin(&a, &b).map_err(backend_err)?;
         self.backend
@@ -223,6 +222,16 @@ impl<B: SlotBackend, C> CkksSlots<B, C> {
         Ok(prod)
     }
 
+    fn product_level(level: usize) -> Result<()> {
+        if level == 0 {
+            return Err(Error::LevelExhausted {
+                op: "Mult",
+                needed: 1,
+                level,
+            });
+        }
+        Ok(())
+    }
     /// Scale for a plaintext multiplying a canonical level-`level` ciphertext so that the
     /// rescaled product is canonical at `level − 1`.
     fn plain_scale(&self, level: usize) -> Result<f64> {
@@ -247,9 +256,37 @@ impl<B: SlotBackend, C> CkksSlots<B, C> {
     }
 }
 
+impl<B: TensorBackend, C> CkksSlots<B, C> {
+    /// `a ⊗ b` unrelinearized, both operands canonical at `level` (scale `Δ_level²`).
+    fn tensor_at(&self, a: &B::Ct, b: &B::Ct, level: usize) -> Result<B::Tensor> {
+        Self::product_level(level)?;
+        let (a, b) = (self.align(a, level)?, self.align(b, level)?);
+        let t = self.backend.tensor(&a, &b).map_err(backend_err)?;
+        self.counter.record(Op::Mult, 1);
+        Ok(t)
+    }
+
+    /// The pending sum as one relinearized ciphertext (scale `Δ²`, not rescaled).
+    fn collapse(&self, acc: &PendingProducts<B::Ct, B::Tensor>) -> Result<B::Ct> {
+        let relin = match &acc.tensor {
+            Some(t) => Some(self.backend.relinearize(t).map_err(backend_err)?),
+            None => None,
+        };
+        let mut sum = match (relin, &acc.relinearized) {
+            (Some(x), Some(y)) => self.backend.add(&x, y).map_err(backend_err)?,
+            (Some(x), None) => x,
+            (None, Some(y)) => y.clone(),
+            (None, None) => return Err(Error::InvalidInput("empty product sum".into())),
+        };
+        let scale = self.scales[acc.level];
+        self.backend.set_scale(&mut sum, scale * scale);
+        Ok(sum)
+    }
+}
+
 impl<B, C> SlotEvaluator for CkksSlots<B, C>
 where
-    B: SlotBackend,
+    B: TensorBackend,
     B::Ct: Send + Sync,
 {
     type Ct = B::Ct;
@@ -352,47 +389,55 @@ where
         Ok(self.out(self.backend.rescale(&prod).map_err(backend_err)?))
     }
 
-    type ProductSum = PendingProducts<B::Ct>;
+    type ProductSum = PendingProducts<B::Ct, B::Tensor>;
 
-    fn product_sum(&self, a: &B::Ct, b: &B::Ct) -> Result<PendingProducts<B::Ct>> {
+    fn product_sum(&self, a: &B::Ct, b: &B::Ct) -> Result<Self::ProductSum> {
         self.check(a)?;
         self.check(b)?;
         let level = self.backend.level(a).min(self.backend.level(b));
         Ok(PendingProducts {
-            sum: self.product_at(a, b, level)?,
+            tensor: Some(self.tensor_at(a, b, level)?),
+            relinearized: None,
+            level,
         })
     }
 
-    fn product_sum_add(
-        &self,
-        acc: &mut PendingProducts<B::Ct>,
-        a: &B::Ct,
-        b: &B::Ct,
-    ) -> Result<()> {
+    fn product_sum_add(&self, acc: &mut Self::ProductSum, a: &B::Ct, b: &B::Ct) -> Result<()> {
         self.check(a)?;
         self.check(b)?;
         let pair_level = self.backend.level(a).min(self.backend.level(b));
-        let acc_level = self.backend.level(&acc.sum);
-        if pair_level < acc_level {
-            // Bring the pending sum down: rescale it, align it to the pair's level, and lift its
-            // scale back to Δ² with an exact integer factor.
-            let done = self.backend.rescale(&acc.sum).map_err(backend_err)?;
+        if pair_level < acc.level {
+            // Bring the pending sum down: relinearize and rescale it, align it to the pair's
+            // level, and lift its scale back to Δ² with an exact integer factor.
+            Self::product_level(pair_level)?;
+            let done = self
+                .backend
+                .rescale(&self.collapse(acc)?)
+                .map_err(backend_err)?;
             let aligned = self.align(&done, pair_level)?;
             let scale = self.scales[pair_level];
-            acc.sum = self
+            let mut lifted = self
                 .backend
                 .mul_const(&aligned, 1.0, scale)
                 .map_err(backend_err)?;
-            self.backend.set_scale(&mut acc.sum, scale * scale);
+            self.backend.set_scale(&mut lifted, scale * scale);
+            *acc = PendingProducts {
+                tensor: None,
+                relinearized: Some(lifted),
+                level: pair_level,
+            };
         }
-        let level = pair_level.min(acc_level);
-        let prod = self.product_at(a, b, level)?;
-        acc.sum = self.backend.add(&acc.sum, &prod).map_err(backend_err)?;
+        let t = self.tensor_at(a, b, acc.level)?;
+        acc.tensor = Some(match acc.tensor.take() {
+            Some(x) => self.backend.add_tensor(&x, &t).map_err(backend_err)?,
+            None => t,
+        });
         Ok(())
     }
 
-    fn product_sum_finish(&self, acc: &PendingProducts<B::Ct>) -> Result<B::Ct> {
-        Ok(self.out(self.backend.rescale(&acc.sum).map_err(backend_err)?))
+    fn product_sum_finish(&self, acc: &Self::ProductSum) -> Result<B::Ct> {
+        let sum = self.collapse(acc)?;
+        Ok(self.out(self.backend.rescale(&sum).map_err(backend_err)?))
     }
 
     fn rotate(&self, a: &B::Ct, k: isize) -> Result<B::Ct> {
@@ -469,7 +514,7 @@ where
 
 impl<B, C> SlotCodec for CkksSlots<B, C>
 where
-    B: SlotBackend,
+    B: TensorBackend,
     B::Ct: Send + Sync,
     C: CkksClient<B>,
 {

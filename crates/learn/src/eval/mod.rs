@@ -19,11 +19,13 @@
 
 pub mod ckks;
 pub mod ckks_session;
+pub mod ckks_tensor;
 pub mod counter;
 pub mod sim;
 
 pub use ckks::{CkksClient, CkksSlots, NoClient};
 pub use ckks_session::{CkksSession, SecretKeyClient};
+pub use ckks_tensor::TensorBackend;
 pub use counter::{Op, OpCounter, OpCounts};
 pub use sim::{SimConfig, SimCt, Simulator};
 
