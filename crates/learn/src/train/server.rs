@@ -178,6 +178,32 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         self.weight_scale
     }
 
+    /// Refreshes `W` and `V` together: one bootstrap per block of `W + i·V`, then the real and
+    /// imaginary parts (one level). With plain gradient descent `V = W`: only `W`.
+    fn refresh_state(&mut self) -> Result<()> {
+        if self.hyper.optimizer == Optimizer::GradientDescent {
+            self.w = self.bootstrap_all(&self.w.clone())?;
+            self.v = self.w.clone();
+            return Ok(());
+        }
+        let ev = self.ev;
+        let half = Complex64::new(0.5, 0.0);
+        let minus_half_i = Complex64::new(0.0, -0.5);
+        let mut w_blocks = Vec::with_capacity(self.w.blocks().len());
+        let mut v_blocks = Vec::with_capacity(self.w.blocks().len());
+        for (w, v) in self.w.blocks().iter().zip(self.v.blocks()) {
+            let fresh = ev.bootstrap(&ev.add(w, &ev.mul_i(v)?)?)?;
+            let conj = ev.conjugate(&fresh)?;
+            w_blocks.push(ev.mul_scalar(&ev.add(&fresh, &conj)?, half)?);
+            v_blocks.push(ev.mul_scalar(&ev.sub(&fresh, &conj)?, minus_half_i)?);
+        }
+        self.totals.state_bootstraps += w_blocks.len();
+        let (w, v) = (&self.w, &self.v);
+        self.w = BlockMatrix::from_blocks(w.rows(), w.cols(), w.unit(), w.layout(), w_blocks)?;
+        self.v = BlockMatrix::from_blocks(v.rows(), v.cols(), v.unit(), v.layout(), v_blocks)?;
+        Ok(())
+    }
+
     fn bootstrap_all(&mut self, m: &BlockMatrix<E::Ct>) -> Result<BlockMatrix<E::Ct>> {
         self.totals.state_bootstraps += m.blocks().len();
         m.try_map(|c| self.ev.bootstrap(c))
@@ -215,11 +241,8 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             Refresh::default()
         };
         let before = self.totals.state_bootstraps;
-        if plan.weights {
-            self.w = self.bootstrap_all(&self.w.clone())?;
-        }
-        if plan.lookahead {
-            self.v = self.bootstrap_all(&self.v.clone())?;
+        if plan.weights || plan.lookahead {
+            self.refresh_state()?;
         }
         report.state_bootstraps = self.totals.state_bootstraps - before;
 
@@ -281,7 +304,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         batches: &[EncryptedBatch<E::Ct>],
     ) -> Result<Vec<BlockMatrix<E::Ct>>> {
         if self.bootstrapping && min_level(self.ev, &self.w) < self.policy.min_lookahead_level() {
-            self.w = self.bootstrap_all(&self.w.clone())?;
+            self.refresh_state()?;
         }
         let period = self.classes.next_power_of_two();
         batches
