@@ -11,6 +11,7 @@
 
 use crate::math::modulus::Modulus;
 use crate::math::poly::{Form, RnsPoly, for_each_limb};
+use crate::math::pool;
 use crate::params::context::Context;
 #[cfg(feature = "parallel")]
 use rayon::prelude::*;
@@ -111,7 +112,7 @@ pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
     let digits = (0..ctx.digits_at_level(level))
         .map(|j| {
             let mu = ctx.mod_up_converter(j, level);
-            let mut scaled = vec![0u64; mu.count * n];
+            let mut scaled = pool::take_zeroed(mu.count * n);
             mu.converter.scale_inputs(
                 &coeff.data()[mu.start * n..(mu.start + mu.count) * n],
                 &mut scaled,
@@ -125,6 +126,7 @@ pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
                     ring.table(t, nq).forward(limb);
                 }
             });
+            pool::give(scaled);
             ext
         })
         .collect();
@@ -219,11 +221,13 @@ pub fn mod_down(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
     let ring = ctx.ring();
     let n = ctx.n();
     let nq = x.num_q();
-    let mut p_part = x.data()[nq * n..].to_vec();
+    let mut p_part = pool::take_empty(x.data().len() - nq * n);
+    p_part.extend_from_slice(&x.data()[nq * n..]);
     for_each_limb(&mut p_part, n, |j, limb| ring.p_tables()[j].inverse(limb));
     x.drop_p();
     ctx.divide_by_p()
         .apply(&mut p_part, x.data_mut(), &ring.q_tables()[..nq], n);
+    pool::give(p_part);
     x
 }
 
@@ -240,7 +244,8 @@ pub fn mod_down_and_rescale(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
     assert!(nq >= 2, "rescaling needs two q-limbs");
     let l = nq - 1;
     // Source limbs: q_l then the p limbs, which are contiguous at the end of the buffer.
-    let mut from = x.data()[l * n..].to_vec();
+    let mut from = pool::take_empty(x.data().len() - l * n);
+    from.extend_from_slice(&x.data()[l * n..]);
     for_each_limb(&mut from, n, |j, limb| {
         if j == 0 {
             ring.q_tables()[l].inverse(limb);
@@ -252,6 +257,7 @@ pub fn mod_down_and_rescale(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
     x.truncate_q(l);
     ctx.divide_by_qp(l)
         .apply(&mut from, x.data_mut(), &ring.q_tables()[..l], n);
+    pool::give(from);
     x
 }
 

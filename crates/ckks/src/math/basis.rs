@@ -12,6 +12,7 @@
 use super::modulus::Modulus;
 use super::ntt::NttTable;
 use super::poly::for_each_limb;
+use super::pool;
 
 /// Products per 128-bit accumulator before a reduction is needed (each is < 2^124).
 const LAZY_TERMS: usize = 15;
@@ -202,7 +203,7 @@ impl DivideAndRound {
                 *v = m.add(*v, h);
             }
         }
-        let mut scaled = vec![0u64; nf * n];
+        let mut scaled = pool::take_zeroed(nf * n);
         self.converter.scale_inputs(x_from, &mut scaled, n);
         let overflow: Vec<u64> = (0..n)
             .map(|c| {
@@ -214,7 +215,7 @@ impl DivideAndRound {
             .collect();
         for_each_limb(x_to, n, |k, limb| {
             let m = &self.converter.to[k];
-            let mut tmp = vec![0u64; n];
+            let mut tmp = pool::take_zeroed(n);
             self.converter.convert_limb(&scaled, k, &mut tmp);
             let am = self.a_mod_to[k];
             let am_shoup = m.shoup(am);
@@ -228,7 +229,9 @@ impl DivideAndRound {
             for (v, &t) in limb.iter_mut().zip(&tmp) {
                 *v = m.mul_shoup(m.sub(*v, t), w, ws);
             }
+            pool::give(tmp);
         });
+        pool::give(scaled);
     }
 }
 

@@ -9,6 +9,7 @@
 //! which validate their inputs; the methods here panic on them, as documented per method.
 
 use super::modulus::Modulus;
+use super::pool;
 use super::ring::RnsRing;
 #[cfg(feature = "parallel")]
 use rayon::prelude::*;
@@ -23,13 +24,36 @@ pub enum Form {
 }
 
 /// A polynomial in RNS representation over `q_0..q_{num_q-1}` and `p_0..p_{num_p-1}`.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Limb buffers come from and return to [`super::pool`], which avoids page-faulting fresh
+/// memory on every operation at large N.
+#[derive(PartialEq, Eq)]
 pub struct RnsPoly {
     n: usize,
     num_q: usize,
     num_p: usize,
     form: Form,
     data: Vec<u64>,
+}
+
+impl Clone for RnsPoly {
+    fn clone(&self) -> Self {
+        let mut data = pool::take_empty(self.data.len());
+        data.extend_from_slice(&self.data);
+        Self {
+            n: self.n,
+            num_q: self.num_q,
+            num_p: self.num_p,
+            form: self.form,
+            data,
+        }
+    }
+}
+
+impl Drop for RnsPoly {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.data));
+    }
 }
 
 impl std::fmt::Debug for RnsPoly {
@@ -64,7 +88,7 @@ impl RnsPoly {
             num_q,
             num_p,
             form,
-            data: vec![0u64; n * (num_q + num_p)],
+            data: pool::take_zeroed(n * (num_q + num_p)),
         }
     }
 
