@@ -17,6 +17,7 @@
 
 use super::ckks_tensor::TensorBackend;
 use super::counter::{Op, OpCounter};
+use super::plain_cache::{PLAIN_CACHE_ENTRIES, PlainCache};
 use super::{SlotCodec, SlotEvaluator};
 use crate::{Error, Result};
 use hetal_ckks::circuits::backend::SlotBackend;
@@ -61,6 +62,7 @@ pub struct CkksSlots<B: SlotBackend, C = NoClient> {
     counter: OpCounter,
     bootstrapper: Option<Bootstrapper<B>>,
     bootstrap_level: usize,
+    plains: PlainCache<B::Pt>,
 }
 
 impl<B: SlotBackend, C> std::fmt::Debug for CkksSlots<B, C> {
@@ -70,6 +72,7 @@ impl<B: SlotBackend, C> std::fmt::Debug for CkksSlots<B, C> {
             .field("max_level", &self.max_level_inner())
             .field("scales", &self.scales)
             .field("bootstrapping", &self.bootstrapper.is_some())
+            .field("cached_plaintexts", &self.plains.len())
             .finish()
     }
 }
@@ -103,6 +106,7 @@ impl<B: SlotBackend, C> CkksSlots<B, C> {
             counter: OpCounter::new(),
             bootstrapper: None,
             bootstrap_level: max_level,
+            plains: PlainCache::new(PLAIN_CACHE_ENTRIES),
         })
     }
 
@@ -357,8 +361,10 @@ where
         let level = self.backend.level(a);
         let pt_scale = self.plain_scale(level)?;
         let pt = self
-            .backend
-            .encode(values, level, pt_scale)
+            .plains
+            .get_or_encode(values, level, pt_scale, || {
+                self.backend.encode(values, level, pt_scale)
+            })
             .map_err(backend_err)?;
         let prod = self.backend.mul_plain(a, &pt).map_err(backend_err)?;
         self.counter.record(Op::CMult, 1);

@@ -21,6 +21,7 @@ pub mod ckks;
 pub mod ckks_session;
 pub mod ckks_tensor;
 pub mod counter;
+pub mod plain_cache;
 pub mod sim;
 
 pub use ckks::{CkksClient, CkksSlots, NoClient};
