@@ -158,3 +158,41 @@ fn snips_encrypted_on_the_simulator_matches_the_reference() {
     );
     assert!((enc_acc - ref_acc).abs() <= 0.002, "{enc_acc} vs {ref_acc}");
 }
+
+/// Bootstraps and operations per step at HETAL's shapes (simulator, 12 steps each), printed for
+/// the benchmark tables: `cargo test -p hetal-learn --release --test reference_shared_packs
+/// step_counts -- --ignored --nocapture`.
+#[test]
+#[ignore = "about a minute; prints a table"]
+fn step_counts_at_hetal_shapes() {
+    use hetal_learn::softmax::SoftmaxVariant;
+    use hetal_learn::train::step_counts;
+    println!(
+        "| shape (n, b, c) | variant | softmax | residual | state cts | total | Mult/step | Rot/step |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (n, d, c) in [
+        (512, 768, 3),
+        (1024, 768, 7),
+        (1024, 768, 10),
+        (2048, 768, 10),
+    ] {
+        for variant in [SoftmaxVariant::Hetal, SoftmaxVariant::HetalRs] {
+            let s = step_counts(n, d, c, variant, 12).unwrap();
+            let total = s.softmax_bootstraps_per_step
+                + s.residual_bootstraps_per_step
+                + s.state_bootstraps_per_step;
+            println!(
+                "| ({n}, {}, {c}) | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |",
+                d + 1,
+                variant.name(),
+                s.softmax_bootstraps_per_step,
+                s.residual_bootstraps_per_step,
+                s.state_bootstraps_per_step,
+                total,
+                s.ops.mult as f64 / s.steps as f64,
+                s.ops.rot as f64 / s.steps as f64,
+            );
+        }
+    }
+}

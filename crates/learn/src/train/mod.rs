@@ -4,6 +4,7 @@
 //! ([`TrainingClient`]); plus the shared pieces (hyper-parameters and presets, the momentum
 //! schedule, the early-stopping rule, the level policy for the state).
 
+pub mod bench;
 pub mod client;
 pub mod early_stop;
 pub mod hyper;
@@ -14,6 +15,7 @@ pub mod reference;
 pub mod server;
 pub mod session;
 
+pub use bench::{StepCounts, step_counts};
 pub use client::{EncryptedBatch, TrainingClient, Verdict};
 pub use early_stop::{Decision, EarlyStopping};
 pub use hyper::{HyperParams, Optimizer, Preset};
