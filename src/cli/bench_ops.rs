@@ -494,8 +494,19 @@ fn format_seconds(s: f64) -> String {
     }
 }
 
-/// Runs `hetal bench ops`.
+/// Runs `hetal bench ops`: measures, then prints the table or the JSON object.
 pub fn run(args: &BenchOpsArgs) -> anyhow::Result<()> {
+    let report = measure_report(args)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+/// Checks the preset and its opt-in, then measures everything inside the requested pool.
+pub fn measure_report(args: &BenchOpsArgs) -> anyhow::Result<BenchOpsReport> {
     let spec = preset(&args.preset)?;
     let mut notes = Vec::new();
     if spec.security == SecurityLevel::InsecureForTests {
@@ -545,10 +556,100 @@ pub fn run(args: &BenchOpsArgs) -> anyhow::Result<()> {
         peak_rss_bytes: peak_rss_bytes(),
         notes,
     };
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print_table(&report);
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(preset: &str, allow_insecure: bool) -> BenchOpsArgs {
+        BenchOpsArgs {
+            preset: preset.into(),
+            threads: Some(1),
+            reps: Some(1),
+            quick: true,
+            json: true,
+            allow_insecure,
+            seed: 7,
+        }
     }
-    Ok(())
+
+    #[test]
+    fn insecure_preset_needs_the_flag() {
+        let err = measure_report(&args("insecure-test-n10", false)).unwrap_err();
+        assert!(err.to_string().contains("--allow-insecure"));
+        assert!(measure_report(&args("no-such-preset", true)).is_err());
+    }
+
+    #[test]
+    fn json_has_every_documented_field() {
+        let report = measure_report(&args("insecure-test-n10", true)).unwrap();
+        let json = serde_json::to_value(&report).unwrap();
+        for op in [
+            "context",
+            "ntt",
+            "intt",
+            "encode",
+            "decode",
+            "keygen_sk_pk_relin",
+            "rotkey_1_step",
+            "rotkeys_8_steps",
+            "encrypt_pk",
+            "encrypt_sk",
+            "decrypt",
+            "mul",
+            "relin",
+            "rescale",
+            "mul_relin_rescale",
+            "rotate",
+            "rotate_8_hoisted",
+        ] {
+            let t = &json["ops"][op];
+            assert!(t["median_s"].as_f64().is_some_and(|s| s > 0.0), "{op}: {t}");
+            assert_eq!(t["samples_s"].as_array().map(Vec::len), Some(1), "{op}");
+        }
+        // Fresh encryption at scale 2^40 with N = 2^10 keeps well over 20 bits.
+        for name in [
+            "encode",
+            "fresh",
+            "mul_relin_rescale",
+            "rotate",
+            "rotate_8_hoisted",
+        ] {
+            let bits = json["precision"][name]["worst_bits"].as_f64().unwrap();
+            assert!(bits > 20.0, "{name}: {bits}");
+        }
+        let sizes = &json["sizes_bytes"];
+        let full = sizes["ciphertext_top_level"].as_u64().unwrap();
+        let compact = sizes["ciphertext_top_level_compact"].as_u64().unwrap();
+        assert!(
+            compact < full / 2 + 100 && compact > full / 3,
+            "{compact} vs {full}"
+        );
+        for key in [
+            "public_key",
+            "relin_key",
+            "galois_key_1_step",
+            "rotation_keys_8_steps",
+        ] {
+            assert!(sizes[key].as_u64().is_some_and(|b| b > 0), "{key}");
+        }
+        assert_eq!(json["params"]["q_limbs"], 4);
+        assert_eq!(json["threads"], 1);
+        assert_eq!(json["kind"], "hetal-bench-ops");
+    }
+
+    #[test]
+    fn precision_and_rotation_helpers() {
+        let want = [Complex64::new(1.0, 0.0), Complex64::new(2.0, 0.0)];
+        let got = [Complex64::new(1.0, 0.0), Complex64::new(2.25, 0.0)];
+        let p = Precision::of(&got, &want);
+        assert_eq!((p.max_abs_err, p.worst_bits, p.mean_bits), (0.25, 2.0, 3.0));
+        let r = rotated_left(&[want[0], want[1], got[1]], 1);
+        assert_eq!(r, vec![want[1], got[1], want[0]]);
+        let (t, out) = timed(3, || Ok(5)).unwrap();
+        assert_eq!((out, t.samples_s.len()), (5, 3));
+        assert!(t.min_s <= t.median_s);
+    }
 }

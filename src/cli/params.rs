@@ -85,3 +85,19 @@ pub fn run(args: &ParamsArgs) -> anyhow::Result<()> {
     println!("all presets pass");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_passes_the_check_and_rows_name_it() {
+        run(&ParamsArgs { check: true }).unwrap();
+        for preset in PRESETS {
+            let spec = preset.spec();
+            let line = row(&spec);
+            assert!(line.starts_with(preset.name), "{line}");
+            assert!(line.contains(&spec.log_qp().to_string()));
+        }
+    }
+}
