@@ -33,8 +33,13 @@ fn spec(log_n: u32, dnum: usize) -> ParameterSpec {
     }
 }
 
+fn n_f(f: &Fixture) -> f64 {
+    f.ctx.n() as f64
+}
+
 struct Fixture {
     ctx: Arc<Context>,
+    public_key: hetal_ckks::keys::PublicKey,
     sk: SecretKey,
     encryptor: Encryptor,
     encoder: Encoder,
@@ -51,6 +56,7 @@ impl Fixture {
         let encryptor = Encryptor::new(&ctx, &pk, Prng::from_seed([43; 32])).unwrap();
         let eval = Evaluator::new(&ctx, Some(keys.clone())).unwrap();
         Self {
+            public_key: pk,
             encoder: Encoder::new(&ctx),
             sk: kg.into_secret_key(),
             ctx,
@@ -80,9 +86,10 @@ impl Fixture {
             .unwrap()
     }
 
-    /// Slot error bound of a fresh encryption: the error polynomial `v·e + e0 + e1·s` has
-    /// coefficient variance σ²(4N/3 + 1); a slot sums N coefficients, so its error has standard
-    /// deviation σ·sqrt(N(4N/3 + 1)). Six standard deviations, plus encoding rounding, over Δ.
+    /// Slot error bound of a fresh public-key encryption without the special primes: the error
+    /// polynomial `v·e + e0 + e1·s` has coefficient variance σ²(4N/3 + 1); a slot sums N
+    /// coefficients, so its error has standard deviation σ·sqrt(N(4N/3 + 1)). Six standard
+    /// deviations, plus encoding rounding, over Δ. (Encryption over Q·P stays far below this.)
     fn fresh_bound(&self, scale: f64) -> f64 {
         let n = self.ctx.n() as f64;
         let noise = ERROR_SIGMA * (n * (4.0 * n / 3.0 + 1.0)).sqrt();
@@ -134,7 +141,33 @@ fn public_and_symmetric_encryption_round_trip() {
     assert_eq!(ct.level(), f.ctx.max_level());
     assert!(ct.seed().is_none());
     let bound = f.fresh_bound(ct.scale());
-    assert_close(&f.decrypt(&ct), &v, bound, "public-key encryption");
+    // Encryption over Q·P: only the division's rounding `r0 + r1·s` (|r| ≤ 1/2) is left,
+    // plus the encoding rounding.
+    let qp_bound = f.rescale_bound(ct.scale()) + 6.0 * (n_f(&f) / 12.0).sqrt() / ct.scale();
+    assert_close(
+        &f.decrypt(&ct),
+        &v,
+        qp_bound,
+        "public-key encryption over QP",
+    );
+    // A key without its special-prime part (as after Q-only serialization) still works.
+    let pk = f.public_key.clone();
+    let q_only =
+        hetal_ckks::keys::PublicKey::from_parts(&f.ctx, pk.b().clone(), *pk.seed()).unwrap();
+    assert!(q_only.special_b().is_none());
+    let mut enc = Encryptor::new(&f.ctx, &q_only, Prng::from_seed([9; 32])).unwrap();
+    let pt = f.encode(&v, f.ctx.max_level(), f.ctx.default_scale());
+    let ct_q = enc.encrypt(&pt).unwrap();
+    assert_close(&f.decrypt(&ct_q), &v, bound, "public-key encryption over Q");
+    let rebuilt = hetal_ckks::keys::PublicKey::from_parts_with_special(
+        &f.ctx,
+        pk.b().clone(),
+        pk.special_b().unwrap().clone(),
+        *pk.seed(),
+    )
+    .unwrap();
+    assert_eq!(rebuilt.special_b(), pk.special_b());
+    assert_eq!(rebuilt, pk);
 
     let pt = f.encode(&v, 2, f.ctx.default_scale());
     let mut sym = SymmetricEncryptor::new(&f.ctx, &f.sk, Prng::from_seed([5; 32])).unwrap();

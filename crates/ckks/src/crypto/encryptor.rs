@@ -67,6 +67,28 @@ impl Encryptor {
         let m = check_plaintext(ctx, pt)?;
         let nq = pt.level() + 1;
         let n = ctx.n();
+        if let Some((b_p, a_p)) = &self.pk.special {
+            // Over Q_l·P, then divide by P: the noise shrinks to the rounding error.
+            let np = ctx.num_p();
+            let over_qp = |c: Vec<i64>| {
+                let mut p = RnsPoly::from_signed(ring, &c, nq, np);
+                p.ntt(ring);
+                p
+            };
+            let v = over_qp(sample::ternary(&mut self.rng, n));
+            let e0 = over_qp(sample::gaussian(&mut self.rng, n));
+            let mut c1 = over_qp(sample::gaussian(&mut self.rng, n));
+            let mut c0 = RnsPoly::concat_q_p(&self.pk.b, nq, b_p);
+            c0.mul_assign(ring, &v);
+            c0.add_assign(ring, &e0);
+            let mut va = RnsPoly::concat_q_p(&self.pk.a, nq, a_p);
+            va.mul_assign(ring, &v);
+            c1.add_assign(ring, &va);
+            let mut c0 = crate::keys::switching::mod_down(ctx, c0);
+            let c1 = crate::keys::switching::mod_down(ctx, c1);
+            c0.add_assign(ring, &m);
+            return Ciphertext::from_parts(c0, c1, pt.scale, pt.slots, ctx.id(), None);
+        }
         let v = small_poly(ctx, &sample::ternary(&mut self.rng, n), nq);
         let e0 = small_poly(ctx, &sample::gaussian(&mut self.rng, n), nq);
         let mut c1 = small_poly(ctx, &sample::gaussian(&mut self.rng, n), nq);

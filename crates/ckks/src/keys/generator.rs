@@ -72,23 +72,25 @@ impl KeyGenerator {
         p
     }
 
-    /// A public key `(-a·s + e, a)` over all q primes.
+    /// A public key `(-a·s + e, a)` over all q and p primes (see [`PublicKey`]).
     pub fn public_key(&mut self) -> PublicKey {
         let ctx = self.ctx.clone();
         let ring = ctx.ring();
-        let nq = ctx.max_level() + 1;
+        let (nq, np) = (ctx.max_level() + 1, ctx.num_p());
         let seed = self.rng.seed();
-        let a = sample::uniform_poly(ring, &seed, nq, 0);
-        let mut s = self.sk.poly.0.clone();
-        s.drop_p();
-        let s = SecretPoly(s);
-        let mut b = self.error(nq, 0);
-        let mut as_ = a.clone();
-        as_.mul_assign(ring, &s);
-        b.sub_assign(ring, &as_);
+        let a_full = sample::uniform_poly(ring, &seed, nq, np);
+        let mut b_full = self.error(nq, np);
+        let mut as_ = a_full.clone();
+        as_.mul_assign(ring, &self.sk.poly);
+        b_full.sub_assign(ring, &as_);
+        let special = Some((b_full.p_part(), a_full.p_part()));
+        let (mut b, mut a) = (b_full, a_full);
+        b.drop_p();
+        a.drop_p();
         PublicKey {
             b,
             a,
+            special,
             seed,
             context_id: self.ctx.id(),
         }

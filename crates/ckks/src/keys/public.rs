@@ -4,14 +4,33 @@ use super::switching::KeySwitchKey;
 use crate::math::poly::RnsPoly;
 use std::collections::BTreeMap;
 
-/// Public encryption key `(b, a) = (-a·s + e, a)` over all q primes, NTT form. `a` is expanded
-/// from `seed`.
-#[derive(Clone, Debug, PartialEq)]
+/// Public encryption key `(b, a) = (-a·s + e, a)` in NTT form. `a` is expanded from `seed`.
+///
+/// `b` and `a` cover the q primes. The key generator also keeps the residues modulo the special
+/// primes P (`special`): with them, encryption works over `Q·P` and divides by P at the end,
+/// which shrinks the fresh noise `v·e + e0 + e1·s` to the rounding error (as SEAL does; about
+/// 4 bits more precision at N = 2^16). A key without them (e.g. deserialized from Q-only data)
+/// still encrypts correctly, with the larger noise.
+///
+/// Equality compares the key itself (`b`, `a`, seed, context); the special-prime part only
+/// changes the noise of encryptions, not what they decrypt to.
+#[derive(Clone, Debug)]
 pub struct PublicKey {
     pub(crate) b: RnsPoly,
     pub(crate) a: RnsPoly,
+    /// `(b mod P, a mod P)` as polynomials with p-limbs only.
+    pub(crate) special: Option<(RnsPoly, RnsPoly)>,
     pub(crate) seed: [u8; 32],
     pub(crate) context_id: u64,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.b == other.b
+            && self.a == other.a
+            && self.seed == other.seed
+            && self.context_id == other.context_id
+    }
 }
 
 impl PublicKey {
@@ -35,7 +54,37 @@ impl PublicKey {
         self.context_id
     }
 
-    /// Rebuilds a key from `b` and the seed of `a` (for deserializers).
+    /// `b mod P` (p-limbs only), if the key has its special-prime part.
+    pub fn special_b(&self) -> Option<&RnsPoly> {
+        self.special.as_ref().map(|(b, _)| b)
+    }
+
+    /// Rebuilds a key from `b` over the q primes, `b mod P` (p-limbs only, NTT form) and the
+    /// seed of `a` (for deserializers).
+    pub fn from_parts_with_special(
+        ctx: &crate::params::context::Context,
+        b: RnsPoly,
+        b_special: RnsPoly,
+        seed: [u8; 32],
+    ) -> crate::Result<Self> {
+        if b_special.num_q() != 0
+            || b_special.num_p() != ctx.num_p()
+            || b_special.n() != ctx.n()
+            || b_special.form() != crate::math::poly::Form::Ntt
+        {
+            return Err(crate::Error::ParameterMismatch(
+                "public key special-prime part does not match the context".into(),
+            ));
+        }
+        let mut key = Self::from_parts(ctx, b, seed)?;
+        let a_full =
+            crate::math::sample::uniform_poly(ctx.ring(), &seed, ctx.max_level() + 1, ctx.num_p());
+        key.special = Some((b_special, a_full.p_part()));
+        Ok(key)
+    }
+
+    /// Rebuilds a key from `b` over the q primes and the seed of `a` (for deserializers); the
+    /// key has no special-prime part (see the type's documentation).
     pub fn from_parts(
         ctx: &crate::params::context::Context,
         b: RnsPoly,
@@ -55,6 +104,7 @@ impl PublicKey {
         Ok(Self {
             b,
             a,
+            special: None,
             seed,
             context_id: ctx.id(),
         })

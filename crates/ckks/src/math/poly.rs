@@ -327,6 +327,38 @@ impl RnsPoly {
         self.num_q = num_q;
     }
 
+    /// The p-limbs alone, as a polynomial with no q-limbs.
+    pub fn p_part(&self) -> Self {
+        let mut data = pool::take_empty(self.num_p * self.n);
+        data.extend_from_slice(&self.data[self.num_q * self.n..]);
+        Self {
+            n: self.n,
+            num_q: 0,
+            num_p: self.num_p,
+            form: self.form,
+            data,
+        }
+    }
+
+    /// The first `num_q` q-limbs of `q` followed by the limbs of `p` (a polynomial with p-limbs
+    /// only). Panics if the degrees or forms differ or `q` has fewer than `num_q` q-limbs.
+    pub fn concat_q_p(q: &Self, num_q: usize, p: &Self) -> Self {
+        assert!(
+            q.n == p.n && q.form == p.form && num_q <= q.num_q && p.num_q == 0,
+            "incompatible polynomials for concatenation"
+        );
+        let mut data = pool::take_empty((num_q + p.num_p) * q.n);
+        data.extend_from_slice(&q.data[..num_q * q.n]);
+        data.extend_from_slice(&p.data);
+        Self {
+            n: q.n,
+            num_q,
+            num_p: p.num_p,
+            form: q.form,
+            data,
+        }
+    }
+
     /// Drops the p-limbs.
     pub fn drop_p(&mut self) {
         self.data.truncate(self.num_q * self.n);
