@@ -34,3 +34,12 @@ proptest! {
         let _ = parse_npy(&bytes);
     }
 }
+
+proptest! {
+    #[test]
+    fn csv_parser_never_panics(text in "[a-z0-9,.\\-\" \n]{0,200}") {
+        let _ = hetal_data::csv::parse_csv(&text, "y", std::path::Path::new("fuzz.csv"));
+        let with_header = format!("a,y\n{text}");
+        let _ = hetal_data::csv::parse_csv(&with_header, "y", std::path::Path::new("fuzz.csv"));
+    }
+}

@@ -423,6 +423,48 @@ mod tests {
     }
 
     #[test]
+    fn gradient_descent_steps_equal_the_plaintext_ones() {
+        use crate::pack::append_bias_column;
+        use crate::softmax::ExactSoftmax;
+        use crate::train::model::SoftmaxRegression;
+        use crate::train::reference::{batch_gradient, one_hot};
+        let (sim, unit) = setup();
+        let client = TrainingClient::new(&sim, unit, 3, 4, 3).unwrap();
+        let x = Array2::from_shape_fn((10, 4), |(i, j)| ((i * 3 + j * 5) % 9) as f64 / 9.0 - 0.5);
+        let labels: Vec<usize> = (0..10).map(|i| (i * 7) % 3).collect();
+        let train = client.encrypt_training_set(x.view(), &labels, 10).unwrap();
+        let hyper = HyperParams {
+            optimizer: Optimizer::GradientDescent,
+            ..Preset::FaceMask.hyper()
+        };
+        let mut server = EncryptedTrainer::new(
+            &sim,
+            hyper,
+            SoftmaxVariant::HetalRs,
+            client.initial_weights().unwrap(),
+            3,
+        )
+        .unwrap();
+        for _ in 0..3 {
+            server.step(&train[0]).unwrap();
+        }
+        let got = client
+            .decrypt_model(server.weights(), server.weight_scale())
+            .unwrap();
+        let x_hat = append_bias_column(x.view());
+        let y = one_hot(&labels, 3);
+        let mut w = SoftmaxRegression::zeros(3, 4);
+        for _ in 0..3 {
+            let g = batch_gradient(&w, x_hat.view(), y.view(), &ExactSoftmax).unwrap();
+            w = SoftmaxRegression::from_weights(w.weights() - &(g * hyper.learning_rate)).unwrap();
+        }
+        let diff = (got.weights() - w.weights())
+            .mapv(f64::abs)
+            .fold(0.0, |a: f64, &b| a.max(b));
+        assert!(diff < 1e-6, "max weight difference {diff}");
+    }
+
+    #[test]
     fn one_step_equals_the_plaintext_nesterov_step() {
         use crate::pack::append_bias_column;
         use crate::softmax::ExactSoftmax;
