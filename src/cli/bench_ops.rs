@@ -18,7 +18,8 @@
 //! * `preset`, `threads`, `reps`, `quick`, `rot_steps` (the steps of `rotate_8_hoisted`).
 //! * `params`: `name`, `log_n`, `ring_degree`, `slots`, `q_limbs`, `p_limbs`, `q_bits`, `p_bits`,
 //!   `dnum`, `log_scale`, `log_qp`, `security` (`"128-bit"` or `"insecure"`), `he_standard_bound`.
-//! * `ops`: name → `{ "median_s", "min_s", "samples_s": [..] }`. Names: `context` (context
+//! * `ops`: name → `{ "median_s", "min_s", "samples_s": [..], "median_cpu_s", "cpu_samples_s":
+//!   [..] }` (CPU time of all threads, from /proc; `median_cpu_s` is null where unreadable). Names: `context` (context
 //!   precomputation), `ntt` (forward NTT of one polynomial over all q limbs), `intt`, `encode`
 //!   (full slots, top level), `decode`, `keygen_sk_pk_relin` (secret + public + relinearization
 //!   key), `rotkey_1_step`, `rotkeys_8_steps` (one cold sample: too slow to repeat at N=2^16), `encrypt_pk`, `encrypt_sk` (seeded symmetric),
@@ -87,6 +88,63 @@ pub struct OpTiming {
     pub min_s: f64,
     /// Every timed sample, in seconds.
     pub samples_s: Vec<f64>,
+    /// Median CPU seconds of all the process's threads per sample (steadier than wall time on
+    /// a shared machine); absent where /proc is not readable.
+    pub median_cpu_s: Option<f64>,
+    /// CPU seconds of every sample.
+    pub cpu_samples_s: Vec<f64>,
+}
+
+impl OpTiming {
+    /// Summarizes wall-clock samples and, when every sample has one, CPU-time samples.
+    fn from_samples(wall: Vec<f64>, cpu: Vec<Option<f64>>) -> Self {
+        let cpu: Option<Vec<f64>> = cpu.into_iter().collect();
+        let mut sorted = wall.clone();
+        sorted.sort_by(f64::total_cmp);
+        Self {
+            median_s: median(&wall),
+            min_s: sorted.first().copied().unwrap_or(0.0),
+            samples_s: wall,
+            median_cpu_s: cpu.as_deref().map(median),
+            cpu_samples_s: cpu.unwrap_or_default(),
+        }
+    }
+}
+
+/// Median of samples (0 for none).
+fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// CPU time consumed so far by all live threads of this process, in seconds (the sum of the
+/// first field of /proc/self/task/*/schedstat, which counts nanoseconds on a CPU).
+fn process_cpu_seconds() -> Option<f64> {
+    let mut total_ns: u64 = 0;
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = entry.ok()?.path().join("schedstat");
+        // A thread may exit between listing and reading: skip it.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total_ns += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total_ns as f64 * 1e-9)
+}
+
+/// Starts a wall-clock and CPU-time measurement; the returned closure ends it.
+fn stopwatch() -> impl FnOnce() -> (f64, Option<f64>) {
+    let cpu_start = process_cpu_seconds();
+    let start = Instant::now();
+    move || {
+        let wall = start.elapsed().as_secs_f64();
+        let cpu = cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a);
+        (wall, cpu)
+    }
 }
 
 /// Error of a decrypted (or decoded) result against the exact plaintext result.
@@ -191,29 +249,15 @@ fn timed<T>(
     mut f: impl FnMut() -> anyhow::Result<T>,
 ) -> anyhow::Result<(OpTiming, T)> {
     let mut last = f()?;
-    let mut samples = Vec::with_capacity(reps);
+    let (mut wall, mut cpu) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
     for _ in 0..reps {
-        let start = Instant::now();
+        let stop = stopwatch();
         last = f()?;
-        samples.push(start.elapsed().as_secs_f64());
+        let (w, c) = stop();
+        wall.push(w);
+        cpu.push(c);
     }
-    let mut sorted = samples.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = if sorted.is_empty() {
-        0.0
-    } else if sorted.len() % 2 == 1 {
-        sorted[sorted.len() / 2]
-    } else {
-        (sorted[sorted.len() / 2 - 1] + sorted[sorted.len() / 2]) / 2.0
-    };
-    Ok((
-        OpTiming {
-            median_s: median,
-            min_s: sorted.first().copied().unwrap_or(0.0),
-            samples_s: samples,
-        },
-        last,
-    ))
+    Ok((OpTiming::from_samples(wall, cpu), last))
 }
 
 /// Peak resident set size of this process (VmHWM from /proc/self/status), if readable.
@@ -254,16 +298,12 @@ impl Bench {
         name: &str,
         f: impl FnOnce() -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let start = Instant::now();
+        let stop = stopwatch();
         let out = f().with_context(|| format!("while measuring {name}"))?;
-        let s = start.elapsed().as_secs_f64();
+        let (wall, cpu) = stop();
         self.ops.insert(
             name.to_string(),
-            OpTiming {
-                median_s: s,
-                min_s: s,
-                samples_s: vec![s],
-            },
+            OpTiming::from_samples(vec![wall], vec![cpu]),
         );
         Ok(out)
     }
@@ -447,13 +487,18 @@ fn print_table(report: &BenchOpsReport) {
         report.threads,
         report.reps
     );
-    println!("{:<32} {:>12} {:>12}", "operation", "median", "min");
+    println!(
+        "{:<32} {:>12} {:>12} {:>12}",
+        "operation", "median", "min", "median CPU"
+    );
     for (name, t) in &report.ops {
         println!(
-            "{:<32} {:>12} {:>12}",
+            "{:<32} {:>12} {:>12} {:>12}",
             name,
             format_seconds(t.median_s),
-            format_seconds(t.min_s)
+            format_seconds(t.min_s),
+            t.median_cpu_s
+                .map_or_else(|| "-".to_string(), format_seconds)
         );
     }
     println!("{:<32} {:>12} {:>12}", "precision (bits)", "worst", "mean");
@@ -608,6 +653,8 @@ mod tests {
             let t = &json["ops"][op];
             assert!(t["median_s"].as_f64().is_some_and(|s| s > 0.0), "{op}: {t}");
             assert_eq!(t["samples_s"].as_array().map(Vec::len), Some(1), "{op}");
+            // Linux exposes per-thread CPU time: every op gets a CPU figure.
+            assert!(t["median_cpu_s"].as_f64().is_some_and(|s| s >= 0.0), "{op}: {t}");
         }
         // Fresh encryption at scale 2^40 with N = 2^10 keeps well over 20 bits.
         for name in [
