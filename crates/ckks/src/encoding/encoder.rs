@@ -31,6 +31,9 @@ use crate::math::modulus::Modulus;
 use crate::math::poly::{Form, RnsPoly};
 use crate::params::context::Context;
 
+/// Magnitudes below this round to an i64 exactly (2^63 minus headroom for the rounding).
+const I64_SAFE: f64 = 9.0e18;
+
 /// Encodes and decodes slot vectors for one [`Context`]. The special-FFT twiddles are computed
 /// once per slot count, on first use, and shared process-wide ([`SpecialFft::cached`]).
 #[derive(Debug, Clone)]
@@ -106,9 +109,15 @@ impl Encoder {
             )));
         }
         let ring = self.ctx.ring();
-        let mut poly = RnsPoly::from_f64_rounded(ring, coeffs, level + 1).ok_or_else(|| {
-            Error::InvalidInput("values or scale produce a non-finite coefficient".into())
-        })?;
+        let mut poly = if max_abs < I64_SAFE {
+            // Round once, then reduce the integers into every limb.
+            let ints: Vec<i64> = coeffs.iter().map(|c| c.round() as i64).collect();
+            RnsPoly::from_signed(ring, &ints, level + 1, 0)
+        } else {
+            RnsPoly::from_f64_rounded(ring, coeffs, level + 1).ok_or_else(|| {
+                Error::InvalidInput("values or scale produce a non-finite coefficient".into())
+            })?
+        };
         poly.ntt(ring);
         Ok(poly)
     }
