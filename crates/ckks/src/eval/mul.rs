@@ -117,9 +117,9 @@ impl Evaluator {
         let (a, b) = self.level_aligned(a, b)?;
         let ring = self.ctx.ring();
         let (n, nq) = (self.ctx.n(), a.c0.num_q());
-        let mut d0 = RnsPoly::zero(n, nq, 0, Form::Ntt);
-        let mut d1 = RnsPoly::zero(n, nq, 0, Form::Ntt);
-        let mut d2 = RnsPoly::zero(n, nq, 0, Form::Ntt);
+        let mut d0 = RnsPoly::for_overwrite(n, nq, 0, Form::Ntt);
+        let mut d1 = RnsPoly::for_overwrite(n, nq, 0, Form::Ntt);
+        let mut d2 = RnsPoly::for_overwrite(n, nq, 0, Form::Ntt);
         let (a0, a1, b0, b1) = (a.c0.data(), a.c1.data(), b.c0.data(), b.c1.data());
         let work = |i: usize, o0: &mut [u64], o1: &mut [u64], o2: &mut [u64]| {
             let m = ring.modulus(i, nq);

@@ -118,7 +118,7 @@ pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
                 &mut scaled,
                 n,
             );
-            let mut ext = RnsPoly::zero(n, nq, ctx.num_p(), Form::Ntt);
+            let mut ext = RnsPoly::for_overwrite(n, nq, ctx.num_p(), Form::Ntt);
             for_each_limb(ext.data_mut(), n, |t, limb| match mu.row(t, nq, total_q) {
                 None => limb.copy_from_slice(d.limb(t)),
                 Some(r) => {
@@ -189,8 +189,8 @@ pub fn inner_products(
     let nq = dec.level + 1;
     let np = ctx.num_p();
     let total_q = ctx.max_level() + 1;
-    let mut acc0 = RnsPoly::zero(n, nq, np, Form::Ntt);
-    let mut acc1 = RnsPoly::zero(n, nq, np, Form::Ntt);
+    let mut acc0 = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
+    let mut acc1 = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
     let limb_of = |t: usize| if t < nq { t } else { total_q + t - nq };
     let work = |t: usize, o0: &mut [u64], o1: &mut [u64]| {
         let kt = limb_of(t);

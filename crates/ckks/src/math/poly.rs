@@ -92,6 +92,18 @@ impl RnsPoly {
         }
     }
 
+    /// A polynomial with the given shape whose residues are unspecified: for callers that
+    /// overwrite every limb before reading it (saves zeroing large buffers).
+    pub fn for_overwrite(n: usize, num_q: usize, num_p: usize, form: Form) -> Self {
+        Self {
+            n,
+            num_q,
+            num_p,
+            form,
+            data: pool::take_for_overwrite(n * (num_q + num_p)),
+        }
+    }
+
     /// Builds a polynomial from limb-major residues; `None` if the length does not match.
     pub fn from_data(
         n: usize,
@@ -401,7 +413,7 @@ impl RnsPoly {
 
     /// Returns `self(X^g)` (g odd); see [`RnsPoly::automorphism_into`].
     pub fn automorphism(&self, ring: &RnsRing, g: u64, perm: &[u32]) -> Self {
-        let mut out = Self::zero(self.n, self.num_q, self.num_p, self.form);
+        let mut out = Self::for_overwrite(self.n, self.num_q, self.num_p, self.form);
         self.automorphism_into(ring, g, perm, &mut out);
         out
     }

@@ -19,24 +19,44 @@ fn lock() -> std::sync::MutexGuard<'static, Vec<Vec<u64>>> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A pooled buffer with capacity between `len` and `2·len`, with its old contents.
+fn take_pooled(len: usize) -> Option<Vec<u64>> {
+    if len < MIN_POOLED_LEN {
+        return None;
+    }
+    let mut pool = lock();
+    let best = pool
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.capacity() >= len && v.capacity() <= 2 * len)
+        .min_by_key(|(_, v)| v.capacity())
+        .map(|(i, _)| i)?;
+    Some(pool.swap_remove(best))
+}
+
 /// An empty vector with capacity at least `len`, reusing a pooled buffer when one fits
 /// (capacity between `len` and `2·len`).
 pub fn take_empty(len: usize) -> Vec<u64> {
-    if len >= MIN_POOLED_LEN {
-        let mut pool = lock();
-        let best = pool
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.capacity() >= len && v.capacity() <= 2 * len)
-            .min_by_key(|(_, v)| v.capacity())
-            .map(|(i, _)| i);
-        if let Some(i) = best {
-            let mut v = pool.swap_remove(i);
+    match take_pooled(len) {
+        Some(mut v) => {
             v.clear();
-            return v;
+            v
         }
+        None => Vec::with_capacity(len),
     }
-    Vec::with_capacity(len)
+}
+
+/// A vector of `len` words whose contents are unspecified (old values of a pooled buffer, or
+/// zeros): for callers that overwrite every word before reading it, saving the zero fill.
+/// Buffers holding secret-derived data are wiped before they are returned to the pool.
+pub fn take_for_overwrite(len: usize) -> Vec<u64> {
+    let mut v = take_pooled(len).unwrap_or_default();
+    if v.len() >= len {
+        v.truncate(len);
+    } else {
+        v.resize(len, 0);
+    }
+    v
 }
 
 /// A zero-filled vector of `len` words.
@@ -74,5 +94,9 @@ mod tests {
         assert!(e.is_empty() && e.capacity() >= MIN_POOLED_LEN);
         give(vec![1u64; 16]);
         assert!(take_empty(16).is_empty());
+        assert_eq!(
+            take_for_overwrite(MIN_POOLED_LEN + 3).len(),
+            MIN_POOLED_LEN + 3
+        );
     }
 }
