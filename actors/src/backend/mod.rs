@@ -1,0 +1,101 @@
+//! What the actors need from an encryption backend, in two halves that mirror the trust split:
+//! [`ServerBackend`] (evaluate, move ciphertexts; built only from public material) for the
+//! trainer, the workers and the evaluator, and [`ClientBackend`] (also encrypt and decrypt) for
+//! the data owner alone.
+//!
+//! Two implementations: [`sim`] (the exact plaintext simulator of `hetal-learn`, fast enough for
+//! whole training runs in tests) and [`ckks`] (real CKKS ciphertexts and evaluation keys).
+
+pub mod ckks;
+pub mod sim;
+
+use bytes::Bytes;
+use hetal_learn::eval::{SimConfig, SlotCodec, SlotEvaluator};
+use hetal_learn::pack::{BlockMatrix, decrypt_matrix};
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ActorError, Result};
+use crate::messages::BlobSink;
+
+/// The public material a server needs to evaluate, as sent by the client: blob indices into the
+/// carrying message. Nothing here can hold a secret key: CKKS material is produced by
+/// `hetal_ckks::serial::to_bytes`, which only accepts public objects (the secret key has its
+/// own keystore format and no `Serial` implementation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MaterialBody {
+    /// The plaintext simulator with this configuration (no keys at all).
+    Simulator(SimConfig),
+    /// CKKS: the parameter spec and the evaluation keys (relinearization, rotations,
+    /// conjugation), both as `hetal-ckks` serialized bytes.
+    Ckks {
+        /// Blob holding `serial::spec_to_bytes` of the parameter spec.
+        spec: u32,
+        /// Blob holding `serial::to_bytes` of the evaluation keys.
+        eval_keys: u32,
+    },
+}
+
+/// Receiver-side choices when building a backend from received material.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Accept parameter presets below 128-bit security (tests only).
+    pub allow_insecure: bool,
+}
+
+/// The key-less side: everything the trainer, a worker or the evaluator does with ciphertexts.
+pub trait ServerBackend: Send + Sync + Sized + 'static {
+    /// Ciphertext type.
+    type Ct: Clone + Send + Sync + 'static;
+    /// The slot evaluator (borrowing the backend). No `SlotCodec`: it cannot decrypt.
+    type Eval<'a>: SlotEvaluator<Ct = Self::Ct> + Sync
+    where
+        Self: 'a;
+
+    /// Builds the backend from the client's public material.
+    fn from_material(
+        material: &MaterialBody,
+        blobs: &[Bytes],
+        options: ServerOptions,
+    ) -> Result<Self>;
+    /// A slot evaluator.
+    fn evaluator(&self) -> Result<Self::Eval<'_>>;
+    /// Serializes a ciphertext for the wire.
+    fn encode_ct(&self, ct: &Self::Ct) -> Result<Bytes>;
+    /// Deserializes (and checks) a received ciphertext.
+    fn decode_ct(&self, bytes: &[u8]) -> Result<Self::Ct>;
+    /// Lowest level this backend bootstraps from.
+    fn bootstrap_min(&self) -> usize;
+}
+
+/// The data owner's side: the server half plus encryption and decryption.
+pub trait ClientBackend: Send + Sync + 'static {
+    /// The server half (its ciphertexts are the client's).
+    type Server: ServerBackend;
+    /// A slot evaluator that can also encrypt and decrypt.
+    type Codec<'a>: SlotCodec<Ct = <Self::Server as ServerBackend>::Ct>
+    where
+        Self: 'a;
+
+    /// The server half, for (de)serializing ciphertexts.
+    fn server(&self) -> &Self::Server;
+    /// The codec.
+    fn codec(&self) -> Result<Self::Codec<'_>>;
+    /// Adds the public material to `sink` and describes it.
+    fn material(&self, sink: &mut BlobSink) -> Result<MaterialBody>;
+    /// Decrypts a block matrix.
+    fn decrypt(&self, m: &BlockMatrix<<Self::Server as ServerBackend>::Ct>) -> Result<Array2<f64>> {
+        let codec = self.codec()?;
+        Ok(decrypt_matrix(&codec, m)?)
+    }
+}
+
+/// The blob at `index` of a received message.
+pub(crate) fn blob(blobs: &[Bytes], index: u32) -> Result<&Bytes> {
+    blobs.get(index as usize).ok_or_else(|| {
+        ActorError::Protocol(format!(
+            "blob index {index} out of range ({} blobs)",
+            blobs.len()
+        ))
+    })
+}

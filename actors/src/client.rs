@@ -1,0 +1,297 @@
+//! The client (data owner): the only party with the secret key. It encrypts and uploads the
+//! data with the public material, decrypts each epoch's validation output, answers continue or
+//! stop (early stopping), and finally receives the encrypted best weights.
+
+use std::sync::{Arc, Mutex};
+
+use hetal_learn::pack::BlockMatrix;
+use hetal_learn::train::{
+    Decision, EarlyStopping, EncryptedBatch, SoftmaxRegression, Verdict, accuracy, argmax_rows,
+    cross_entropy,
+};
+use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, Rejection};
+use ndarray::{Array2, Axis};
+use tokio::sync::mpsc;
+
+use crate::backend::{ClientBackend, ServerBackend};
+use crate::error::{ActorError, Result};
+use crate::messages::{
+    BlobSink, EpochVerdict, FinalModel, TrainingSetup, UploadTraining, UploadTrainingBody,
+    UploadValidation, UploadValidationBody, ValidationOutput, decode_matrix, encode_batch,
+    encode_matrix,
+};
+use crate::roster::{EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
+use crate::tap::{self, Tap};
+
+/// What the client reports to its host.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// An epoch was reviewed (the verdict was sent to the trainer).
+    Reviewed(Verdict),
+    /// Training ended: the decrypted best model.
+    Finished {
+        /// The model, with the weight scale multiplied back.
+        model: SoftmaxRegression,
+        /// Epochs the trainer ran.
+        epochs: usize,
+        /// Steps it took.
+        steps: usize,
+    },
+    /// Something went wrong on the client's side.
+    Failed(String),
+}
+
+struct Review {
+    labels: Vec<usize>,
+    stopper: EarlyStopping,
+    epoch: usize,
+    budget: Option<usize>,
+}
+
+/// How the client decides after each epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopPolicy {
+    /// Early-stopping patience (0: never stop early).
+    pub patience: usize,
+    /// Stop after this many epochs at the latest (the client's own budget).
+    pub budget: Option<usize>,
+}
+
+/// The client actor.
+pub struct Client<K: ClientBackend> {
+    roster: Roster,
+    backend: Arc<K>,
+    review: Arc<Mutex<Review>>,
+    node: Node,
+    runtime: tokio::runtime::Handle,
+    events: mpsc::UnboundedSender<ClientEvent>,
+    tap: Option<Tap>,
+}
+
+impl<K: ClientBackend> Client<K> {
+    /// A client that scores validation outputs against `val_labels` and decides with `policy`,
+    /// reporting to `events`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        node: Node,
+        roster: Roster,
+        backend: Arc<K>,
+        val_labels: Vec<usize>,
+        policy: StopPolicy,
+        runtime: tokio::runtime::Handle,
+        events: mpsc::UnboundedSender<ClientEvent>,
+        tap: Option<Tap>,
+    ) -> Self {
+        Self {
+            roster,
+            backend,
+            review: Arc::new(Mutex::new(Review {
+                labels: val_labels,
+                stopper: EarlyStopping::new(policy.patience),
+                epoch: 0,
+                budget: policy.budget,
+            })),
+            node,
+            runtime,
+            events,
+            tap,
+        }
+    }
+}
+
+impl<K: ClientBackend> Actor for Client<K> {
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers.tell::<ValidationOutput>().tell::<FinalModel>();
+    }
+}
+
+/// Decrypts the validation probabilities and decides (the client side of an epoch).
+fn review<K: ClientBackend>(
+    backend: &K,
+    review: &Mutex<Review>,
+    msg: &ValidationOutput,
+) -> Result<Verdict> {
+    let server = backend.server();
+    let parts = msg
+        .body
+        .probabilities
+        .iter()
+        .map(|m| backend.decrypt(&decode_matrix(server, m, &msg.blobs)?))
+        .collect::<Result<Vec<Array2<f64>>>>()?;
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    let p = ndarray::concatenate(Axis(0), &views)
+        .map_err(|e| ActorError::Protocol(format!("validation output: {e}")))?;
+    let mut state = review
+        .lock()
+        .map_err(|_| ActorError::Lost("review state poisoned".into()))?;
+    if msg.body.epoch != state.epoch {
+        return Err(ActorError::Protocol(format!(
+            "validation output for epoch {}, expected epoch {}",
+            msg.body.epoch, state.epoch
+        )));
+    }
+    let val_loss = cross_entropy(&p, &state.labels)?;
+    let val_accuracy = accuracy(&argmax_rows(&p), &state.labels);
+    let mut decision = state.stopper.observe(val_loss);
+    if state.budget.is_some_and(|b| state.epoch + 1 >= b) {
+        decision = Decision::Stop;
+    }
+    let verdict = Verdict {
+        epoch: state.epoch,
+        val_loss,
+        val_accuracy,
+        decision,
+        new_best: state.stopper.last_is_best(),
+    };
+    state.epoch += 1;
+    Ok(verdict)
+}
+
+impl<K: ClientBackend> Handle<ValidationOutput> for Client<K> {
+    fn handle(&mut self, msg: ValidationOutput, ctx: &MessageContext) -> Result<(), Rejection> {
+        let from = if self.roster.evaluator.is_some() {
+            Role::Evaluator
+        } else {
+            Role::Trainer
+        };
+        self.roster.require(ctx, "ValidationOutput", &[from])?;
+        let (backend, state, events, tap) = (
+            Arc::clone(&self.backend),
+            Arc::clone(&self.review),
+            self.events.clone(),
+            self.tap.clone(),
+        );
+        let trainer = self
+            .node
+            .remote_ref::<EpochVerdict>(&self.roster.trainer, TRAINER_ACTOR);
+        self.runtime.spawn(async move {
+            let verdict =
+                tokio::task::spawn_blocking(move || review(&*backend, &state, &msg)).await;
+            match verdict {
+                Ok(Ok(verdict)) => {
+                    let _ = events.send(ClientEvent::Reviewed(verdict));
+                    let msg = EpochVerdict(verdict);
+                    tap::record(&tap, &msg);
+                    if let Err(e) = trainer.tell(msg).await {
+                        let _ = events.send(ClientEvent::Failed(format!("sending verdict: {e}")));
+                    }
+                }
+                Ok(Err(e)) => {
+                    let _ = events.send(ClientEvent::Failed(e.to_string()));
+                }
+                Err(e) => {
+                    let _ = events.send(ClientEvent::Failed(e.to_string()));
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+impl<K: ClientBackend> Handle<FinalModel> for Client<K> {
+    fn handle(&mut self, msg: FinalModel, ctx: &MessageContext) -> Result<(), Rejection> {
+        self.roster.require(ctx, "FinalModel", &[Role::Trainer])?;
+        let (backend, events) = (Arc::clone(&self.backend), self.events.clone());
+        self.runtime.spawn(async move {
+            let decrypted = tokio::task::spawn_blocking(move || -> Result<ClientEvent> {
+                let scale = msg.body.weight_scale;
+                if !(scale.is_finite() && scale > 0.0) {
+                    return Err(ActorError::Protocol(format!("weight scale {scale}")));
+                }
+                let best = decode_matrix(backend.server(), &msg.body.best, &msg.blobs)?;
+                let model = SoftmaxRegression::from_weights(backend.decrypt(&best)? * scale)?;
+                Ok(ClientEvent::Finished {
+                    model,
+                    epochs: msg.body.epochs,
+                    steps: msg.body.steps,
+                })
+            })
+            .await;
+            let event = match decrypted {
+                Ok(Ok(event)) => event,
+                Ok(Err(e)) => ClientEvent::Failed(e.to_string()),
+                Err(e) => ClientEvent::Failed(e.to_string()),
+            };
+            let _ = events.send(event);
+        });
+        Ok(())
+    }
+}
+
+/// The encrypted data a client uploads.
+#[derive(Debug, Clone)]
+pub struct EncryptedUpload<C> {
+    /// Training mini-batches (features and one-hot labels).
+    pub train: Vec<EncryptedBatch<C>>,
+    /// Validation features.
+    pub validation: Vec<EncryptedBatch<C>>,
+    /// Encrypted initial weights.
+    pub initial_weights: BlockMatrix<C>,
+}
+
+/// Uploads the validation set to the evaluator (if any) and the training job to the trainer,
+/// both with the public material.
+pub async fn upload<K: ClientBackend>(
+    node: &Node,
+    roster: &Roster,
+    backend: &K,
+    setup: TrainingSetup,
+    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
+    tap: Option<&Tap>,
+) -> Result<()> {
+    let server = backend.server();
+    let tap = tap.cloned();
+    if let Some(evaluator) = &roster.evaluator {
+        let mut sink = BlobSink::default();
+        let material = backend.material(&mut sink)?;
+        let batches = data
+            .validation
+            .iter()
+            .map(|b| encode_batch(server, b, &mut sink))
+            .collect::<Result<Vec<_>>>()?;
+        let msg: UploadValidation = sink.seal(UploadValidationBody {
+            setup,
+            material,
+            batches,
+        });
+        tap::record(&tap, &msg);
+        node.remote_ref::<UploadValidation>(evaluator, EVALUATOR_ACTOR)
+            .tell(msg)
+            .await?;
+    }
+    let mut sink = BlobSink::default();
+    let material = backend.material(&mut sink)?;
+    let train = data
+        .train
+        .iter()
+        .map(|b| encode_batch(server, b, &mut sink))
+        .collect::<Result<Vec<_>>>()?;
+    let initial_weights = encode_matrix(server, &data.initial_weights, &mut sink)?;
+    let validation = if roster.evaluator.is_none() {
+        Some(
+            data.validation
+                .iter()
+                .map(|b| encode_batch(server, b, &mut sink))
+                .collect::<Result<Vec<_>>>()?,
+        )
+    } else {
+        None
+    };
+    let msg: UploadTraining = sink.seal(UploadTrainingBody {
+        setup,
+        material,
+        train,
+        initial_weights,
+        validation,
+    });
+    tap::record(&tap, &msg);
+    node.remote_ref::<UploadTraining>(&roster.trainer, TRAINER_ACTOR)
+        .tell(msg)
+        .await?;
+    Ok(())
+}
+
+/// Whether a verdict ends training.
+pub fn is_stop(verdict: &Verdict) -> bool {
+    verdict.decision == Decision::Stop
+}

@@ -1,0 +1,429 @@
+//! A whole deployment in one process: one node per party, talking QUIC over loopback with real
+//! certificates (written to a temporary directory and loaded back, as separate processes would)
+//! or over the in-process transport. `hetal simulate`, the examples and the tests use it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hetal_learn::pack::UnitShape;
+use hetal_learn::train::{SoftmaxRegression, TrainingClient, Verdict};
+use hetal_runtime::identity::{Validity, generate_cluster, write_cluster};
+use hetal_runtime::transport::MemoryNetwork;
+use hetal_runtime::{Node, NodeConfig, NodeIdentity, NodeName};
+use ndarray::ArrayView2;
+use tokio::sync::mpsc;
+
+use crate::backend::{ClientBackend, ServerBackend, ServerOptions};
+use crate::client::{Client, ClientEvent, EncryptedUpload, StopPolicy, upload};
+use crate::error::{ActorError, Result};
+use crate::evaluator::Evaluator;
+use crate::messages::TrainingSetup;
+use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Roster, TRAINER_ACTOR};
+use crate::tap::Tap;
+use crate::trainer::{DEFAULT_UNIT_TIMEOUT, Trainer, TrainerConfig, TrainerHandle, TrainerReport};
+use crate::worker::{WorkerStats, start_worker};
+
+/// How the nodes talk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// QUIC with mutual TLS on 127.0.0.1.
+    QuicLoopback,
+    /// The runtime's in-process transport.
+    InMemory,
+}
+
+/// The shape of a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Workers started with the deployment.
+    pub workers: usize,
+    /// Extra worker names that may join later.
+    pub spare_workers: usize,
+    /// Whether validation runs on a separate evaluator node.
+    pub evaluator: bool,
+    /// Transport.
+    pub network: Network,
+}
+
+/// The running nodes of a deployment.
+pub struct Deployment {
+    /// Who is who.
+    pub roster: Roster,
+    /// The client's node.
+    pub client: Node,
+    /// The trainer's node.
+    pub trainer: Node,
+    /// The evaluator's node.
+    pub evaluator: Option<Node>,
+    /// Worker nodes, in roster order (spares included; not all need run actors).
+    pub workers: Vec<Node>,
+    cert_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployment")
+            .field("roster", &self.roster)
+            .finish_non_exhaustive()
+    }
+}
+
+fn name(s: &str) -> Result<NodeName> {
+    NodeName::new(s).map_err(|e| ActorError::Config(e.to_string()))
+}
+
+/// A fresh private directory for certificates.
+fn temp_cert_dir() -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("hetal-certs-{}-{nanos}", std::process::id()))
+}
+
+impl Deployment {
+    /// Starts one node per party (inside the current tokio runtime).
+    pub async fn start(layout: Layout) -> Result<Self> {
+        let roster = Roster {
+            client: name("client")?,
+            trainer: name("trainer")?,
+            evaluator: if layout.evaluator {
+                Some(name("evaluator")?)
+            } else {
+                None
+            },
+            workers: (1..=layout.workers + layout.spare_workers)
+                .map(|i| name(&format!("worker-{i}")))
+                .collect::<Result<_>>()?,
+        };
+        let names = roster.all_nodes();
+        let (nodes, cert_dir) = match layout.network {
+            Network::InMemory => {
+                let net = MemoryNetwork::new();
+                let mut nodes = Vec::new();
+                for n in &names {
+                    nodes.push(Node::in_memory(&net, n.clone()).await?);
+                }
+                (nodes, None)
+            }
+            Network::QuicLoopback => {
+                let dir = temp_cert_dir();
+                let (ca, identities) = generate_cluster(&names, Validity::default())
+                    .map_err(|e| ActorError::Config(e.to_string()))?;
+                write_cluster(&dir, &ca, &identities)
+                    .map_err(|e| ActorError::Config(e.to_string()))?;
+                let mut nodes = Vec::new();
+                for n in &names {
+                    let identity = NodeIdentity::load(&dir, n)
+                        .map_err(|e| ActorError::Config(e.to_string()))?;
+                    let listen = "127.0.0.1:0"
+                        .parse()
+                        .map_err(|e: std::net::AddrParseError| ActorError::Config(e.to_string()))?;
+                    let mut config = NodeConfig::new(identity, listen);
+                    for peer in names.iter().filter(|p| *p != n) {
+                        config = config.with_peer(peer.clone(), None);
+                    }
+                    nodes.push(Node::start(config).await?);
+                }
+                for a in &nodes {
+                    for b in &nodes {
+                        if a.name() != b.name()
+                            && let Some(addr) = b.local_addr()
+                        {
+                            a.set_peer_addr(b.name(), addr)?;
+                        }
+                    }
+                }
+                (nodes, Some(dir))
+            }
+        };
+        let mut nodes = nodes.into_iter();
+        let mut next = || {
+            nodes
+                .next()
+                .ok_or_else(|| ActorError::Config("missing node".into()))
+        };
+        let client = next()?;
+        let trainer = next()?;
+        let evaluator = if layout.evaluator {
+            Some(next()?)
+        } else {
+            None
+        };
+        let workers = (0..roster.workers.len())
+            .map(|_| next())
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            roster,
+            client,
+            trainer,
+            evaluator,
+            workers,
+            cert_dir,
+        })
+    }
+
+    /// Starts a worker actor on worker node `index` (it joins the trainer's pool).
+    pub async fn start_worker<S: ServerBackend>(
+        &self,
+        index: usize,
+        options: ServerOptions,
+        tap: Option<Tap>,
+    ) -> Result<WorkerStats> {
+        let node = self
+            .workers
+            .get(index)
+            .ok_or_else(|| ActorError::Config(format!("no worker node {index}")))?;
+        start_worker::<S>(
+            node,
+            self.roster.clone(),
+            options,
+            tap,
+            Duration::from_secs(10),
+        )
+        .await
+    }
+
+    /// Registers the trainer, the evaluator and the client (not the workers).
+    pub fn start_parties<K: ClientBackend>(
+        &self,
+        backend: Arc<K>,
+        val_labels: Vec<usize>,
+        policy: StopPolicy,
+        options: ServerOptions,
+        taps: &Taps,
+    ) -> Result<Parties> {
+        let runtime = tokio::runtime::Handle::current();
+        let trainer = Trainer::<K::Server>::new(
+            self.trainer.clone(),
+            TrainerConfig {
+                roster: self.roster.clone(),
+                options,
+                unit_timeout: DEFAULT_UNIT_TIMEOUT,
+                runtime: runtime.clone(),
+                tap: taps.trainer.clone(),
+            },
+        );
+        let handle = trainer.handle();
+        self.trainer.register(TRAINER_ACTOR, trainer)?;
+        if let Some(node) = &self.evaluator {
+            node.register(
+                EVALUATOR_ACTOR,
+                Evaluator::<K::Server>::new(
+                    node.clone(),
+                    self.roster.clone(),
+                    options,
+                    runtime.clone(),
+                    taps.evaluator.clone(),
+                ),
+            )?;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.client.register(
+            CLIENT_ACTOR,
+            Client::new(
+                self.client.clone(),
+                self.roster.clone(),
+                backend,
+                val_labels,
+                policy,
+                runtime,
+                tx,
+                taps.client.clone(),
+            ),
+        )?;
+        Ok(Parties {
+            trainer: handle,
+            events: rx,
+        })
+    }
+
+    /// Shuts every node down.
+    pub async fn shutdown(self) {
+        let mut nodes = vec![self.client.clone(), self.trainer.clone()];
+        nodes.extend(self.evaluator.clone());
+        nodes.extend(self.workers.iter().cloned());
+        for node in nodes {
+            node.shutdown().await;
+        }
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.cert_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Optional byte recorders per party.
+#[derive(Debug, Clone, Default)]
+pub struct Taps {
+    /// What the client sends.
+    pub client: Option<Tap>,
+    /// What the trainer sends.
+    pub trainer: Option<Tap>,
+    /// What the evaluator sends.
+    pub evaluator: Option<Tap>,
+    /// What the workers send.
+    pub workers: Option<Tap>,
+}
+
+/// The registered parties of a deployment.
+#[derive(Debug)]
+pub struct Parties {
+    /// The trainer's job outcome.
+    pub trainer: TrainerHandle,
+    events: mpsc::UnboundedReceiver<ClientEvent>,
+}
+
+/// What a run produced, as the client and the trainer saw it.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The client's verdicts, in order.
+    pub verdicts: Vec<Verdict>,
+    /// The decrypted best model.
+    pub model: SoftmaxRegression,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Steps taken.
+    pub steps: usize,
+    /// The trainer's counters.
+    pub trainer: TrainerReport,
+    /// Wall time from upload to the decrypted model.
+    pub elapsed: Duration,
+}
+
+impl Parties {
+    /// Waits until `n` workers have joined the trainer's pool.
+    pub async fn wait_for_workers(&self, n: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.trainer.workers() < n {
+            if Instant::now() > deadline {
+                return Err(ActorError::Protocol(format!(
+                    "only {} of {n} workers joined in {timeout:?}",
+                    self.trainer.workers()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Waits for the client's verdicts and final model; `on_verdict` sees each verdict.
+    pub async fn finish(
+        &mut self,
+        timeout: Duration,
+        mut on_verdict: impl FnMut(&Verdict),
+    ) -> Result<RunOutcome> {
+        let start = Instant::now();
+        let mut verdicts = Vec::new();
+        loop {
+            if start.elapsed() > timeout {
+                return Err(ActorError::Lost(format!(
+                    "no final model after {timeout:?}"
+                )));
+            }
+            // A failed trainer job sends nothing more: report its error instead of waiting.
+            if let Some(Err(e)) = self.trainer.outcome() {
+                return Err(ActorError::Protocol(format!("trainer: {e}")));
+            }
+            let event =
+                match tokio::time::timeout(Duration::from_millis(200), self.events.recv()).await {
+                    Err(_) => continue,
+                    Ok(None) => return Err(ActorError::Lost("the client stopped".into())),
+                    Ok(Some(event)) => event,
+                };
+            match event {
+                ClientEvent::Reviewed(v) => {
+                    on_verdict(&v);
+                    verdicts.push(v);
+                }
+                ClientEvent::Failed(e) => return Err(ActorError::Protocol(e)),
+                ClientEvent::Finished {
+                    model,
+                    epochs,
+                    steps,
+                } => {
+                    // The trainer stores its report right after sending the model.
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    let trainer = loop {
+                        if let Some(outcome) = self.trainer.outcome() {
+                            break outcome.map_err(ActorError::Protocol)?;
+                        }
+                        if Instant::now() > deadline {
+                            return Err(ActorError::Lost("trainer report missing".into()));
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    };
+                    return Ok(RunOutcome {
+                        verdicts,
+                        model,
+                        epochs,
+                        steps,
+                        trainer,
+                        elapsed: start.elapsed(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A labelled data set as plain arrays (what the client encrypts).
+#[derive(Debug, Clone, Copy)]
+pub struct PlainData<'a> {
+    /// Training features.
+    pub train_x: ArrayView2<'a, f64>,
+    /// Training labels.
+    pub train_y: &'a [usize],
+    /// Validation features.
+    pub val_x: ArrayView2<'a, f64>,
+}
+
+/// Encrypts a data set the way the client uploads it.
+pub fn encrypt_dataset<K: ClientBackend>(
+    backend: &K,
+    setup: &TrainingSetup,
+    data: PlainData<'_>,
+) -> Result<EncryptedUpload<<K::Server as ServerBackend>::Ct>> {
+    let codec = backend.codec()?;
+    let client = TrainingClient::new(
+        &codec,
+        setup.unit,
+        setup.classes,
+        setup.dim,
+        setup.hyper.patience,
+    )?;
+    Ok(EncryptedUpload {
+        train: client.encrypt_training_set(data.train_x, data.train_y, setup.hyper.batch_size)?,
+        validation: client.encrypt_features(data.val_x)?,
+        initial_weights: client.initial_weights()?,
+    })
+}
+
+/// The block shape HETAL uses for `setup`'s batch size and classes on `slots` slots.
+pub fn hetal_unit(batch: usize, classes: usize, slots: usize) -> Result<UnitShape> {
+    Ok(UnitShape::hetal(batch, classes, slots)?)
+}
+
+/// Uploads `data` from the deployment's client.
+pub async fn upload_from_client<K: ClientBackend>(
+    deployment: &Deployment,
+    backend: &K,
+    setup: TrainingSetup,
+    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
+    tap: Option<&Tap>,
+) -> Result<()> {
+    upload(
+        &deployment.client,
+        &deployment.roster,
+        backend,
+        setup,
+        data,
+        tap,
+    )
+    .await
+}

@@ -1,0 +1,163 @@
+//! The evaluator: holds the validation features the client encrypted for it, and after each
+//! epoch turns the trainer's encrypted weights into encrypted validation probabilities for the
+//! client (who alone can decrypt them and holds the labels).
+
+use std::sync::Arc;
+
+use hetal_learn::pack::BlockMatrix;
+use hetal_learn::train::{EncryptedBatch, EncryptedTrainer};
+use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, Rejection};
+
+use crate::backend::{ServerBackend, ServerOptions};
+use crate::error::{ActorError, Result};
+use crate::messages::{
+    BlobSink, EvaluateEpoch, TrainingSetup, UploadValidation, ValidationOutput,
+    ValidationOutputBody, decode_batch, decode_matrix, encode_matrix,
+};
+use crate::roster::{CLIENT_ACTOR, Role, Roster};
+use crate::tap::{self, Tap};
+
+/// Encrypted validation probabilities of `weights` on `batches`: the same computation as
+/// [`EncryptedTrainer::validation_probabilities`] (bootstrapping the weights first if needed).
+pub fn validation_probabilities<B: ServerBackend>(
+    backend: &B,
+    setup: &TrainingSetup,
+    weights: BlockMatrix<B::Ct>,
+    weight_scale: f64,
+    batches: &[EncryptedBatch<B::Ct>],
+) -> Result<Vec<BlockMatrix<B::Ct>>> {
+    let ev = backend.evaluator()?;
+    let mut trainer = EncryptedTrainer::new(
+        &ev,
+        setup.hyper,
+        setup.variant,
+        weights,
+        backend.bootstrap_min(),
+    )?;
+    trainer.set_weight_scale(weight_scale)?;
+    Ok(trainer.validation_probabilities(batches)?)
+}
+
+struct ValidationJob<B: ServerBackend> {
+    backend: Arc<B>,
+    setup: TrainingSetup,
+    batches: Arc<Vec<EncryptedBatch<B::Ct>>>,
+}
+
+/// The evaluator actor.
+pub struct Evaluator<B: ServerBackend> {
+    roster: Roster,
+    options: ServerOptions,
+    node: Node,
+    runtime: tokio::runtime::Handle,
+    job: Option<ValidationJob<B>>,
+    tap: Option<Tap>,
+}
+
+impl<B: ServerBackend> Evaluator<B> {
+    /// An evaluator on `node`; its computations are driven from `runtime`.
+    pub fn new(
+        node: Node,
+        roster: Roster,
+        options: ServerOptions,
+        runtime: tokio::runtime::Handle,
+        tap: Option<Tap>,
+    ) -> Self {
+        Self {
+            roster,
+            options,
+            node,
+            runtime,
+            job: None,
+            tap,
+        }
+    }
+}
+
+impl<B: ServerBackend> Actor for Evaluator<B> {
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers.tell::<UploadValidation>().tell::<EvaluateEpoch>();
+    }
+}
+
+impl<B: ServerBackend> Handle<UploadValidation> for Evaluator<B> {
+    fn handle(&mut self, msg: UploadValidation, ctx: &MessageContext) -> Result<(), Rejection> {
+        self.roster
+            .require(ctx, "UploadValidation", &[Role::Client])?;
+        let decode = || -> Result<ValidationJob<B>> {
+            let backend = B::from_material(&msg.body.material, &msg.blobs, self.options)?;
+            let batches = msg
+                .body
+                .batches
+                .iter()
+                .map(|b| decode_batch(&backend, b, &msg.blobs))
+                .collect::<Result<Vec<_>>>()?;
+            if batches.is_empty() || batches.iter().any(|b| b.y.is_some()) {
+                return Err(ActorError::Protocol(
+                    "validation needs at least one batch, without labels".into(),
+                ));
+            }
+            Ok(ValidationJob {
+                backend: Arc::new(backend),
+                setup: msg.body.setup,
+                batches: Arc::new(batches),
+            })
+        };
+        self.job = Some(decode().map_err(|e| Rejection::new(e.to_string()))?);
+        Ok(())
+    }
+}
+
+impl<B: ServerBackend> Handle<EvaluateEpoch> for Evaluator<B> {
+    fn handle(&mut self, msg: EvaluateEpoch, ctx: &MessageContext) -> Result<(), Rejection> {
+        self.roster
+            .require(ctx, "EvaluateEpoch", &[Role::Trainer])?;
+        let job = self
+            .job
+            .as_ref()
+            .ok_or_else(|| Rejection::new("no validation set uploaded yet"))?;
+        let (backend, setup, batches) = (
+            Arc::clone(&job.backend),
+            job.setup,
+            Arc::clone(&job.batches),
+        );
+        let client = self
+            .node
+            .remote_ref::<ValidationOutput>(&self.roster.client, CLIENT_ACTOR);
+        let tap = self.tap.clone();
+        self.runtime.spawn(async move {
+            let epoch = msg.body.epoch;
+            let computed = tokio::task::spawn_blocking(move || -> Result<ValidationOutput> {
+                let weights = decode_matrix(&*backend, &msg.body.weights, &msg.blobs)?;
+                let probs = validation_probabilities(
+                    &*backend,
+                    &setup,
+                    weights,
+                    msg.body.weight_scale,
+                    &batches,
+                )?;
+                let mut sink = BlobSink::default();
+                let probabilities = probs
+                    .iter()
+                    .map(|p| encode_matrix(&*backend, p, &mut sink))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(sink.seal(ValidationOutputBody {
+                    epoch,
+                    probabilities,
+                }))
+            })
+            .await;
+            match computed {
+                Ok(Ok(out)) => {
+                    tap::record(&tap, &out);
+                    if let Err(e) = client.tell(out).await {
+                        tracing::error!("evaluator: cannot deliver epoch {epoch}: {e}");
+                    }
+                }
+                Ok(Err(e)) => tracing::error!("evaluator: epoch {epoch} failed: {e}"),
+                Err(e) => tracing::error!("evaluator: epoch {epoch} lost: {e}"),
+            }
+        });
+        Ok(())
+    }
+}

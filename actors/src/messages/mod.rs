@@ -1,0 +1,39 @@
+//! Every message the parties exchange. Each type's documentation says who sends it to whom; the
+//! receiving actor checks the authenticated sender against that (see [`crate::roster`]).
+//!
+//! Ciphertexts travel as `hetal-ckks` serialized bytes in the bulk part of a frame
+//! ([`envelope`]). Message bodies hold shapes, indices, public hyper-parameters and the client's
+//! decisions; the only key material that can appear is [`crate::backend::MaterialBody`], which is
+//! public by construction.
+
+pub mod envelope;
+pub mod matrix;
+pub mod training;
+pub mod work;
+
+pub use envelope::{BlobSink, Body, Envelope};
+pub use matrix::{BatchBody, decode_batch, decode_matrix, encode_batch, encode_matrix};
+pub use training::{
+    EpochVerdict, EvaluateEpoch, EvaluateEpochBody, FinalModel, FinalModelBody, TrainingSetup,
+    UploadTraining, UploadTrainingBody, UploadValidation, UploadValidationBody, ValidationOutput,
+    ValidationOutputBody,
+};
+pub use work::{
+    ComputeBody, ComputeUnit, InlineOperand, JoinPool, KeysLoaded, LoadKeys, LoadKeysBody,
+    OutcomeBody, UnitOutcome, WorkItem,
+};
+
+/// Wire names of every message type, for tests that enumerate them.
+pub const ALL_MESSAGE_NAMES: [&str; 11] = [
+    training::UPLOAD_TRAINING,
+    training::UPLOAD_VALIDATION,
+    training::EVALUATE_EPOCH,
+    training::VALIDATION_OUTPUT,
+    training::EPOCH_VERDICT,
+    training::FINAL_MODEL,
+    work::JOIN_POOL,
+    work::LOAD_KEYS,
+    work::KEYS_LOADED,
+    work::COMPUTE_UNIT,
+    work::UNIT_OUTCOME,
+];

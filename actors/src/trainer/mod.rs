@@ -1,0 +1,424 @@
+//! The trainer: owns the encrypted weights and momentum and the epoch loop; cuts every matrix
+//! multiplication into work units for its workers ([`scheduler`]); asks for validation after each
+//! epoch and follows the client's verdict. It is generic over a [`ServerBackend`], which cannot
+//! decrypt: the trainer holds no secret key by type.
+
+pub mod pool;
+pub mod scheduler;
+pub mod step;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hetal_learn::pack::BlockMatrix;
+use hetal_learn::train::{Decision, EncryptedBatch, Verdict};
+use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, NodeName, Rejection};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::mpsc;
+
+use crate::backend::{MaterialBody, ServerBackend, ServerOptions, blob};
+use crate::error::{ActorError, Result};
+use crate::evaluator::validation_probabilities;
+use crate::messages::{
+    BlobSink, EpochVerdict, EvaluateEpoch, EvaluateEpochBody, FinalModel, FinalModelBody, JoinPool,
+    LoadKeys, LoadKeysBody, TrainingSetup, UploadTraining, ValidationOutput, ValidationOutputBody,
+    decode_batch, decode_matrix, encode_matrix,
+};
+use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster};
+use crate::tap::{self, Tap};
+use pool::WorkerPool;
+use scheduler::{Scheduler, SchedulerStats};
+use step::{ModelState, StepPlan, check_weights, distributed_step};
+
+/// Default wait for one work unit before its worker is declared lost.
+pub const DEFAULT_UNIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How a trainer runs.
+#[derive(Debug, Clone)]
+pub struct TrainerConfig {
+    /// Who is who.
+    pub roster: Roster,
+    /// What to accept in received material.
+    pub options: ServerOptions,
+    /// Wait for one unit before re-sending it elsewhere.
+    pub unit_timeout: Duration,
+    /// The tokio runtime that drives the epoch loop (the host's).
+    pub runtime: tokio::runtime::Handle,
+    /// Recorder of sent bytes (tests).
+    pub tap: Option<Tap>,
+}
+
+/// What a finished job did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerReport {
+    /// Epochs run.
+    pub epochs: usize,
+    /// Steps taken.
+    pub steps: usize,
+    /// Ciphertexts bootstrapped by the trainer.
+    pub bootstraps: usize,
+    /// The client's verdicts, in order.
+    pub verdicts: Vec<Verdict>,
+    /// Unit and byte counters.
+    pub scheduler: SchedulerStats,
+    /// Units completed per live worker.
+    pub balance: Vec<(NodeName, usize)>,
+    /// Workers lost during the job.
+    pub lost_workers: Vec<NodeName>,
+    /// Wall time of the epoch loop.
+    pub elapsed: Duration,
+}
+
+/// The outcome of the trainer's last job, shared with the host.
+#[derive(Debug, Clone, Default)]
+pub struct TrainerHandle {
+    outcome: Arc<Mutex<Option<std::result::Result<TrainerReport, String>>>>,
+    pool: Arc<Mutex<WorkerPool>>,
+}
+
+impl TrainerHandle {
+    /// The last job's report (or its error), once it has finished.
+    pub fn outcome(&self) -> Option<std::result::Result<TrainerReport, String>> {
+        self.outcome.lock().ok().and_then(|o| o.clone())
+    }
+
+    /// Live workers now.
+    pub fn workers(&self) -> usize {
+        self.pool.lock().map(|p| p.len()).unwrap_or(0)
+    }
+}
+
+/// The trainer actor.
+pub struct Trainer<B: ServerBackend> {
+    config: TrainerConfig,
+    node: Node,
+    handle: TrainerHandle,
+    verdicts: Option<mpsc::UnboundedSender<Verdict>>,
+    _backend: std::marker::PhantomData<fn() -> B>,
+}
+
+impl<B: ServerBackend> Trainer<B> {
+    /// A trainer on `node`.
+    pub fn new(node: Node, config: TrainerConfig) -> Self {
+        Self {
+            config,
+            node,
+            handle: TrainerHandle::default(),
+            verdicts: None,
+            _backend: std::marker::PhantomData,
+        }
+    }
+
+    /// The host's view of its jobs.
+    pub fn handle(&self) -> TrainerHandle {
+        self.handle.clone()
+    }
+}
+
+impl<B: ServerBackend> Actor for Trainer<B> {
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers
+            .tell::<UploadTraining>()
+            .tell::<JoinPool>()
+            .tell::<EpochVerdict>();
+    }
+}
+
+impl<B: ServerBackend> Handle<JoinPool> for Trainer<B> {
+    fn handle(&mut self, _: JoinPool, ctx: &MessageContext) -> Result<(), Rejection> {
+        self.config
+            .roster
+            .require(ctx, "JoinPool", &[Role::Worker])?;
+        self.handle
+            .pool
+            .lock()
+            .map_err(|_| Rejection::new("worker pool poisoned"))?
+            .join(ctx.sender().clone());
+        Ok(())
+    }
+}
+
+impl<B: ServerBackend> Handle<EpochVerdict> for Trainer<B> {
+    fn handle(&mut self, msg: EpochVerdict, ctx: &MessageContext) -> Result<(), Rejection> {
+        self.config
+            .roster
+            .require(ctx, "EpochVerdict", &[Role::Client])?;
+        match &self.verdicts {
+            Some(tx) if tx.send(msg.0).is_ok() => Ok(()),
+            _ => Err(Rejection::new("no training job is waiting for a verdict")),
+        }
+    }
+}
+
+impl<B: ServerBackend> Handle<UploadTraining> for Trainer<B> {
+    fn handle(&mut self, msg: UploadTraining, ctx: &MessageContext) -> Result<(), Rejection> {
+        self.config
+            .roster
+            .require(ctx, "UploadTraining", &[Role::Client])?;
+        if self.verdicts.as_ref().is_some_and(|tx| !tx.is_closed()) {
+            return Err(Rejection::new("a training job is already running"));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.verdicts = Some(tx);
+        if let Ok(mut outcome) = self.handle.outcome.lock() {
+            *outcome = None;
+        }
+        let job = Job {
+            node: self.node.clone(),
+            config: self.config.clone(),
+            pool: Arc::clone(&self.handle.pool),
+        };
+        let outcome = Arc::clone(&self.handle.outcome);
+        self.config.runtime.spawn(async move {
+            let result = job.run::<B>(msg, rx).await;
+            if let Err(e) = &result {
+                tracing::error!("training job failed: {e}");
+            }
+            if let Ok(mut slot) = outcome.lock() {
+                *slot = Some(result.map_err(|e| e.to_string()));
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Copies the public material of `material` (indices into `blobs`) into `sink`.
+pub(crate) fn repack_material(
+    material: &MaterialBody,
+    blobs: &[Bytes],
+    sink: &mut BlobSink,
+) -> Result<MaterialBody> {
+    Ok(match material {
+        MaterialBody::Simulator(c) => MaterialBody::Simulator(*c),
+        MaterialBody::Ckks { spec, eval_keys } => MaterialBody::Ckks {
+            spec: sink.push(blob(blobs, *spec)?.clone()),
+            eval_keys: sink.push(blob(blobs, *eval_keys)?.clone()),
+        },
+    })
+}
+
+struct Job {
+    node: Node,
+    config: TrainerConfig,
+    pool: Arc<Mutex<WorkerPool>>,
+}
+
+/// A decoded upload.
+struct Decoded<B: ServerBackend> {
+    backend: Arc<B>,
+    setup: TrainingSetup,
+    train: Vec<Arc<EncryptedBatch<B::Ct>>>,
+    initial: BlockMatrix<B::Ct>,
+    validation: Option<Vec<EncryptedBatch<B::Ct>>>,
+    keys: LoadKeys,
+}
+
+fn decode_upload<B: ServerBackend>(
+    msg: UploadTraining,
+    options: ServerOptions,
+) -> Result<Decoded<B>> {
+    let body = &msg.body;
+    let backend = B::from_material(&body.material, &msg.blobs, options)?;
+    if body.train.is_empty() {
+        return Err(ActorError::Protocol("no training batches".into()));
+    }
+    let train = body
+        .train
+        .iter()
+        .map(|b| decode_batch(&backend, b, &msg.blobs).map(Arc::new))
+        .collect::<Result<Vec<_>>>()?;
+    let initial = decode_matrix(&backend, &body.initial_weights, &msg.blobs)?;
+    check_weights(&body.setup, &initial)?;
+    let validation = body
+        .validation
+        .as_ref()
+        .map(|v| {
+            v.iter()
+                .map(|b| decode_batch(&backend, b, &msg.blobs))
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()?;
+    let mut sink = BlobSink::default();
+    let material = repack_material(&body.material, &msg.blobs, &mut sink)?;
+    let keys = sink.seal(LoadKeysBody {
+        session: rand::random(),
+        material,
+    });
+    Ok(Decoded {
+        backend: Arc::new(backend),
+        setup: body.setup,
+        train,
+        initial,
+        validation,
+        keys,
+    })
+}
+
+impl Job {
+    async fn run<B: ServerBackend>(
+        self,
+        msg: UploadTraining,
+        mut verdicts: mpsc::UnboundedReceiver<Verdict>,
+    ) -> Result<TrainerReport> {
+        let options = self.config.options;
+        let job: Decoded<B> = tokio::task::spawn_blocking(move || decode_upload(msg, options))
+            .await
+            .map_err(|e| ActorError::Lost(e.to_string()))??;
+        let roster = &self.config.roster;
+        if roster.evaluator.is_none() && job.validation.is_none() {
+            return Err(ActorError::Protocol(
+                "no evaluator and no validation set for the trainer".into(),
+            ));
+        }
+        self.pool
+            .lock()
+            .map_err(|_| ActorError::Lost("worker pool poisoned".into()))?
+            .reset_jobs();
+        let plan = Arc::new(StepPlan::new(&*job.backend, job.setup)?);
+        let scheduler = Arc::new(Scheduler::new(
+            self.node.clone(),
+            Arc::clone(&self.pool),
+            Arc::clone(&job.backend),
+            job.keys,
+            self.config.unit_timeout,
+            self.config.tap.clone(),
+        ));
+        let validation = job.validation.map(Arc::new);
+        let hyper = job.setup.hyper;
+        let mut state = ModelState::new(job.initial);
+        let mut order: Vec<usize> = (0..job.train.len()).collect();
+        let mut rng = hyper.shuffle_seed.map(ChaCha8Rng::seed_from_u64);
+        let mut report = TrainerReport {
+            epochs: 0,
+            steps: 0,
+            bootstraps: 0,
+            verdicts: Vec::new(),
+            scheduler: SchedulerStats::default(),
+            balance: Vec::new(),
+            lost_workers: Vec::new(),
+            elapsed: Duration::ZERO,
+        };
+        let start = Instant::now();
+        for epoch in 0..hyper.max_epochs {
+            if let Some(rng) = rng.as_mut() {
+                order.shuffle(rng);
+            }
+            for &b in &order {
+                state =
+                    distributed_step(&job.backend, &plan, &scheduler, state, &job.train[b]).await?;
+            }
+            self.request_validation(epoch, &job.backend, &plan, &state, validation.as_ref())
+                .await?;
+            let verdict = verdicts.recv().await.ok_or_else(|| {
+                ActorError::Protocol("the client went away before its verdict".into())
+            })?;
+            if verdict.epoch != epoch {
+                return Err(ActorError::Protocol(format!(
+                    "verdict for epoch {} while waiting for epoch {epoch}",
+                    verdict.epoch
+                )));
+            }
+            if verdict.new_best {
+                state.best = state.w.clone();
+            }
+            report.verdicts.push(verdict);
+            report.epochs = epoch + 1;
+            if verdict.decision == Decision::Stop {
+                break;
+            }
+        }
+        report.elapsed = start.elapsed();
+        report.steps = state.steps;
+        report.bootstraps = state.bootstraps;
+        report.scheduler = scheduler.stats();
+        if let Ok(pool) = self.pool.lock() {
+            report.balance = pool.balance();
+            report.lost_workers = pool.lost().to_vec();
+        }
+        let mut sink = BlobSink::default();
+        let best = encode_matrix(&*job.backend, &state.best, &mut sink)?;
+        let msg = sink.seal(FinalModelBody {
+            best,
+            weight_scale: plan.weight_scale(),
+            epochs: report.epochs,
+            steps: report.steps,
+        });
+        tap::record(&self.config.tap, &msg);
+        self.node
+            .remote_ref::<FinalModel>(&roster.client, CLIENT_ACTOR)
+            .tell(msg)
+            .await?;
+        Ok(report)
+    }
+
+    /// Sends the epoch's weights to the evaluator, or computes the validation output itself.
+    async fn request_validation<B: ServerBackend>(
+        &self,
+        epoch: usize,
+        backend: &Arc<B>,
+        plan: &Arc<StepPlan>,
+        state: &ModelState<B::Ct>,
+        validation: Option<&Arc<Vec<EncryptedBatch<B::Ct>>>>,
+    ) -> Result<()> {
+        let roster = &self.config.roster;
+        let weights = state.w.clone();
+        let weight_scale = plan.weight_scale();
+        if let Some(evaluator) = &roster.evaluator {
+            let backend = Arc::clone(backend);
+            let msg = tokio::task::spawn_blocking(move || -> Result<EvaluateEpoch> {
+                let mut sink = BlobSink::default();
+                let weights = encode_matrix(&*backend, &weights, &mut sink)?;
+                Ok(sink.seal(EvaluateEpochBody {
+                    epoch,
+                    weights,
+                    weight_scale,
+                }))
+            })
+            .await
+            .map_err(|e| ActorError::Lost(e.to_string()))??;
+            tap::record(&self.config.tap, &msg);
+            self.node
+                .remote_ref::<EvaluateEpoch>(evaluator, EVALUATOR_ACTOR)
+                .tell(msg)
+                .await?;
+            return Ok(());
+        }
+        let validation = validation
+            .cloned()
+            .ok_or_else(|| ActorError::Protocol("no validation set".into()))?;
+        let (backend, plan) = (Arc::clone(backend), Arc::clone(plan));
+        let msg = tokio::task::spawn_blocking(move || -> Result<ValidationOutput> {
+            let probs = validation_probabilities(
+                &*backend,
+                &plan_setup(&plan),
+                weights,
+                weight_scale,
+                &validation,
+            )?;
+            let mut sink = BlobSink::default();
+            let probabilities = probs
+                .iter()
+                .map(|p| encode_matrix(&*backend, p, &mut sink))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(sink.seal(ValidationOutputBody {
+                epoch,
+                probabilities,
+            }))
+        })
+        .await
+        .map_err(|e| ActorError::Lost(e.to_string()))??;
+        tap::record(&self.config.tap, &msg);
+        self.node
+            .remote_ref::<ValidationOutput>(&roster.client, CLIENT_ACTOR)
+            .tell(msg)
+            .await?;
+        Ok(())
+    }
+}
+
+fn plan_setup(plan: &StepPlan) -> TrainingSetup {
+    plan.setup()
+}

@@ -1,0 +1,251 @@
+//! The worker: computes DiagABT / DiagATB work units for the trainer on rayon, off the actor
+//! thread. It loads a job's evaluation keys once and caches operands, so each ciphertext
+//! crosses the network once per use rather than once per unit.
+
+mod cache;
+
+pub use cache::OperandCache;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hetal_learn::matmul::{Partial, WorkUnit};
+use hetal_runtime::{Actor, Handlers, MessageContext, Node, Rejection, Respond, Response};
+
+use crate::backend::{ServerBackend, ServerOptions};
+use crate::error::{ActorError, Result};
+use crate::messages::{
+    BlobSink, ComputeUnit, JoinPool, KeysLoaded, LoadKeys, OutcomeBody, UnitOutcome, WorkItem,
+};
+use crate::roster::{Role, Roster, TRAINER_ACTOR, WORKER_ACTOR};
+use crate::tap::{self, Tap};
+
+/// Default number of operands a worker caches.
+pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
+
+/// What a worker exposes to its host (counters for logs and tests).
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats {
+    units: Arc<AtomicUsize>,
+    inline_operands: Arc<AtomicUsize>,
+}
+
+impl WorkerStats {
+    /// Units computed so far.
+    pub fn units(&self) -> usize {
+        self.units.load(Ordering::Relaxed)
+    }
+
+    /// Operands received inline (each one crossed the network once).
+    pub fn inline_operands(&self) -> usize {
+        self.inline_operands.load(Ordering::Relaxed)
+    }
+}
+
+struct Job<B: ServerBackend> {
+    session: u64,
+    backend: Arc<B>,
+}
+
+/// The worker actor, generic over the (key-less) backend.
+pub struct Worker<B: ServerBackend> {
+    roster: Roster,
+    options: ServerOptions,
+    job: Option<Job<B>>,
+    cache: Arc<Mutex<OperandCache<B::Ct>>>,
+    stats: WorkerStats,
+    tap: Option<Tap>,
+}
+
+impl<B: ServerBackend> Worker<B> {
+    /// A worker that takes work from `roster.trainer`.
+    pub fn new(roster: Roster, options: ServerOptions, tap: Option<Tap>) -> Self {
+        Self {
+            roster,
+            options,
+            job: None,
+            cache: Arc::new(Mutex::new(OperandCache::new(DEFAULT_CACHE_CAPACITY))),
+            stats: WorkerStats::default(),
+            tap,
+        }
+    }
+
+    /// Counters shared with the running actor.
+    pub fn stats(&self) -> WorkerStats {
+        self.stats.clone()
+    }
+}
+
+impl<B: ServerBackend> Actor for Worker<B> {
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers.ask::<LoadKeys>().ask::<ComputeUnit>();
+    }
+}
+
+impl<B: ServerBackend> Respond<LoadKeys> for Worker<B> {
+    fn respond(&mut self, msg: LoadKeys, ctx: &MessageContext) -> Response<KeysLoaded> {
+        if let Err(e) = self.roster.require(ctx, "LoadKeys", &[Role::Trainer]) {
+            return Response::Ready(Err(e));
+        }
+        let session = msg.body.session;
+        if self.job.as_ref().is_some_and(|j| j.session == session) {
+            return Response::ok(KeysLoaded { session });
+        }
+        match B::from_material(&msg.body.material, &msg.blobs, self.options) {
+            Ok(backend) => {
+                self.job = Some(Job {
+                    session,
+                    backend: Arc::new(backend),
+                });
+                if let Ok(mut cache) = self.cache.lock() {
+                    cache.clear();
+                }
+                let reply = KeysLoaded { session };
+                tap::record(&self.tap, &reply);
+                Response::ok(reply)
+            }
+            Err(e) => Response::reject(format!("cannot load keys: {e}")),
+        }
+    }
+}
+
+impl<B: ServerBackend> Respond<ComputeUnit> for Worker<B> {
+    fn respond(&mut self, msg: ComputeUnit, ctx: &MessageContext) -> Response<UnitOutcome> {
+        if let Err(e) = self.roster.require(ctx, "ComputeUnit", &[Role::Trainer]) {
+            return Response::Ready(Err(e));
+        }
+        let Some(job) = self.job.as_ref().filter(|j| j.session == msg.body.session) else {
+            return Response::reject(format!("no keys loaded for job {}", msg.body.session));
+        };
+        let backend = Arc::clone(&job.backend);
+        // Which operands must come from the cache, and are they all there?
+        let mut cached = HashMap::new();
+        let missing = {
+            let Ok(mut cache) = self.cache.lock() else {
+                return Response::reject("operand cache poisoned");
+            };
+            cache.enter_step(msg.body.step);
+            let inline: Vec<u64> = msg.body.inline.iter().map(|o| o.id).collect();
+            let mut missing = Vec::new();
+            for id in operand_ids(&msg.body.work) {
+                if inline.contains(&id) || cached.contains_key(&id) {
+                    continue;
+                }
+                match cache.get(id) {
+                    Some(ct) => {
+                        cached.insert(id, ct);
+                    }
+                    None => missing.push(id),
+                }
+            }
+            missing
+        };
+        if !missing.is_empty() {
+            let reply = BlobSink::default().seal(OutcomeBody::Missing(missing));
+            tap::record(&self.tap, &reply);
+            return Response::ok(reply);
+        }
+        let cache = Arc::clone(&self.cache);
+        let stats = self.stats.clone();
+        let tap = self.tap.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        rayon::spawn(move || {
+            let result = compute(&*backend, &cache, &stats, msg, cached);
+            let _ = tx.send(result);
+        });
+        Response::later(async move {
+            match rx.await {
+                Ok(Ok(reply)) => {
+                    tap::record(&tap, &reply);
+                    Ok(reply)
+                }
+                Ok(Err(e)) => Err(Rejection::new(format!("unit failed: {e}"))),
+                Err(_) => Err(Rejection::new("unit computation was lost")),
+            }
+        })
+    }
+}
+
+/// Every operand id a unit refers to.
+fn operand_ids(work: &WorkItem) -> Vec<u64> {
+    match work {
+        WorkItem::Abt(u) => u.a.iter().chain(&u.c).copied().collect(),
+        WorkItem::Atb(u) => u.c.iter().chain(&u.b).copied().collect(),
+    }
+}
+
+/// Decodes the inline operands (caching them), runs the unit and encodes its partial result.
+fn compute<B: ServerBackend>(
+    backend: &B,
+    cache: &Mutex<OperandCache<B::Ct>>,
+    stats: &WorkerStats,
+    msg: ComputeUnit,
+    mut operands: HashMap<u64, Arc<B::Ct>>,
+) -> Result<UnitOutcome> {
+    let mut decoded = Vec::with_capacity(msg.body.inline.len());
+    for op in &msg.body.inline {
+        let bytes: &Bytes = msg.blob(op.blob)?;
+        decoded.push((op, Arc::new(backend.decode_ct(bytes)?)));
+    }
+    {
+        let mut cache = cache
+            .lock()
+            .map_err(|_| ActorError::Lost("operand cache poisoned".into()))?;
+        for (op, ct) in &decoded {
+            cache.insert(op.id, Arc::clone(ct), op.step_scoped);
+        }
+    }
+    stats
+        .inline_operands
+        .fetch_add(decoded.len(), Ordering::Relaxed);
+    operands.extend(decoded.into_iter().map(|(op, ct)| (op.id, ct)));
+    let resolve = |id: &u64| -> hetal_learn::Result<B::Ct> {
+        operands
+            .get(id)
+            .map(|ct| (**ct).clone())
+            .ok_or_else(|| hetal_learn::Error::InvalidInput(format!("operand {id:#x} missing")))
+    };
+    let ev = backend.evaluator()?;
+    let partial: Partial<B::Ct> = match &msg.body.work {
+        WorkItem::Abt(u) => u.try_map(resolve)?.execute(&ev)?,
+        WorkItem::Atb(u) => u.try_map(resolve)?.execute(&ev)?,
+    };
+    let mut sink = BlobSink::default();
+    let blocks = partial
+        .blocks
+        .iter()
+        .map(|c| Ok(sink.push(backend.encode_ct(c)?)))
+        .collect::<Result<Vec<_>>>()?;
+    stats.units.fetch_add(1, Ordering::Relaxed);
+    Ok(sink.seal(OutcomeBody::Done {
+        spec: partial.spec,
+        blocks,
+    }))
+}
+
+/// Registers a worker on `node` and announces it to the trainer, retrying for up to `patience`
+/// while the trainer is not reachable yet.
+pub async fn start_worker<B: ServerBackend>(
+    node: &Node,
+    roster: Roster,
+    options: ServerOptions,
+    tap: Option<Tap>,
+    patience: Duration,
+) -> Result<WorkerStats> {
+    let worker = Worker::<B>::new(roster.clone(), options, tap.clone());
+    let stats = worker.stats();
+    node.register(WORKER_ACTOR, worker)?;
+    let join = node.remote_ref::<JoinPool>(&roster.trainer, TRAINER_ACTOR);
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        tap::record(&tap, &JoinPool);
+        match join.tell(JoinPool).await {
+            Ok(()) => return Ok(stats),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
