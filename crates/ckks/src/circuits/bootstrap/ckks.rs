@@ -94,12 +94,23 @@ impl CkksBootstrapper {
     /// Refreshes `ct` with the evaluator `eval` (which must hold the bootstrapping keys). The
     /// slot count of `ct` must be the one the bootstrapper was planned for.
     pub fn bootstrap(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.bootstrap_with_phases(eval, ct, |_| {})
+    }
+
+    /// [`Self::bootstrap`] with a callback at the end of each phase (see
+    /// [`Bootstrapper::bootstrap_with_phases`]), for profiling.
+    pub fn bootstrap_with_phases(
+        &self,
+        eval: &Evaluator,
+        ct: &Ciphertext,
+        on_phase: impl FnMut(&'static str),
+    ) -> Result<Ciphertext> {
         self.check(eval, ct)?;
         let mut backend = CkksBackend::new(eval, &self.encoder)?;
         if let Some(keys) = &self.encapsulation {
             backend = backend.with_encapsulation(keys);
         }
-        let mut out = self.inner.bootstrap(&backend, ct)?;
+        let mut out = self.inner.bootstrap_with_phases(&backend, ct, on_phase)?;
         out.slots = ct.slots();
         Ok(out)
     }

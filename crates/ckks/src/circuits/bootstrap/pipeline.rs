@@ -253,15 +253,30 @@ impl<P> Bootstrapper<P> {
     /// [`Self::output_level`] with scale `Δ_in · k / k_default` (= `default_scale` for inputs at
     /// the default scale).
     pub fn bootstrap<B: SlotBackend<Pt = P>>(&self, backend: &B, ct: &B::Ct) -> Result<B::Ct> {
+        self.bootstrap_with_phases(backend, ct, |_| {})
+    }
+
+    /// [`Self::bootstrap`], calling `on_phase` with the name of each phase as it ends
+    /// (`"CoeffToSlot"` — which includes the scale-up, ModRaise and sub-sum —, `"EvalMod"`,
+    /// `"SlotToCoeff"`): for profiling.
+    pub fn bootstrap_with_phases<B: SlotBackend<Pt = P>>(
+        &self,
+        backend: &B,
+        ct: &B::Ct,
+        mut on_phase: impl FnMut(&'static str),
+    ) -> Result<B::Ct> {
         let (halves, raised_scale) = self.coeffs_to_slots(backend, ct)?;
+        on_phase("CoeffToSlot");
         let reduced: Vec<B::Ct> = halves
             .iter()
             .map(|h| eval_mod(backend, &self.mod1, h))
             .collect::<Result<_>>()?;
+        on_phase("EvalMod");
         let mut out = self.slots_to_coeffs(backend, &reduced)?;
         // The slots hold m·Δk/q_0 at label q_0/k_default: relabel so that they hold m.
         let label = backend.scale(&out);
         backend.set_scale(&mut out, label * raised_scale / self.q0);
+        on_phase("SlotToCoeff");
         Ok(out)
     }
 

@@ -15,8 +15,9 @@ use crate::{Error, Result};
 /// the primes through the squarings). The output holds `x − round(x)` (in units of q0); its
 /// scale is whatever the squarings left, exactly tracked.
 pub fn eval_mod<B: SlotBackend>(backend: &B, poly: &Mod1Poly, t: &B::Ct) -> Result<B::Ct> {
+    let log_baby = poly.params().cosine_log_baby;
     let cos_depth =
-        crate::circuits::polynomial::eval::chebyshev_depth(poly.cosine().coeffs(), None)?;
+        crate::circuits::polynomial::eval::chebyshev_depth(poly.cosine().coeffs(), log_baby)?;
     let level = backend.level(t);
     let out_level = level.checked_sub(cos_depth).ok_or_else(|| {
         Error::Level(format!(
@@ -29,7 +30,7 @@ pub fn eval_mod<B: SlotBackend>(backend: &B, poly: &Mod1Poly, t: &B::Ct) -> Resu
         t,
         poly.cosine().coeffs(),
         backend.prime(out_level),
-        None,
+        log_baby,
     )?;
     for _ in 0..poly.params().double_angle {
         let sq = backend.mul_relin(&c, &c)?;
@@ -64,6 +65,7 @@ mod tests {
             double_angle: 3,
             arcsine_degree: 3,
             log_message_ratio: 8.0,
+            cosine_log_baby: Some(3),
         };
         let poly = Mod1Poly::new(params).unwrap();
         let depth = poly.depth().unwrap();

@@ -37,6 +37,10 @@ pub struct Mod1Params {
     pub arcsine_degree: usize,
     /// log2 of `q0/Δ`: the message occupies at most `2^-log_message_ratio` of q0.
     pub log_message_ratio: f64,
+    /// log2 of the baby-step count of the cosine's evaluation: `None` is depth-optimal
+    /// (`⌈log2(d+1)⌉` levels, many products); `Some(3)` uses ~half the ciphertext products for
+    /// one more level.
+    pub cosine_log_baby: Option<u32>,
 }
 
 impl Mod1Params {
@@ -142,7 +146,7 @@ impl Mod1Poly {
     /// Levels EvalMod consumes: the cosine series, `r` double angles, the arcsine series
     /// (as evaluated by [`crate::circuits::polynomial::eval::evaluate_chebyshev`]).
     pub fn depth(&self) -> Result<usize> {
-        let cos = chebyshev_depth(self.cosine.coeffs(), None)?;
+        let cos = chebyshev_depth(self.cosine.coeffs(), self.params.cosine_log_baby)?;
         let arcsine = match &self.arcsine {
             Some(a) => chebyshev_depth(a.coeffs(), None)?,
             None => 0,
@@ -249,6 +253,7 @@ mod tests {
             double_angle: r,
             arcsine_degree: arcsine,
             log_message_ratio: ratio,
+            cosine_log_baby: None,
         }
     }
 
