@@ -1,7 +1,7 @@
 //! `hetal bench matmul`: HETAL's DiagABT / DiagATB beside the baselines on the same inputs.
 //!
 //! ```text
-//! hetal bench matmul --shape 1024,769,8 [--preset ops-n16] [--levels L] [--threads T] [--json]
+//! hetal bench matmul --shape 1024,769,8 [--preset ops-n16] [--levels L] [--threads T] [--workers W] [--json]
 //! hetal bench matmul --shape 100,21,3 --preset insecure-test-n12 --allow-insecure
 //! hetal bench matmul --shape 2048,769,16 --backend sim        # counts only, exact simulator
 //! ```
@@ -19,11 +19,13 @@
 //!
 //! `--levels L` keeps only the bottom `L + 1` primes of the preset (the matmuls need at most 4
 //! levels; a shorter chain makes keys and operations cheaper and the parameters no less secure).
-//! `--threads T` runs everything inside a rayon pool of T threads.
+//! `--threads T` runs everything inside a rayon pool of T threads; `--workers W` runs the diagonal
+//! algorithms as W work units of their sharded plan, in parallel on that pool (the baselines
+//! always run in one piece).
 //!
 //! # JSON (`--json`): one object on stdout
 //! `kind` = `"hetal-bench-matmul"`, `format` = 1, `backend`, `preset`, `levels`, `ring_degree`,
-//! `slots`, `threads`, `shape` [a, b, c], `unit` [s0, s1], `keygen_s`, `encrypt_s`,
+//! `slots`, `threads`, `workers`, `shape` [a, b, c], `unit` [s0, s1], `keygen_s`, `encrypt_s`,
 //! `rotation_keys`, `op_prices_s` {`mult`, `cmult`, `rot`}, `algorithms`: list of {`name`,
 //! `product`, `wall_s`, `priced_s`, `counts` (all counters), `predicted` {cmult, mult, rot},
 //! `input_level`, `output_level`, `max_abs_error`}, `speedups`: {name: value}, `notes`.
@@ -64,6 +66,9 @@ pub struct BenchMatmulArgs {
     /// Size of the rayon thread pool to run in (default: rayon's global pool).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Run DiagABT / DiagATB as this many parallel work units (the sharded plan; 1 = one piece).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
     /// Evaluator: real CKKS or the exact simulator.
     #[arg(long, value_enum, default_value_t = Backend::Ckks)]
     pub backend: Backend,
@@ -114,6 +119,7 @@ struct Report {
     ring_degree: usize,
     slots: usize,
     threads: Option<usize>,
+    workers: usize,
     shape: [usize; 3],
     unit: [usize; 2],
     keygen_s: f64,
@@ -180,7 +186,7 @@ fn op_prices<E: SlotCodec>(ev: &E, steps: &[isize]) -> anyhow::Result<OpPrices> 
     })
 }
 
-fn finish<E: SlotCodec>(
+fn finish<E: SlotCodec + Sync>(
     ev: &E,
     args: &BenchMatmulArgs,
     unit: UnitShape,
@@ -189,7 +195,7 @@ fn finish<E: SlotCodec>(
 ) -> anyhow::Result<Report> {
     let prices = op_prices(ev, steps)?;
     let start = Instant::now();
-    let cmp: CompareReport = compare(ev, args.shape, unit, args.seed)?;
+    let cmp: CompareReport = compare(ev, args.shape, unit, args.seed, args.workers)?;
     let total = start.elapsed().as_secs_f64();
     let per_algo: f64 = cmp.algorithms.iter().map(|a| a.wall_s).sum();
     report.encrypt_s = (total - per_algo).max(0.0);
@@ -231,6 +237,7 @@ fn measure(args: &BenchMatmulArgs) -> anyhow::Result<Report> {
         ring_degree: 0,
         slots: 0,
         threads: args.threads,
+        workers: args.workers,
         shape: [a, b, c],
         unit: [0, 0],
         keygen_s: 0.0,

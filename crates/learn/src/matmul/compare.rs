@@ -3,7 +3,7 @@
 //! check that every algorithm agrees with the plaintext product.
 
 use super::atb::AtbForm;
-use super::{baseline, cost, diag_abt, diag_atb_with};
+use super::{AbtPlan, AtbPlan, Sharding, baseline, cost, diag_abt, diag_atb_with, run_units};
 use crate::eval::{OpCounts, SlotCodec};
 use crate::pack::{BlockMatrix, Layout, UnitShape, decrypt_matrix, encrypt_matrix};
 use crate::{Error, Result};
@@ -103,12 +103,15 @@ fn max_err(got: &Array2<f64>, want: &Array2<f64>) -> f64 {
 }
 
 /// Runs DiagABT, ColMajor, DiagATB (standard and PRotUp) and RowMajor on random inputs of
-/// `shape`, encrypted once at the backend's top level.
-pub fn compare<E: SlotCodec>(
+/// `shape`, encrypted once at the backend's top level. With `workers > 1` the diagonal
+/// algorithms run as that many work units (split as [`Sharding::for_workers`] does) in parallel
+/// on the current rayon pool; the baselines always run in one piece.
+pub fn compare<E: SlotCodec + Sync>(
     ev: &E,
     shape: (usize, usize, usize),
     unit: UnitShape,
     seed: u64,
+    workers: usize,
 ) -> Result<CompareReport> {
     let (a, b, c) = shape;
     if a == 0 || b == 0 || c == 0 {
@@ -125,6 +128,16 @@ pub fn compare<E: SlotCodec>(
     let pe = encrypt_matrix(ev, p.view(), Layout::ColTiled { period }, unit, level)?;
     let z = x.dot(&w.t());
     let g = p.t().dot(&x);
+    let atb = |form: AtbForm| -> Result<BlockMatrix<E::Ct>> {
+        if workers > 1 {
+            let sharding = Sharding::for_workers(workers, period / 2, xe.block_cols());
+            let plan = AtbPlan::new(ev, &pe, &xe, 1.0, form, sharding)?;
+            let units = plan.units(ev, &pe, &xe)?;
+            plan.combine(ev, &run_units(ev, &units, true)?)
+        } else {
+            diag_atb_with(ev, &pe, &xe, 1.0, form)
+        }
+    };
 
     let runs: Vec<Candidate<'_, E>> = vec![
         Candidate {
@@ -132,7 +145,16 @@ pub fn compare<E: SlotCodec>(
             product: "A·Bᵀ",
             predicted: cost::diag_abt(a, b, period, unit),
             want: &z,
-            run: Box::new(|| diag_abt(ev, &xe, &we)),
+            run: Box::new(|| {
+                if workers > 1 {
+                    let sharding = Sharding::for_workers(workers, period / 2, xe.block_cols());
+                    let plan = AbtPlan::new(&xe, &we, 1.0, sharding)?;
+                    let units = plan.units(ev, &xe, &we)?;
+                    plan.combine(ev, &run_units(ev, &units, true)?)
+                } else {
+                    diag_abt(ev, &xe, &we)
+                }
+            }),
         },
         Candidate {
             name: "ColMajor",
@@ -146,14 +168,14 @@ pub fn compare<E: SlotCodec>(
             product: "Aᵀ·B",
             predicted: cost::diag_atb(a, b, period, unit, AtbForm::Standard),
             want: &g,
-            run: Box::new(|| diag_atb_with(ev, &pe, &xe, 1.0, AtbForm::Standard)),
+            run: Box::new(|| atb(AtbForm::Standard)),
         },
         Candidate {
             name: "DiagATB-PRotUp",
             product: "Aᵀ·B",
             predicted: cost::diag_atb(a, b, period, unit, AtbForm::PRotUp),
             want: &g,
-            run: Box::new(|| diag_atb_with(ev, &pe, &xe, 1.0, AtbForm::PRotUp)),
+            run: Box::new(|| atb(AtbForm::PRotUp)),
         },
         Candidate {
             name: "RowMajor",
@@ -206,7 +228,13 @@ mod tests {
     fn every_algorithm_agrees_and_matches_its_formula() {
         let unit = UnitShape::hetal(50, 5, 1 << 10).unwrap();
         let sim = Simulator::new(SimConfig::with_slots(1 << 10)).unwrap();
-        let r = compare(&sim, (50, 37, 5), unit, 7).unwrap();
+        let r = compare(&sim, (50, 37, 5), unit, 7, 1).unwrap();
+        // Sharded over 3 workers: the same products (duplicated work only adds Rot/CMult).
+        let sharded = compare(&sim, (50, 37, 5), unit, 7, 3).unwrap();
+        for (one, many) in r.algorithms.iter().zip(&sharded.algorithms) {
+            assert!(many.max_abs_error < 1e-10, "{}", many.name);
+            assert_eq!(one.counts.mult, many.counts.mult, "{}", one.name);
+        }
         assert_eq!(r.algorithms.len(), 5);
         for a in &r.algorithms {
             assert!(a.max_abs_error < 1e-10, "{}: {}", a.name, a.max_abs_error);
@@ -224,7 +252,7 @@ mod tests {
         ] {
             let unit = UnitShape::hetal(shape.0, shape.2, slots).unwrap();
             let sim = Simulator::new(SimConfig::with_slots(slots)).unwrap();
-            compare(&sim, shape, unit, 1).unwrap();
+            compare(&sim, shape, unit, 1, 1).unwrap();
             let listed: std::collections::BTreeSet<usize> = rotation_steps(shape, unit)
                 .into_iter()
                 .map(|k| k.rem_euclid(slots as isize) as usize)
