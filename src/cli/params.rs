@@ -3,7 +3,7 @@
 
 use anyhow::bail;
 use clap::Args;
-use hetal_ckks::params::presets::{PRESETS, largest_digit_bits};
+use hetal_ckks::params::presets::{BOOT_N16, BOOT_N16_BUDGET, PRESETS, largest_digit_bits};
 use hetal_ckks::params::security;
 use hetal_ckks::params::{ParameterSpec, SecurityLevel};
 
@@ -49,6 +49,11 @@ pub fn run(args: &ParamsArgs) -> anyhow::Result<()> {
         println!("{}  {}", row(&preset.spec()), preset.purpose);
     }
     println!("bound: {}", security::SOURCE);
+    let b = BOOT_N16_BUDGET;
+    println!(
+        "{BOOT_N16} level budget (bottom to top): q0, {} application, {} SlotToCoeff, {} EvalMod, {} CoeffToSlot",
+        b.application, b.slot_to_coeff, b.eval_mod, b.coeff_to_slot
+    );
     if !args.check {
         return Ok(());
     }

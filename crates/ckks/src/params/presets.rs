@@ -330,6 +330,21 @@ mod tests {
     }
 
     #[test]
+    fn insecure_presets_need_the_explicit_opt_in() {
+        use crate::params::context::Context;
+        for p in PRESETS.iter().filter(|p| p.name.starts_with("insecure-")) {
+            let err = Context::new(&p.spec(), false).unwrap_err();
+            assert!(
+                matches!(err, Error::InsecureParameters { .. }),
+                "{}",
+                p.name
+            );
+            assert!(err.to_string().contains("opt in"), "{err}");
+            assert!(Context::new(&p.spec(), true).is_ok(), "{}", p.name);
+        }
+    }
+
+    #[test]
     fn unknown_preset_is_a_typed_error_listing_names() {
         let err = preset("nope").unwrap_err();
         assert!(matches!(err, Error::InvalidParameters(ref m) if m.contains(OPS_N16)));
