@@ -1,0 +1,175 @@
+//! Over QUIC on loopback and in memory: the full deployment equals the single-process trainer,
+//! the client's stop decision ends training at its epoch, a worker killed mid-run changes
+//! nothing, and messages from the wrong party are refused.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use hetal_actors::backend::ServerOptions;
+use hetal_actors::backend::sim::{SimClient, SimServer};
+use hetal_actors::client::StopPolicy;
+use hetal_actors::deploy::{
+    Deployment, Layout, Network, Taps, encrypt_dataset, upload_from_client,
+};
+use hetal_actors::messages::{EpochVerdict, JoinPool};
+use hetal_actors::roster::TRAINER_ACTOR;
+use hetal_learn::train::{Decision, Verdict};
+use hetal_runtime::SendError;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_deployment_with_two_workers_and_an_evaluator_equals_the_single_process_run() {
+    let data = digits(96, 48);
+    let setup = setup(&data, 2, 3);
+    let (ref_verdicts, ref_model) = single_process(&data, &setup, None);
+    let out = run_sim(Network::QuicLoopback, 2, true, &data, setup, None).await;
+    assert_eq!(out.epochs, ref_verdicts.len());
+    let bound = float_reorder_bound(out.steps, &ref_model);
+    let diff = max_diff(&out.model, &ref_model);
+    println!(
+        "QUIC: max weight difference {diff:e} (bound {bound:e}), {:?}, balance {:?}",
+        out.trainer.scheduler, out.trainer.balance
+    );
+    assert!(diff <= bound, "{diff} > {bound}");
+    assert!(out.trainer.scheduler.units_remote > 0);
+    assert_eq!(out.trainer.scheduler.units_local, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clients_stop_decision_ends_training_at_that_epoch() {
+    let data = digits(64, 32);
+    let setup = setup(&data, 6, 3);
+    let out = run_sim(Network::InMemory, 1, true, &data, setup, Some(2)).await;
+    assert_eq!(out.epochs, 2);
+    assert_eq!(out.verdicts.len(), 2);
+    assert_eq!(out.verdicts[0].decision, Decision::Continue);
+    assert_eq!(out.verdicts[1].decision, Decision::Stop);
+    assert_eq!(out.steps, 2 * 2, "two epochs of two batches");
+    let (_, ref_model) = single_process(&data, &setup, Some(2));
+    assert!(max_diff(&out.model, &ref_model) <= float_reorder_bound(out.steps, &ref_model));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_worker_mid_run_does_not_change_the_result() {
+    let data = digits(96, 48);
+    let setup = setup(&data, 2, 3);
+    let (_, ref_model) = single_process(&data, &setup, None);
+    let deployment = Deployment::start(Layout {
+        workers: 2,
+        spare_workers: 0,
+        evaluator: true,
+        network: Network::InMemory,
+    })
+    .await
+    .unwrap();
+    let backend = Arc::new(SimClient::new(sim_config()).unwrap());
+    let mut parties = deployment
+        .start_parties(
+            Arc::clone(&backend),
+            data.val_y.clone(),
+            StopPolicy {
+                patience: 3,
+                budget: None,
+            },
+            ServerOptions::default(),
+            &Taps::default(),
+        )
+        .unwrap();
+    let mut stats = Vec::new();
+    for i in 0..2 {
+        stats.push(
+            deployment
+                .start_worker::<SimServer>(i, ServerOptions::default(), None)
+                .await
+                .unwrap(),
+        );
+    }
+    parties
+        .wait_for_workers(2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    // Kill worker 1 once it has computed a few units (mid-epoch).
+    let victim = deployment.workers[0].clone();
+    let watched = stats[0].clone();
+    let killer = tokio::spawn(async move {
+        while watched.units() < 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        victim.shutdown().await;
+        watched.units()
+    });
+    let upload = encrypt_dataset(&*backend, &setup, plain(&data)).unwrap();
+    upload_from_client(&deployment, &*backend, setup, &upload, None)
+        .await
+        .unwrap();
+    let out = parties
+        .finish(Duration::from_secs(120), |_| {})
+        .await
+        .unwrap();
+    let killed_after = killer.await.unwrap();
+    println!(
+        "worker-1 killed after {killed_after} units; {:?}; lost {:?}",
+        out.trainer.scheduler, out.trainer.lost_workers
+    );
+    assert_eq!(out.trainer.lost_workers.len(), 1);
+    let bound = float_reorder_bound(out.steps, &ref_model);
+    let diff = max_diff(&out.model, &ref_model);
+    assert!(diff <= bound, "{diff} > {bound}");
+    deployment.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_from_the_wrong_party_are_refused() {
+    let deployment = Deployment::start(Layout {
+        workers: 1,
+        spare_workers: 0,
+        evaluator: true,
+        network: Network::QuicLoopback,
+    })
+    .await
+    .unwrap();
+    let backend = Arc::new(SimClient::new(sim_config()).unwrap());
+    let _parties = deployment
+        .start_parties(
+            backend,
+            vec![0],
+            StopPolicy {
+                patience: 3,
+                budget: None,
+            },
+            ServerOptions::default(),
+            &Taps::default(),
+        )
+        .unwrap();
+    let trainer = deployment.roster.trainer.clone();
+    // The client may not join the worker pool…
+    let join = deployment
+        .client
+        .remote_ref::<JoinPool>(&trainer, TRAINER_ACTOR)
+        .tell(JoinPool)
+        .await;
+    assert!(matches!(join, Err(SendError::Rejected { .. })), "{join:?}");
+    // …and a worker or the evaluator may not send the client's verdict.
+    let verdict = EpochVerdict(Verdict {
+        epoch: 0,
+        val_loss: 0.1,
+        val_accuracy: 1.0,
+        decision: Decision::Stop,
+        new_best: true,
+    });
+    for node in [&deployment.workers[0], deployment.evaluator.as_ref().unwrap()] {
+        let sent = node
+            .remote_ref::<EpochVerdict>(&trainer, TRAINER_ACTOR)
+            .tell(verdict)
+            .await;
+        match sent {
+            Err(SendError::Rejected { reason, .. }) => {
+                assert!(reason.contains("may not come from"), "{reason}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    deployment.shutdown().await;
+}
