@@ -202,6 +202,17 @@ mod tests {
     }
 
     #[test]
+    fn too_large_input_scale_is_an_error() {
+        let params = BootstrapParams::sparse_secret_default(9);
+        let sim = SlotSimulator::new(10, chain(&params)).unwrap();
+        let boot = Bootstrapper::new(&sim, 10, params, 2f64.powi(45)).unwrap();
+        let z = vec![Complex64::new(0.5, 0.0); 512];
+        // q_0 ≈ 2^60: a scale of 2^56 leaves only 2^4 < 2^(8-2)
+        let ct = sim.encrypt(&z, 0, 2f64.powi(56)).unwrap();
+        assert!(boot.bootstrap(&sim, &ct).is_err());
+    }
+
+    #[test]
     fn too_short_chain_is_an_error() {
         let params = BootstrapParams::sparse_secret_default(5);
         let sim = SlotSimulator::new(10, vec![2f64.powi(60); 6]).unwrap();

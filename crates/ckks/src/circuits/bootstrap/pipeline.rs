@@ -148,6 +148,18 @@ impl<P> Bootstrapper<P> {
     ) -> Result<(Vec<B::Ct>, f64)> {
         let ct0 = backend.drop_to_level(ct, 0)?;
         let scale_in = backend.scale(&ct0);
+        // Below a ratio of 2^(r-2) the message reaches the non-linear part of the sine (its
+        // cubic error grows 16-fold): refuse rather than return a badly refreshed ciphertext.
+        let min_ratio = (self.params.mod1.log_message_ratio - 2.0).exp2();
+        if !(scale_in.is_finite() && scale_in > 0.0) || self.q0 / scale_in < min_ratio {
+            return Err(Error::InvalidInput(format!(
+                "a ciphertext of scale 2^{:.1} leaves q_0/Δ = 2^{:.1} at level 0; bootstrapping \
+                 needs at least 2^{:.1}",
+                scale_in.log2(),
+                (self.q0 / scale_in).log2(),
+                min_ratio.log2()
+            )));
+        }
         let k = Self::scale_up_factor(self.q0, scale_in, &self.params);
         let ct0 = if k > 1 {
             backend.mul_const(&ct0, 1.0, k as f64)?
