@@ -83,13 +83,13 @@ impl BasisConverter {
     /// Step 1: `scaled[j] = [x_j · (A/a_j)^{-1}]_{a_j}` for every coefficient. `input` and
     /// `scaled` are limb-major with `from.len()` limbs of `n` coefficients.
     pub fn scale_inputs(&self, input: &[u64], scaled: &mut [u64], n: usize) {
-        for (j, (m, &(w, ws))) in self.from.iter().zip(&self.inv_punctured).enumerate() {
-            let src = &input[j * n..(j + 1) * n];
-            let dst = &mut scaled[j * n..(j + 1) * n];
-            for (d, &s) in dst.iter_mut().zip(src) {
+        for_each_limb(&mut scaled[..self.from.len() * n], n, |j, dst| {
+            let m = &self.from[j];
+            let (w, ws) = self.inv_punctured[j];
+            for (d, &s) in dst.iter_mut().zip(&input[j * n..(j + 1) * n]) {
                 *d = m.mul_shoup(s, w, ws);
             }
-        }
+        });
     }
 
     /// Step 2: target limb `k` (an index into `to`) from the scaled inputs of step 1.
