@@ -25,7 +25,8 @@
 //!   key), `rotkey_1_step`, `rotkeys_8_steps` (one cold sample: too slow to repeat at N=2^16), `encrypt_pk`, `encrypt_sk` (seeded symmetric),
 //!   `decrypt` (to a plaintext polynomial, without decoding), `mul` (tensor product), `relin`,
 //!   `rescale`, `mul_relin_rescale`, `rotate` (one step), `rotate_8_hoisted` (steps 1..=8 sharing
-//!   one decomposition). Operations the scheme does not provide yet are absent.
+//!   one decomposition), `serialize_ciphertext` / `deserialize_ciphertext` (top level, with
+//!   every check of `serial::from_bytes`).
 //! * `precision`: name → `{ "max_abs_err", "mean_abs_err", "worst_bits", "mean_bits" }` for
 //!   `encode` (encode/decode round trip), `fresh` (encrypt/decrypt), `mul_relin_rescale`,
 //!   `rotate`, `rotate_8_hoisted` (worst over the 8 results).
@@ -49,7 +50,7 @@ use hetal_ckks::math::poly::RnsPoly;
 use hetal_ckks::math::sample::Prng;
 use hetal_ckks::params::context::Context;
 use hetal_ckks::params::{ParameterSpec, SecurityLevel, preset, security};
-use hetal_ckks::serial::to_bytes;
+use hetal_ckks::serial::{from_bytes, to_bytes};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
@@ -422,6 +423,13 @@ fn measure_scheme(
         "ciphertext_top_level_compact".into(),
         to_bytes(&seeded, ctx)?.len() as u64,
     );
+    let ct_bytes = bench.time("serialize_ciphertext", || Ok(to_bytes(&ct_x, ctx)?))?;
+    let back: Ciphertext =
+        bench.time("deserialize_ciphertext", || Ok(from_bytes(&ct_bytes, ctx)?))?;
+    anyhow::ensure!(
+        back == ct_x,
+        "ciphertext changed in a serialization round trip"
+    );
     bench.sizes.insert(
         "ciphertext_top_level_in_memory".into(),
         ct_x.size_bytes() as u64,
@@ -649,12 +657,17 @@ mod tests {
             "mul_relin_rescale",
             "rotate",
             "rotate_8_hoisted",
+            "serialize_ciphertext",
+            "deserialize_ciphertext",
         ] {
             let t = &json["ops"][op];
             assert!(t["median_s"].as_f64().is_some_and(|s| s > 0.0), "{op}: {t}");
             assert_eq!(t["samples_s"].as_array().map(Vec::len), Some(1), "{op}");
             // Linux exposes per-thread CPU time: every op gets a CPU figure.
-            assert!(t["median_cpu_s"].as_f64().is_some_and(|s| s >= 0.0), "{op}: {t}");
+            assert!(
+                t["median_cpu_s"].as_f64().is_some_and(|s| s >= 0.0),
+                "{op}: {t}"
+            );
         }
         // Fresh encryption at scale 2^40 with N = 2^10 keeps well over 20 bits.
         for name in [
