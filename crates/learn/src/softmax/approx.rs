@@ -92,10 +92,16 @@ impl SoftmaxApprox {
                 "range {range} must be a power of two in [8, 65536]"
             )));
         }
-        let g = Poly::new(k::CMP_G.to_vec());
-        let f = Poly::new(k::CMP_F.to_vec());
-        let mut compare = vec![g; k::CMP_G_ROUNDS];
-        compare.extend(std::iter::repeat_n(f, k::CMP_F_ROUNDS));
+        let mut compare: Vec<Poly> = match variant {
+            SoftmaxVariant::Hetal | SoftmaxVariant::HetalPrecise => {
+                let g = Poly::new(k::CMP_G.to_vec());
+                let f = Poly::new(k::CMP_F.to_vec());
+                let mut chain = vec![g; k::CMP_G_ROUNDS];
+                chain.extend(std::iter::repeat_n(f, k::CMP_F_ROUNDS));
+                chain
+            }
+            SoftmaxVariant::HetalRs => k::RS_CMP.iter().map(|c| Poly::new(c.to_vec())).collect(),
+        };
         // The last comparison polynomial returns comp − 1 = (f − 1)/2 directly.
         if let Some(last) = compare.last_mut() {
             *last = last.scaled(0.5).shifted(-0.5);
