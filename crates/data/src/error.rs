@@ -115,6 +115,14 @@ pub enum Problem {
         /// Number of classes.
         num_classes: usize,
     },
+    /// More classes than the encryption parameters can pack.
+    #[error("{classes} classes, but the chosen parameters handle at most {max}")]
+    TooManyClasses {
+        /// Classes in the data.
+        classes: usize,
+        /// Largest supported count.
+        max: usize,
+    },
     /// Fewer than two classes (nothing to classify).
     #[error("{0} class(es): a classifier needs at least 2")]
     TooFewClasses(usize),

@@ -48,6 +48,18 @@ pub fn check_labels(raw: &[i64], num_classes: usize, path: &Path) -> Result<Vec<
         .collect()
 }
 
+/// Checks that `classes` does not exceed `max` (for example what a CKKS preset can pack:
+/// the padded class count squared must fit the slots); `path` names the labels' source.
+pub fn check_class_count(classes: usize, max: usize, path: &Path) -> Result<(), DataError> {
+    if classes > max {
+        return Err(DataError::invalid(
+            path,
+            Problem::TooManyClasses { classes, max },
+        ));
+    }
+    Ok(())
+}
+
 impl Split {
     /// Validates features and raw labels; `features_path` and `labels_path` name the sources in
     /// errors (they may be the same file, e.g. a CSV).
@@ -173,5 +185,11 @@ mod tests {
         assert!(e.to_string().starts_with("f.npy: no data"));
         let e = Split::new(array![[0.0]], &[0], 1, p, q).unwrap_err();
         assert!(e.to_string().contains("at least 2"));
+        check_class_count(10, 16, q).unwrap();
+        let e = check_class_count(300, 256, q).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "l.npy: 300 classes, but the chosen parameters handle at most 256"
+        );
     }
 }
