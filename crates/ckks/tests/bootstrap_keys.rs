@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hetal_ckks::circuits::bootstrap::{
     BootstrapParams, CkksBootstrapper, DEFAULT_SPARSE_WEIGHT, SparseSecretKeys,
-    generate_bootstrap_keys,
+    generate_bootstrap_keys, measure_bootstrap,
 };
 use hetal_ckks::crypto::{Ciphertext, Decryptor, Encryptor, Plaintext};
 use hetal_ckks::encoding::encoder::Encoder;
@@ -135,4 +135,21 @@ fn serialized_keys_bootstrap_a_dense_key_ciphertext_on_a_keyless_server() {
             );
         }
     }
+}
+
+#[test]
+fn measurement_reports_consistent_figures() {
+    let params = BootstrapParams::sparse_secret_default(6);
+    let ctx = Context::new(&spec(&params), true).unwrap();
+    let m = measure_bootstrap(&ctx, params, 9).unwrap();
+    let expected_level = ctx.max_level() - params.depth().unwrap();
+    assert_eq!(m.levels_left, expected_level);
+    assert_eq!(m.slots, 64);
+    assert_eq!(m.phase_seconds.len(), 3);
+    let phases: f64 = m.phase_seconds.iter().map(|(_, s)| s).sum();
+    assert!(phases <= m.bootstrap_seconds * 1.01 + 1e-3);
+    assert!(m.mean_bits >= 20.0 && m.worst_bits >= 16.0, "{m:?}");
+    // serialized keys ship the uniform halves as seeds: smaller than in memory
+    assert!(m.key_bytes_serialized > 0 && m.key_bytes_serialized < m.key_bytes_in_memory);
+    assert!(m.diagonals > 0);
 }

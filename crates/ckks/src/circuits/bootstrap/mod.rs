@@ -50,13 +50,16 @@
 //! * [`ckks_backend`] — that backend on real ciphertexts; [`ckks`] — [`CkksBootstrapper`] and
 //!   the generation of the bootstrapping key set on the client.
 //! * [`encapsulation`] — [`SparseSecretKeys`]: the dense ↔ sparse switching keys.
+//! * [`bench`] — [`measure_bootstrap`]: one measured client/server round for the benchmarks.
 
+pub mod bench;
 pub mod ckks;
 pub mod ckks_backend;
 pub mod encapsulation;
 pub mod params;
 pub mod pipeline;
 
+pub use bench::{BootstrapMeasurement, measure_bootstrap};
 pub use ckks::{CkksBootstrapper, bootstrap_rotation_steps, generate_bootstrap_keys};
 pub use encapsulation::{DEFAULT_SPARSE_WEIGHT, SparseSecretKeys};
 pub use params::BootstrapParams;
