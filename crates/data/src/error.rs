@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// A malformed or unsupported `.npy` byte stream (the file name is attached by [`DataError::Npy`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NpyError {
     /// The first six bytes are not `\x93NUMPY`.
     #[error("not a .npy file (bad magic bytes)")]
@@ -57,6 +58,7 @@ pub enum NpyError {
 
 /// What is wrong with otherwise well-formed data.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Problem {
     /// No rows (or no feature columns).
     #[error("no data: shape {0:?}")]
@@ -146,6 +148,7 @@ pub enum Problem {
 
 /// Any error while loading a feature pack; always names the file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DataError {
     /// The file could not be read.
     #[error("{}: {source}", path.display())]

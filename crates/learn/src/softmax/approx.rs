@@ -4,8 +4,9 @@
 //! 1. **prepare** (1 level): `x/(2R)` on real columns, `−1/2` on padded ones (one CMult), and the
 //!    scaled copy that feeds the exponential;
 //! 2. **maximum** by a tournament over the class period: `m ← m + d·(comp(d) − 1)`,
-//!    `d = m − Rot(m, 2^t)`, with HETAL's composite comparison `comp = (f(g(g(d))) + 1)/2`. The
-//!    plain rotation is wrong only in the last columns of a row, so column 0 of every row ends with
+//!    `d = m − Rot(m, 2^t)`, with HETAL's composite comparison `comp = (f(g(g(d))) + 1)/2`
+//!    (`hetal-rs`: a tuned chain of the same depth, [`constants::RS_CMP`](super::constants::RS_CMP),
+//!    that falls half as far below the maximum). The plain rotation is wrong only in the last columns of a row, so column 0 of every row ends with
 //!    the right maximum; the last round folds the column-0 mask in (no extra level) and log₂(s1)
 //!    rotations broadcast it (no exact `RotLeft` needed, so no level per round);
 //! 3. **exponential** of `x − max` (classes masked to zero and `1/R_inv` folded into the
@@ -25,8 +26,13 @@
 //!
 //! Every polynomial keeps its argument in `[-1, 1]`-sized units (scalings are folded into
 //! polynomial outputs and masks, never into huge input powers) so the same code is sound on CKKS.
-//! A [`Runner`] inserts bootstraps just in time: before a stage whose depth would take a
-//! ciphertext below the bootstrappable level, unless everything left fits without one.
+//! Every bootstrapped message stays within ±1 (raw logits are never bootstrapped; the weights'
+//! scale is folded into the first masks). The level planner (`planner.rs`) inserts bootstraps
+//! just in time: before a stage whose depth would take a ciphertext below the bootstrappable
+//! level, unless everything left fits without one.
+//!
+//! [`SoftmaxApprox::apply_prepared`] takes logits already scaled by DiagABT (the trainer's
+//! path, one level cheaper).
 
 use num_complex::Complex64;
 
