@@ -1,6 +1,7 @@
 //! The bootstrapping key set: generated on the client from a DENSE ternary secret key (with the
 //! sparse-secret encapsulation keys), serialized, and used by a server context built from the
-//! parameters alone, which never sees the secret key. Small INSECURE parameters (N = 2^12).
+//! parameters alone, which never sees the secret key — for sparse slots in a separate process
+//! that only gets files. Small INSECURE parameters (N = 2^12).
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use hetal_ckks::keys::{EvaluationKeys, KeyGenerator};
 use hetal_ckks::math::sample::Prng;
 use hetal_ckks::params::context::Context;
 use hetal_ckks::params::{ParameterSpec, SecretDistribution, SecurityLevel};
-use hetal_ckks::serial::{from_bytes, to_bytes};
+use hetal_ckks::serial::{from_bytes, spec_from_bytes, spec_to_bytes, to_bytes};
 use num_complex::Complex64;
 
 const LOG_N: u32 = 12;
@@ -71,6 +72,57 @@ fn server(
     to_bytes(&out, &ctx).unwrap()
 }
 
+/// Environment variable naming the exchange directory of [`child_server`].
+const SERVER_DIR_VAR: &str = "HETAL_BOOTSTRAP_SERVER_DIR";
+
+/// Runs the server in a fresh process (this test binary, running only [`child_server`]), with
+/// nothing but files: the parameter spec, the serialized key set and the ciphertext.
+fn server_in_child_process(
+    spec: &ParameterSpec,
+    eval_keys: &[u8],
+    sparse_keys: &[u8],
+    ct: &[u8],
+) -> Vec<u8> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("hetal-boot-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("spec.bin"), spec_to_bytes(spec)).unwrap();
+    std::fs::write(dir.join("eval_keys.bin"), eval_keys).unwrap();
+    std::fs::write(dir.join("sparse_keys.bin"), sparse_keys).unwrap();
+    std::fs::write(dir.join("ct.bin"), ct).unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_server", "--exact", "--ignored", "--test-threads=1"])
+        .env(SERVER_DIR_VAR, &dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "server process failed: {status}");
+    let out = std::fs::read(dir.join("out.bin")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    out
+}
+
+/// The server process of [`server_in_child_process`]; does nothing unless started by it.
+#[test]
+#[ignore = "started as a separate process by the key-set test"]
+fn child_server() {
+    let Some(dir) = std::env::var_os(SERVER_DIR_VAR) else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let spec = spec_from_bytes(&std::fs::read(dir.join("spec.bin")).unwrap()).unwrap();
+    let params = BootstrapParams::sparse_secret_default(5);
+    let out = server(
+        &spec,
+        params,
+        &std::fs::read(dir.join("eval_keys.bin")).unwrap(),
+        Some(&std::fs::read(dir.join("sparse_keys.bin")).unwrap()),
+        &std::fs::read(dir.join("ct.bin")).unwrap(),
+    );
+    std::fs::write(dir.join("out.bin"), out).unwrap();
+}
+
 #[test]
 fn serialized_keys_bootstrap_a_dense_key_ciphertext_on_a_keyless_server() {
     for log_slots in [LOG_N - 1, 5] {
@@ -119,7 +171,11 @@ fn serialized_keys_bootstrap_a_dense_key_ciphertext_on_a_keyless_server() {
                 .unwrap()
         };
 
-        let out = server(&spec, params, &eval_bytes, Some(&sparse_bytes), &ct_bytes);
+        let out = if log_slots == 5 {
+            server_in_child_process(&spec, &eval_bytes, &sparse_bytes, &ct_bytes)
+        } else {
+            server(&spec, params, &eval_bytes, Some(&sparse_bytes), &ct_bytes)
+        };
         let (mean, worst) = mean_bits(&decrypt(&out), &z);
         println!("dense key, {n} slots, encapsulated: mean {mean:.1}, worst {worst:.1} bits");
         assert!(mean >= 20.0 && worst >= 16.0, "{mean:.1} / {worst:.1}");
