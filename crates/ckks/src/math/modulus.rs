@@ -22,6 +22,10 @@ pub struct Modulus {
     ratio_hi: u64,
     /// floor(2^64 / p), for the one-multiplication reduction of 64-bit words.
     ratio64: u64,
+    /// Bit length b of p.
+    bits: u32,
+    /// floor(2^(2b) / p), for products of two reduced values (HAC 14.42).
+    mu: u64,
 }
 
 impl Modulus {
@@ -37,11 +41,14 @@ impl Modulus {
         if (u128::MAX % p as u128) == p as u128 - 1 {
             ratio += 1;
         }
+        let bits = 64 - p.leading_zeros();
         Some(Self {
             p,
             ratio_lo: ratio as u64,
             ratio_hi: (ratio >> 64) as u64,
             ratio64: (ratio >> 64) as u64,
+            bits,
+            mu: ((1u128 << (2 * bits)) / p as u128) as u64,
         })
     }
 
@@ -53,7 +60,7 @@ impl Modulus {
 
     /// Number of bits of p.
     pub fn bits(&self) -> u32 {
-        64 - self.p.leading_zeros()
+        self.bits
     }
 
     /// `(a + b) mod p` for `a, b < p`.
@@ -118,6 +125,26 @@ impl Modulus {
     #[inline(always)]
     pub fn mul(&self, a: u64, b: u64) -> u64 {
         self.reduce_u128((a as u128) * (b as u128))
+    }
+
+    /// `a * b mod p` for reduced operands `a, b < p` (classical Barrett, HAC 14.42): two
+    /// multiplications after the product instead of four. Faster than [`Modulus::mul`], which
+    /// accepts any operands.
+    #[inline(always)]
+    pub fn mul_reduced(&self, a: u64, b: u64) -> u64 {
+        debug_assert!(a < self.p && b < self.p);
+        let x = (a as u128) * (b as u128);
+        // x < 2^(2b): q1 < 2^(b+1), q1·mu < 2^(2b+2) ≤ 2^126.
+        let q1 = (x >> (self.bits - 1)) as u64;
+        let q3 = ((q1 as u128 * self.mu as u128) >> (self.bits + 1)) as u64;
+        let mut r = (x as u64).wrapping_sub(q3.wrapping_mul(self.p));
+        if r >= self.p {
+            r -= self.p;
+        }
+        if r >= self.p {
+            r -= self.p;
+        }
+        r
     }
 
     /// Shoup constant `floor(w * 2^64 / p)` for a fixed operand `w < p`.
@@ -207,6 +234,8 @@ mod tests {
             let p = m.value();
             let (a, b) = (a % p, b % p);
             prop_assert_eq!(m.mul(a, b) as u128, (a as u128 * b as u128) % p as u128);
+            prop_assert_eq!(m.mul_reduced(a, b), m.mul(a, b));
+            prop_assert_eq!(m.mul_reduced(p - 1, p - 1), m.mul(p - 1, p - 1));
         }
 
         #[test]

@@ -271,7 +271,7 @@ impl RnsPoly {
         for_each_limb(&mut self.data, n, |i, a| {
             let m = ring.modulus(i, nq);
             for (x, &y) in a.iter_mut().zip(&other.data[i * n..(i + 1) * n]) {
-                *x = m.mul(*x, y);
+                *x = m.mul_reduced(*x, y);
             }
         });
     }
@@ -286,7 +286,7 @@ impl RnsPoly {
             let m = ring.modulus(i, nq);
             let (la, lb) = (&a.data[i * n..(i + 1) * n], &b.data[i * n..(i + 1) * n]);
             for ((x, &y), &z) in acc.iter_mut().zip(la).zip(lb) {
-                *x = m.add(*x, m.mul(y, z));
+                *x = m.add(*x, m.mul_reduced(y, z));
             }
         });
     }
