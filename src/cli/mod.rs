@@ -6,6 +6,7 @@ pub mod bench_ops;
 pub mod bench_transport;
 pub mod certs;
 pub mod params;
+pub mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,8 @@ pub enum Command {
     /// Measure hetal's building blocks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The whole deployment (client, trainer, workers, evaluator) as QUIC nodes on loopback.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// `hetal bench ...` subcommands.
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Params(args) => params::run(&args),
         Command::Certs(certs) => certs::run(&certs),
+        Command::Simulate(args) => simulate::run(&args),
         Command::Bench(bench) => match bench {
             BenchCommand::Ops(args) => bench_ops::run(&args),
             BenchCommand::Matmul(args) => bench_matmul::run(&args),
