@@ -50,7 +50,7 @@
 //! * [`ckks_backend`] — that backend on real ciphertexts; [`ckks`] — [`CkksBootstrapper`] and
 //!   the generation of the bootstrapping key set on the client.
 //! * [`encapsulation`] — [`SparseSecretKeys`]: the dense ↔ sparse switching keys.
-//! * [`bench`] — [`measure_bootstrap`]: one measured client/server round for the benchmarks.
+//! * [`mod@bench`] — [`measure_bootstrap`]: one measured client/server round for the benchmarks.
 
 pub mod bench;
 pub mod ckks;

@@ -26,7 +26,7 @@ pub struct BsgsPlan {
 
 impl BsgsPlan {
     /// Plans `matrix` with the baby-step size that minimises the rotation cost
-    /// (hoisted baby steps count [`HOISTED_ROTATION_COST`] of a giant step).
+    /// (a hoisted baby step counts as half a giant step).
     pub fn new(matrix: &DiagonalMatrix) -> Result<Self> {
         let offsets = matrix.offsets();
         if offsets.is_empty() {
