@@ -89,7 +89,9 @@ fn write_poly(
     num_p: usize,
     what: &str,
 ) -> Result<()> {
-    if poly.n() != ctx.n()
+    if num_q > ctx.max_level() + 1
+        || num_p > ctx.num_p()
+        || poly.n() != ctx.n()
         || poly.num_q() != num_q
         || poly.num_p() != num_p
         || poly.form() != Form::Ntt

@@ -151,6 +151,20 @@ fn mismatched_parameters_are_refused_naming_the_fingerprint() {
 }
 
 #[test]
+fn a_plaintext_with_more_limbs_than_the_context_is_refused_not_a_panic() {
+    let big = fixture("insecure-test-n10", 13);
+    let mut spec = presets::insecure_test_n10();
+    spec.q_bits.truncate(2);
+    spec.dnum = 1;
+    let small = Context::new(&spec, true).unwrap();
+    let pt = big
+        .encoder
+        .encode(&values(8), 3, big.ctx.default_scale())
+        .unwrap();
+    assert!(matches!(to_bytes(&pt, &small), Err(Error::InvalidInput(_))));
+}
+
+#[test]
 fn every_truncation_is_an_error() {
     let mut f = fixture("insecure-test-n10", 7);
     let pk = f.keygen.public_key();
