@@ -441,6 +441,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+        #[test]
+        fn round_trip_property(
+            log_slots in 0u32..10,
+            level in 0usize..4,
+            log_scale in 20i32..=40,
+            log_mag in -10i32..=8,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            thread_local! {
+                static CTX: Arc<Context> = ctx("insecure-test-n10");
+            }
+            let c = CTX.with(Arc::clone);
+            let enc = Encoder::new(&c);
+            let scale = 2f64.powi(log_scale);
+            let magnitude = 2f64.powi(log_mag);
+            let z = sample(1 << log_slots, seed, magnitude);
+            let back = enc.decode(&enc.encode(&z, level, scale).unwrap()).unwrap();
+            // Rounding bound plus f64 error relative to the magnitude.
+            let bound = rounding_bound(c.n(), scale) + magnitude * 1e-12;
+            proptest::prop_assert!(max_err(&back, &z) < bound);
+        }
+    }
+
     #[test]
     fn typed_errors_for_bad_inputs() {
         let c = ctx("insecure-test-n10");
