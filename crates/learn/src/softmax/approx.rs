@@ -217,7 +217,7 @@ impl SoftmaxApprox {
     /// Named stages and the levels each consumes on the critical path, in order.
     pub fn stage_depths(&self) -> Vec<(&'static str, usize)> {
         let mut s = vec![("prepare", 1)];
-        let cmp: usize = self.compare.iter().map(Poly::depth).sum::<usize>() + 1;
+        let cmp: usize = self.compare.iter().map(Poly::depth).sum::<usize>();
         s.extend(std::iter::repeat_n(
             ("max round", cmp),
             self.tournament_rounds(),
@@ -386,21 +386,44 @@ impl SoftmaxApprox {
             run.refresh(&mut m, first.max(if last { 2 } else { 1 }))?;
             let r = ev.rotate(&m, 1 << t)?;
             let d = ev.sub(&m, &r)?;
+            // The last round keeps column 0 only and scales the maximum by exp_in_scale: the
+            // base takes both (|m| ≤ 1/2 keeps it bootstrappable), the lever only the mask (it
+            // may be bootstrapped with the chain) and the scale goes into the last polynomial.
             let (mut base, mut lever) = if last {
-                let e0 = geo.first_column(self.exp_in_scale);
-                (ev.mul_const(&m, &e0)?, ev.mul_const(&d, &e0)?)
+                (
+                    ev.mul_const(&m, &geo.first_column(self.exp_in_scale))?,
+                    ev.mul_const(&d, &geo.first_column(1.0))?,
+                )
             } else {
                 (m.clone(), d.clone())
             };
+            // m' = base + lever·(comp − 1): the lever multiplies the last comparison polynomial's
+            // coefficients, so the product costs no level of its own. When the chain needs a
+            // bootstrap, the lever rides along in the same ciphertext (u + i·lever).
+            let (last_poly, head) = self
+                .compare
+                .split_last()
+                .ok_or_else(|| Error::InvalidInput("empty comparison chain".into()))?;
             let mut u = d;
-            for p in &self.compare {
+            for p in head.iter().chain(std::iter::once(last_poly)) {
+                if run.needs_boot(ev.level(&u), p.depth()) {
+                    (u, lever) = run.bootstrap_pair(&u, &lever)?;
+                }
                 run.stage(&mut u, p.depth())?;
-                u = p.eval_ct(ev, &u, None)?;
+                if !std::ptr::eq(p, last_poly) {
+                    u = p.eval_ct(ev, &u, None)?;
+                }
             }
-            run.stage(&mut u, 1)?;
-            run.refresh(&mut lever, 1)?;
+            run.refresh(&mut lever, last_poly.depth() + 1)?;
             run.refresh(&mut base, 0)?;
-            m = ev.add(&base, &ev.mul(&lever, &u)?)?;
+            let product = if last {
+                last_poly
+                    .scaled(self.exp_in_scale)
+                    .eval_ct_times(ev, &u, &lever)?
+            } else {
+                last_poly.eval_ct_times(ev, &u, &lever)?
+            };
+            m = ev.add(&base, &product)?;
         }
         let m_full = fill_row(ev, &m, geo.cols())?;
         let mut v = ev.add_scalar(

@@ -134,6 +134,26 @@ impl Poly {
         x: &E::Ct,
         mask: Option<&[Complex64]>,
     ) -> Result<E::Ct> {
+        let factor = match mask {
+            Some(m) => Factor::Mask(m),
+            None => Factor::One,
+        };
+        self.eval_with(ev, x, &factor)
+    }
+
+    /// `t · p(x)` with the ciphertext `t` folded into the coefficients (each leaf `c·x` becomes
+    /// `(c·t)·x`): no level more than `p(x)` alone as long as `t` is at least one level above
+    /// `x` — the product of a comparison with its lever in the maximum costs nothing extra.
+    pub fn eval_ct_times<E: SlotEvaluator>(&self, ev: &E, x: &E::Ct, t: &E::Ct) -> Result<E::Ct> {
+        self.eval_with(ev, x, &Factor::Ct(t))
+    }
+
+    fn eval_with<E: SlotEvaluator>(
+        &self,
+        ev: &E,
+        x: &E::Ct,
+        factor: &Factor<'_, E::Ct>,
+    ) -> Result<E::Ct> {
         let mut powers = vec![x.clone()];
         for _ in 1..self.depth() {
             let last = powers
@@ -142,13 +162,22 @@ impl Poly {
                 .ok_or_else(|| Error::InvalidInput("no power".into()))?;
             powers.push(ev.square(&last)?);
         }
-        match eval_rec(ev, &powers, &self.coeffs, mask)? {
-            Term::Ct(ct) => Ok(ct),
-            Term::Const(_) | Term::Zero => Err(Error::InvalidInput(
+        match (eval_rec(ev, &powers, &self.coeffs, factor)?, factor) {
+            (Term::Ct(ct), _) => Ok(ct),
+            (Term::Const(c), Factor::Ct(t)) => ev.mul_scalar(t, Complex64::new(c, 0.0)),
+            (Term::Zero, Factor::Ct(t)) => ev.mul_scalar(t, Complex64::new(0.0, 0.0)),
+            (Term::Const(_) | Term::Zero, _) => Err(Error::InvalidInput(
                 "constant polynomial has no ciphertext value".into(),
             )),
         }
     }
+}
+
+/// What every coefficient is multiplied by.
+enum Factor<'a, C> {
+    One,
+    Mask(&'a [Complex64]),
+    Ct(&'a C),
 }
 
 enum Term<C> {
@@ -157,41 +186,43 @@ enum Term<C> {
     Ct(C),
 }
 
-fn masked(mask: Option<&[Complex64]>, c: f64, slots: usize) -> Vec<Complex64> {
-    match mask {
-        Some(m) => m.iter().map(|v| v * c).collect(),
-        None => vec![Complex64::new(c, 0.0); slots],
+fn masked(mask: &[Complex64], c: f64) -> Vec<Complex64> {
+    mask.iter().map(|v| v * c).collect()
+}
+
+/// `c · factor · x`.
+fn scale<E: SlotEvaluator>(ev: &E, x: &E::Ct, c: f64, factor: &Factor<'_, E::Ct>) -> Result<E::Ct> {
+    match factor {
+        Factor::One => ev.mul_scalar(x, Complex64::new(c, 0.0)),
+        Factor::Mask(m) => ev.mul_const(x, &masked(m, c)),
+        Factor::Ct(t) => ev.mul(x, &ev.mul_scalar(t, Complex64::new(c, 0.0))?),
     }
 }
 
-fn scale<E: SlotEvaluator>(ev: &E, x: &E::Ct, c: f64, mask: Option<&[Complex64]>) -> Result<E::Ct> {
-    match mask {
-        Some(_) => ev.mul_const(x, &masked(mask, c, ev.slots())),
-        None => ev.mul_scalar(x, Complex64::new(c, 0.0)),
-    }
-}
-
+/// `x + c · factor`.
 fn add_constant<E: SlotEvaluator>(
     ev: &E,
     x: &E::Ct,
     c: f64,
-    mask: Option<&[Complex64]>,
+    factor: &Factor<'_, E::Ct>,
 ) -> Result<E::Ct> {
     if c == 0.0 {
         return Ok(x.clone());
     }
-    match mask {
-        Some(_) => ev.add_const(x, &masked(mask, c, ev.slots())),
-        None => ev.add_scalar(x, Complex64::new(c, 0.0)),
+    match factor {
+        Factor::One => ev.add_scalar(x, Complex64::new(c, 0.0)),
+        Factor::Mask(m) => ev.add_const(x, &masked(m, c)),
+        Factor::Ct(t) => ev.add(x, &ev.mul_scalar(t, Complex64::new(c, 0.0))?),
     }
 }
 
-/// `powers[j] = x^(2^j)`; `coeffs.len() ≤ 2^powers.len()`.
+/// `powers[j] = x^(2^j)`; `coeffs.len() ≤ 2^powers.len()`. A `Term::Const(c)` stands for
+/// `c · factor`.
 fn eval_rec<E: SlotEvaluator>(
     ev: &E,
     powers: &[E::Ct],
     coeffs: &[f64],
-    mask: Option<&[Complex64]>,
+    factor: &Factor<'_, E::Ct>,
 ) -> Result<Term<E::Ct>> {
     if coeffs.iter().all(|&c| c == 0.0) {
         return Ok(Term::Zero);
@@ -203,26 +234,26 @@ fn eval_rec<E: SlotEvaluator>(
         if coeffs[1] == 0.0 {
             return Ok(Term::Const(coeffs[0]));
         }
-        let lin = scale(ev, &powers[0], coeffs[1], mask)?;
-        return Ok(Term::Ct(add_constant(ev, &lin, coeffs[0], mask)?));
+        let lin = scale(ev, &powers[0], coeffs[1], factor)?;
+        return Ok(Term::Ct(add_constant(ev, &lin, coeffs[0], factor)?));
     }
     let d = (usize::BITS - (coeffs.len() - 1).leading_zeros()) as usize;
     let half = 1usize << (d - 1);
     let giant = powers
         .get(d - 1)
         .ok_or_else(|| Error::InvalidInput("missing power".into()))?;
-    let lo = eval_rec(ev, powers, &coeffs[..half], mask)?;
-    let hi = match eval_rec(ev, powers, &coeffs[half..], mask)? {
+    let lo = eval_rec(ev, powers, &coeffs[..half], factor)?;
+    let hi = match eval_rec(ev, powers, &coeffs[half..], factor)? {
         Term::Zero => Term::Zero,
-        Term::Const(c) => Term::Ct(scale(ev, giant, c, mask)?),
+        Term::Const(c) => Term::Ct(scale(ev, giant, c, factor)?),
         Term::Ct(h) => Term::Ct(ev.mul(giant, &h)?),
     };
     Ok(match (lo, hi) {
         (lo, Term::Zero) => lo,
         (Term::Zero, hi) => hi,
-        (Term::Const(c), Term::Ct(h)) => Term::Ct(add_constant(ev, &h, c, mask)?),
+        (Term::Const(c), Term::Ct(h)) => Term::Ct(add_constant(ev, &h, c, factor)?),
         (Term::Ct(l), Term::Ct(h)) => Term::Ct(ev.add(&l, &h)?),
-        (Term::Ct(l), Term::Const(c)) => Term::Ct(add_constant(ev, &l, c, mask)?),
+        (Term::Ct(l), Term::Const(c)) => Term::Ct(add_constant(ev, &l, c, factor)?),
         (Term::Const(a), Term::Const(b)) => Term::Const(a + b),
     })
 }
@@ -307,6 +338,33 @@ mod tests {
             assert!((v.re - p.eval(xs[i].re) * (i % 2) as f64).abs() < 1e-12);
         }
     }
+
+    #[test]
+    fn ciphertext_factor_costs_no_level_when_it_is_higher() {
+        let ev = sim();
+        let xs: Vec<Complex64> = (0..16)
+            .map(|i| Complex64::new(i as f64 / 8.0 - 1.0, 0.0))
+            .collect();
+        let ts: Vec<Complex64> = (0..16)
+            .map(|i| Complex64::new(0.5 - i as f64 / 20.0, 0.0))
+            .collect();
+        let x = ev.encrypt_at(&xs, 20).unwrap();
+        let t = ev.encrypt_at(&ts, 21).unwrap();
+        let p = Poly::new(CMP_LIKE.to_vec());
+        let out = p.eval_ct_times(&ev, &x, &t).unwrap();
+        assert_eq!(ev.level(&out), 20 - p.depth());
+        for ((xi, ti), yi) in xs.iter().zip(&ts).zip(ev.decrypt(&out).unwrap()) {
+            assert!((ti.re * p.eval(xi.re) - yi.re).abs() < 1e-12);
+        }
+        // A constant term is scaled by t too.
+        let q = Poly::new(vec![0.25, 1.0, 0.0, -0.5]);
+        let out = q.eval_ct_times(&ev, &x, &t).unwrap();
+        for ((xi, ti), yi) in xs.iter().zip(&ts).zip(ev.decrypt(&out).unwrap()) {
+            assert!((ti.re * q.eval(xi.re) - yi.re).abs() < 1e-12);
+        }
+    }
+
+    const CMP_LIKE: [f64; 8] = [0.0, 2.1875, 0.0, -2.1875, 0.0, 1.3125, 0.0, -0.3125];
 
     #[test]
     fn chebyshev_interpolant_of_exp_is_accurate() {
