@@ -44,6 +44,35 @@
 //! a bootstrap, at level 0; every output decrypts only with `s`. As a side benefit the failure
 //! probability (`|I| ≥ K`) drops below 2^-60 per coefficient.
 //!
+//! ## Usage
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use hetal_ckks::circuits::bootstrap::{
+//!     BootstrapParams, CkksBootstrapper, DEFAULT_SPARSE_WEIGHT, SparseSecretKeys,
+//!     generate_bootstrap_keys,
+//! };
+//! use hetal_ckks::eval::Evaluator;
+//! use hetal_ckks::keys::KeyGenerator;
+//! use hetal_ckks::math::sample::Prng;
+//! use hetal_ckks::params::{context::Context, presets::boot_n16};
+//!
+//! # fn main() -> hetal_ckks::Result<()> {
+//! let ctx = Context::new(&boot_n16(), false)?;
+//! let params = BootstrapParams::sparse_secret_default(15); // full slots
+//! // client: keys from the (dense) secret key; everything below is public
+//! let mut kg = KeyGenerator::new(&ctx, Prng::from_os());
+//! let eval_keys = generate_bootstrap_keys(&mut kg, &ctx, &params, &[])?;
+//! let sparse = SparseSecretKeys::generate(
+//!     &ctx, kg.secret_key(), DEFAULT_SPARSE_WEIGHT, &mut Prng::from_os())?;
+//! // server: plan once, bootstrap any number of ciphertexts
+//! let boot = CkksBootstrapper::new(&ctx, params)?.with_encapsulation(Arc::new(sparse))?;
+//! let eval = Evaluator::new(&ctx, Some(Arc::new(eval_keys)))?;
+//! # let ct: hetal_ckks::crypto::Ciphertext = unimplemented!();
+//! let refreshed = boot.bootstrap(&eval, &ct)?; // at level boot.output_level()
+//! # Ok(()) }
+//! ```
+//!
 //! * [`params`] — [`BootstrapParams`]: slot count, level split, EvalMod parameters, rotation steps.
 //! * [`pipeline`] — [`Bootstrapper`]: the pre-encoded transforms and the pipeline over any
 //!   [`crate::circuits::backend::SlotBackend`].
