@@ -229,36 +229,32 @@ pub struct EncryptedUpload<C> {
     pub initial_weights: BlockMatrix<C>,
 }
 
-/// Uploads the validation set to the evaluator (if any) and the training job to the trainer,
-/// both with the public material.
-pub async fn upload<K: ClientBackend>(
-    node: &Node,
+/// The messages of an upload: the validation set for the evaluator (when there is one) and
+/// the training job for the trainer, both with the public material.
+pub fn upload_messages<K: ClientBackend>(
     roster: &Roster,
     backend: &K,
     setup: TrainingSetup,
     data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
-    tap: Option<&Tap>,
-) -> Result<()> {
+) -> Result<(Option<UploadValidation>, UploadTraining)> {
     let server = backend.server();
-    let tap = tap.cloned();
-    if let Some(evaluator) = &roster.evaluator {
-        let mut sink = BlobSink::default();
-        let material = backend.material(&mut sink)?;
-        let batches = data
-            .validation
-            .iter()
-            .map(|b| encode_batch(server, b, &mut sink))
-            .collect::<Result<Vec<_>>>()?;
-        let msg: UploadValidation = sink.seal(UploadValidationBody {
-            setup,
-            material,
-            batches,
-        });
-        tap::record(&tap, &msg);
-        node.remote_ref::<UploadValidation>(evaluator, EVALUATOR_ACTOR)
-            .tell(msg)
-            .await?;
-    }
+    let validation = match &roster.evaluator {
+        Some(_) => {
+            let mut sink = BlobSink::default();
+            let material = backend.material(&mut sink)?;
+            let batches = data
+                .validation
+                .iter()
+                .map(|b| encode_batch(server, b, &mut sink))
+                .collect::<Result<Vec<_>>>()?;
+            Some(sink.seal(UploadValidationBody {
+                setup,
+                material,
+                batches,
+            }))
+        }
+        None => None,
+    };
     let mut sink = BlobSink::default();
     let material = backend.material(&mut sink)?;
     let train = data
@@ -267,7 +263,7 @@ pub async fn upload<K: ClientBackend>(
         .map(|b| encode_batch(server, b, &mut sink))
         .collect::<Result<Vec<_>>>()?;
     let initial_weights = encode_matrix(server, &data.initial_weights, &mut sink)?;
-    let validation = if roster.evaluator.is_none() {
+    let trainer_validation = if roster.evaluator.is_none() {
         Some(
             data.validation
                 .iter()
@@ -277,16 +273,36 @@ pub async fn upload<K: ClientBackend>(
     } else {
         None
     };
-    let msg: UploadTraining = sink.seal(UploadTrainingBody {
+    let training = sink.seal(UploadTrainingBody {
         setup,
         material,
         train,
         initial_weights,
-        validation,
+        validation: trainer_validation,
     });
-    tap::record(&tap, &msg);
+    Ok((validation, training))
+}
+
+/// Uploads the validation set to the evaluator (if any) and the training job to the trainer.
+pub async fn upload<K: ClientBackend>(
+    node: &Node,
+    roster: &Roster,
+    backend: &K,
+    setup: TrainingSetup,
+    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
+    tap: Option<&Tap>,
+) -> Result<()> {
+    let tap = tap.cloned();
+    let (validation, training) = upload_messages(roster, backend, setup, data)?;
+    if let (Some(evaluator), Some(msg)) = (&roster.evaluator, validation) {
+        tap::record(&tap, &msg);
+        node.remote_ref::<UploadValidation>(evaluator, EVALUATOR_ACTOR)
+            .tell(msg)
+            .await?;
+    }
+    tap::record(&tap, &training);
     node.remote_ref::<UploadTraining>(&roster.trainer, TRAINER_ACTOR)
-        .tell(msg)
+        .tell(training)
         .await?;
     Ok(())
 }

@@ -159,7 +159,10 @@ async fn messages_from_the_wrong_party_are_refused() {
         decision: Decision::Stop,
         new_best: true,
     });
-    for node in [&deployment.workers[0], deployment.evaluator.as_ref().unwrap()] {
+    for node in [
+        &deployment.workers[0],
+        deployment.evaluator.as_ref().unwrap(),
+    ] {
         let sent = node
             .remote_ref::<EpochVerdict>(&trainer, TRAINER_ACTOR)
             .tell(verdict)

@@ -89,6 +89,11 @@ impl TrainerHandle {
     pub fn workers(&self) -> usize {
         self.pool.lock().map(|p| p.len()).unwrap_or(0)
     }
+
+    /// The pool the trainer's workers join (a [`Scheduler`] can dispatch to it directly).
+    pub fn pool(&self) -> Arc<Mutex<WorkerPool>> {
+        Arc::clone(&self.pool)
+    }
 }
 
 /// The trainer actor.
