@@ -18,15 +18,19 @@
 //! * `preset`, `threads`, `reps`, `quick`, `rot_steps` (the steps of `rotate_8_hoisted`).
 //! * `params`: `name`, `log_n`, `ring_degree`, `slots`, `q_limbs`, `p_limbs`, `q_bits`, `p_bits`,
 //!   `dnum`, `log_scale`, `log_qp`, `security` (`"128-bit"` or `"insecure"`), `he_standard_bound`.
-//! * `ops`: name → `{ "median_s", "min_s", "samples_s": [..], "median_cpu_s", "cpu_samples_s":
-//!   [..] }` (CPU time of all threads, from /proc; `median_cpu_s` is null where unreadable). Names: `context` (context
+//! * `ops`: name → `{ "median_s", "min_s", "samples_s": [..], "mean_cpu_s", "cpu_samples_s":
+//!   [..] }`. CPU time is that of all the process's threads per sample, from
+//!   /proc/self/task/*/schedstat (`mean_cpu_s` is null where unreadable); the kernel updates it
+//!   at scheduler ticks (1–4 ms), so it is meaningful for operations of tens of milliseconds and
+//!   more, where it is steadier than wall time on a shared machine. Names: `context` (context
 //!   precomputation), `ntt` (forward NTT of one polynomial over all q limbs), `intt`, `encode`
 //!   (full slots, top level), `decode`, `keygen_sk_pk_relin` (secret + public + relinearization
-//!   key), `rotkey_1_step`, `rotkeys_8_steps` (one cold sample: too slow to repeat at N=2^16), `encrypt_pk`, `encrypt_sk` (seeded symmetric),
-//!   `decrypt` (to a plaintext polynomial, without decoding), `mul` (tensor product), `relin`,
-//!   `rescale`, `mul_relin_rescale`, `rotate` (one step), `rotate_8_hoisted` (steps 1..=8 sharing
-//!   one decomposition), `serialize_ciphertext` / `deserialize_ciphertext` (top level, with
-//!   every check of `serial::from_bytes`).
+//!   key), `rotkey_1_step`, `rotkeys_8_steps` (one cold sample: too slow to repeat at
+//!   N=2^16), `encrypt_pk`, `encrypt_sk` (seeded symmetric), `decrypt` (to a plaintext
+//!   polynomial, without decoding), `mul` (tensor product), `relin`, `rescale`,
+//!   `mul_relin_rescale`, `rotate` (one step), `rotate_8_hoisted` (steps 1..=8 sharing one
+//!   decomposition), `serialize_ciphertext` / `deserialize_ciphertext` (top level, with every
+//!   check of `serial::from_bytes`).
 //! * `precision`: name → `{ "max_abs_err", "mean_abs_err", "worst_bits", "mean_bits" }` for
 //!   `encode` (encode/decode round trip), `fresh` (encrypt/decrypt), `mul_relin_rescale`,
 //!   `rotate`, `rotate_8_hoisted` (worst over the 8 results).
@@ -89,9 +93,9 @@ pub struct OpTiming {
     pub min_s: f64,
     /// Every timed sample, in seconds.
     pub samples_s: Vec<f64>,
-    /// Median CPU seconds of all the process's threads per sample (steadier than wall time on
-    /// a shared machine); absent where /proc is not readable.
-    pub median_cpu_s: Option<f64>,
+    /// Mean CPU seconds of all the process's threads per sample (steadier than wall time on a
+    /// shared machine, tick-granular); absent where /proc is not readable.
+    pub mean_cpu_s: Option<f64>,
     /// CPU seconds of every sample.
     pub cpu_samples_s: Vec<f64>,
 }
@@ -106,7 +110,9 @@ impl OpTiming {
             median_s: median(&wall),
             min_s: sorted.first().copied().unwrap_or(0.0),
             samples_s: wall,
-            median_cpu_s: cpu.as_deref().map(median),
+            mean_cpu_s: cpu
+                .as_deref()
+                .map(|c| c.iter().sum::<f64>() / c.len().max(1) as f64),
             cpu_samples_s: cpu.unwrap_or_default(),
         }
     }
@@ -500,7 +506,7 @@ fn print_table(report: &BenchOpsReport) {
     );
     println!(
         "{:<32} {:>12} {:>12} {:>12}",
-        "operation", "median", "min", "median CPU"
+        "operation", "median", "min", "mean CPU"
     );
     for (name, t) in &report.ops {
         println!(
@@ -508,8 +514,7 @@ fn print_table(report: &BenchOpsReport) {
             name,
             format_seconds(t.median_s),
             format_seconds(t.min_s),
-            t.median_cpu_s
-                .map_or_else(|| "-".to_string(), format_seconds)
+            t.mean_cpu_s.map_or_else(|| "-".to_string(), format_seconds)
         );
     }
     println!("{:<32} {:>12} {:>12}", "precision (bits)", "worst", "mean");
@@ -668,7 +673,7 @@ mod tests {
             assert_eq!(t["samples_s"].as_array().map(Vec::len), Some(1), "{op}");
             // Linux exposes per-thread CPU time: every op gets a CPU figure.
             assert!(
-                t["median_cpu_s"].as_f64().is_some_and(|s| s >= 0.0),
+                t["mean_cpu_s"].as_f64().is_some_and(|s| s >= 0.0),
                 "{op}: {t}"
             );
         }
