@@ -18,10 +18,12 @@
 
 pub mod backend;
 pub mod client;
+pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod evaluator;
 pub mod messages;
+pub mod party;
 pub mod roster;
 pub mod tap;
 pub mod trainer;

@@ -5,6 +5,7 @@ pub mod bench_matmul;
 pub mod bench_ops;
 pub mod bench_transport;
 pub mod certs;
+pub mod node;
 pub mod params;
 pub mod simulate;
 
@@ -32,6 +33,8 @@ pub enum Command {
     Bench(BenchCommand),
     /// The whole deployment (client, trainer, workers, evaluator) as QUIC nodes on loopback.
     Simulate(simulate::SimulateArgs),
+    /// Run one party (client, trainer, worker or evaluator) from a TOML configuration.
+    Node(node::NodeArgs),
 }
 
 /// `hetal bench ...` subcommands.
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Params(args) => params::run(&args),
         Command::Certs(certs) => certs::run(&certs),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Node(args) => node::run(&args),
         Command::Bench(bench) => match bench {
             BenchCommand::Ops(args) => bench_ops::run(&args),
             BenchCommand::Matmul(args) => bench_matmul::run(&args),

@@ -1,0 +1,243 @@
+//! One party as its own process (`hetal node --config FILE`), on the simulator backend: the node
+//! starts from its certificate files and the addresses in its configuration, plays its role,
+//! and exits when its part is done (client: model received; trainer: job finished; worker and
+//! evaluator: the trainer, resp. the client, disconnected).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hetal_data::FeaturePack;
+use hetal_learn::eval::SimConfig;
+use hetal_learn::softmax::SoftmaxVariant;
+use hetal_learn::train::Preset;
+use hetal_runtime::{Node, NodeConfig, NodeIdentity, NodeName, PeerEvent};
+use tokio::sync::mpsc;
+
+use crate::backend::ServerOptions;
+use crate::backend::sim::{SimClient, SimServer};
+use crate::client::{Client, ClientEvent, StopPolicy, upload};
+use crate::config::{ClientJobConfig, NodeFileConfig};
+use crate::deploy::{PlainData, encrypt_dataset, hetal_unit};
+use crate::error::{ActorError, Result};
+use crate::evaluator::Evaluator;
+use crate::messages::TrainingSetup;
+use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
+use crate::trainer::{DEFAULT_UNIT_TIMEOUT, Trainer, TrainerConfig};
+use crate::worker::start_worker;
+
+/// How long a party waits for the others to come up.
+pub const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Starts the node of `config` in the current tokio runtime.
+pub async fn start_node(config: &NodeFileConfig) -> Result<Node> {
+    let name = config.node_name()?;
+    let identity = NodeIdentity::load(&config.cert_dir, &name)
+        .map_err(|e| ActorError::Config(e.to_string()))?;
+    let mut node_config = NodeConfig::new(identity, config.listen);
+    for peer in config.roster()?.all_nodes() {
+        if peer != name {
+            let addr = config.peers.get(peer.as_str()).copied();
+            node_config = node_config.with_peer(peer, addr);
+        }
+    }
+    Ok(Node::start(node_config).await?)
+}
+
+/// Runs the party of `config` to its end; `say` prints progress.
+pub async fn run_party(config: &NodeFileConfig, mut say: impl FnMut(String)) -> Result<()> {
+    let node = start_node(config).await?;
+    let roster = config.roster()?;
+    say(format!(
+        "{} {} listening on {}",
+        config.role.name(),
+        node.name(),
+        node.local_addr().map_or("?".into(), |a| a.to_string())
+    ));
+    let result = match config.role {
+        Role::Trainer => run_trainer(&node, roster, &mut say).await,
+        Role::Worker => {
+            let peer = roster.trainer.clone();
+            let mut events = node.events();
+            start_worker::<SimServer>(
+                &node,
+                roster,
+                ServerOptions::default(),
+                None,
+                STARTUP_PATIENCE,
+            )
+            .await?;
+            say("joined the trainer's pool".into());
+            wait_until_lost(&mut events, &peer).await;
+            Ok(())
+        }
+        Role::Evaluator => {
+            let peer = roster.client.clone();
+            let mut events = node.events();
+            node.register(
+                EVALUATOR_ACTOR,
+                Evaluator::<SimServer>::new(
+                    node.clone(),
+                    roster,
+                    ServerOptions::default(),
+                    tokio::runtime::Handle::current(),
+                    None,
+                ),
+            )?;
+            wait_until_lost(&mut events, &peer).await;
+            Ok(())
+        }
+        Role::Client => {
+            let job = config
+                .client
+                .as_ref()
+                .ok_or_else(|| ActorError::Config("no [client] table".into()))?;
+            run_client(&node, roster, job, &mut say).await
+        }
+    };
+    node.shutdown().await;
+    result
+}
+
+async fn wait_until_lost(
+    events: &mut tokio::sync::broadcast::Receiver<PeerEvent>,
+    peer: &NodeName,
+) {
+    loop {
+        match events.recv().await {
+            Ok(PeerEvent::Lost { peer: p, .. }) if &p == peer => return,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+async fn run_trainer(node: &Node, roster: Roster, say: &mut impl FnMut(String)) -> Result<()> {
+    let trainer = Trainer::<SimServer>::new(
+        node.clone(),
+        TrainerConfig {
+            roster,
+            options: ServerOptions::default(),
+            unit_timeout: DEFAULT_UNIT_TIMEOUT,
+            runtime: tokio::runtime::Handle::current(),
+            tap: None,
+        },
+    );
+    let handle = trainer.handle();
+    node.register(TRAINER_ACTOR, trainer)?;
+    loop {
+        if let Some(outcome) = handle.outcome() {
+            let report = outcome.map_err(ActorError::Protocol)?;
+            say(format!(
+                "job done: {} epochs, {} steps in {:.2?}; units {} remote / {} local, {} re-sent; balance {:?}; lost {:?}",
+                report.epochs,
+                report.steps,
+                report.elapsed,
+                report.scheduler.units_remote,
+                report.scheduler.units_local,
+                report.scheduler.resent,
+                report.balance,
+                report.lost_workers
+            ));
+            // Let the final model reach the client before the connections close.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn run_client(
+    node: &Node,
+    roster: Roster,
+    job: &ClientJobConfig,
+    say: &mut impl FnMut(String),
+) -> Result<()> {
+    let pack = FeaturePack::load_dir(&job.data)
+        .map_err(|e| ActorError::Config(format!("{}: {e}", job.data.display())))?;
+    let preset = Preset::from_name(&job.preset)
+        .ok_or_else(|| ActorError::Config(format!("unknown preset {:?}", job.preset)))?;
+    let mut hyper = preset.hyper();
+    if let Some(epochs) = job.epochs {
+        hyper.max_epochs = epochs;
+    }
+    let classes = pack.num_classes();
+    let setup = TrainingSetup {
+        hyper,
+        variant: SoftmaxVariant::HetalRs,
+        unit: hetal_unit(hyper.batch_size, classes, job.slots)?,
+        classes,
+        dim: pack.dim(),
+    };
+    let backend = Arc::new(SimClient::new(SimConfig {
+        bootstrap_max_abs: Some(1.0),
+        ..SimConfig::with_slots(job.slots)
+    })?);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    node.register(
+        CLIENT_ACTOR,
+        Client::new(
+            node.clone(),
+            roster.clone(),
+            Arc::clone(&backend),
+            pack.val().labels().to_vec(),
+            StopPolicy {
+                patience: hyper.patience,
+                budget: None,
+            },
+            tokio::runtime::Handle::current(),
+            tx,
+            None,
+        ),
+    )?;
+    let data = encrypt_dataset(
+        &*backend,
+        &setup,
+        PlainData {
+            train_x: pack.train().features().view(),
+            train_y: pack.train().labels(),
+            val_x: pack.val().features().view(),
+        },
+    )?;
+    let deadline = tokio::time::Instant::now() + STARTUP_PATIENCE;
+    loop {
+        match upload(node, &roster, &*backend, setup, &data, None).await {
+            Ok(()) => break,
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    say(format!(
+        "uploaded {} encrypted training batches",
+        data.train.len()
+    ));
+    while let Some(event) = rx.recv().await {
+        match event {
+            ClientEvent::Reviewed(v) => say(format!(
+                "epoch {:>3}: validation loss {:.5}, accuracy {:.2} % -> {:?}",
+                v.epoch + 1,
+                v.val_loss,
+                100.0 * v.val_accuracy,
+                v.decision
+            )),
+            ClientEvent::Failed(e) => return Err(ActorError::Protocol(e)),
+            ClientEvent::Finished {
+                model,
+                epochs,
+                steps,
+            } => {
+                let acc = match pack.test() {
+                    Some(test) => format!(
+                        "{:.2} %",
+                        100.0 * model.accuracy(test.features().view(), test.labels())?
+                    ),
+                    None => "n/a (no test split)".into(),
+                };
+                say(format!(
+                    "model received after {epochs} epochs, {steps} steps; test accuracy {acc}"
+                ));
+                return Ok(());
+            }
+        }
+    }
+    Err(ActorError::Lost("client actor stopped".into()))
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs a layout of hetal nodes on loopback, one process per party:
+#   examples/configs/run.sh three-node    # client, trainer, worker-1 (the trainer validates)
+#   examples/configs/run.sh five-node     # client, trainer, evaluator, worker-1, worker-2
+# Copies the layout's configs into a temporary directory, creates the certificates there with
+# `hetal certs init`, starts every node and waits for the client to receive its model.
+set -euo pipefail
+layout="${1:-three-node}"
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+src="$here/$layout"
+[ -d "$src" ] || { echo "no layout $layout in $here" >&2; exit 2; }
+hetal="${HETAL:-}"
+if [ -z "$hetal" ]; then
+  cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin hetal
+  hetal="${CARGO_TARGET_DIR:-$root/target}/release/hetal"
+fi
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/$layout"
+cp "$src"/*.toml "$work/$layout/"
+# The client's data path is relative to the config file: point it at the repository's copy.
+sed -i "s#^data = .*#data = \"$root/data/digits\"#" "$work/$layout/client.toml"
+nodes="$(cd "$src" && ls *.toml | sed 's/\.toml$//' | paste -sd, -)"
+"$hetal" certs init --dir "$work/$layout/certs" --nodes "$nodes" >/dev/null
+for cfg in "$work/$layout"/*.toml; do
+  name="$(basename "$cfg" .toml)"
+  [ "$name" = client ] && continue
+  "$hetal" node --config "$cfg" &
+  pids+=("$!")
+done
+"$hetal" node --config "$work/$layout/client.toml"
+wait "${pids[@]}" 2>/dev/null || true
