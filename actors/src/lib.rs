@@ -14,7 +14,32 @@
 //!
 //! Nothing a server-side actor holds can decrypt: the trainer, the workers and the evaluator
 //! are generic over [`backend::ServerBackend`], whose evaluator type is a `SlotEvaluator` and
-//! not a `SlotCodec`; and message bodies carry only public material.
+//! not a `SlotCodec`; and message bodies carry only public material. Both are checked by the
+//! compiler:
+//!
+//! ```compile_fail
+//! // The client's backend (which holds the secret key) is not a server backend: a trainer
+//! // cannot be built on it.
+//! fn trainer_with_key(node: hetal_runtime::Node, config: hetal_actors::trainer::TrainerConfig) {
+//!     let _ = hetal_actors::trainer::Trainer::<hetal_actors::backend::ckks::CkksClient>::new(
+//!         node, config,
+//!     );
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! // A secret key has no wire serialization, so no blob of any message can hold one.
+//! fn secret_bytes(sk: &hetal_ckks::keys::SecretKey, ctx: &hetal_ckks::params::context::Context) {
+//!     let _ = hetal_ckks::serial::to_bytes(sk, ctx);
+//! }
+//! ```
+//!
+//! ```
+//! // Whereas the public objects do (the same call compiles for a ciphertext).
+//! fn ciphertext_bytes(ct: &hetal_ckks::crypto::Ciphertext, ctx: &hetal_ckks::params::context::Context) {
+//!     let _ = hetal_ckks::serial::to_bytes(ct, ctx);
+//! }
+//! ```
 
 pub mod backend;
 pub mod client;

@@ -176,3 +176,68 @@ async fn messages_from_the_wrong_party_are_refused() {
     }
     deployment.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_joining_mid_run_takes_units_and_the_result_is_unchanged() {
+    let data = digits(96, 48);
+    let setup = setup(&data, 3, 3);
+    let (_, ref_model) = single_process(&data, &setup, None);
+    let deployment = Deployment::start(Layout {
+        workers: 0,
+        spare_workers: 1,
+        evaluator: false,
+        network: Network::InMemory,
+    })
+    .await
+    .unwrap();
+    let backend = Arc::new(SimClient::new(sim_config()).unwrap());
+    let mut parties = deployment
+        .start_parties(
+            Arc::clone(&backend),
+            data.val_y.clone(),
+            StopPolicy {
+                patience: 3,
+                budget: None,
+            },
+            ServerOptions::default(),
+            &Taps::default(),
+        )
+        .unwrap();
+    let upload = encrypt_dataset(&*backend, &setup, plain(&data)).unwrap();
+    upload_from_client(&deployment, &*backend, setup, &upload, None)
+        .await
+        .unwrap();
+    // The trainer starts alone (computing locally); the worker joins after the first epoch.
+    let first_epoch = Arc::new(tokio::sync::Notify::new());
+    let (node, roster) = (deployment.workers[0].clone(), deployment.roster.clone());
+    let signal = Arc::clone(&first_epoch);
+    let joiner = tokio::spawn(async move {
+        signal.notified().await;
+        hetal_actors::worker::start_worker::<SimServer>(
+            &node,
+            roster,
+            ServerOptions::default(),
+            None,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap()
+    });
+    let out = parties
+        .finish(Duration::from_secs(120), |_| first_epoch.notify_one())
+        .await
+        .unwrap();
+    let stats = joiner.await.unwrap();
+    println!(
+        "late worker computed {} units; {:?}",
+        stats.units(),
+        out.trainer.scheduler
+    );
+    assert!(stats.units() > 0, "the late worker took units");
+    assert!(out.trainer.scheduler.units_local > 0, "the first epoch ran locally");
+    assert_eq!(out.trainer.scheduler.units_remote, stats.units());
+    let bound = float_reorder_bound(out.steps, &ref_model);
+    let diff = max_diff(&out.model, &ref_model);
+    assert!(diff <= bound, "{diff} > {bound}");
+    deployment.shutdown().await;
+}
