@@ -123,6 +123,12 @@ def ops_column(doc, threads):
             if name in raw:
                 ops[key] = _seconds(raw[name])
                 break
+    cpu = {}
+    for key, names in OP_ALIASES.items():
+        for name in names:
+            if isinstance(raw.get(name), dict):
+                cpu[key] = _first(raw[name], "median_cpu_s", "mean_cpu_s", "cpu_s")
+                break
     prec_raw = _first(doc, "precision", "precision_bits") or {}
     precision = {}
     for key, names in PRECISION_ALIASES.items():
@@ -150,6 +156,7 @@ def ops_column(doc, threads):
     return {
         "label": label,
         "ops": ops,
+        "cpu": cpu,
         "precision": precision,
         "sizes": {k: v for k, v in sizes.items() if v is not None},
         "peak_rss": _first(doc, "peak_rss_bytes", "peak_rss", "max_rss_bytes"),

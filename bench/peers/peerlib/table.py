@@ -25,6 +25,13 @@ TIME_ROWS = [
     ("**rotate (1 step)**", "rotate"),
     ("**8 rotations** (hoisted where offered)", "rotate_8"),
 ]
+# Operations whose CPU time (all threads, user + system) gets its own row: steadier than wall time
+# on a shared machine, and it shows what a second thread costs.
+CPU_ROWS = [
+    ("mul + relin + rescale", "mul_relin_rescale"),
+    ("rotate (1 step)", "rotate"),
+    ("8 rotations", "rotate_8"),
+]
 PRECISION_ROWS = [
     ("fresh encrypt→decrypt", "fresh"),
     ("mul + relin + rescale", "mul_relin_rescale"),
@@ -84,12 +91,14 @@ def peer_column(record):
     if same_for and len(same_for) > 1:
         threads, star = ",".join(str(t) for t in same_for), "¹"
     ops = {k: v.get("median_s") for k, v in record.get("ops", {}).items()}
+    cpu = {k: v.get("median_cpu_s") for k, v in record.get("ops", {}).items()}
     sizes = dict(record.get("sizes_bytes", {}))
     if "ciphertext_top_level_serialized" in sizes:
         sizes["ciphertext_top_level"] = sizes.pop("ciphertext_top_level_serialized")
     return {
         "label": f"{name} T={threads}{star}",
         "ops": ops,
+        "cpu": cpu,
         "precision": record.get("precision", {}),
         "sizes": sizes,
         "peak_rss": record.get("peak_rss_bytes"),
@@ -134,6 +143,10 @@ def render_ops(columns):
     for label, key in TIME_ROWS:
         if any(c["ops"].get(key) is not None for c in ok):
             lines.append(f"| {label} | " + " | ".join(fmt_time(c["ops"].get(key)) for c in ok) + " |")
+    for label, key in CPU_ROWS:
+        if any((c.get("cpu") or {}).get(key) is not None for c in ok):
+            lines.append(f"| CPU time, all threads: {label} | "
+                         + " | ".join(fmt_time((c.get("cpu") or {}).get(key)) for c in ok) + " |")
     for label, key in PRECISION_ROWS:
         if any(c["precision"].get(key) for c in ok):
             lines.append(f"| precision {label} (bits, mean / worst) | "
