@@ -2,9 +2,9 @@
 //!
 //! Run: `cargo run --release -p hetal-ckks --example ops_timing -- [PRESET] [THREADS...]`
 //! e.g. `... -- ops-n16 1 2`. Prints one line per operation and thread count (median of a few
-//! runs) and the precision of a product in bits.
+//! runs, `OPS_RUNS` to change, default 5; wall and CPU seconds) and the precision of a product in bits.
 
-use hetal_ckks::crypto::{Decryptor, Encryptor};
+use hetal_ckks::crypto::{Decryptor, Encryptor, SymmetricEncryptor};
 use hetal_ckks::encoding::encoder::Encoder;
 use hetal_ckks::eval::Evaluator;
 use hetal_ckks::keys::KeyGenerator;
@@ -14,16 +14,51 @@ use num_complex::Complex64;
 use std::sync::Arc;
 use std::time::Instant;
 
-fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+/// CPU time consumed so far by all live threads of this process (nanoseconds), from
+/// `/proc/self/task/*/schedstat`; `None` where that is unavailable (non-Linux).
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// Median wall time and median CPU time (all threads) of `runs` calls, in seconds. On a
+/// shared machine the CPU time is the steadier figure: it does not count time spent waiting
+/// for a core.
+fn median_secs(runs: usize, mut f: impl FnMut()) -> Timing {
+    let mut wall = Vec::with_capacity(runs);
+    let mut cpu = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let c = process_cpu_ns();
+        let s = Instant::now();
+        f();
+        wall.push(s.elapsed().as_secs_f64());
+        if let (Some(a), Some(b)) = (c, process_cpu_ns()) {
+            cpu.push(b.saturating_sub(a) as f64 * 1e-9);
+        }
+    }
+    wall.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    Timing {
+        wall: wall[wall.len() / 2],
+        cpu: cpu.get(cpu.len() / 2).copied().unwrap_or(f64::NAN),
+    }
+}
+
+/// Median wall-clock and CPU seconds of one operation.
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: f64,
+    cpu: f64,
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.3} s (cpu {:.3} s)", self.wall, self.cpu)
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -64,6 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ev = Evaluator::new(&ctx, Some(keys))?;
     let sk = kg.into_secret_key();
     let dec = Decryptor::new(&ctx, &sk)?;
+    let mut sym = SymmetricEncryptor::new(&ctx, &sk, Prng::from_seed([3; 32]))?;
     println!(
         "ciphertext size at top level: {:.1} MiB",
         ct.size_bytes() as f64 / (1 << 20) as f64
@@ -71,12 +107,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     for &th in &threads {
         hetal_ckks::with_threads(th, || -> hetal_ckks::Result<()> {
-            let runs = 3;
+            let runs: usize = std::env::var("OPS_RUNS")
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(5);
             let mut a = ct.c0().limb(1).to_vec();
             let ring = ctx.ring();
-            let ntt = median_secs(runs * 3, || ring.q_tables()[1].forward(&mut a));
+            let ntt = median_secs(runs * 3, || ring.q_tables()[1].forward(&mut a)).wall;
             let enc_t = median_secs(runs, || {
                 let _ = enc.encrypt(&pt);
+            });
+            let sym_t = median_secs(runs, || {
+                let _ = sym.encrypt(&pt);
             });
             let mut prod = None;
             let mul = median_secs(runs, || prod = ev.mul(&ct, &ct).ok());
@@ -96,17 +138,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let dec_t = median_secs(runs, || {
                 let _ = dec.decrypt(&ct);
             });
-            println!(
-                "threads {th}: ntt(1 limb) {:.3} ms | encrypt {:.3} s | decrypt {:.3} s | mul+relin {:.3} s | rescale {:.3} s | mul+relin+rescale {:.3} s | rotate {:.3} s | 8 hoisted rotations {:.3} s",
-                ntt * 1e3,
-                enc_t,
-                dec_t,
-                mul,
-                rescale,
-                mrr,
-                rot,
-                hoisted
-            );
+            println!("threads {th}: ntt(1 limb) {:.3} ms", ntt * 1e3);
+            for (what, t) in [
+                ("encrypt (public key)", enc_t),
+                ("encrypt (symmetric)", sym_t),
+                ("decrypt", dec_t),
+                ("mul+relin", mul),
+                ("rescale", rescale),
+                ("mul+relin+rescale", mrr),
+                ("rotate", rot),
+                ("8 hoisted rotations", hoisted),
+            ] {
+                println!("threads {th}: {what:<22} {t}");
+            }
             Ok(())
         })??;
     }

@@ -2,6 +2,7 @@
 
 use super::plaintext::{Ciphertext, Ciphertext3, Plaintext};
 use crate::error::{Error, Result};
+use crate::keys::switching::mod_down_adding;
 use crate::keys::{PublicKey, SecretKey};
 use crate::math::poly::{Form, RnsPoly};
 use crate::math::sample::{self, Prng};
@@ -75,17 +76,17 @@ impl Encryptor {
                 p.ntt(ring);
                 p
             };
+            // The errors are added in coefficient form inside the division by P, which
+            // computes round((v·pk + e) / P) exactly as if they had been transformed over Q·P.
             let v = over_qp(sample::ternary(&mut self.rng, n));
-            let e0 = over_qp(sample::gaussian(&mut self.rng, n));
-            let mut c1 = over_qp(sample::gaussian(&mut self.rng, n));
+            let e0 = sample::gaussian(&mut self.rng, n);
+            let e1 = sample::gaussian(&mut self.rng, n);
             let mut c0 = RnsPoly::concat_q_p(&self.pk.b, nq, b_p);
             c0.mul_assign(ring, &v);
-            c0.add_assign(ring, &e0);
-            let mut va = RnsPoly::concat_q_p(&self.pk.a, nq, a_p);
-            va.mul_assign(ring, &v);
-            c1.add_assign(ring, &va);
-            let mut c0 = crate::keys::switching::mod_down(ctx, c0);
-            let c1 = crate::keys::switching::mod_down(ctx, c1);
+            let mut c1 = RnsPoly::concat_q_p(&self.pk.a, nq, a_p);
+            c1.mul_assign(ring, &v);
+            let mut c0 = mod_down_adding(ctx, c0, Some(&e0));
+            let c1 = mod_down_adding(ctx, c1, Some(&e1));
             c0.add_assign(ring, &m);
             return Ciphertext::from_parts(c0, c1, pt.scale, pt.slots, ctx.id(), None);
         }

@@ -5,6 +5,7 @@ use crate::crypto::{Ciphertext, Ciphertext3, Plaintext};
 use crate::error::{Error, Result};
 use crate::keys::switching::{decompose, inner_products, key_switch, mod_down_and_rescale};
 use crate::math::poly::{Form, RnsPoly, for_each_limb};
+use crate::math::pool;
 use std::borrow::Cow;
 
 impl Evaluator {
@@ -90,7 +91,8 @@ impl Evaluator {
         let rc = self.ctx.rescale_constants(l);
         let last_table = &ring.q_tables()[l];
         let last_mod = *last_table.modulus();
-        let mut last = x.limb(l).to_vec();
+        let mut last = pool::take_empty(n);
+        last.extend_from_slice(x.limb(l));
         last_table.inverse(&mut last);
         for v in last.iter_mut() {
             *v = last_mod.add(*v, rc.half_last);
@@ -99,16 +101,17 @@ impl Evaluator {
         for_each_limb(x.data_mut(), n, |i, limb| {
             let table = &ring.q_tables()[i];
             let m = table.modulus();
-            let mut tmp: Vec<u64> = last
-                .iter()
-                .map(|&v| m.sub(m.reduce(v), rc.half_last_mod[i]))
-                .collect();
+            let h = rc.half_last_mod[i];
+            let mut tmp = pool::take_empty(n);
+            tmp.extend(last.iter().map(|&v| m.sub(m.reduce(v), h)));
             table.forward(&mut tmp);
             let (w, ws) = rc.inv_last[i];
             for (v, &t) in limb.iter_mut().zip(&tmp) {
                 *v = m.mul_shoup(m.sub(*v, t), w, ws);
             }
+            pool::give(tmp);
         });
+        pool::give(last);
     }
 
     /// The tensor product `(a0·b0, a0·b1 + a1·b0, a1·b1)` without relinearization. Levels are

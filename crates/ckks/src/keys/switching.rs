@@ -112,7 +112,7 @@ pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
     let digits = (0..ctx.digits_at_level(level))
         .map(|j| {
             let mu = ctx.mod_up_converter(j, level);
-            let mut scaled = pool::take_zeroed(mu.count * n);
+            let mut scaled = pool::take_for_overwrite(mu.count * n);
             mu.converter.scale_inputs(
                 &coeff.data()[mu.start * n..(mu.start + mu.count) * n],
                 &mut scaled,
@@ -217,7 +217,13 @@ pub fn inner_products(
 /// Divides a polynomial over `Q_l ∪ P` (NTT form) by P with rounding, returning it over `Q_l`
 /// (NTT form). The division is exact ([`crate::math::basis::DivideAndRound`]): the only error
 /// it adds is the final rounding.
-pub fn mod_down(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
+pub fn mod_down(ctx: &Context, x: RnsPoly) -> RnsPoly {
+    mod_down_adding(ctx, x, None)
+}
+
+/// [`mod_down`] of `x + e` for a small polynomial `e` in coefficient form (`N` signed
+/// coefficients), without transforming `e`: `round((x + e) / P)`.
+pub(crate) fn mod_down_adding(ctx: &Context, mut x: RnsPoly, e: Option<&[i64]>) -> RnsPoly {
     let ring = ctx.ring();
     let n = ctx.n();
     let nq = x.num_q();
@@ -226,7 +232,7 @@ pub fn mod_down(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
     for_each_limb(&mut p_part, n, |j, limb| ring.p_tables()[j].inverse(limb));
     x.drop_p();
     ctx.divide_by_p()
-        .apply(&mut p_part, x.data_mut(), &ring.q_tables()[..nq], n);
+        .apply_adding(&mut p_part, x.data_mut(), &ring.q_tables()[..nq], n, e);
     pool::give(p_part);
     x
 }

@@ -194,28 +194,51 @@ impl DivideAndRound {
     /// overwritten); `x_to` the residues modulo the target primes in NTT form, transformed with
     /// `to_tables` (one per target limb used).
     pub fn apply(&self, x_from: &mut [u64], x_to: &mut [u64], to_tables: &[NttTable], n: usize) {
+        self.apply_adding(x_from, x_to, to_tables, n, None);
+    }
+
+    /// As [`Self::apply`], but divides `x + e` for a small polynomial `e` (coefficients,
+    /// `|e_i| < 2^63`) given in coefficient form: `e` is added to the `A` residues before the
+    /// conversion and to the target residues inside it (subtracted from the coefficient-form
+    /// correction before its NTT), so adding it costs no NTT of its own.
+    pub fn apply_adding(
+        &self,
+        x_from: &mut [u64],
+        x_to: &mut [u64],
+        to_tables: &[NttTable],
+        n: usize,
+        addend: Option<&[i64]>,
+    ) {
         let nf = self.inv_from.len();
-        // x + floor(A/2), so that the floor of the exact division rounds.
+        // x (+ e) + floor(A/2), so that the floor of the exact division rounds.
         for (j, limb) in x_from.chunks_exact_mut(n).enumerate() {
             let m = &self.converter.from[j];
             let h = self.half_mod_from[j];
-            for v in limb.iter_mut() {
-                *v = m.add(*v, h);
+            match addend {
+                Some(e) => {
+                    for (v, &c) in limb.iter_mut().zip(e) {
+                        *v = m.add(m.add(*v, h), m.from_i64(c));
+                    }
+                }
+                None => {
+                    for v in limb.iter_mut() {
+                        *v = m.add(*v, h);
+                    }
+                }
             }
         }
-        let mut scaled = pool::take_zeroed(nf * n);
+        let mut scaled = pool::take_for_overwrite(nf * n);
         self.converter.scale_inputs(x_from, &mut scaled, n);
-        let overflow: Vec<u64> = (0..n)
-            .map(|c| {
-                let s: f64 = (0..nf)
-                    .map(|j| scaled[j * n + c] as f64 * self.inv_from[j])
-                    .sum();
-                s.floor() as u64
-            })
-            .collect();
+        let mut overflow = pool::take_empty(n);
+        overflow.extend((0..n).map(|c| {
+            let s: f64 = (0..nf)
+                .map(|j| scaled[j * n + c] as f64 * self.inv_from[j])
+                .sum();
+            s.floor() as u64
+        }));
         for_each_limb(x_to, n, |k, limb| {
             let m = &self.converter.to[k];
-            let mut tmp = pool::take_zeroed(n);
+            let mut tmp = pool::take_for_overwrite(n);
             self.converter.convert_limb(&scaled, k, &mut tmp);
             let am = self.a_mod_to[k];
             let am_shoup = m.shoup(am);
@@ -224,6 +247,12 @@ impl DivideAndRound {
             for (t, &v) in tmp.iter_mut().zip(&overflow) {
                 *t = m.sub(m.sub(*t, m.mul_shoup(v, am, am_shoup)), h);
             }
+            // x + e - tmp = x - (tmp - e): the target residues of x are in NTT form, e is not.
+            if let Some(e) = addend {
+                for (t, &c) in tmp.iter_mut().zip(e) {
+                    *t = m.sub(*t, m.from_i64(c));
+                }
+            }
             to_tables[k].forward(&mut tmp);
             let (w, ws) = self.inv_a_mod_to[k];
             for (v, &t) in limb.iter_mut().zip(&tmp) {
@@ -231,6 +260,7 @@ impl DivideAndRound {
             }
             pool::give(tmp);
         });
+        pool::give(overflow);
         pool::give(scaled);
     }
 }
