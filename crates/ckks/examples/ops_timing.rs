@@ -135,6 +135,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let hoisted = median_secs(runs, || {
                 let _ = ev.rotate_hoisted(&ct, &rotations);
             });
+            let hoisted_sum = median_secs(runs, || {
+                let _ = ev.rotate_hoisted_sum(&ct, &rotations);
+            });
             let dec_t = median_secs(runs, || {
                 let _ = dec.decrypt(&ct);
             });
@@ -148,6 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ("mul+relin+rescale", mrr),
                 ("rotate", rot),
                 ("8 hoisted rotations", hoisted),
+                ("sum of 8 hoisted rot.", hoisted_sum),
             ] {
                 println!("threads {th}: {what:<22} {t}");
             }

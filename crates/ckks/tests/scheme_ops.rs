@@ -362,6 +362,32 @@ fn rotations_conjugation_and_monomials() {
             let plain = f.decrypt(&f.eval.rotate(&ca, k).unwrap());
             assert_close(&f.decrypt(h), &plain, 2.0 * bound, &format!("hoisted {k}"));
         }
+        // The hoisted sum (with a step 0 and a repeated step) decrypts to the sum of the
+        // rotated vectors; it carries one ModDown rounding for the whole sum.
+        let steps = [1, 0, 5, -7, 5];
+        let sum = f.eval.rotate_hoisted_sum(&ca, &steps).unwrap();
+        let want: Vec<_> = (0..slots)
+            .map(|j| {
+                steps
+                    .iter()
+                    .map(|&k| a[(j as i64 + k as i64).rem_euclid(slots as i64) as usize])
+                    .sum::<Complex64>()
+            })
+            .collect();
+        assert_close(
+            &f.decrypt(&sum),
+            &want,
+            steps.len() as f64 * bound,
+            &format!("hoisted sum ({slots} slots)"),
+        );
+        assert!(matches!(
+            f.eval.rotate_hoisted_sum(&ca, &[]),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            f.eval.rotate_hoisted_sum(&ca, &[1, 3]),
+            Err(Error::MissingGaloisKey(_))
+        ));
         let dec = f.eval.decompose(&ca).unwrap();
         let r = f.eval.rotate_decomposed(&ca, &dec, -7).unwrap();
         assert_eq!(r, hoisted[4], "rotate_decomposed is the hoisted rotation");

@@ -3,7 +3,9 @@
 use super::Evaluator;
 use crate::crypto::Ciphertext;
 use crate::error::{Error, Result};
-use crate::keys::switching::{decompose, key_switch, key_switch_decomposed};
+use crate::keys::switching::{
+    decompose, inner_products, inner_products_into, key_switch, key_switch_decomposed, mod_down,
+};
 use crate::keys::{Decomposed, GaloisKey};
 use crate::math::poly::{Form, RnsPoly, for_each_limb};
 
@@ -131,6 +133,83 @@ impl Evaluator {
                 Some(key) => self.apply_galois_decomposed(ct, &dec, key),
             })
             .collect())
+    }
+
+    /// The sum `Σ_k rotate(ct, steps[k])` (repeated steps count repeatedly), hoisted: one
+    /// decomposition of `c1`, one inner product with each rotation key accumulated over
+    /// `Q_l ∪ P`, and a single ModDown for the whole sum instead of one per rotation (so the
+    /// sum also carries a single rounding error). A step of 0 adds `ct` itself.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] if `steps` is empty; [`Error::MissingGaloisKey`] if a rotation
+    /// key is missing; the usual ciphertext checks.
+    pub fn rotate_hoisted_sum(&self, ct: &Ciphertext, steps: &[i32]) -> Result<Ciphertext> {
+        self.check(ct)?;
+        if steps.is_empty() {
+            return Err(Error::InvalidInput(
+                "rotate_hoisted_sum needs at least one step".into(),
+            ));
+        }
+        let keys = steps
+            .iter()
+            .map(|&k| {
+                let g = self.ctx.galois_element_for_rotation(k);
+                if g == 1 {
+                    Ok(None)
+                } else {
+                    self.galois_key(g, || format!("rotation by {k}")).map(Some)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let ring = self.ctx.ring();
+        let (n, nq) = (self.ctx.n(), ct.c0.num_q());
+        // Σ σ_k(c0) (and the unrotated terms) over Q_l; the key-switched parts over Q_l ∪ P.
+        let mut c0 = RnsPoly::zero(n, nq, 0, Form::Ntt);
+        let mut c1_plain = RnsPoly::zero(n, nq, 0, Form::Ntt);
+        let mut acc: Option<(RnsPoly, RnsPoly)> = None;
+        let dec = if keys.iter().any(Option::is_some) {
+            Some(decompose(&self.ctx, &ct.c1))
+        } else {
+            None
+        };
+        let mut rotated = RnsPoly::for_overwrite(n, nq, 0, Form::Ntt);
+        for key in &keys {
+            match (key, &dec) {
+                (Some(key), Some(dec)) => {
+                    let perm = self.permutation(key.element);
+                    ct.c0
+                        .automorphism_into(ring, key.element, &perm, &mut rotated);
+                    c0.add_assign(ring, &rotated);
+                    match &mut acc {
+                        Some((a0, a1)) => {
+                            inner_products_into(&self.ctx, dec, &key.key, Some(&perm), true, a0, a1)
+                        }
+                        None => acc = Some(inner_products(&self.ctx, dec, &key.key, Some(&perm))),
+                    }
+                }
+                _ => {
+                    c0.add_assign(ring, &ct.c0);
+                    c1_plain.add_assign(ring, &ct.c1);
+                }
+            }
+        }
+        let c1 = match acc {
+            Some((a0, a1)) => {
+                c0.add_assign(ring, &mod_down(&self.ctx, a0));
+                let mut c1 = mod_down(&self.ctx, a1);
+                c1.add_assign(ring, &c1_plain);
+                c1
+            }
+            None => c1_plain,
+        };
+        Ok(Ciphertext {
+            c0,
+            c1,
+            scale: ct.scale,
+            slots: ct.slots,
+            context_id: ct.context_id,
+            seed: None,
+        })
     }
 
     /// Complex conjugation of every slot ([`Error::MissingGaloisKey`] "conjugation" without

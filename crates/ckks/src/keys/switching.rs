@@ -140,8 +140,8 @@ fn inner_product_limb(
     b: &[&[u64]],
     a: &[&[u64]],
     perm: Option<&[u32]>,
-    out0: &mut [u64],
-    out1: &mut [u64],
+    accumulate: bool,
+    (out0, out1): (&mut [u64], &mut [u64]),
 ) {
     let beta = digits.len();
     for c in 0..out0.len() {
@@ -149,7 +149,12 @@ fn inner_product_limb(
             Some(p) => p[c] as usize,
             None => c,
         };
-        let (mut s0, mut s1) = (0u128, 0u128);
+        // A reduced residue (< 2^62) on top of at most 15 products still fits 128 bits.
+        let (mut s0, mut s1) = if accumulate {
+            (out0[c] as u128, out1[c] as u128)
+        } else {
+            (0u128, 0u128)
+        };
         for j in 0..beta {
             let d = digits[j][src] as u128;
             s0 += d * b[j][c] as u128;
@@ -184,20 +189,54 @@ pub fn inner_products(
     key: &KeySwitchKey,
     perm: Option<&[u32]>,
 ) -> (RnsPoly, RnsPoly) {
+    let (n, nq, np) = (ctx.n(), dec.level + 1, ctx.num_p());
+    let mut acc0 = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
+    let mut acc1 = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
+    inner_products_into(ctx, dec, key, perm, false, &mut acc0, &mut acc1);
+    (acc0, acc1)
+}
+
+/// The inner products of [`inner_products`] written into (`accumulate == false`) or added to
+/// (`accumulate == true`) `acc0`, `acc1` (NTT form over `Q_l ∪ P`, the decomposition's
+/// shape): summing several key switches this way needs a single ModDown for the sum.
+///
+/// # Panics
+/// If the accumulators do not have the decomposition's shape.
+pub fn inner_products_into(
+    ctx: &Context,
+    dec: &Decomposed,
+    key: &KeySwitchKey,
+    perm: Option<&[u32]>,
+    accumulate: bool,
+    acc0: &mut RnsPoly,
+    acc1: &mut RnsPoly,
+) {
     let ring = ctx.ring();
     let n = ctx.n();
     let nq = dec.level + 1;
     let np = ctx.num_p();
     let total_q = ctx.max_level() + 1;
-    let mut acc0 = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
-    let mut acc1 = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
+    for acc in [&*acc0, &*acc1] {
+        assert!(
+            acc.num_q() == nq && acc.num_p() == np && acc.n() == n && acc.form() == Form::Ntt,
+            "accumulator shape must match the decomposition"
+        );
+    }
     let limb_of = |t: usize| if t < nq { t } else { total_q + t - nq };
     let work = |t: usize, o0: &mut [u64], o1: &mut [u64]| {
         let kt = limb_of(t);
         let digits: Vec<&[u64]> = dec.digits.iter().map(|d| d.limb(t)).collect();
         let b: Vec<&[u64]> = key.b[..digits.len()].iter().map(|p| p.limb(kt)).collect();
         let a: Vec<&[u64]> = key.a[..digits.len()].iter().map(|p| p.limb(kt)).collect();
-        inner_product_limb(ring.modulus(t, nq), &digits, &b, &a, perm, o0, o1);
+        inner_product_limb(
+            ring.modulus(t, nq),
+            &digits,
+            &b,
+            &a,
+            perm,
+            accumulate,
+            (o0, o1),
+        );
     };
     #[cfg(feature = "parallel")]
     acc0.data_mut()
@@ -211,7 +250,6 @@ pub fn inner_products(
         .zip(acc1.data_mut().chunks_exact_mut(n))
         .enumerate()
         .for_each(|(t, (o0, o1))| work(t, o0, o1));
-    (acc0, acc1)
 }
 
 /// Divides a polynomial over `Q_l ∪ P` (NTT form) by P with rounding, returning it over `Q_l`
