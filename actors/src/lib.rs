@@ -42,6 +42,7 @@
 //! ```
 
 pub mod backend;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod deploy;

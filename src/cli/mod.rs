@@ -3,6 +3,7 @@
 
 pub mod bench_matmul;
 pub mod bench_ops;
+pub mod bench_scale;
 pub mod bench_transport;
 pub mod certs;
 pub mod node;
@@ -46,6 +47,8 @@ pub enum BenchCommand {
     Matmul(bench_matmul::BenchMatmulArgs),
     /// Loopback throughput and latency of the QUIC runtime beside raw TCP.
     Transport(bench_transport::BenchTransportArgs),
+    /// DiagABT / DiagATB on 1, 2, 4… workers over QUIC loopback beside one process.
+    Scale(bench_scale::BenchScaleArgs),
 }
 
 /// Runs a parsed command line.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             BenchCommand::Ops(args) => bench_ops::run(&args),
             BenchCommand::Matmul(args) => bench_matmul::run(&args),
             BenchCommand::Transport(args) => bench_transport::run(&args),
+            BenchCommand::Scale(args) => bench_scale::run(&args),
         },
     }
 }
