@@ -14,6 +14,7 @@
 #   --quick               small parameters for hetal (its --quick) and for the peers
 #   --bootstrap           also bootstrap (hetal: full, 2^14, 2^12, 2^10 slots; desilofhe: full slots)
 #   --bootstrap-key K     desilofhe key variant: small (~7 GB resident) or medium (~17 GB resident)
+#   --reps N              timed repetitions per operation, for hetal and the peers (default: each's own)
 #   --boot-reps N         desilofhe: timed bootstraps after the warm-up (default 2)
 #   --slots "full 14 12 10"   hetal bootstrap slot counts (log2, or "full")
 #   --libs LIST           peers to run (default seal,tenseal,desilofhe)
@@ -32,6 +33,7 @@ quick=0
 bootstrap=0
 boot_key="small"
 boot_reps=2
+reps=""
 slot_list="full 14 12 10"
 libs="seal,tenseal,desilofhe"
 out=""
@@ -46,12 +48,13 @@ while [[ $# -gt 0 ]]; do
         --bootstrap) bootstrap=1; shift ;;
         --bootstrap-key) boot_key="$2"; shift 2 ;;
         --boot-reps) boot_reps="$2"; shift 2 ;;
+        --reps) reps="$2"; shift 2 ;;
         --slots) slot_list="$2"; shift 2 ;;
         --libs) libs="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --no-hetal) run_hetal=0; shift ;;
         --no-peers) run_peers=0; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -79,6 +82,7 @@ fi
 
 # --- hetal -----------------------------------------------------------------------------------
 hetal_quick=()
+[[ -n "$reps" ]] && hetal_quick+=(--reps "$reps")
 [[ "$preset" == insecure-* ]] && hetal_quick+=(--allow-insecure)
 if [[ $run_hetal == 1 ]]; then
     note "building hetal (release)"
@@ -116,6 +120,7 @@ if [[ $run_peers == 1 ]]; then
     fi
     peer_args=(--threads "$threads_csv" --libs "$libs" "${match[@]}")
     [[ $quick == 1 ]] && peer_args+=(--quick)
+    [[ -n "$reps" ]] && peer_args+=(--reps "$reps")
     if [[ $bootstrap == 1 ]]; then
         peer_args+=(--bootstrap --bootstrap-key "$boot_key" --boot-reps "$boot_reps")
     fi
