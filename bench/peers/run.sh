@@ -54,7 +54,7 @@ while [[ $# -gt 0 ]]; do
         --out) out="$2"; shift 2 ;;
         --no-hetal) run_hetal=0; shift ;;
         --no-peers) run_peers=0; shift ;;
-        -h|--help) sed -n '2,25p' "$here/run.sh"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^set -e/ { exit } NR > 1' "$here/run.sh"; exit 0 ;;
         *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
