@@ -1,6 +1,7 @@
 //! The `hetal` command line: argument types and dispatch. Each subcommand lives in its own module
 //! with its own argument struct; this file only wires them together.
 
+pub mod bench_bootstrap;
 pub mod bench_matmul;
 pub mod bench_ops;
 pub mod bench_scale;
@@ -43,6 +44,9 @@ pub enum Command {
 pub enum BenchCommand {
     /// Time and precision of the CKKS primitives at one preset (JSON fields: see `bench_ops`).
     Ops(bench_ops::BenchOpsArgs),
+    /// Bootstrapping: time, CPU time, levels left, precision, key set size, peak memory
+    /// (JSON: see `bench_bootstrap`).
+    Bootstrap(bench_bootstrap::BenchBootstrapArgs),
     /// DiagABT / DiagATB beside ColMajor / RowMajor on the same inputs (JSON: see `bench_matmul`).
     Matmul(bench_matmul::BenchMatmulArgs),
     /// Loopback throughput and latency of the QUIC runtime beside raw TCP.
@@ -60,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => node::run(&args),
         Command::Bench(bench) => match bench {
             BenchCommand::Ops(args) => bench_ops::run(&args),
+            BenchCommand::Bootstrap(args) => bench_bootstrap::run(&args),
             BenchCommand::Matmul(args) => bench_matmul::run(&args),
             BenchCommand::Transport(args) => bench_transport::run(&args),
             BenchCommand::Scale(args) => bench_scale::run(&args),
