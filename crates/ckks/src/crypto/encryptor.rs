@@ -4,7 +4,7 @@ use super::plaintext::{Ciphertext, Ciphertext3, Plaintext};
 use crate::error::{Error, Result};
 use crate::keys::switching::mod_down_adding;
 use crate::keys::{PublicKey, SecretKey};
-use crate::math::poly::{Form, RnsPoly};
+use crate::math::poly::{Form, RnsPoly, join};
 use crate::math::sample::{self, Prng};
 use crate::params::context::Context;
 use std::sync::Arc;
@@ -85,8 +85,11 @@ impl Encryptor {
             c0.mul_assign(ring, &v);
             let mut c1 = RnsPoly::concat_q_p(&self.pk.a, nq, a_p);
             c1.mul_assign(ring, &v);
-            let mut c0 = mod_down_adding(ctx, c0, Some(&e0));
-            let c1 = mod_down_adding(ctx, c1, Some(&e1));
+            let (mut c0, c1) = join(
+                n,
+                || mod_down_adding(ctx, c0, Some(&e0)),
+                || mod_down_adding(ctx, c1, Some(&e1)),
+            );
             c0.add_assign(ring, &m);
             return Ciphertext::from_parts(c0, c1, pt.scale, pt.slots, ctx.id(), None);
         }

@@ -4,7 +4,7 @@ use super::Evaluator;
 use crate::crypto::{Ciphertext, Ciphertext3, Plaintext};
 use crate::error::{Error, Result};
 use crate::keys::switching::{decompose, inner_products, key_switch, mod_down_and_rescale};
-use crate::math::poly::{Form, RnsPoly, for_each_limb};
+use crate::math::poly::{Form, RnsPoly, for_each_limb, join};
 use crate::math::pool;
 use std::borrow::Cow;
 
@@ -234,9 +234,14 @@ impl Evaluator {
         };
         lift(&mut acc0, &t.d0);
         lift(&mut acc1, &t.d1);
+        let (c0, c1) = join(
+            n,
+            || mod_down_and_rescale(&self.ctx, acc0),
+            || mod_down_and_rescale(&self.ctx, acc1),
+        );
         Ok(Ciphertext {
-            c0: mod_down_and_rescale(&self.ctx, acc0),
-            c1: mod_down_and_rescale(&self.ctx, acc1),
+            c0,
+            c1,
             scale: t.scale / self.ctx.q(l) as f64,
             slots: t.slots,
             context_id: t.context_id,

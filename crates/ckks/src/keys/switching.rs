@@ -10,7 +10,7 @@
 //! 3. [`mod_down`]: divide by P back to `Q_l`.
 
 use crate::math::modulus::Modulus;
-use crate::math::poly::{Form, RnsPoly, for_each_limb};
+use crate::math::poly::{Form, RnsPoly, for_each_limb, join};
 use crate::math::pool;
 use crate::params::context::Context;
 #[cfg(feature = "parallel")]
@@ -179,7 +179,7 @@ pub fn key_switch_decomposed(
     perm: Option<&[u32]>,
 ) -> (RnsPoly, RnsPoly) {
     let (acc0, acc1) = inner_products(ctx, dec, key, perm);
-    (mod_down(ctx, acc0), mod_down(ctx, acc1))
+    join(ctx.n(), || mod_down(ctx, acc0), || mod_down(ctx, acc1))
 }
 
 /// The inner products `Σ_j d̃_j[perm]·(b_j, a_j)` over `Q_l ∪ P` (NTT form), before ModDown.

@@ -11,7 +11,7 @@
 
 use super::modulus::Modulus;
 use super::ntt::NttTable;
-use super::poly::for_each_limb;
+use super::poly::{MIN_PARALLEL_LIMB, for_each_limb};
 use super::pool;
 
 /// Products per 128-bit accumulator before a reduction is needed (each is < 2^124).
@@ -211,7 +211,7 @@ impl DivideAndRound {
     ) {
         let nf = self.inv_from.len();
         // x (+ e) + floor(A/2), so that the floor of the exact division rounds.
-        for (j, limb) in x_from.chunks_exact_mut(n).enumerate() {
+        for_each_limb(x_from, n, |j, limb| {
             let m = &self.converter.from[j];
             let h = self.half_mod_from[j];
             match addend {
@@ -226,16 +226,20 @@ impl DivideAndRound {
                     }
                 }
             }
-        }
+        });
         let mut scaled = pool::take_for_overwrite(nf * n);
         self.converter.scale_inputs(x_from, &mut scaled, n);
-        let mut overflow = pool::take_empty(n);
-        overflow.extend((0..n).map(|c| {
-            let s: f64 = (0..nf)
-                .map(|j| scaled[j * n + c] as f64 * self.inv_from[j])
-                .sum();
-            s.floor() as u64
-        }));
+        let mut overflow = pool::take_for_overwrite(n);
+        let chunk = n.min(MIN_PARALLEL_LIMB);
+        for_each_limb(&mut overflow, chunk, |i, out| {
+            for (k, o) in out.iter_mut().enumerate() {
+                let c = i * chunk + k;
+                let s: f64 = (0..nf)
+                    .map(|j| scaled[j * n + c] as f64 * self.inv_from[j])
+                    .sum();
+                *o = s.floor() as u64;
+            }
+        });
         for_each_limb(x_to, n, |k, limb| {
             let m = &self.converter.to[k];
             let mut tmp = pool::take_for_overwrite(n);

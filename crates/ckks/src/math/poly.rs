@@ -67,17 +67,39 @@ impl std::fmt::Debug for RnsPoly {
     }
 }
 
+/// Limbs shorter than this many words are processed sequentially: below it rayon's per-task
+/// cost is a noticeable share of the work on one limb.
+pub const MIN_PARALLEL_LIMB: usize = 1 << 13;
+
 /// Applies `f(limb_index, limb)` to every `n`-word limb of `data`, in parallel when the
-/// `parallel` feature is on.
+/// `parallel` feature is on and limbs have at least [`MIN_PARALLEL_LIMB`] words.
 pub fn for_each_limb(data: &mut [u64], n: usize, f: impl Fn(usize, &mut [u64]) + Sync + Send) {
     #[cfg(feature = "parallel")]
-    data.par_chunks_exact_mut(n)
-        .enumerate()
-        .for_each(|(i, l)| f(i, l));
-    #[cfg(not(feature = "parallel"))]
+    if n >= MIN_PARALLEL_LIMB {
+        data.par_chunks_exact_mut(n)
+            .enumerate()
+            .for_each(|(i, l)| f(i, l));
+        return;
+    }
     data.chunks_exact_mut(n)
         .enumerate()
         .for_each(|(i, l)| f(i, l));
+}
+
+/// Runs `a` and `b`, side by side when the `parallel` feature is on and `n` (the limb length
+/// of the work) is at least [`MIN_PARALLEL_LIMB`]: for two independent halves of an operation
+/// (the ModDowns of a key switch's two outputs) whose own sequential parts would otherwise
+/// leave a second thread idle.
+pub fn join<A: Send, B: Send>(
+    n: usize,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    #[cfg(feature = "parallel")]
+    if n >= MIN_PARALLEL_LIMB {
+        return rayon::join(a, b);
+    }
+    (a(), b())
 }
 
 impl RnsPoly {
