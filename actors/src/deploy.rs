@@ -21,7 +21,10 @@ use crate::evaluator::Evaluator;
 use crate::messages::TrainingSetup;
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Roster, TRAINER_ACTOR};
 use crate::tap::Tap;
-use crate::trainer::{DEFAULT_UNIT_TIMEOUT, Trainer, TrainerConfig, TrainerHandle, TrainerReport};
+use crate::trainer::{
+    DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig, TrainerHandle,
+    TrainerReport,
+};
 use crate::worker::{WorkerStats, start_worker};
 
 /// How the nodes talk.
@@ -201,6 +204,7 @@ impl Deployment {
                 roster: self.roster.clone(),
                 options,
                 unit_timeout: DEFAULT_UNIT_TIMEOUT,
+                verdict_timeout: DEFAULT_VERDICT_TIMEOUT,
                 runtime: runtime.clone(),
                 tap: taps.trainer.clone(),
             },

@@ -22,7 +22,7 @@ use crate::error::{ActorError, Result};
 use crate::evaluator::Evaluator;
 use crate::messages::TrainingSetup;
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
-use crate::trainer::{DEFAULT_UNIT_TIMEOUT, Trainer, TrainerConfig};
+use crate::trainer::{DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig};
 use crate::worker::start_worker;
 
 /// How long a party waits for the others to come up.
@@ -118,6 +118,7 @@ async fn run_trainer(node: &Node, roster: Roster, say: &mut impl FnMut(String)) 
             roster,
             options: ServerOptions::default(),
             unit_timeout: DEFAULT_UNIT_TIMEOUT,
+            verdict_timeout: DEFAULT_VERDICT_TIMEOUT,
             runtime: tokio::runtime::Handle::current(),
             tap: None,
         },

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use hetal_actors::backend::MaterialBody;
 use hetal_actors::backend::ServerOptions;
 use hetal_actors::backend::sim::{SimClient, SimServer};
 use hetal_actors::client::StopPolicy;
 use hetal_actors::deploy::{
     Deployment, Layout, Network, Taps, encrypt_dataset, upload_from_client,
 };
-use hetal_actors::messages::{EpochVerdict, JoinPool};
-use hetal_actors::roster::TRAINER_ACTOR;
+use hetal_actors::messages::{BlobSink, EpochVerdict, JoinPool, LoadKeys, LoadKeysBody};
+use hetal_actors::roster::{TRAINER_ACTOR, WORKER_ACTOR};
 use hetal_learn::train::{Decision, Verdict};
 use hetal_runtime::SendError;
 
@@ -143,8 +144,23 @@ async fn messages_from_the_wrong_party_are_refused() {
             &Taps::default(),
         )
         .unwrap();
+    deployment
+        .start_worker::<SimServer>(0, ServerOptions::default(), None)
+        .await
+        .unwrap();
     let trainer = deployment.roster.trainer.clone();
-    // The client may not join the worker pool…
+    // Only the trainer may hand out work units…
+    let unit = BlobSink::default().seal(LoadKeysBody {
+        session: 7,
+        material: MaterialBody::Simulator(sim_config()),
+    });
+    let sent = deployment
+        .client
+        .remote_ref::<LoadKeys>(&deployment.roster.workers[0], WORKER_ACTOR)
+        .ask(unit, Duration::from_secs(10))
+        .await;
+    assert!(matches!(sent, Err(SendError::Rejected { .. })), "{sent:?}");
+    // …the client may not join the worker pool…
     let join = deployment
         .client
         .remote_ref::<JoinPool>(&trainer, TRAINER_ACTOR)
@@ -234,7 +250,10 @@ async fn a_worker_joining_mid_run_takes_units_and_the_result_is_unchanged() {
         out.trainer.scheduler
     );
     assert!(stats.units() > 0, "the late worker took units");
-    assert!(out.trainer.scheduler.units_local > 0, "the first epoch ran locally");
+    assert!(
+        out.trainer.scheduler.units_local > 0,
+        "the first epoch ran locally"
+    );
     assert_eq!(out.trainer.scheduler.units_remote, stats.units());
     let bound = float_reorder_bound(out.steps, &ref_model);
     let diff = max_diff(&out.model, &ref_model);

@@ -35,6 +35,8 @@ use step::{ModelState, StepPlan, check_weights, distributed_step};
 
 /// Default wait for one work unit before its worker is declared lost.
 pub const DEFAULT_UNIT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default wait for the client's verdict after an epoch before the job is abandoned.
+pub const DEFAULT_VERDICT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// How a trainer runs.
 #[derive(Debug, Clone)]
@@ -45,6 +47,8 @@ pub struct TrainerConfig {
     pub options: ServerOptions,
     /// Wait for one unit before re-sending it elsewhere.
     pub unit_timeout: Duration,
+    /// Wait for the client's verdict after an epoch.
+    pub verdict_timeout: Duration,
     /// The tokio runtime that drives the epoch loop (the host's).
     pub runtime: tokio::runtime::Handle,
     /// Recorder of sent bytes (tests).
@@ -317,9 +321,17 @@ impl Job {
             }
             self.request_validation(epoch, &job.backend, &plan, &state, validation.as_ref())
                 .await?;
-            let verdict = verdicts.recv().await.ok_or_else(|| {
-                ActorError::Protocol("the client went away before its verdict".into())
-            })?;
+            let verdict = tokio::time::timeout(self.config.verdict_timeout, verdicts.recv())
+                .await
+                .map_err(|_| {
+                    ActorError::Lost(format!(
+                        "no verdict for epoch {epoch} within {:?}",
+                        self.config.verdict_timeout
+                    ))
+                })?
+                .ok_or_else(|| {
+                    ActorError::Protocol("the client went away before its verdict".into())
+                })?;
             if verdict.epoch != epoch {
                 return Err(ActorError::Protocol(format!(
                     "verdict for epoch {} while waiting for epoch {epoch}",
