@@ -234,10 +234,12 @@ impl DivideAndRound {
         for_each_limb(&mut overflow, chunk, |i, out| {
             for (k, o) in out.iter_mut().enumerate() {
                 let c = i * chunk + k;
+                // Residues are below 2^62, so the signed conversion is exact and a single
+                // instruction; the sum is non-negative, so truncation is the floor (no libm call).
                 let s: f64 = (0..nf)
-                    .map(|j| scaled[j * n + c] as f64 * self.inv_from[j])
+                    .map(|j| scaled[j * n + c] as i64 as f64 * self.inv_from[j])
                     .sum();
-                *o = s.floor() as u64;
+                *o = s as u64;
             }
         });
         for_each_limb(x_to, n, |k, limb| {

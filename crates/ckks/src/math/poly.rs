@@ -147,7 +147,7 @@ impl RnsPoly {
     pub fn from_signed(ring: &RnsRing, coeffs: &[i64], num_q: usize, num_p: usize) -> Self {
         let n = ring.n();
         assert_eq!(coeffs.len(), n, "coefficient count must equal N");
-        let mut poly = Self::zero(n, num_q, num_p, Form::Coefficient);
+        let mut poly = Self::for_overwrite(n, num_q, num_p, Form::Coefficient);
         for_each_limb(&mut poly.data, n, |i, limb| {
             let m = ring.modulus(i, num_q);
             for (x, &c) in limb.iter_mut().zip(coeffs) {
@@ -161,7 +161,7 @@ impl RnsPoly {
     pub fn from_i128(ring: &RnsRing, coeffs: &[i128], num_q: usize, num_p: usize) -> Self {
         let n = ring.n();
         assert_eq!(coeffs.len(), n, "coefficient count must equal N");
-        let mut poly = Self::zero(n, num_q, num_p, Form::Coefficient);
+        let mut poly = Self::for_overwrite(n, num_q, num_p, Form::Coefficient);
         for_each_limb(&mut poly.data, n, |i, limb| {
             let m = ring.modulus(i, num_q);
             for (x, &c) in limb.iter_mut().zip(coeffs) {
