@@ -6,7 +6,7 @@
 use clap::Parser;
 use hetal::ckks::circuits::bootstrap::BootstrapParams;
 use hetal::ckks::params::{ParameterSpec, SecretDistribution, SecurityLevel};
-use hetal::cli::bench_bootstrap::{BenchBootstrapArgs, measure_report, measure_spec};
+use hetal::cli::bench_bootstrap::{BenchBootstrapArgs, measure_report, measure_spec, render_table};
 use hetal::cli::{BenchCommand, Cli, Command};
 
 /// INSECURE chain holding one bootstrap of `sparse_secret_default` plus 2 application levels:
@@ -128,6 +128,17 @@ fn json_report_has_every_documented_field() {
     let report = measure_spec(&spec, &args).unwrap();
     let json = serde_json::to_value(&report).unwrap();
     println!("{}", serde_json::to_string_pretty(&json).unwrap());
+    let table = render_table(&report);
+    println!("{table}");
+    for needle in [
+        "key generation",
+        "bootstrap",
+        "levels left 2",
+        "precision mean",
+        "note: ",
+    ] {
+        assert!(table.contains(needle), "{needle} missing from:\n{table}");
+    }
     assert_eq!(json["kind"], "hetal-bench-bootstrap");
     assert_eq!(json["format"], 1);
     assert_eq!(json["threads"], 1);

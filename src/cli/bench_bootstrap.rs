@@ -16,9 +16,10 @@
 //! ciphertexts (a power of two from 2^4 to N/2; default N/2, full slots). `--threads T` runs
 //! everything inside a rayon pool of T threads (default: rayon's global pool).
 //!
-//! Only presets whose modulus chain holds a bootstrap can run (`boot-n16`); the others fail
-//! with the library's error before any key is generated. Insecure presets need
-//! `--allow-insecure`.
+//! Only presets whose modulus chain holds a bootstrap can run; the others fail with the
+//! library's error before any key is generated. `boot-n16` is the preset laid out for it:
+//! `ops-n16` has the levels but equal 45-bit primes, and its bootstraps keep under 10 bits (the
+//! run then adds a note). Insecure presets need `--allow-insecure`.
 //!
 //! # JSON (`--json`): one object on stdout; field names are stable
 //!
@@ -57,6 +58,7 @@
 //!   not count); `peak_rss_bytes_final`: VmHWM at the very end.
 //! * `notes`: free-form remarks (for example the insecure-preset warning).
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -78,6 +80,10 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::bench_ops::{Precision, peak_rss_bytes};
+
+/// Mean precision below which a run warns that the preset's chain is not made for bootstrapping
+/// (a chain of equal primes, such as `ops-n16`, holds the levels but keeps under 10 bits).
+const LOW_PRECISION_BITS: f64 = 10.0;
 
 /// Arguments of `hetal bench bootstrap`.
 #[derive(Debug, Clone, Args)]
@@ -368,7 +374,7 @@ pub fn run(args: &BenchBootstrapArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        print_table(&report);
+        print!("{}", render_table(&report));
     }
     Ok(())
 }
@@ -412,6 +418,14 @@ pub fn measure_spec(
     };
     let mut report = pool.install(|| measure(spec, slots, args))?;
     report.threads = pool.current_num_threads();
+    if report.precision.mean_bits < LOW_PRECISION_BITS {
+        let warning = format!(
+            "mean precision {:.1} bits is below {LOW_PRECISION_BITS}: preset `{}` has the levels for a bootstrap but its chain is not laid out for one (EvalMod and CoeffToSlot need larger primes, see `boot-n16`)",
+            report.precision.mean_bits, spec.name
+        );
+        eprintln!("warning: {warning}");
+        notes.push(warning);
+    }
     report.notes.splice(0..0, notes);
     Ok(report)
 }
@@ -604,15 +618,25 @@ fn gib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 30) as f64
 }
 
-fn print_table(r: &BenchBootstrapReport) {
+/// The human-readable table `hetal bench bootstrap` prints without `--json`.
+pub fn render_table(r: &BenchBootstrapReport) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = write_table(r, &mut out);
+    out
+}
+
+fn write_table(r: &BenchBootstrapReport, out: &mut String) -> std::fmt::Result {
     let p = &r.params;
     let s = &r.bootstrap_params;
     let cpu = |c: Option<f64>| c.map_or_else(|| "-".to_string(), |c| format!("{c:.2} s"));
-    println!(
+    writeln!(
+        out,
         "hetal bench bootstrap: preset {} (N=2^{}, {} q limbs, log QP {}, {}), {} slots ({} inputs), threads {}, reps {}",
         r.preset, p.log_n, p.q_limbs, p.log_qp, p.security, r.slots, r.inputs, r.threads, r.reps
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "circuit: CoeffToSlot {} + EvalMod {} + SlotToCoeff {} levels (K = {}, cosine degree {}, {} double angles), sparse weight {}",
         s.coeff_to_slot_levels,
         s.eval_mod_levels,
@@ -621,40 +645,44 @@ fn print_table(r: &BenchBootstrapReport) {
         s.cosine_degree,
         s.double_angle,
         s.sparse_weight
-    );
-    println!(
-        "{:<28} {:>10} wall {:>10} CPU",
-        "key generation",
-        format!("{:.2} s", r.keygen_s),
-        cpu(r.keygen_cpu_s)
-    );
-    println!(
-        "{:<28} {:>10} wall {:>10} CPU",
-        "setup (diagonals)",
-        format!("{:.2} s", r.setup_s),
-        cpu(r.setup_cpu_s)
-    );
-    println!(
+    )?;
+    let rows = [
+        ("key generation", r.keygen_s, r.keygen_cpu_s),
+        ("setup (diagonals)", r.setup_s, r.setup_cpu_s),
+    ];
+    for (name, wall, c) in rows {
+        writeln!(
+            out,
+            "{name:<28} {:>10} wall {:>10} CPU",
+            format!("{wall:.2} s"),
+            cpu(c)
+        )?;
+    }
+    writeln!(
+        out,
         "{:<28} {:>10} wall {:>10} CPU (median of {}; min {:.2} s)",
         "bootstrap",
         format!("{:.2} s", r.bootstrap.median_s),
         cpu(r.bootstrap.median_cpu_s),
         r.reps,
         r.bootstrap.min_s
-    );
+    )?;
     for phase in &r.phases {
-        println!(
+        writeln!(
+            out,
             "  {:<26} {:>10} wall {:>10} CPU",
             phase.name,
             format!("{:.2} s", phase.median_s),
             cpu(phase.median_cpu_s)
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "levels left {} (of {}); precision mean {:.2} / worst {:.2} bits",
         r.levels_left, r.max_level, r.precision.mean_bits, r.precision.worst_bits
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "key set: {} bytes serialized ({:.2} GiB), {} bytes in memory ({:.2} GiB), {} rotation keys; {} diagonals",
         r.key_set_bytes,
         gib(r.key_set_bytes),
@@ -662,16 +690,18 @@ fn print_table(r: &BenchBootstrapReport) {
         gib(r.key_set_bytes_in_memory),
         r.rotation_keys,
         r.diagonals
-    );
+    )?;
     if let Some(rss) = r.peak_rss_bytes {
-        println!(
+        writeln!(
+            out,
             "peak RSS after the bootstraps {rss} bytes ({:.2} GiB)",
             gib(rss)
-        );
+        )?;
     }
     for note in &r.notes {
-        println!("note: {note}");
+        writeln!(out, "note: {note}")?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
