@@ -5,8 +5,11 @@ pub mod bench_bootstrap;
 pub mod bench_matmul;
 pub mod bench_ops;
 pub mod bench_scale;
+pub mod bench_softmax;
+pub mod bench_step;
 pub mod bench_transport;
 pub mod certs;
+pub mod inspect;
 pub mod node;
 pub mod params;
 pub mod simulate;
@@ -37,6 +40,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run one party (client, trainer, worker or evaluator) from a TOML configuration.
     Node(node::NodeArgs),
+    /// What a serialized hetal file is (kind, parameters, level, size); never prints secrets.
+    Inspect(inspect::InspectArgs),
 }
 
 /// `hetal bench ...` subcommands.
@@ -53,6 +58,10 @@ pub enum BenchCommand {
     Transport(bench_transport::BenchTransportArgs),
     /// DiagABT / DiagATB on 1, 2, 4… workers over QUIC loopback beside one process.
     Scale(bench_scale::BenchScaleArgs),
+    /// Softmax approximation error, levels and bootstraps (JSON: see `bench_softmax`).
+    Softmax(bench_softmax::BenchSoftmaxArgs),
+    /// One training step: operations, bootstraps, priced cost or time (JSON: see `bench_step`).
+    Step(bench_step::BenchStepArgs),
 }
 
 /// Runs a parsed command line.
@@ -62,12 +71,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Certs(certs) => certs::run(&certs),
         Command::Simulate(args) => simulate::run(&args),
         Command::Node(args) => node::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
         Command::Bench(bench) => match bench {
             BenchCommand::Ops(args) => bench_ops::run(&args),
             BenchCommand::Bootstrap(args) => bench_bootstrap::run(&args),
             BenchCommand::Matmul(args) => bench_matmul::run(&args),
             BenchCommand::Transport(args) => bench_transport::run(&args),
             BenchCommand::Scale(args) => bench_scale::run(&args),
+            BenchCommand::Softmax(args) => bench_softmax::run(&args),
+            BenchCommand::Step(args) => bench_step::run(&args),
         },
     }
 }

@@ -1,0 +1,650 @@
+//! `hetal bench step`: one encrypted training step at a shape — operations, levels, bootstraps,
+//! and its time (CKKS) or its cost priced at given per-operation times (simulator).
+//!
+//! ```text
+//! hetal bench step --shape 1024,769,10                       # simulator: counts per step
+//! hetal bench step --shape 512,769,3 --prices ops.json       # + cost priced at `hetal bench ops --json` times
+//! hetal bench step --shape 64,16,2 --backend ckks --preset ops-n16
+//! ```
+//!
+//! The simulator backend runs `--steps` Nesterov steps in HETAL's level setting (2^15 slots,
+//! fresh and bootstrapped ciphertexts at level 12, bootstrap from 3) and averages: operations
+//! per step, bootstraps per step (inside the softmax, of the residual, of the weight/momentum
+//! state), and a breakdown: the matrix multiplications (DiagABT and DiagATB, cost formulas), the
+//! softmax (one logits ciphertext through the approximation, counted on the simulator), and the
+//! update (the rest). With `--prices`, each part is priced as CMult·t_cmult + Mult·t_mult +
+//! Rot·t_rot (+ bootstraps·t_boot when a bootstrap price is given).
+//!
+//! The CKKS backend times one step on real ciphertexts of the preset. It needs the whole step to
+//! fit in the chain: the learn crate's CKKS slot evaluator accepts a bootstrapper, but nothing
+//! builds one from a preset's keys yet, so a preset with too few levels is refused with the
+//! number of levels a step needs.
+//!
+//! `--prices FILE.json` takes either the object of `hetal bench ops --json` (Mult =
+//! `mul_relin_rescale`, Rot = `rotate`, CMult ≈ `rescale`, the dominant part of a constant
+//! product; bootstrap = `bootstrap` when present) or a flat object
+//! `{"mult": s, "cmult": s, "rot": s, "bootstrap": s}` (bootstrap optional), in seconds.
+//!
+//! # JSON (`--json`): one object on stdout
+//! `kind` = `"hetal-bench-step"`, `format` = 1, `backend`, `preset`, `variant`, `shape`
+//! [batch, features, classes], `unit` [s0, s1], `slots`, `levels` {`fresh`, `after_bootstrap`,
+//! `bootstrap_min`}, `steps`, `ops_per_step` (all counters, averaged), `bootstraps_per_step`
+//! {`softmax`, `residual`, `state`, `total`}, `breakdown`: list of {`part`, `cmult`, `mult`,
+//! `rot`, `bootstraps`, `priced_s`}, `prices_s` (null or {mult, cmult, rot, bootstrap}),
+//! `priced_step_s`, `step_wall_s` (CKKS only), `keygen_s`, `peak_rss_bytes`, `notes`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use hetal_ckks::encoding::Complex64;
+use hetal_ckks::params::{ParameterSpec, SecurityLevel, preset};
+use hetal_learn::eval::{CkksSession, OpCounts, SimConfig, Simulator, SlotCodec, SlotEvaluator};
+use hetal_learn::matmul::AtbForm;
+use hetal_learn::matmul::cost;
+use hetal_learn::pack::UnitShape;
+use hetal_learn::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows};
+use hetal_learn::train::{EncryptedTrainer, Preset, TrainingClient, step_counts};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// Which evaluator runs the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The exact, counting plaintext simulator in HETAL's level setting.
+    Sim,
+    /// Real CKKS ciphertexts of `--preset`.
+    Ckks,
+}
+
+/// Arguments of `hetal bench step`.
+#[derive(Debug, Args)]
+pub struct BenchStepArgs {
+    /// The shape `batch,features,classes` (e.g. 1024,769,10).
+    #[arg(long, value_parser = parse_shape)]
+    pub shape: (usize, usize, usize),
+    /// Evaluator: the simulator (counts, priced cost) or real CKKS (time).
+    #[arg(long, value_enum, default_value_t = Backend::Sim)]
+    pub backend: Backend,
+    /// Parameter preset for the CKKS backend (see `hetal params`).
+    #[arg(long, default_value = "ops-n16")]
+    pub preset: String,
+    /// Allow an insecure test preset (parameters below 128-bit security).
+    #[arg(long)]
+    pub allow_insecure: bool,
+    /// Softmax approximation: hetal, hetal-precise or hetal-rs.
+    #[arg(long, default_value = "hetal-rs", value_parser = parse_variant)]
+    pub variant: SoftmaxVariant,
+    /// Steps to average over on the simulator (bootstraps of the state amortise over steps).
+    #[arg(long, default_value_t = 4)]
+    pub steps: usize,
+    /// Per-operation prices (JSON of `hetal bench ops --json`, or {mult, cmult, rot, bootstrap}).
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
+    /// Size of the rayon thread pool to run in (default: rayon's global pool).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Seed of the data and of the key and encryption randomness.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_shape(s: &str) -> Result<(usize, usize, usize), String> {
+    let parts: Vec<usize> = s
+        .split(',')
+        .map(|p| p.trim().parse::<usize>().map_err(|e| format!("`{p}`: {e}")))
+        .collect::<Result<_, _>>()?;
+    match parts[..] {
+        [a, b, c] if a > 0 && b > 0 && c >= 2 => Ok((a, b, c)),
+        _ => Err(format!(
+            "expected batch,features,classes (positive, classes ≥ 2), got `{s}`"
+        )),
+    }
+}
+
+fn parse_variant(s: &str) -> Result<SoftmaxVariant, String> {
+    SoftmaxVariant::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = SoftmaxVariant::ALL.iter().map(|v| v.name()).collect();
+        format!("unknown variant `{s}`; known: {}", names.join(", "))
+    })
+}
+
+/// Seconds per operation used to price counts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Prices {
+    /// Ciphertext multiplication with relinearization and rescale.
+    pub mult: f64,
+    /// Multiplication by a constant vector.
+    pub cmult: f64,
+    /// Rotation.
+    pub rot: f64,
+    /// Bootstrap (unpriced when absent).
+    pub bootstrap: Option<f64>,
+}
+
+impl Prices {
+    /// Reads either a `hetal bench ops --json` object or a flat price object.
+    pub fn from_json(text: &str) -> anyhow::Result<Self> {
+        let v: serde_json::Value = serde_json::from_str(text).context("prices: not JSON")?;
+        let positive = |x: Option<f64>, what: &str| -> anyhow::Result<f64> {
+            match x {
+                Some(s) if s.is_finite() && s > 0.0 => Ok(s),
+                Some(s) => bail!("prices: `{what}` = {s} is not a positive number of seconds"),
+                None => bail!("prices: `{what}` is missing"),
+            }
+        };
+        if let Some(ops) = v.get("ops") {
+            let median = |name: &str| ops.get(name).and_then(|o| o.get("median_s"))?.as_f64();
+            Ok(Prices {
+                mult: positive(
+                    median("mul_relin_rescale"),
+                    "ops.mul_relin_rescale.median_s",
+                )?,
+                cmult: positive(median("rescale"), "ops.rescale.median_s")?,
+                rot: positive(median("rotate"), "ops.rotate.median_s")?,
+                bootstrap: median("bootstrap")
+                    .map(|b| positive(Some(b), "ops.bootstrap.median_s"))
+                    .transpose()?,
+            })
+        } else {
+            let field = |name: &str| v.get(name).and_then(serde_json::Value::as_f64);
+            Ok(Prices {
+                mult: positive(field("mult"), "mult")?,
+                cmult: positive(field("cmult"), "cmult")?,
+                rot: positive(field("rot"), "rot")?,
+                bootstrap: field("bootstrap")
+                    .map(|b| positive(Some(b), "bootstrap"))
+                    .transpose()?,
+            })
+        }
+    }
+
+    fn price(&self, cmult: f64, mult: f64, rot: f64, bootstraps: f64) -> f64 {
+        cmult * self.cmult
+            + mult * self.mult
+            + rot * self.rot
+            + bootstraps * self.bootstrap.unwrap_or(0.0)
+    }
+}
+
+/// One part of a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Part {
+    /// `matmul`, `softmax`, `bootstraps` or `update`.
+    pub part: &'static str,
+    /// Constant multiplications per step.
+    pub cmult: f64,
+    /// Ciphertext multiplications per step.
+    pub mult: f64,
+    /// Rotations per step.
+    pub rot: f64,
+    /// Bootstraps per step.
+    pub bootstraps: f64,
+    /// Cost at the given prices.
+    pub priced_s: Option<f64>,
+}
+
+/// Levels of the setting the step ran in.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Levels {
+    /// Level of fresh encryptions.
+    pub fresh: usize,
+    /// Level after a bootstrap.
+    pub after_bootstrap: usize,
+    /// Lowest level bootstrapped from.
+    pub bootstrap_min: usize,
+}
+
+/// Bootstraps per step.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Bootstraps {
+    /// Inside the softmax.
+    pub softmax: f64,
+    /// Of the residual `P − Y`.
+    pub residual: f64,
+    /// Of the weight/momentum state.
+    pub state: f64,
+    /// All of them.
+    pub total: f64,
+}
+
+/// Everything `hetal bench step` reports (the `--json` object).
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    kind: &'static str,
+    format: u32,
+    /// `sim` or `ckks`.
+    pub backend: String,
+    /// Preset name (`simulator` for the simulator).
+    pub preset: String,
+    /// Softmax variant.
+    pub variant: String,
+    /// `[batch, features, classes]`.
+    pub shape: [usize; 3],
+    /// Unit shape `[s0, s1]`.
+    pub unit: [usize; 2],
+    /// Slots per ciphertext.
+    pub slots: usize,
+    /// Level setting.
+    pub levels: Levels,
+    /// Steps averaged over.
+    pub steps: usize,
+    /// Operations per step (averaged; `min_level` over the run).
+    pub ops_per_step: OpCounts,
+    /// Bootstraps per step.
+    pub bootstraps_per_step: Bootstraps,
+    /// Where the operations go.
+    pub breakdown: Vec<Part>,
+    /// Prices used.
+    pub prices_s: Option<Prices>,
+    /// The whole step priced.
+    pub priced_step_s: Option<f64>,
+    /// Measured wall time of one step (CKKS).
+    pub step_wall_s: Option<f64>,
+    /// Key generation time (CKKS).
+    pub keygen_s: Option<f64>,
+    /// Peak resident memory of the process.
+    pub peak_rss_bytes: Option<u64>,
+    /// Remarks.
+    pub notes: Vec<String>,
+}
+
+/// Runs `hetal bench step`.
+pub fn run(args: &BenchStepArgs) -> anyhow::Result<()> {
+    let report = match args.threads {
+        Some(t) => hetal_ckks::eval::with_threads(t, || measure(args))??,
+        None => measure(args)?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+/// Measures per the arguments.
+pub fn measure(args: &BenchStepArgs) -> anyhow::Result<StepReport> {
+    let prices = match &args.prices {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading prices from {}", path.display()))?;
+            Some(Prices::from_json(&text).with_context(|| path.display().to_string())?)
+        }
+        None => None,
+    };
+    let mut report = match args.backend {
+        Backend::Sim => simulated_step(args.shape, args.variant, args.steps)?,
+        Backend::Ckks => {
+            let spec = preset(&args.preset).with_context(|| format!("preset `{}`", args.preset))?;
+            if spec.security == SecurityLevel::InsecureForTests && !args.allow_insecure {
+                bail!(
+                    "preset `{}` is insecure; pass --allow-insecure to use it",
+                    args.preset
+                );
+            }
+            ckks_step(&spec, args.shape, args.variant, args.seed)?
+        }
+    };
+    report.prices_s = prices;
+    if let Some(p) = prices {
+        for part in &mut report.breakdown {
+            part.priced_s = Some(p.price(part.cmult, part.mult, part.rot, part.bootstraps));
+        }
+        report.priced_step_s = Some(report.breakdown.iter().filter_map(|p| p.priced_s).sum());
+        if p.bootstrap.is_none() {
+            report
+                .notes
+                .push("no bootstrap price given: bootstraps are not priced".into());
+        }
+    }
+    report.peak_rss_bytes = super::bench_ops::peak_rss_bytes();
+    Ok(report)
+}
+
+/// Splits per-step counts into matmul (cost formulas), softmax (counted alone on the simulator
+/// over `slots` slots), bootstraps and the rest (update, masks, residual).
+fn breakdown(
+    shape: (usize, usize, usize),
+    unit: UnitShape,
+    slots: usize,
+    variant: SoftmaxVariant,
+    per_step: (f64, f64, f64),
+    boots: Bootstraps,
+) -> anyhow::Result<Vec<Part>> {
+    let (batch, features, classes) = shape;
+    let period = classes.next_power_of_two();
+    let abt = cost::diag_abt(batch, features + 1, period, unit);
+    let atb = cost::diag_atb(batch, features + 1, period, unit, AtbForm::PRotUp);
+    let sim = Simulator::new(SimConfig::with_slots(slots))?;
+    let approx = SoftmaxApprox::new(
+        variant,
+        TiledRows::new(slots, unit.s1(), classes)?,
+        hetal_learn::softmax::constants::RANGE,
+    )?;
+    let ct = sim.encrypt(&vec![Complex64::new(0.0, 0.0); slots])?;
+    sim.counter().reset();
+    approx.apply_prepared(&sim, &ct, sim.config().bootstrap_min_level, 0)?;
+    let s = sim.counts();
+    let matmul = (
+        (abt.cmult + atb.cmult) as f64,
+        (abt.mult + atb.mult) as f64,
+        (abt.rot + atb.rot) as f64,
+    );
+    let soft = (s.cmult as f64, s.mult as f64, s.rot as f64);
+    let rest = |i: usize| {
+        let t = [per_step.0, per_step.1, per_step.2][i];
+        let m = [matmul.0, matmul.1, matmul.2][i];
+        let so = [soft.0, soft.1, soft.2][i];
+        (t - m - so).max(0.0)
+    };
+    Ok(vec![
+        Part {
+            part: "matmul",
+            cmult: matmul.0,
+            mult: matmul.1,
+            rot: matmul.2,
+            bootstraps: 0.0,
+            priced_s: None,
+        },
+        Part {
+            part: "softmax",
+            cmult: soft.0,
+            mult: soft.1,
+            rot: soft.2,
+            bootstraps: 0.0,
+            priced_s: None,
+        },
+        Part {
+            part: "bootstraps",
+            cmult: 0.0,
+            mult: 0.0,
+            rot: 0.0,
+            bootstraps: boots.total,
+            priced_s: None,
+        },
+        Part {
+            part: "update",
+            cmult: rest(0),
+            mult: rest(1),
+            rot: rest(2),
+            bootstraps: 0.0,
+            priced_s: None,
+        },
+    ])
+}
+
+fn averaged(ops: OpCounts, steps: usize) -> OpCounts {
+    let d = |x: u64| x.div_ceil(steps as u64);
+    OpCounts {
+        add: d(ops.add),
+        add_const: d(ops.add_const),
+        cmult: d(ops.cmult),
+        scalar_mult: d(ops.scalar_mult),
+        mult: d(ops.mult),
+        rot: d(ops.rot),
+        hoisted_batches: d(ops.hoisted_batches),
+        conj: d(ops.conj),
+        mul_i: d(ops.mul_i),
+        level_drops: d(ops.level_drops),
+        bootstrap: d(ops.bootstrap),
+        min_level: ops.min_level,
+    }
+}
+
+/// `steps` Nesterov steps on the simulator in HETAL's level setting, averaged.
+pub fn simulated_step(
+    shape: (usize, usize, usize),
+    variant: SoftmaxVariant,
+    steps: usize,
+) -> anyhow::Result<StepReport> {
+    let (batch, features, classes) = shape;
+    let c = step_counts(batch, features, classes, variant, steps)?;
+    let slots = 1usize << 15;
+    let unit = UnitShape::hetal(batch, classes, slots)?;
+    let boots = Bootstraps {
+        softmax: c.softmax_bootstraps_per_step,
+        residual: c.residual_bootstraps_per_step,
+        state: c.state_bootstraps_per_step,
+        total: c.softmax_bootstraps_per_step
+            + c.residual_bootstraps_per_step
+            + c.state_bootstraps_per_step,
+    };
+    let n = steps as f64;
+    let per_step = (
+        c.ops.cmult as f64 / n,
+        c.ops.mult as f64 / n,
+        c.ops.rot as f64 / n,
+    );
+    let hetal = SimConfig::hetal();
+    Ok(StepReport {
+        kind: "hetal-bench-step",
+        format: 1,
+        backend: "sim".into(),
+        preset: "simulator".into(),
+        variant: variant.name().into(),
+        shape: [batch, features, classes],
+        unit: [c.unit.0, c.unit.1],
+        slots,
+        levels: Levels {
+            fresh: hetal.max_level,
+            after_bootstrap: hetal.bootstrap_level,
+            bootstrap_min: hetal.bootstrap_min_level,
+        },
+        steps,
+        ops_per_step: averaged(c.ops, steps),
+        bootstraps_per_step: boots,
+        breakdown: breakdown(shape, unit, slots, variant, per_step, boots)?,
+        prices_s: None,
+        priced_step_s: None,
+        step_wall_s: None,
+        keygen_s: None,
+        peak_rss_bytes: None,
+        notes: vec![
+            "exact plaintext simulator: counts and levels are those of CKKS; matmul counts from \
+             the cost formulas, softmax counted alone, update = the rest"
+                .into(),
+        ],
+    })
+}
+
+/// Features uniform in [−0.1, 0.1] and labels uniform over the classes.
+fn random_batch(
+    rows: usize,
+    features: usize,
+    classes: usize,
+    seed: u64,
+) -> (Array2<f64>, Vec<usize>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let x = Array2::from_shape_fn((rows, features), |_| rng.gen_range(-0.1..0.1));
+    let y = (0..rows).map(|_| rng.gen_range(0..classes)).collect();
+    (x, y)
+}
+
+/// One Nesterov step on real CKKS ciphertexts of `spec`, timed; the chain must hold the whole
+/// step (no bootstrapping).
+pub fn ckks_step(
+    spec: &ParameterSpec,
+    shape: (usize, usize, usize),
+    variant: SoftmaxVariant,
+    seed: u64,
+) -> anyhow::Result<StepReport> {
+    let (batch, features, classes) = shape;
+    let slots = 1usize << (spec.log_n - 1);
+    let chain = spec.q_bits.len().saturating_sub(1);
+    let unit = UnitShape::hetal(batch, classes, slots)?;
+    let (x, labels) = random_batch(batch, features, classes, seed);
+    let hyper = Preset::FaceMask.hyper();
+
+    // The simulator with the same chain: the levels the step needs and the rotations it uses.
+    let sim = Simulator::new(SimConfig {
+        max_level: chain,
+        bootstrap_level: chain,
+        ..SimConfig::with_slots(slots)
+    })?;
+    let sim_client = TrainingClient::new(&sim, unit, classes, features, 3)?;
+    let sim_batch = sim_client.encrypt_training_set(x.view(), &labels, batch)?;
+    let mut sim_server =
+        EncryptedTrainer::new(&sim, hyper, variant, sim_client.initial_weights()?, 0)?;
+    sim_server.disable_bootstrapping();
+    sim.clear_rotation_steps();
+    sim_server.step(&sim_batch[0]).with_context(|| {
+        format!(
+            "one step at shape {batch},{features},{classes} does not fit in the {chain} levels of \
+             preset `{}` without bootstrapping (no bootstrappable CKKS slot evaluator is built \
+             from presets yet); use --backend sim for the counts",
+            spec.name
+        )
+    })?;
+    let steps: Vec<isize> = sim
+        .rotation_steps_used()
+        .into_iter()
+        .map(|s| s as isize)
+        .collect();
+
+    let mut key_seed = [0u8; 32];
+    key_seed[..8].copy_from_slice(&seed.to_le_bytes());
+    let start = Instant::now();
+    let session = CkksSession::new(
+        spec,
+        spec.security == SecurityLevel::InsecureForTests,
+        &steps,
+        Some(key_seed),
+    )?;
+    let keygen_s = start.elapsed().as_secs_f64();
+    let ev = session.slots()?;
+    let client = TrainingClient::new(&ev, unit, classes, features, 3)?;
+    let data = client.encrypt_training_set(x.view(), &labels, batch)?;
+    let mut server = EncryptedTrainer::new(&ev, hyper, variant, client.initial_weights()?, 0)?;
+    server.disable_bootstrapping();
+    ev.counter().reset();
+    let start = Instant::now();
+    let step = server.step(&data[0])?;
+    let wall = start.elapsed().as_secs_f64();
+    let ops = ev.counts();
+    let boots = Bootstraps {
+        softmax: step.softmax_bootstraps as f64,
+        residual: step.residual_bootstraps as f64,
+        state: step.state_bootstraps as f64,
+        total: (step.softmax_bootstraps + step.residual_bootstraps + step.state_bootstraps) as f64,
+    };
+    let per_step = (ops.cmult as f64, ops.mult as f64, ops.rot as f64);
+    let mut notes = Vec::new();
+    if spec.security == SecurityLevel::InsecureForTests {
+        notes.push(format!("INSECURE preset `{}`: for tests only", spec.name));
+    }
+    notes.push(format!(
+        "one step from fresh encryptions at level {chain}; weights left at level {} / momentum {}",
+        step.state_levels.0, step.state_levels.1
+    ));
+    Ok(StepReport {
+        kind: "hetal-bench-step",
+        format: 1,
+        backend: "ckks".into(),
+        preset: spec.name.clone(),
+        variant: variant.name().into(),
+        shape: [batch, features, classes],
+        unit: [unit.s0(), unit.s1()],
+        slots,
+        levels: Levels {
+            fresh: chain,
+            after_bootstrap: chain,
+            bootstrap_min: 0,
+        },
+        steps: 1,
+        ops_per_step: ops,
+        bootstraps_per_step: boots,
+        breakdown: breakdown(shape, unit, slots, variant, per_step, boots)?,
+        prices_s: None,
+        priced_step_s: None,
+        step_wall_s: Some(wall),
+        keygen_s: Some(keygen_s),
+        peak_rss_bytes: None,
+        notes,
+    })
+}
+
+fn print_table(r: &StepReport) {
+    println!(
+        "hetal bench step: shape (batch, features, classes) = ({}, {}, {}), unit {}×{}, {} backend, preset {}, softmax {}",
+        r.shape[0], r.shape[1], r.shape[2], r.unit[0], r.unit[1], r.backend, r.preset, r.variant
+    );
+    println!(
+        "levels: fresh {}, after bootstrap {}, bootstrap from {}; averaged over {} step(s)",
+        r.levels.fresh, r.levels.after_bootstrap, r.levels.bootstrap_min, r.steps
+    );
+    let o = &r.ops_per_step;
+    println!(
+        "per step: CMult {}, Mult {}, Rot {} ({} hoisted batches), scalar mult {}, add {}, conj {}; lowest level {}",
+        o.cmult,
+        o.mult,
+        o.rot,
+        o.hoisted_batches,
+        o.scalar_mult,
+        o.add,
+        o.conj,
+        o.min_level.map_or("-".into(), |l| l.to_string())
+    );
+    let b = &r.bootstraps_per_step;
+    println!(
+        "bootstraps per step: {:.2} (softmax {:.2}, residual {:.2}, state {:.2})",
+        b.total, b.softmax, b.residual, b.state
+    );
+    println!(
+        "{:<11} {:>9} {:>9} {:>9} {:>7} {:>11}",
+        "part", "CMult", "Mult", "Rot", "boots", "priced s"
+    );
+    for p in &r.breakdown {
+        println!(
+            "{:<11} {:>9.0} {:>9.0} {:>9.0} {:>7.2} {:>11}",
+            p.part,
+            p.cmult,
+            p.mult,
+            p.rot,
+            p.bootstraps,
+            p.priced_s.map_or("-".into(), |s| format!("{s:.3}"))
+        );
+    }
+    if let Some(s) = r.priced_step_s {
+        println!("priced step: {s:.3} s");
+    }
+    if let Some(w) = r.step_wall_s {
+        println!(
+            "measured step: {w:.3} s (keygen {:.2} s)",
+            r.keygen_s.unwrap_or(0.0)
+        );
+    }
+    if let Some(rss) = r.peak_rss_bytes {
+        println!("peak RSS: {:.1} MiB", rss as f64 / (1 << 20) as f64);
+    }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_prices_parse_strictly() {
+        assert_eq!(parse_shape("1024,769,10"), Ok((1024, 769, 10)));
+        assert!(parse_shape("1024,769,1").is_err());
+        assert!(parse_shape("1024,769").is_err());
+        let flat = Prices::from_json(r#"{"mult":0.5,"cmult":0.1,"rot":0.4}"#).unwrap();
+        assert_eq!(flat.bootstrap, None);
+        assert_eq!(flat.price(2.0, 1.0, 1.0, 3.0), 2.0 * 0.1 + 0.5 + 0.4);
+        let ops = r#"{"ops":{"mul_relin_rescale":{"median_s":0.2},"rescale":{"median_s":0.01},
+            "rotate":{"median_s":0.15}}}"#;
+        assert_eq!(Prices::from_json(ops).unwrap().rot, 0.15);
+        assert!(Prices::from_json(r#"{"mult":-1,"cmult":0.1,"rot":0.4}"#).is_err());
+        assert!(Prices::from_json(r#"{"mult":1}"#).is_err());
+        assert!(Prices::from_json("not json").is_err());
+    }
+}
