@@ -79,7 +79,7 @@ use hetal_ckks::serial::to_bytes;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use super::bench_ops::{Precision, peak_rss_bytes};
+use super::bench_ops::{Precision, peak_rss_bytes, process_cpu_seconds};
 
 /// Mean precision below which a run warns that the preset's chain is not made for bootstrapping
 /// (a chain of equal primes, such as `ops-n16`, holds the levels but keeps under 10 bits).
@@ -293,19 +293,6 @@ pub struct BenchBootstrapReport {
     pub peak_rss_bytes_final: Option<u64>,
     /// Free-form remarks.
     pub notes: Vec<String>,
-}
-
-/// CPU time consumed so far by all live threads of this process, in seconds (the first field
-/// of /proc/self/task/*/schedstat counts nanoseconds on a CPU).
-fn process_cpu_seconds() -> Option<f64> {
-    let mut total_ns: u64 = 0;
-    for entry in std::fs::read_dir("/proc/self/task").ok()? {
-        // A thread may exit between listing and reading: skip it.
-        if let Ok(text) = std::fs::read_to_string(entry.ok()?.path().join("schedstat")) {
-            total_ns += text.split_whitespace().next()?.parse::<u64>().ok()?;
-        }
-    }
-    Some(total_ns as f64 * 1e-9)
 }
 
 /// A wall-clock and CPU-time reading.

@@ -131,7 +131,7 @@ fn median(samples: &[f64]) -> f64 {
 
 /// CPU time consumed so far by all live threads of this process, in seconds (the sum of the
 /// first field of /proc/self/task/*/schedstat, which counts nanoseconds on a CPU).
-fn process_cpu_seconds() -> Option<f64> {
+pub(crate) fn process_cpu_seconds() -> Option<f64> {
     let mut total_ns: u64 = 0;
     for entry in std::fs::read_dir("/proc/self/task").ok()? {
         let path = entry.ok()?.path().join("schedstat");
