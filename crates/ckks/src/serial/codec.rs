@@ -239,6 +239,9 @@ impl Serial for Ciphertext {
     }
 }
 
+/// Public-key flag: `b mod P` follows, so that encryption runs over `Q·P` (smaller fresh noise).
+const PK_SPECIAL: u8 = 1;
+
 impl Serial for PublicKey {
     const KIND: ObjectKind = ObjectKind::PublicKey;
 
@@ -248,13 +251,33 @@ impl Serial for PublicKey {
         }
         write_poly(ctx, w, self.b(), ctx.max_level() + 1, 0, "public key b")?;
         w.bytes(self.seed());
+        match self.special_b() {
+            Some(b_special) => {
+                w.u8(PK_SPECIAL);
+                write_poly(ctx, w, b_special, 0, ctx.num_p(), "public key b mod P")?;
+            }
+            None => w.u8(0),
+        }
         Ok(())
     }
 
     fn read_payload(r: &mut Reader<'_>, ctx: &Arc<Context>) -> Result<Self> {
         let b = read_poly(ctx, r, ctx.max_level() + 1, 0, "public key b")?;
         let seed = read_seed(r, "public key seed")?;
-        PublicKey::from_parts(ctx, b, seed).map_err(|e| Error::Serialization(e.to_string()))
+        let flags = r.u8("public key flags")?;
+        let key = match flags {
+            0 => PublicKey::from_parts(ctx, b, seed),
+            PK_SPECIAL => {
+                let b_special = read_poly(ctx, r, 0, ctx.num_p(), "public key b mod P")?;
+                PublicKey::from_parts_with_special(ctx, b, b_special, seed)
+            }
+            other => {
+                return Err(Error::Serialization(format!(
+                    "unknown public key flags {other:#04x}"
+                )));
+            }
+        };
+        key.map_err(|e| Error::Serialization(e.to_string()))
     }
 }
 

@@ -92,7 +92,12 @@ fn keys_round_trip() {
     let mut f = fixture("insecure-test-n10", 4);
     let pk = f.keygen.public_key();
     let bytes = to_bytes(&pk, &f.ctx).unwrap();
-    assert_eq!(from_bytes::<PublicKey>(&bytes, &f.ctx).unwrap(), pk);
+    let pk_back = from_bytes::<PublicKey>(&bytes, &f.ctx).unwrap();
+    assert_eq!(pk_back, pk);
+    // Equality ignores the special-prime part; check it survives too, since encryption over Q·P
+    // (smaller fresh noise) depends on it.
+    assert!(pk.special_b().is_some());
+    assert_eq!(pk_back.special_b(), pk.special_b());
 
     let rlk = f.keygen.relinearization_key();
     let bytes = to_bytes(&rlk, &f.ctx).unwrap();
