@@ -72,7 +72,7 @@ pub struct BenchSoftmaxArgs {
     pub json: bool,
 }
 
-fn parse_variant(s: &str) -> Result<SoftmaxVariant, String> {
+pub(crate) fn parse_variant(s: &str) -> Result<SoftmaxVariant, String> {
     SoftmaxVariant::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = SoftmaxVariant::ALL.iter().map(|v| v.name()).collect();
         format!("unknown variant `{s}`; known: {}", names.join(", "))
@@ -240,22 +240,7 @@ pub fn ckks_spot_check(
         ..SimConfig::with_slots(slots)
     })?;
     let want = sim.decrypt(&approx.apply(&sim, &sim.encrypt(&values)?, 0, 0)?.output)?;
-    let steps: Vec<isize> = sim
-        .rotation_steps_used()
-        .into_iter()
-        .map(|s| s as isize)
-        .collect();
-
-    let mut key_seed = [0u8; 32];
-    key_seed[..8].copy_from_slice(&seed.to_le_bytes());
-    let start = Instant::now();
-    let session = CkksSession::new(
-        spec,
-        spec.security == SecurityLevel::InsecureForTests,
-        &steps,
-        Some(key_seed),
-    )?;
-    let keygen_s = start.elapsed().as_secs_f64();
+    let (session, keygen_s) = session_for_simulated_rotations(spec, &sim, seed)?;
     let ev = session.slots()?;
     let ct = ev.encrypt(&values)?;
     ev.counter().reset();
@@ -299,6 +284,31 @@ pub fn ckks_spot_check(
         noise_bound,
         matches: diff <= noise_bound,
     })
+}
+
+/// Generates CKKS keys whose Galois keys cover exactly the rotations `sim` performed (a dry run
+/// on the simulator tells which keys a computation needs); returns the session and the key
+/// generation time in seconds.
+pub(crate) fn session_for_simulated_rotations(
+    spec: &ParameterSpec,
+    sim: &Simulator,
+    seed: u64,
+) -> anyhow::Result<(CkksSession, f64)> {
+    let steps: Vec<isize> = sim
+        .rotation_steps_used()
+        .into_iter()
+        .map(|s| s as isize)
+        .collect();
+    let mut key_seed = [0u8; 32];
+    key_seed[..8].copy_from_slice(&seed.to_le_bytes());
+    let start = Instant::now();
+    let session = CkksSession::new(
+        spec,
+        spec.security == SecurityLevel::InsecureForTests,
+        &steps,
+        Some(key_seed),
+    )?;
+    Ok((session, start.elapsed().as_secs_f64()))
 }
 
 fn print_table(r: &Report) {

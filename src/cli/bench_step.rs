@@ -40,7 +40,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use hetal_ckks::encoding::Complex64;
 use hetal_ckks::params::{ParameterSpec, SecurityLevel, preset};
-use hetal_learn::eval::{CkksSession, OpCounts, SimConfig, Simulator, SlotCodec, SlotEvaluator};
+use hetal_learn::eval::{OpCounts, SimConfig, Simulator, SlotCodec, SlotEvaluator};
 use hetal_learn::matmul::AtbForm;
 use hetal_learn::matmul::cost;
 use hetal_learn::pack::UnitShape;
@@ -50,6 +50,8 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+
+use super::bench_softmax::{parse_variant, session_for_simulated_rotations};
 
 /// Which evaluator runs the step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,13 +108,6 @@ fn parse_shape(s: &str) -> Result<(usize, usize, usize), String> {
             "expected batch,features,classes (positive, classes ≥ 2), got `{s}`"
         )),
     }
-}
-
-fn parse_variant(s: &str) -> Result<SoftmaxVariant, String> {
-    SoftmaxVariant::from_name(s).ok_or_else(|| {
-        let names: Vec<&str> = SoftmaxVariant::ALL.iter().map(|v| v.name()).collect();
-        format!("unknown variant `{s}`; known: {}", names.join(", "))
-    })
 }
 
 /// Seconds per operation used to price counts.
@@ -502,22 +497,7 @@ pub fn ckks_step(
             spec.name
         )
     })?;
-    let steps: Vec<isize> = sim
-        .rotation_steps_used()
-        .into_iter()
-        .map(|s| s as isize)
-        .collect();
-
-    let mut key_seed = [0u8; 32];
-    key_seed[..8].copy_from_slice(&seed.to_le_bytes());
-    let start = Instant::now();
-    let session = CkksSession::new(
-        spec,
-        spec.security == SecurityLevel::InsecureForTests,
-        &steps,
-        Some(key_seed),
-    )?;
-    let keygen_s = start.elapsed().as_secs_f64();
+    let (session, keygen_s) = session_for_simulated_rotations(spec, &sim, seed)?;
     let ev = session.slots()?;
     let client = TrainingClient::new(&ev, unit, classes, features, 3)?;
     let data = client.encrypt_training_set(x.view(), &labels, batch)?;
