@@ -60,6 +60,15 @@ pub enum NpyError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Problem {
+    /// The file has zero bytes.
+    #[error("the file is empty (0 bytes)")]
+    EmptyFile,
+    /// A `.npy` feature file whose label file cannot be found by HETAL's naming.
+    #[error(
+        "no label file given, and the name does not start with `features` (HETAL's \
+         `features_X.npy` / `labels_X.npy` pairs); name the labels explicitly"
+    )]
+    NoLabelFile,
     /// No rows (or no feature columns).
     #[error("no data: shape {0:?}")]
     Empty(Vec<usize>),

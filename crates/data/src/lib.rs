@@ -8,7 +8,9 @@
 //! * [`csv`]: CSV tables with a named label column;
 //! * [`Split`]: one validated split (finite features, labels in range, matching row counts);
 //! * [`FeaturePack`]: train/val/test splits from a directory such as `data/digits`, checked
-//!   against its `manifest.json`.
+//!   against its `manifest.json`;
+//! * [`source`]: splits named file by file (`.npy` pairs or CSV), as `hetal train` takes them,
+//!   loaded into a checked [`FeaturePack`] by [`source::load_pack`].
 
 pub mod csv;
 pub mod error;
@@ -16,8 +18,10 @@ pub mod load;
 pub mod manifest;
 pub mod npy;
 pub mod pack;
+pub mod source;
 pub mod split;
 
 pub use error::{DataError, NpyError, Problem};
 pub use pack::{FeaturePack, SplitName};
+pub use source::{PackOptions, SplitSource, load_pack};
 pub use split::Split;

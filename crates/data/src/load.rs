@@ -15,9 +15,19 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
     })
 }
 
+/// Reads a whole file that must not be empty (a zero-byte file is reported as such rather than
+/// as a truncated header).
+pub fn read_nonempty(path: &Path) -> Result<Vec<u8>, DataError> {
+    let bytes = read_file(path)?;
+    if bytes.is_empty() {
+        return Err(DataError::invalid(path, Problem::EmptyFile));
+    }
+    Ok(bytes)
+}
+
 /// Reads and decodes a `.npy` file.
 pub fn read_npy(path: &Path) -> Result<NpyArray, DataError> {
-    let bytes = read_file(path)?;
+    let bytes = read_nonempty(path)?;
     parse_npy(&bytes).map_err(|source| DataError::Npy {
         path: path.to_owned(),
         source,

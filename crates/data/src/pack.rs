@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{DataError, Problem};
-use crate::load::{features_from_npy, labels_from_npy, read_file};
+use crate::load::{features_from_npy, labels_from_npy, read_nonempty};
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::npy::{NpyArray, parse_npy};
 use crate::split::Split;
@@ -61,7 +61,7 @@ fn load_checked(
     manifest: Option<&Manifest>,
 ) -> Result<NpyArray, DataError> {
     let path = dir.join(file);
-    let bytes = read_file(&path)?;
+    let bytes = read_nonempty(&path)?;
     let entry = manifest.and_then(|m| m.files.get(file));
     if let Some(expected) = entry.and_then(|e| e.sha256.as_deref()) {
         let found: String = Sha256::digest(&bytes)
