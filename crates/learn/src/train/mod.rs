@@ -5,6 +5,7 @@
 //! schedule, the early-stopping rule, the level policy for the state).
 
 pub mod bench;
+pub mod checkpoint;
 pub mod client;
 pub mod early_stop;
 pub mod hyper;
