@@ -160,6 +160,25 @@ pub fn insecure_test_n13() -> ParameterSpec {
     insecure("insecure-test-n13", 13, q_bits, 3, 45, 4)
 }
 
+/// Name of the INSECURE bootstrappable test preset (the chain of [`insecure_boot_n12`]).
+pub const INSECURE_BOOT_N12: &str = "insecure-boot-n12";
+
+/// INSECURE, tests only: a small bootstrappable chain shaped like [`boot_n16`] at N = 2^12, for
+/// CI tests of encrypted training with bootstrapping, `--allow-insecure` runs and quick demos.
+/// From level 0 upward (bits): q_0 = 60, 10 application primes of 45 (the training slot
+/// evaluator bootstraps from level 1 to level 10: 9 usable levels, as HETAL's 12 → 3 setting),
+/// 3 SlotToCoeff primes of 45, 8 EvalMod primes of 58,
+/// 3 CoeffToSlot primes of 56 (the split of `BootstrapParams::sparse_secret_default`, depth 14).
+/// Dense ternary secret as in `boot-n16` (bootstrapping goes through the sparse-secret
+/// encapsulation); dnum = 4 digits of 7 primes, the largest 3·56 + 4·58 = 400 bits, P = 7 × 61.
+pub fn insecure_boot_n12() -> ParameterSpec {
+    let mut q_bits = vec![60];
+    q_bits.extend(std::iter::repeat_n(45, 10 + 3));
+    q_bits.extend(std::iter::repeat_n(58, 8));
+    q_bits.extend(std::iter::repeat_n(56, 3));
+    insecure(INSECURE_BOOT_N12, 12, q_bits, 7, 45, 4)
+}
+
 /// A named preset with a one-line purpose, as listed by `hetal params`.
 #[derive(Debug, Clone, Copy)]
 pub struct Preset {
@@ -178,7 +197,7 @@ impl Preset {
 }
 
 /// Every preset, secure ones first.
-pub const PRESETS: [Preset; 7] = [
+pub const PRESETS: [Preset; 8] = [
     Preset {
         name: BOOT_N16,
         purpose: "bootstrappable, 10 application levels after bootstrapping",
@@ -213,6 +232,11 @@ pub const PRESETS: [Preset; 7] = [
         name: "insecure-test-n13",
         purpose: "INSECURE: unit and integration tests",
         build: insecure_test_n13,
+    },
+    Preset {
+        name: INSECURE_BOOT_N12,
+        purpose: "INSECURE: bootstrappable chain for training tests (9 levels between bootstraps)",
+        build: insecure_boot_n12,
     },
 ];
 

@@ -5,12 +5,13 @@
 //! [`CkksSlots`] with [`NoClient`], as [`CkksSession::server_slots`] does.
 
 use super::ckks::{CkksClient, CkksSlots, NoClient};
+use super::ckks_boot::ServerBootstrapper;
 use crate::{Error, Result};
 use hetal_ckks::circuits::bootstrap::ckks_backend::CkksBackend;
 use hetal_ckks::crypto::{Ciphertext, Decryptor, Encryptor};
 use hetal_ckks::encoding::Encoder;
 use hetal_ckks::eval::Evaluator;
-use hetal_ckks::keys::{EvaluationKeys, KeyGenerator, SecretKey};
+use hetal_ckks::keys::{EvaluationKeys, KeyGenerator, PublicKey, SecretKey};
 use hetal_ckks::math::sample::Prng;
 use hetal_ckks::params::ParameterSpec;
 use hetal_ckks::params::context::Context;
@@ -67,6 +68,23 @@ impl SecretKeyClient {
             },
             eval_keys,
         ))
+    }
+
+    /// A client from a generated key pair (for the other key-set builders of this module's
+    /// siblings, such as the bootstrappable one).
+    pub(super) fn from_keys(
+        ctx: &Arc<Context>,
+        secret: SecretKey,
+        public: &PublicKey,
+        rng: Prng,
+    ) -> Result<Self> {
+        let encryptor = Encryptor::new(ctx, public, rng).map_err(ckks_err)?;
+        Ok(SecretKeyClient {
+            ctx: Arc::clone(ctx),
+            encoder: Encoder::new(ctx),
+            secret,
+            encryptor: Mutex::new(encryptor),
+        })
     }
 
     fn encrypt_values(&self, values: &[Complex64], level: usize, scale: f64) -> Result<Ciphertext> {
@@ -140,6 +158,7 @@ pub struct CkksSession {
     encoder: Encoder,
     evaluator: Evaluator,
     client: SecretKeyClient,
+    bootstrapper: Option<ServerBootstrapper>,
 }
 
 impl std::fmt::Debug for CkksSession {
@@ -167,7 +186,34 @@ impl CkksSession {
             ctx,
             evaluator,
             client,
+            bootstrapper: None,
         })
+    }
+
+    /// A session from already generated parts (the bootstrappable constructor).
+    pub(super) fn from_parts(
+        ctx: Arc<Context>,
+        evaluator: Evaluator,
+        client: SecretKeyClient,
+        bootstrapper: Option<ServerBootstrapper>,
+    ) -> Self {
+        CkksSession {
+            encoder: Encoder::new(&ctx),
+            ctx,
+            evaluator,
+            client,
+            bootstrapper,
+        }
+    }
+
+    /// The bootstrapper, for sessions built with [`CkksSession::bootstrappable`].
+    pub fn bootstrapper(&self) -> Option<&ServerBootstrapper> {
+        self.bootstrapper.as_ref()
+    }
+
+    /// The client (secret key holder) of this session.
+    pub fn client(&self) -> &SecretKeyClient {
+        &self.client
     }
 
     /// The context.
@@ -180,8 +226,12 @@ impl CkksSession {
         &self.evaluator
     }
 
-    /// A slot evaluator that can also encrypt and decrypt (tests, benchmarks).
+    /// A slot evaluator that can also encrypt and decrypt (tests, benchmarks); it bootstraps
+    /// when the session was built with [`CkksSession::bootstrappable`].
     pub fn slots(&self) -> Result<CkksSlots<CkksBackend<'_>, &SecretKeyClient>> {
+        if let Some(boot) = &self.bootstrapper {
+            return boot.client_slots(&self.evaluator, &self.encoder, &self.client);
+        }
         let backend = CkksBackend::new(&self.evaluator, &self.encoder).map_err(ckks_err)?;
         CkksSlots::new(
             backend,
@@ -191,8 +241,12 @@ impl CkksSession {
         )
     }
 
-    /// A key-less slot evaluator (what a server holds).
+    /// A key-less slot evaluator (what a server holds); it bootstraps when the session was
+    /// built with [`CkksSession::bootstrappable`].
     pub fn server_slots(&self) -> Result<CkksSlots<CkksBackend<'_>, NoClient>> {
+        if let Some(boot) = &self.bootstrapper {
+            return boot.slots(&self.evaluator, &self.encoder);
+        }
         let backend = CkksBackend::new(&self.evaluator, &self.encoder).map_err(ckks_err)?;
         CkksSlots::new(
             backend,

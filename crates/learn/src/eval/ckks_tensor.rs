@@ -6,6 +6,8 @@ use hetal_ckks::circuits::backend::SlotBackend;
 use hetal_ckks::circuits::bootstrap::ckks_backend::CkksBackend;
 use hetal_ckks::circuits::simulator::{SimCt, SlotSimulator};
 use hetal_ckks::crypto::{Ciphertext, Ciphertext3};
+use hetal_ckks::encoding::Encoder;
+use num_complex::Complex64;
 
 /// A [`SlotBackend`] whose products can be summed before relinearization.
 pub trait TensorBackend: SlotBackend {
@@ -17,6 +19,9 @@ pub trait TensorBackend: SlotBackend {
     fn add_tensor(&self, a: &Self::Tensor, b: &Self::Tensor) -> Result<Self::Tensor>;
     /// Relinearizes a (summed) product; no rescale.
     fn relinearize(&self, t: &Self::Tensor) -> Result<Self::Ct>;
+    /// `a + v` slot-wise for a constant vector `v` (all slots), encoded at `a`'s level and
+    /// scale; no level.
+    fn add_values(&self, a: &Self::Ct, values: &[Complex64]) -> Result<Self::Ct>;
 }
 
 impl TensorBackend for CkksBackend<'_> {
@@ -32,6 +37,14 @@ impl TensorBackend for CkksBackend<'_> {
 
     fn relinearize(&self, t: &Ciphertext3) -> Result<Ciphertext> {
         self.evaluator().relinearize(t)
+    }
+
+    fn add_values(&self, a: &Ciphertext, values: &[Complex64]) -> Result<Ciphertext> {
+        // The backend does not lend its encoder; one per call is cheap next to a training step
+        // (non-uniform constants are added once per logits block).
+        let encoder = Encoder::new(self.evaluator().context());
+        let pt = encoder.encode(values, a.level(), a.scale())?;
+        self.evaluator().add_plain(a, &pt)
     }
 }
 
@@ -49,5 +62,10 @@ impl TensorBackend for SlotSimulator {
 
     fn relinearize(&self, t: &SimCt) -> Result<SimCt> {
         Ok(t.clone())
+    }
+
+    fn add_values(&self, a: &SimCt, values: &[Complex64]) -> Result<SimCt> {
+        let b = self.encrypt(values, self.level(a), self.scale(a))?;
+        self.add(a, &b)
     }
 }

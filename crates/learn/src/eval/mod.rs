@@ -18,6 +18,7 @@
 //! levels.
 
 pub mod ckks;
+pub mod ckks_boot;
 pub mod ckks_session;
 pub mod ckks_tensor;
 pub mod counter;
@@ -25,6 +26,7 @@ pub mod plain_cache;
 pub mod sim;
 
 pub use ckks::{CkksClient, CkksSlots, NoClient};
+pub use ckks_boot::{BootstrapStats, ServerBootstrapper, bootstrap_params_for};
 pub use ckks_session::{CkksSession, SecretKeyClient};
 pub use ckks_tensor::TensorBackend;
 pub use counter::{Op, OpCounter, OpCounts};
