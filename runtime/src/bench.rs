@@ -15,6 +15,7 @@ use crate::identity::{Validity, generate_cluster};
 use crate::message::{Message, Payload, Request};
 use crate::name::NodeName;
 use crate::node::{Node, NodeConfig};
+use crate::transport::{PeerStats, TransportSettings};
 use crate::wire::CodecError;
 
 /// What to measure.
@@ -28,6 +29,9 @@ pub struct TransportBenchOptions {
     pub rounds: usize,
     /// Sequential small asks timed for the round-trip figures.
     pub asks: usize,
+    /// Transport settings of both nodes (chunk size, windows, MTU bounds); by default
+    /// [`TransportSettings::loopback`].
+    pub settings: TransportSettings,
 }
 
 impl Default for TransportBenchOptions {
@@ -37,6 +41,7 @@ impl Default for TransportBenchOptions {
             streams: 1,
             rounds: 5,
             asks: 2000,
+            settings: TransportSettings::loopback(),
         }
     }
 }
@@ -63,6 +68,20 @@ pub struct TransportBenchReport {
     pub streams: usize,
     /// Rounds.
     pub rounds: usize,
+    /// Bulk bytes handed to QUIC per write.
+    pub chunk_size: usize,
+    /// Per-stream receive window, bytes.
+    pub stream_receive_window: u32,
+    /// UDP payload size a connection starts at.
+    pub initial_mtu: u16,
+    /// Largest UDP payload path MTU discovery may reach.
+    pub mtu_upper_bound: u16,
+    /// Whether UDP segmentation offload (GSO) was enabled.
+    pub segmentation_offload: bool,
+    /// UDP socket buffer requested, bytes (`None`: system default).
+    pub socket_buffer: Option<usize>,
+    /// The sender's connection after the large messages: MTU actually used, losses, round trip.
+    pub quic_path: Option<PeerStats>,
     /// Small ask over QUIC (hetal runtime, actor to actor).
     pub quic_ask: LatencyStats,
     /// 8-byte ping-pong over one TCP connection.
@@ -173,12 +192,19 @@ async fn run(options: &TransportBenchOptions) -> Result<TransportBenchReport, Be
             .map(|i| (i as u8).wrapping_mul(31))
             .collect::<Vec<_>>(),
     );
-    let (quic_ask, quic_mb_s) = quic(options, streams, rounds, &data).await?;
+    let (quic_ask, quic_mb_s, quic_path) = quic(options, streams, rounds, &data).await?;
     let (tcp_ping, tcp_mb_s) = tcp(options, streams, rounds, &data).await?;
     Ok(TransportBenchReport {
         size: options.size,
         streams,
         rounds,
+        chunk_size: options.settings.chunk_size,
+        stream_receive_window: options.settings.stream_receive_window,
+        initial_mtu: options.settings.mtu.initial,
+        mtu_upper_bound: options.settings.mtu.upper_bound,
+        segmentation_offload: options.settings.segmentation_offload,
+        socket_buffer: options.settings.socket_buffer,
+        quic_path,
         quic_ask,
         tcp_ping,
         quic_mb_s,
@@ -192,7 +218,7 @@ async fn quic(
     streams: usize,
     rounds: usize,
     data: &Bytes,
-) -> Result<(LatencyStats, f64), BenchError> {
+) -> Result<(LatencyStats, f64, Option<PeerStats>), BenchError> {
     let names = [
         NodeName::new("bench-a").map_err(err)?,
         NodeName::new("bench-b").map_err(err)?,
@@ -202,6 +228,7 @@ async fn quic(
     let mut nodes = Vec::new();
     for id in ids {
         let mut config = NodeConfig::new(id, listen);
+        config.transport = options.settings.clone();
         for n in &names {
             config = config.with_peer(n.clone(), None);
         }
@@ -232,11 +259,12 @@ async fn quic(
         }
     }
     let secs = started.elapsed().as_secs_f64();
+    let path = a.peer_stats(b.name());
     for n in &nodes {
         n.shutdown().await;
     }
     let bytes = (data.len() * streams * rounds) as f64;
-    Ok((stats(samples), bytes / secs / 1e6))
+    Ok((stats(samples), bytes / secs / 1e6, path))
 }
 
 async fn tcp(
@@ -334,6 +362,7 @@ mod tests {
             streams: 2,
             rounds: 2,
             asks: 20,
+            settings: TransportSettings::loopback(),
         })
         .unwrap();
         assert_eq!(report.quic_ask.count, 20);
@@ -342,5 +371,17 @@ mod tests {
         );
         assert!(report.quic_mb_s > 0.0 && report.tcp_mb_s > 0.0);
         assert!((report.quic_over_tcp - report.quic_mb_s / report.tcp_mb_s).abs() < 1e-9);
+        let settings = TransportSettings::loopback();
+        assert_eq!(report.chunk_size, settings.chunk_size);
+        assert_eq!(report.mtu_upper_bound, settings.mtu.upper_bound);
+        let path = report
+            .quic_path
+            .expect("the sender's connection is still up");
+        assert!(
+            (settings.mtu.min..=settings.mtu.upper_bound).contains(&path.current_mtu),
+            "MTU {} outside the configured range",
+            path.current_mtu
+        );
+        assert!(path.sent_packets > 0);
     }
 }

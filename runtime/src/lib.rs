@@ -42,9 +42,11 @@ pub use actor::{Actor, Handle, Handlers, MessageContext, Rejection, Respond, Res
 pub use identity::{ClusterCa, IdentityError, NodeIdentity, Validity};
 pub use message::{Message, Payload, Request};
 pub use name::{NodeName, NodeNameError};
-pub use node::{Node, NodeConfig, NodeError, PeerConfig, RemoteRef, SendError, StandaloneNode};
+pub use node::{
+    ConfigError, Node, NodeConfig, NodeError, PeerConfig, RemoteRef, SendError, StandaloneNode,
+};
 pub use transport::{
-    PeerEvent, Progress, ProgressFn, SendOptions, TransferDirection, TransportError,
-    TransportSettings,
+    MtuSettings, PeerEvent, PeerStats, Progress, ProgressFn, ReconnectSettings, SendOptions,
+    TransferDirection, TransportError, TransportSettings,
 };
 pub use wire::{CodecError, WireError};

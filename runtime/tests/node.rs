@@ -9,6 +9,8 @@ mod common;
 mod frames;
 #[path = "node/messaging.rs"]
 mod messaging;
+#[path = "node/reconnect.rs"]
+mod reconnect;
 #[path = "node/shutdown.rs"]
 mod shutdown;
 #[path = "node/tls.rs"]

@@ -1,6 +1,7 @@
-//! `hetal bench transport [--size BYTES] [--streams K] [--rounds R] [--asks N] [--json]`: loopback
-//! throughput and latency of the hetal runtime (QUIC + mutual TLS, actor to actor) beside a plain
-//! tokio TCP copy through the same loopback, in the same run.
+//! `hetal bench transport [--size BYTES] [--streams K] [--rounds R] [--asks N] [--chunk-size B]
+//! [--mtu-max B] [--lan] [--json]`: loopback throughput and latency of the hetal runtime (QUIC +
+//! mutual TLS, actor to actor) beside a plain tokio TCP copy through the same loopback, in the same
+//! run.
 //!
 //! * Small asks: `N` sequential asks of a tiny message after 200 warm-up asks; median, p99 and
 //!   mean round trip. The TCP row is an 8-byte ping-pong on one connection with `TCP_NODELAY`.
@@ -8,10 +9,15 @@
 //!   ciphertext at N=2^16 with 25 limbs), after one warm-up message. A tell returns once the
 //!   receiving actor has the whole message; the TCP baseline receives each message into a fresh
 //!   buffer and acknowledges it with one byte. MB = 10^6 bytes.
+//! * Transport settings: `TransportSettings::loopback()` (packets up to 64 KB, 4 MiB socket
+//!   buffers, no GSO) unless `--lan` picks the Ethernet-sized defaults; `--chunk-size` and
+//!   `--mtu-max` override single knobs. The report names the chunk size, the MTU bounds and the
+//!   MTU the connection actually reached.
 //!
 //! `--json` prints one object with the fields of `hetal_runtime::bench::TransportBenchReport`.
 
 use clap::Args;
+use hetal_runtime::TransportSettings;
 use hetal_runtime::bench::{TransportBenchOptions, run_transport_bench};
 
 /// Arguments of `hetal bench transport`.
@@ -29,6 +35,15 @@ pub struct BenchTransportArgs {
     /// Timed small asks.
     #[arg(long, default_value_t = 2000)]
     pub asks: usize,
+    /// Bulk bytes handed to QUIC per write (default: the settings' value, 1 MiB).
+    #[arg(long)]
+    pub chunk_size: Option<usize>,
+    /// Largest UDP payload path MTU discovery may reach (1200..=65527).
+    #[arg(long)]
+    pub mtu_max: Option<u16>,
+    /// Use the Ethernet-sized defaults (MTU up to 1452, GSO on) instead of the loopback settings.
+    #[arg(long)]
+    pub lan: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -40,11 +55,24 @@ pub fn run(args: &BenchTransportArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.streams > 0, "--streams must be positive");
     anyhow::ensure!(args.rounds > 0, "--rounds must be positive");
     anyhow::ensure!(args.asks > 0, "--asks must be positive");
+    let mut settings = if args.lan {
+        TransportSettings::default()
+    } else {
+        TransportSettings::loopback()
+    };
+    if let Some(chunk) = args.chunk_size {
+        settings.chunk_size = chunk;
+    }
+    if let Some(mtu) = args.mtu_max {
+        settings.mtu.upper_bound = mtu;
+    }
+    settings.validate()?;
     let report = run_transport_bench(&TransportBenchOptions {
         size: args.size,
         streams: args.streams,
         rounds: args.rounds,
         asks: args.asks,
+        settings,
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -53,6 +81,19 @@ pub fn run(args: &BenchTransportArgs) -> anyhow::Result<()> {
     println!(
         "loopback, {} x {} bytes x {} rounds; {} small asks",
         report.streams, report.size, report.rounds, report.quic_ask.count
+    );
+    let reached = report
+        .quic_path
+        .map_or_else(|| "?".to_owned(), |p| p.current_mtu.to_string());
+    println!(
+        "chunk {} bytes, MTU {}..{} (reached {reached}), GSO {}, socket buffer {}",
+        report.chunk_size,
+        report.initial_mtu,
+        report.mtu_upper_bound,
+        if report.segmentation_offload { "on" } else { "off" },
+        report
+            .socket_buffer
+            .map_or_else(|| "default".to_owned(), |b| format!("{b} bytes")),
     );
     println!(
         "{:<34} {:>12} {:>12} {:>12}",

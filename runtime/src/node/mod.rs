@@ -2,6 +2,7 @@
 //! actors on this or other nodes.
 
 mod config;
+mod config_file;
 mod dispatch;
 mod error;
 mod remote_ref;
@@ -13,6 +14,10 @@ use std::time::Duration;
 use tokio::sync::{OnceCell, broadcast};
 
 pub use config::{DEFAULT_MAILBOX_CAPACITY, NodeConfig, PeerConfig};
+pub use config_file::{
+    ConfigError, MAX_CONFIG_FILE_BYTES, NodeConfigFile, ReconnectSection, TransportProfile,
+    TransportSection,
+};
 pub use error::{NodeError, SendError};
 pub use remote_ref::RemoteRef;
 
@@ -20,7 +25,7 @@ use crate::actor::Actor;
 use crate::glue::ActorSystem;
 use crate::message::Message;
 use crate::name::NodeName;
-use crate::transport::{MemoryNetwork, PeerEvent, QuicTransport, Transport};
+use crate::transport::{MemoryNetwork, PeerEvent, PeerStats, QuicTransport, Transport};
 use dispatch::Registry;
 
 /// A running node. Cheap to clone; every clone is a handle to the same node.
@@ -172,6 +177,12 @@ impl Node {
     /// Sets the address of a configured peer (e.g. once it has bound an ephemeral port).
     pub fn set_peer_addr(&self, peer: &NodeName, addr: SocketAddr) -> Result<(), NodeError> {
         Ok(self.inner.transport.set_peer_addr(peer, addr)?)
+    }
+
+    /// Figures of the live connection to `peer` (round trip, MTU in use, losses); `None` if
+    /// there is no connection.
+    pub fn peer_stats(&self, peer: &NodeName) -> Option<PeerStats> {
+        self.inner.transport.peer_stats(peer)
     }
 
     /// Connects to `peer` now instead of at the first send.

@@ -5,6 +5,7 @@ mod error;
 mod memory;
 mod peers;
 mod quic;
+mod reconnect;
 mod settings;
 mod stream;
 
@@ -18,7 +19,8 @@ use tokio::sync::broadcast;
 pub use error::TransportError;
 pub use memory::{MemoryNetwork, MemoryTransport};
 pub use quic::QuicTransport;
-pub use settings::TransportSettings;
+pub use reconnect::ReconnectSettings;
+pub use settings::{ETHERNET_MTU, MAX_UDP_PAYLOAD, MtuSettings, QUIC_MIN_MTU, TransportSettings};
 
 use crate::message::Payload;
 use crate::name::NodeName;
@@ -165,6 +167,15 @@ pub enum PeerEvent {
         /// Why, as reported by the transport.
         reason: String,
     },
+    /// Every redial after a loss failed; the node stops trying (a later send dials again).
+    Unreachable {
+        /// The peer.
+        peer: NodeName,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        error: String,
+    },
     /// `peer` broke the wire protocol and was disconnected.
     ProtocolViolation {
         /// The peer.
@@ -172,6 +183,26 @@ pub enum PeerEvent {
         /// The error it caused.
         error: String,
     },
+}
+
+/// Health figures of the connection to one peer (from QUIC's own accounting), for logs, metrics
+/// and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeerStats {
+    /// Smoothed round-trip time, in microseconds.
+    pub rtt_us: u64,
+    /// UDP payload size in use now (after path MTU discovery).
+    pub current_mtu: u16,
+    /// Congestion window, in bytes.
+    pub cwnd: u64,
+    /// Packets sent.
+    pub sent_packets: u64,
+    /// Packets declared lost.
+    pub lost_packets: u64,
+    /// Times the path MTU fell back because large packets were being lost.
+    pub black_holes_detected: u64,
+    /// Congestion events (each one shrinks the window).
+    pub congestion_events: u64,
 }
 
 /// Moves messages between this node and its peers.
@@ -200,4 +231,9 @@ pub trait Transport: Send + Sync + 'static {
     /// Closes everything at once without waiting (used when a node is dropped without
     /// `shutdown`): messages in flight fail.
     fn close_now(&self);
+    /// Figures of the live connection to `peer`; `None` when there is none (or the transport
+    /// has no connections, like the in-process one).
+    fn peer_stats(&self, _peer: &NodeName) -> Option<PeerStats> {
+        None
+    }
 }

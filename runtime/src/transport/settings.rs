@@ -6,6 +6,7 @@ use std::time::Duration;
 use quinn::{IdleTimeout, VarInt};
 
 use super::TransportError;
+use super::reconnect::ReconnectSettings;
 use crate::wire::FrameLimits;
 
 /// Timeouts, windows and limits of the QUIC transport.
@@ -49,6 +50,66 @@ pub struct TransportSettings {
     pub drain_timeout: Duration,
     /// How long a retired duplicate connection keeps serving before it is closed.
     pub duplicate_grace: Duration,
+    /// UDP payload sizes: where a connection starts and how far path MTU discovery may go.
+    pub mtu: MtuSettings,
+    /// Send many packets per system call (UDP GSO) where the kernel supports it; quinn falls back
+    /// by itself where it does not.
+    pub segmentation_offload: bool,
+    /// Kernel receive and send buffer of the UDP socket, in bytes (`None`: the system default).
+    /// The kernel caps it at `net.core.rmem_max` / `wmem_max`.
+    pub socket_buffer: Option<usize>,
+    /// Redialling a peer whose connection was lost.
+    pub reconnect: ReconnectSettings,
+}
+
+/// UDP payload sizes (the QUIC "MTU", without IP and UDP headers).
+///
+/// Every packet costs a fixed amount of work (headers, AEAD setup, acknowledgement tracking), so
+/// larger packets move bulk data with less CPU. A connection starts at `initial` and path MTU
+/// discovery (RFC 8899) probes up to `upper_bound`; a lost probe costs only the probe. Every node
+/// of a cluster should use the same values: a node accepts datagrams only up to its own
+/// `upper_bound`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MtuSettings {
+    /// Payload size at the start of a connection (at least 1200, the QUIC minimum).
+    pub initial: u16,
+    /// Payload size the path is known to carry; loss never pushes the MTU below it.
+    pub min: u16,
+    /// Largest payload probed for and accepted (at most 65527).
+    pub upper_bound: u16,
+}
+
+/// The smallest UDP payload every QUIC path must carry (RFC 9000 §14).
+pub const QUIC_MIN_MTU: u16 = 1200;
+/// The largest UDP payload over IPv6 (65535 minus the 8-byte UDP header).
+pub const MAX_UDP_PAYLOAD: u16 = 65527;
+/// The largest UDP payload that fits an Ethernet frame over IPv6 or IPv4 (quinn's default bound).
+pub const ETHERNET_MTU: u16 = 1452;
+
+impl Default for MtuSettings {
+    /// Ethernet-sized: starts at the QUIC minimum and discovers up to 1452 bytes.
+    fn default() -> Self {
+        Self {
+            initial: QUIC_MIN_MTU,
+            min: QUIC_MIN_MTU,
+            upper_bound: ETHERNET_MTU,
+        }
+    }
+}
+
+impl MtuSettings {
+    fn validate(&self) -> Result<(), String> {
+        if self.min < QUIC_MIN_MTU {
+            return Err(format!("mtu.min must be at least {QUIC_MIN_MTU}"));
+        }
+        if self.upper_bound > MAX_UDP_PAYLOAD {
+            return Err(format!("mtu.upper_bound must be at most {MAX_UDP_PAYLOAD}"));
+        }
+        if !(self.min <= self.initial && self.initial <= self.upper_bound) {
+            return Err("mtu must satisfy min <= initial <= upper_bound".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for TransportSettings {
@@ -69,11 +130,33 @@ impl Default for TransportSettings {
             preallocate_limit: 64 << 20,
             drain_timeout: Duration::from_secs(10),
             duplicate_grace: Duration::from_secs(1),
+            mtu: MtuSettings::default(),
+            segmentation_offload: true,
+            socket_buffer: None,
+            reconnect: ReconnectSettings::default(),
         }
     }
 }
 
 impl TransportSettings {
+    /// Settings for nodes that talk over loopback (one machine, MTU 65536): path MTU discovery
+    /// may grow packets to the largest UDP payload, which cuts per-packet work ~40-fold for bulk
+    /// transfers. Segmentation offload is off because it batches only up to 64 KB per system
+    /// call (one such packet) and, with large segments, made quinn lose packets and fall back to
+    /// 1200 bytes on loopback; 4 MiB socket buffers hold a burst of large datagrams (the default
+    /// ~208 KB holds about two, and the rest are dropped).
+    pub fn loopback() -> Self {
+        Self {
+            mtu: MtuSettings {
+                upper_bound: MAX_UDP_PAYLOAD,
+                ..MtuSettings::default()
+            },
+            segmentation_offload: false,
+            socket_buffer: Some(4 << 20),
+            ..Self::default()
+        }
+    }
+
     /// Checks the settings for contradictions.
     pub fn validate(&self) -> Result<(), TransportError> {
         let bad = |msg: &str| Err(TransportError::Settings(msg.to_owned()));
@@ -91,6 +174,10 @@ impl TransportSettings {
         if IdleTimeout::try_from(self.idle_timeout).is_err() {
             return bad("idle_timeout is too large for QUIC");
         }
+        self.mtu.validate().map_err(TransportError::Settings)?;
+        self.reconnect
+            .validate()
+            .map_err(TransportError::Settings)?;
         Ok(())
     }
 
@@ -105,7 +192,22 @@ impl TransportSettings {
             .receive_window(VarInt::from_u32(self.receive_window))
             .send_window(self.send_window)
             .max_concurrent_bidi_streams(VarInt::from_u32(self.max_concurrent_streams))
-            .max_concurrent_uni_streams(VarInt::from_u32(self.max_concurrent_streams));
+            .max_concurrent_uni_streams(VarInt::from_u32(self.max_concurrent_streams))
+            .initial_mtu(self.mtu.initial)
+            .min_mtu(self.mtu.min)
+            .enable_segmentation_offload(self.segmentation_offload);
+        let mut discovery = quinn::MtuDiscoveryConfig::default();
+        discovery.upper_bound(self.mtu.upper_bound);
+        config.mtu_discovery_config(Some(discovery));
         Ok(Arc::new(config))
+    }
+
+    /// The quinn endpoint configuration: datagrams up to the MTU bound are accepted.
+    pub(crate) fn endpoint(&self) -> Result<quinn::EndpointConfig, TransportError> {
+        let mut config = quinn::EndpointConfig::default();
+        config
+            .max_udp_payload_size(self.mtu.upper_bound)
+            .map_err(|e| TransportError::Settings(format!("mtu.upper_bound: {e}")))?;
+        Ok(config)
     }
 }

@@ -10,6 +10,7 @@ use super::Inner;
 use crate::identity::identify_peer;
 use crate::name::NodeName;
 use crate::transport::peers::{InFlight, Link};
+use crate::transport::reconnect::random_unit;
 use crate::transport::{PeerEvent, TransportError, codes};
 use crate::wire::WireError;
 
@@ -89,14 +90,69 @@ impl Inner {
         installed.current
     }
 
-    /// Reports the loss of `peer` when its current connection closes.
+    /// Reports the loss of `peer` when its current connection closes, then redials it unless
+    /// this node closed the connection on purpose (shutdown, protocol violation).
     pub(super) async fn watch(self: Arc<Self>, peer: NodeName, link: Link) {
         let reason = link.conn.closed().await;
         if self.peers.remove_if_current(&peer, link.conn.stable_id()) {
             debug!(node = %self.local, %peer, "connection lost: {reason}");
             let _ = self.events.send(PeerEvent::Lost {
-                peer,
+                peer: peer.clone(),
                 reason: reason.to_string(),
+            });
+            let on_purpose = matches!(reason, quinn::ConnectionError::LocallyClosed);
+            if !on_purpose && !self.closing.is_cancelled() && self.dialable(&peer) {
+                self.redial(peer).await;
+            }
+        }
+    }
+
+    /// Whether this node knows an address for `peer`.
+    fn dialable(&self, peer: &NodeName) -> bool {
+        self.addresses
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(peer)
+            .is_some_and(Option::is_some)
+    }
+
+    /// Dials `peer` with exponential backoff and jitter until a connection is up (ours, one a
+    /// send dialled meanwhile, or one the peer dialled), the node shuts down, or the attempts run
+    /// out, which is reported as [`PeerEvent::Unreachable`].
+    async fn redial(self: Arc<Self>, peer: NodeName) {
+        let policy = self.settings.reconnect;
+        let mut last_error = String::new();
+        for attempt in 1..=policy.max_attempts {
+            let pause = policy.delay(attempt, random_unit());
+            tokio::select! {
+                () = self.closing.cancelled() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+            if self.peers.alive(&peer).is_some() {
+                return;
+            }
+            let dialled = tokio::select! {
+                () = self.closing.cancelled() => return,
+                dialled = self.link(&peer) => dialled,
+            };
+            match dialled {
+                Ok(_) => {
+                    debug!(node = %self.local, %peer, attempt, "reconnected");
+                    return;
+                }
+                Err(TransportError::ShuttingDown) => return,
+                Err(e) => {
+                    debug!(node = %self.local, %peer, attempt, "redial failed: {e}");
+                    last_error = e.to_string();
+                }
+            }
+        }
+        if policy.max_attempts > 0 {
+            warn!(node = %self.local, %peer, "giving up after {} redials: {last_error}", policy.max_attempts);
+            let _ = self.events.send(PeerEvent::Unreachable {
+                peer,
+                attempts: policy.max_attempts,
+                error: last_error,
             });
         }
     }

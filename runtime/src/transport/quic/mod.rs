@@ -22,7 +22,7 @@ use tracing::warn;
 use super::peers::PeerTable;
 use super::stream::TransferCtx;
 use super::{
-    Answer, InboundHandler, Outbound, PeerEvent, ProgressFn, SendOptions, Transport,
+    Answer, InboundHandler, Outbound, PeerEvent, PeerStats, ProgressFn, SendOptions, Transport,
     TransportError, TransportSettings, codes,
 };
 use crate::identity::{NodeIdentity, tls};
@@ -88,7 +88,14 @@ impl QuicTransport {
         let mut client =
             quinn::ClientConfig::new(Arc::new(tls::client_crypto(identity, &[tls::ALPN])?));
         client.transport_config(transport_config);
-        let mut endpoint = quinn::Endpoint::server(server, listen).map_err(TransportError::Bind)?;
+        let socket = bind_socket(listen, settings.socket_buffer).map_err(TransportError::Bind)?;
+        let mut endpoint = quinn::Endpoint::new(
+            settings.endpoint()?,
+            Some(server),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(TransportError::Bind)?;
         endpoint.set_default_client_config(client);
         let (events, _) = broadcast::channel(256);
         let budget_units = u32::try_from(settings.max_inbound_bulk_bytes.div_ceil(BUDGET_UNIT))
@@ -187,12 +194,38 @@ impl Transport for QuicTransport {
         Box::pin(async move { inner.shutdown().await })
     }
 
+    fn peer_stats(&self, peer: &NodeName) -> Option<PeerStats> {
+        let stats = self.inner.peers.alive(peer)?.conn.stats();
+        let path = stats.path;
+        Some(PeerStats {
+            rtt_us: u64::try_from(path.rtt.as_micros()).unwrap_or(u64::MAX),
+            current_mtu: path.current_mtu,
+            cwnd: path.cwnd,
+            sent_packets: path.sent_packets,
+            lost_packets: path.lost_packets,
+            black_holes_detected: path.black_holes_detected,
+            congestion_events: path.congestion_events,
+        })
+    }
+
     fn close_now(&self) {
         self.inner.closing.cancel();
         self.inner
             .endpoint
             .close(VarInt::from_u32(codes::SHUTDOWN), b"node dropped");
     }
+}
+
+/// Binds the node's UDP socket, with larger kernel buffers if asked (bursts of large packets
+/// otherwise overflow the default receive buffer and get dropped).
+fn bind_socket(listen: SocketAddr, buffer: Option<usize>) -> std::io::Result<std::net::UdpSocket> {
+    let socket = std::net::UdpSocket::bind(listen)?;
+    if let Some(bytes) = buffer {
+        let state = quinn::udp::UdpSocketState::new((&socket).into())?;
+        state.set_recv_buffer_size((&socket).into(), bytes)?;
+        state.set_send_buffer_size((&socket).into(), bytes)?;
+    }
+    Ok(socket)
 }
 
 fn joined<T>(
