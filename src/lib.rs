@@ -11,3 +11,5 @@ pub use hetal_learn as learn;
 pub use hetal_runtime as runtime;
 
 pub mod cli;
+pub mod progress;
+pub mod report;
