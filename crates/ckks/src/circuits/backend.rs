@@ -70,6 +70,27 @@ pub trait SlotBackend {
     fn rotate_hoisted(&self, ct: &Self::Ct, steps: &[i64]) -> Result<Vec<Self::Ct>>;
     /// Complex conjugation of every slot.
     fn conjugate(&self, ct: &Self::Ct) -> Result<Self::Ct>;
+    /// Encodes one diagonal of a linear transform for [`SlotBackend::linear_transform`]
+    /// (same arguments as [`SlotBackend::encode`], which is the default). The CKKS backend
+    /// also encodes it modulo the special primes, for double hoisting.
+    fn encode_diagonal(&self, values: &[Complex64], level: usize, scale: f64) -> Result<Self::Pt> {
+        self.encode(values, level, scale)
+    }
+
+    /// The baby-step giant-step transform `Σ_g rot_g( Σ_b pt_{g,b} ⊙ rot_b(ct) )` followed by
+    /// one rescale. `groups` holds, per giant step `g`, the `(b, pt)` pairs (plaintexts from
+    /// [`SlotBackend::encode_diagonal`] at `ct`'s level, all with the same scale);
+    /// `baby_steps` lists the non-zero baby steps. The default composes the primitives above
+    /// (hoisted baby steps, one rotation per giant step); a backend may fuse them.
+    fn linear_transform(
+        &self,
+        ct: &Self::Ct,
+        baby_steps: &[i64],
+        groups: &[crate::circuits::lintrans::eval::EncodedGroup<Self::Pt>],
+    ) -> Result<Self::Ct> {
+        crate::circuits::lintrans::eval::apply_with_primitives(self, ct, baby_steps, groups)
+    }
+
     /// ModRaise: reinterprets a level-0 ciphertext modulo the whole chain. The plaintext gains
     /// `q_0 · I` for a small integer polynomial `I` (bounded by the secret's Hamming weight);
     /// the scale is unchanged.

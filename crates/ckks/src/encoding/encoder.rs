@@ -92,6 +92,17 @@ impl Encoder {
     /// Rounds scaled coefficients into an RNS polynomial (NTT form) at `level`, refusing any
     /// coefficient that would wrap modulo Q_level.
     fn coefficients_to_poly(&self, coeffs: &[f64], level: usize) -> Result<RnsPoly> {
+        self.coefficients_to_poly_with_p(coeffs, level, 0)
+    }
+
+    /// [`Self::coefficients_to_poly`] with `num_p` special-prime limbs as well (a plaintext
+    /// that multiplies key-switching outputs over `Q_level ∪ P` before their ModDown).
+    fn coefficients_to_poly_with_p(
+        &self,
+        coeffs: &[f64],
+        level: usize,
+        num_p: usize,
+    ) -> Result<RnsPoly> {
         let max_abs = coeffs.iter().fold(0.0f64, |m, c| m.max(c.abs()));
         if !max_abs.is_finite() {
             return Err(Error::InvalidInput(
@@ -112,9 +123,9 @@ impl Encoder {
         let mut poly = if max_abs < I64_SAFE {
             // Round once, then reduce the integers into every limb.
             let ints: Vec<i64> = coeffs.iter().map(|c| c.round() as i64).collect();
-            RnsPoly::from_signed(ring, &ints, level + 1, 0)
+            RnsPoly::from_signed(ring, &ints, level + 1, num_p)
         } else {
-            RnsPoly::from_f64_rounded(ring, coeffs, level + 1).ok_or_else(|| {
+            RnsPoly::from_f64_rounded_with_p(ring, coeffs, level + 1, num_p).ok_or_else(|| {
                 Error::InvalidInput("values or scale produce a non-finite coefficient".into())
             })?
         };
@@ -125,6 +136,28 @@ impl Encoder {
     /// Encodes `values` (its length is the slot count: a power of two ≤ N/2) at `level` with
     /// `scale`, returning the plaintext polynomial in NTT form with `level + 1` q-limbs.
     pub fn encode_poly(&self, values: &[Complex64], level: usize, scale: f64) -> Result<RnsPoly> {
+        self.encode_poly_with_p(values, level, scale, 0)
+    }
+
+    /// [`Self::encode_poly`] over `Q_level ∪ P` (NTT form, `level + 1` q-limbs then every special
+    /// prime): a plaintext that can multiply the raw inner products of a key switch before their
+    /// ModDown (the baby steps of a double-hoisted linear transform).
+    pub fn encode_poly_extended(
+        &self,
+        values: &[Complex64],
+        level: usize,
+        scale: f64,
+    ) -> Result<RnsPoly> {
+        self.encode_poly_with_p(values, level, scale, self.ctx.num_p())
+    }
+
+    fn encode_poly_with_p(
+        &self,
+        values: &[Complex64],
+        level: usize,
+        scale: f64,
+        num_p: usize,
+    ) -> Result<RnsPoly> {
         self.check_level_and_scale(level, scale)?;
         let slots = values.len();
         let fft = self.fft(slots)?;
@@ -146,7 +179,7 @@ impl Encoder {
             coeffs[k * gap] = w.re * scale;
             coeffs[k * gap + n / 2] = w.im * scale;
         }
-        self.coefficients_to_poly(&coeffs, level)
+        self.coefficients_to_poly_with_p(&coeffs, level, num_p)
     }
 
     /// Encodes real values (imaginary parts zero); see [`Self::encode_poly`].

@@ -35,8 +35,11 @@
 //! run a closure on a pool of a chosen size.
 
 mod arith;
+mod lintrans;
 mod mul;
 mod rotate;
+
+pub use lintrans::GiantStep;
 
 use crate::crypto::{Ciphertext, Plaintext};
 use crate::error::{Error, Result};

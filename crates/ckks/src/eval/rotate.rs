@@ -10,7 +10,11 @@ use crate::keys::{Decomposed, GaloisKey};
 use crate::math::poly::{Form, RnsPoly, for_each_limb};
 
 impl Evaluator {
-    fn galois_key(&self, element: u64, what: impl FnOnce() -> String) -> Result<&GaloisKey> {
+    pub(super) fn galois_key(
+        &self,
+        element: u64,
+        what: impl FnOnce() -> String,
+    ) -> Result<&GaloisKey> {
         self.keys
             .as_ref()
             .and_then(|k| k.galois.get(element))

@@ -175,12 +175,22 @@ impl RnsPoly {
     /// (any finite magnitude: the f64 mantissa and power of two are reduced separately), in
     /// coefficient form. Returns `None` if a coefficient is not finite.
     pub fn from_f64_rounded(ring: &RnsRing, coeffs: &[f64], num_q: usize) -> Option<Self> {
+        Self::from_f64_rounded_with_p(ring, coeffs, num_q, 0)
+    }
+
+    /// [`RnsPoly::from_f64_rounded`] into `num_q` q-limbs and `num_p` p-limbs.
+    pub fn from_f64_rounded_with_p(
+        ring: &RnsRing,
+        coeffs: &[f64],
+        num_q: usize,
+        num_p: usize,
+    ) -> Option<Self> {
         let n = ring.n();
         assert_eq!(coeffs.len(), n, "coefficient count must equal N");
         if coeffs.iter().any(|c| !c.is_finite()) {
             return None;
         }
-        let mut poly = Self::zero(n, num_q, 0, Form::Coefficient);
+        let mut poly = Self::for_overwrite(n, num_q, num_p, Form::Coefficient);
         for_each_limb(&mut poly.data, n, |i, limb| {
             let m = ring.modulus(i, num_q);
             for (x, &c) in limb.iter_mut().zip(coeffs) {

@@ -4,14 +4,19 @@
 //! sparse input's slots are periodic and the transforms keep track of the period themselves.
 //! Plaintext diagonals are kept in NTT form at their level ([`NttPlaintext`]), so a product
 //! with a pre-encoded diagonal is one pointwise multiplication per limb, with no transform.
+//! The DFT diagonals are also encoded modulo the special primes, so that the linear transforms
+//! run double-hoisted ([`Evaluator::linear_transform_double_hoisted`]).
+
+use std::borrow::Cow;
 
 use num_complex::Complex64;
 
 use super::encapsulation::SparseSecretKeys;
 use crate::circuits::backend::{SCALE_TOLERANCE, SlotBackend};
+use crate::circuits::lintrans::eval::{EncodedGroup, apply_with_primitives};
 use crate::crypto::Ciphertext;
 use crate::encoding::Encoder;
-use crate::eval::Evaluator;
+use crate::eval::{Evaluator, GiantStep};
 use crate::math::poly::RnsPoly;
 use crate::{Error, Result};
 
@@ -27,6 +32,18 @@ impl NttPlaintext {
     /// Memory held, in bytes.
     pub fn size_bytes(&self) -> usize {
         std::mem::size_of_val(self.poly.data())
+    }
+
+    /// The polynomial over `Q_level` only (a copy without the special-prime limbs if it has
+    /// them).
+    fn q_poly(&self) -> Cow<'_, RnsPoly> {
+        if self.poly.num_p() == 0 {
+            Cow::Borrowed(&self.poly)
+        } else {
+            let mut q = self.poly.clone();
+            q.drop_p();
+            Cow::Owned(q)
+        }
     }
 }
 
@@ -114,6 +131,57 @@ impl SlotBackend for CkksBackend<'_> {
         Ok(NttPlaintext { poly, level, scale })
     }
 
+    fn encode_diagonal(
+        &self,
+        values: &[Complex64],
+        level: usize,
+        scale: f64,
+    ) -> Result<NttPlaintext> {
+        let poly = self.encoder.encode_poly_extended(values, level, scale)?;
+        Ok(NttPlaintext { poly, level, scale })
+    }
+
+    fn linear_transform(
+        &self,
+        ct: &Ciphertext,
+        baby_steps: &[i64],
+        groups: &[EncodedGroup<NttPlaintext>],
+    ) -> Result<Ciphertext> {
+        let mut pts = groups.iter().flat_map(|(_, g)| g.iter().map(|(_, pt)| pt));
+        let Some(first) = pts.next() else {
+            return Err(Error::InvalidInput("empty linear transform".into()));
+        };
+        let np = self.eval.context().num_p();
+        let uniform = pts.all(|pt| {
+            pt.level == first.level
+                && pt.poly.num_p() == np
+                && (pt.scale - first.scale).abs() <= SCALE_TOLERANCE * first.scale
+        });
+        if !uniform || first.poly.num_p() != np {
+            // Diagonals not encoded for double hoisting: the generic evaluation.
+            return apply_with_primitives(self, ct, baby_steps, groups);
+        }
+        if ct.level() != first.level {
+            return Err(Error::Level(format!(
+                "linear transform encoded for level {} applied at level {}",
+                first.level,
+                ct.level()
+            )));
+        }
+        let steps: Vec<GiantStep<'_>> = groups
+            .iter()
+            .map(|(giant, group)| GiantStep {
+                giant: self.step(*giant),
+                diagonals: group
+                    .iter()
+                    .map(|(b, pt)| (self.step(*b), &pt.poly))
+                    .collect(),
+            })
+            .collect();
+        self.eval
+            .linear_transform_double_hoisted(ct, &steps, first.scale)
+    }
+
     fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
         self.eval.add(a, b)
     }
@@ -132,8 +200,9 @@ impl SlotBackend for CkksBackend<'_> {
         }
         let ring = self.eval.context().ring();
         let mut out = ct.clone();
-        out.c0.mul_assign(ring, &pt.poly);
-        out.c1.mul_assign(ring, &pt.poly);
+        let poly = pt.q_poly();
+        out.c0.mul_assign(ring, &poly);
+        out.c1.mul_assign(ring, &poly);
         out.scale *= pt.scale;
         out.seed = None;
         Ok(out)
@@ -161,8 +230,9 @@ impl SlotBackend for CkksBackend<'_> {
             });
         }
         let ring = self.eval.context().ring();
-        acc.c0.add_mul_assign(ring, &ct.c0, &pt.poly);
-        acc.c1.add_mul_assign(ring, &ct.c1, &pt.poly);
+        let poly = pt.q_poly();
+        acc.c0.add_mul_assign(ring, &ct.c0, &poly);
+        acc.c1.add_mul_assign(ring, &ct.c1, &poly);
         acc.seed = None;
         Ok(())
     }

@@ -4,6 +4,10 @@ use super::BsgsPlan;
 use crate::circuits::backend::SlotBackend;
 use crate::{Error, Result};
 
+/// One giant step of a pre-encoded transform: its rotation and the `(baby step, plaintext
+/// diagonal)` pairs it sums.
+pub type EncodedGroup<P> = (i64, Vec<(i64, P)>);
+
 /// A linear transform ready for one level: diagonals encoded at that level with a fixed
 /// plaintext scale, grouped by giant step.
 #[derive(Debug, Clone)]
@@ -12,7 +16,7 @@ pub struct EncodedTransform<P> {
     plaintext_scale: f64,
     baby_steps: Vec<i64>,
     /// (giant step, [(baby step, encoded pre-rotated diagonal)]).
-    groups: Vec<(i64, Vec<(i64, P)>)>,
+    groups: Vec<EncodedGroup<P>>,
 }
 
 impl<P> EncodedTransform<P> {
@@ -34,7 +38,7 @@ impl<P> EncodedTransform<P> {
         for (&giant, group) in plan.groups() {
             let mut encoded = Vec::with_capacity(group.len());
             for (&baby, diag) in group {
-                encoded.push((baby, backend.encode(diag, level, plaintext_scale)?));
+                encoded.push((baby, backend.encode_diagonal(diag, level, plaintext_scale)?));
             }
             groups.push((giant, encoded));
         }
@@ -61,8 +65,8 @@ impl<P> EncodedTransform<P> {
         self.groups.iter().map(|(_, g)| g.len()).sum()
     }
 
-    /// Applies the transform: hoisted baby-step rotations of the input, one plaintext product
-    /// per diagonal, one rotation per giant step, one rescale at the end.
+    /// Applies the transform ([`SlotBackend::linear_transform`]: baby-step rotations of the
+    /// input, one plaintext product per diagonal, one rotation per giant step, one rescale).
     pub fn apply<B: SlotBackend<Pt = P>>(&self, backend: &B, ct: &B::Ct) -> Result<B::Ct> {
         if backend.level(ct) != self.level {
             return Err(Error::Level(format!(
@@ -71,39 +75,51 @@ impl<P> EncodedTransform<P> {
                 backend.level(ct)
             )));
         }
-        let rotated = backend.rotate_hoisted(ct, &self.baby_steps)?;
-        let baby = |b: i64| -> Result<&B::Ct> {
-            if b == 0 {
-                return Ok(ct);
-            }
-            self.baby_steps
-                .iter()
-                .position(|&s| s == b)
-                .map(|i| &rotated[i])
-                .ok_or_else(|| Error::InvalidInput(format!("baby step {b} not rotated")))
-        };
-        let mut out: Option<B::Ct> = None;
-        for (giant, group) in &self.groups {
-            let mut inner: Option<B::Ct> = None;
-            for (b, pt) in group {
-                let src = baby(*b)?;
-                match inner.as_mut() {
-                    None => inner = Some(backend.mul_plain(src, pt)?),
-                    Some(acc) => backend.mul_plain_add(acc, src, pt)?,
-                }
-            }
-            let Some(mut inner) = inner else { continue };
-            if *giant != 0 {
-                inner = backend.rotate(&inner, *giant)?;
-            }
-            out = Some(match out {
-                None => inner,
-                Some(acc) => backend.add(&acc, &inner)?,
-            });
-        }
-        let out = out.ok_or_else(|| Error::InvalidInput("empty linear transform".into()))?;
-        backend.rescale(&out)
+        backend.linear_transform(ct, &self.baby_steps, &self.groups)
     }
+}
+
+/// [`SlotBackend::linear_transform`] from the primitive operations: hoisted baby-step
+/// rotations of the input, one plaintext product per diagonal, one rotation per giant step,
+/// one rescale at the end.
+pub fn apply_with_primitives<B: SlotBackend + ?Sized>(
+    backend: &B,
+    ct: &B::Ct,
+    baby_steps: &[i64],
+    groups: &[EncodedGroup<B::Pt>],
+) -> Result<B::Ct> {
+    let rotated = backend.rotate_hoisted(ct, baby_steps)?;
+    let baby = |b: i64| -> Result<&B::Ct> {
+        if b == 0 {
+            return Ok(ct);
+        }
+        baby_steps
+            .iter()
+            .position(|&s| s == b)
+            .map(|i| &rotated[i])
+            .ok_or_else(|| Error::InvalidInput(format!("baby step {b} not rotated")))
+    };
+    let mut out: Option<B::Ct> = None;
+    for (giant, group) in groups {
+        let mut inner: Option<B::Ct> = None;
+        for (b, pt) in group {
+            let src = baby(*b)?;
+            match inner.as_mut() {
+                None => inner = Some(backend.mul_plain(src, pt)?),
+                Some(acc) => backend.mul_plain_add(acc, src, pt)?,
+            }
+        }
+        let Some(mut inner) = inner else { continue };
+        if *giant != 0 {
+            inner = backend.rotate(&inner, *giant)?;
+        }
+        out = Some(match out {
+            None => inner,
+            Some(acc) => backend.add(&acc, &inner)?,
+        });
+    }
+    let out = out.ok_or_else(|| Error::InvalidInput("empty linear transform".into()))?;
+    backend.rescale(&out)
 }
 
 #[cfg(test)]
