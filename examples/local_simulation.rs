@@ -17,7 +17,7 @@ use hetal::actors::client::StopPolicy;
 use hetal::actors::deploy::{
     Deployment, Layout, Network, PlainData, Taps, encrypt_dataset, hetal_unit, upload_from_client,
 };
-use hetal::actors::messages::TrainingSetup;
+use hetal::actors::messages::{TrainingSetup, ValidationForm};
 use hetal::data::FeaturePack;
 use hetal::learn::eval::SimConfig;
 use hetal::learn::softmax::SoftmaxVariant;
@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         unit: hetal_unit(hyper.batch_size, pack.num_classes(), slots)?,
         classes: pack.num_classes(),
         dim: pack.dim(),
+        validation: ValidationForm::Logits,
     };
 
     let deployment = Deployment::start(Layout {

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use hetal_learn::pack::BlockMatrix;
+use hetal_learn::softmax::{ExactSoftmax, RowSoftmax};
 use hetal_learn::train::{
     Decision, EarlyStopping, EncryptedBatch, SoftmaxRegression, Verdict, accuracy, argmax_rows,
     cross_entropy,
@@ -17,9 +18,10 @@ use crate::backend::{ClientBackend, ServerBackend};
 use crate::error::{ActorError, Result};
 use crate::messages::{
     BlobSink, EpochVerdict, FinalModel, TrainingSetup, UploadTraining, UploadTrainingBody,
-    UploadValidation, UploadValidationBody, ValidationOutput, decode_matrix, encode_batch,
-    encode_matrix,
+    UploadValidation, UploadValidationBody, ValidationForm, ValidationOutput, decode_matrix,
+    encode_batch, encode_matrix,
 };
+use crate::progress::{ProgressEvent, ProgressSink, report};
 use crate::roster::{EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
 use crate::tap::{self, Tap};
 
@@ -66,9 +68,16 @@ pub struct Client<K: ClientBackend> {
     runtime: tokio::runtime::Handle,
     events: mpsc::UnboundedSender<ClientEvent>,
     tap: Option<Tap>,
+    progress: Option<ProgressSink>,
 }
 
 impl<K: ClientBackend> Client<K> {
+    /// Reports each verdict to `sink`.
+    pub fn with_progress(mut self, sink: Option<ProgressSink>) -> Self {
+        self.progress = sink;
+        self
+    }
+
     /// A client that scores validation outputs against `val_labels` and decides with `policy`,
     /// reporting to `events`.
     #[allow(clippy::too_many_arguments)]
@@ -95,6 +104,7 @@ impl<K: ClientBackend> Client<K> {
             runtime,
             events,
             tap,
+            progress: None,
         }
     }
 }
@@ -105,7 +115,8 @@ impl<K: ClientBackend> Actor for Client<K> {
     }
 }
 
-/// Decrypts the validation probabilities and decides (the client side of an epoch).
+/// Decrypts the validation output (logits or probabilities) and decides (the client side of
+/// an epoch). Logits get the exact softmax here, in plaintext.
 fn review<K: ClientBackend>(
     backend: &K,
     review: &Mutex<Review>,
@@ -114,13 +125,17 @@ fn review<K: ClientBackend>(
     let server = backend.server();
     let parts = msg
         .body
-        .probabilities
+        .outputs
         .iter()
         .map(|m| backend.decrypt(&decode_matrix(server, m, &msg.blobs)?))
         .collect::<Result<Vec<Array2<f64>>>>()?;
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    let p = ndarray::concatenate(Axis(0), &views)
+    let decrypted = ndarray::concatenate(Axis(0), &views)
         .map_err(|e| ActorError::Protocol(format!("validation output: {e}")))?;
+    let p = match msg.body.form {
+        ValidationForm::Logits => ExactSoftmax.softmax_rows(&decrypted)?,
+        ValidationForm::Probabilities => decrypted,
+    };
     let mut state = review
         .lock()
         .map_err(|_| ActorError::Lost("review state poisoned".into()))?;
@@ -155,11 +170,12 @@ impl<K: ClientBackend> Handle<ValidationOutput> for Client<K> {
             Role::Trainer
         };
         self.roster.require(ctx, "ValidationOutput", &[from])?;
-        let (backend, state, events, tap) = (
+        let (backend, state, events, tap, progress) = (
             Arc::clone(&self.backend),
             Arc::clone(&self.review),
             self.events.clone(),
             self.tap.clone(),
+            self.progress.clone(),
         );
         let trainer = self
             .node
@@ -169,6 +185,16 @@ impl<K: ClientBackend> Handle<ValidationOutput> for Client<K> {
                 tokio::task::spawn_blocking(move || review(&*backend, &state, &msg)).await;
             match verdict {
                 Ok(Ok(verdict)) => {
+                    report(
+                        &progress,
+                        ProgressEvent::Verdict {
+                            epoch: verdict.epoch,
+                            val_loss: verdict.val_loss,
+                            val_accuracy: verdict.val_accuracy,
+                            stop: is_stop(&verdict),
+                            new_best: verdict.new_best,
+                        },
+                    );
                     let _ = events.send(ClientEvent::Reviewed(verdict));
                     let msg = EpochVerdict(verdict);
                     tap::record(&tap, &msg);
@@ -292,18 +318,49 @@ pub async fn upload<K: ClientBackend>(
     data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
     tap: Option<&Tap>,
 ) -> Result<()> {
+    upload_with_progress(node, roster, backend, setup, data, tap, None).await
+}
+
+/// [`upload`], reporting the bytes sent to `progress` after each message.
+pub async fn upload_with_progress<K: ClientBackend>(
+    node: &Node,
+    roster: &Roster,
+    backend: &K,
+    setup: TrainingSetup,
+    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
+    tap: Option<&Tap>,
+    progress: Option<&ProgressSink>,
+) -> Result<()> {
     let tap = tap.cloned();
+    let progress = progress.cloned();
     let (validation, training) = upload_messages(roster, backend, setup, data)?;
+    let validation_bytes = validation.as_ref().map_or(0, |m| m.blob_bytes());
+    let total = validation_bytes + training.blob_bytes();
+    report(&progress, ProgressEvent::Upload { bytes: 0, total });
     if let (Some(evaluator), Some(msg)) = (&roster.evaluator, validation) {
         tap::record(&tap, &msg);
         node.remote_ref::<UploadValidation>(evaluator, EVALUATOR_ACTOR)
             .tell(msg)
             .await?;
+        report(
+            &progress,
+            ProgressEvent::Upload {
+                bytes: validation_bytes,
+                total,
+            },
+        );
     }
     tap::record(&tap, &training);
     node.remote_ref::<UploadTraining>(&roster.trainer, TRAINER_ACTOR)
         .tell(training)
         .await?;
+    report(
+        &progress,
+        ProgressEvent::Upload {
+            bytes: total,
+            total,
+        },
+    );
     Ok(())
 }
 

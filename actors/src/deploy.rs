@@ -11,14 +11,15 @@ use hetal_learn::train::{SoftmaxRegression, TrainingClient, Verdict};
 use hetal_runtime::identity::{Validity, generate_cluster, write_cluster};
 use hetal_runtime::transport::MemoryNetwork;
 use hetal_runtime::{Node, NodeConfig, NodeIdentity, NodeName};
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, s};
 use tokio::sync::mpsc;
 
 use crate::backend::{ClientBackend, ServerBackend, ServerOptions};
-use crate::client::{Client, ClientEvent, EncryptedUpload, StopPolicy, upload};
+use crate::client::{Client, ClientEvent, EncryptedUpload, StopPolicy, upload_with_progress};
 use crate::error::{ActorError, Result};
 use crate::evaluator::Evaluator;
 use crate::messages::TrainingSetup;
+use crate::progress::{ProgressEvent, ProgressSink, report};
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Roster, TRAINER_ACTOR};
 use crate::tap::Tap;
 use crate::trainer::{
@@ -62,6 +63,7 @@ pub struct Deployment {
     /// Worker nodes, in roster order (spares included; not all need run actors).
     pub workers: Vec<Node>,
     cert_dir: Option<PathBuf>,
+    progress: Option<ProgressSink>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -164,7 +166,19 @@ impl Deployment {
             evaluator,
             workers,
             cert_dir,
+            progress: None,
         })
+    }
+
+    /// Has the parties started afterwards (and the client's upload) report to `sink`.
+    pub fn with_progress(mut self, sink: ProgressSink) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
+    /// The progress sink, if any.
+    pub fn progress(&self) -> Option<&ProgressSink> {
+        self.progress.as_ref()
     }
 
     /// Starts a worker actor on worker node `index` (it joins the trainer's pool).
@@ -207,6 +221,7 @@ impl Deployment {
                 verdict_timeout: DEFAULT_VERDICT_TIMEOUT,
                 runtime: runtime.clone(),
                 tap: taps.trainer.clone(),
+                progress: self.progress.clone(),
             },
         );
         let handle = trainer.handle();
@@ -220,7 +235,8 @@ impl Deployment {
                     options,
                     runtime.clone(),
                     taps.evaluator.clone(),
-                ),
+                )
+                .with_progress(self.progress.clone()),
             )?;
         }
         let (tx, rx) = mpsc::unbounded_channel();
@@ -235,7 +251,8 @@ impl Deployment {
                 runtime,
                 tx,
                 taps.client.clone(),
-            ),
+            )
+            .with_progress(self.progress.clone()),
         )?;
         Ok(Parties {
             trainer: handle,
@@ -393,6 +410,17 @@ pub fn encrypt_dataset<K: ClientBackend>(
     setup: &TrainingSetup,
     data: PlainData<'_>,
 ) -> Result<EncryptedUpload<<K::Server as ServerBackend>::Ct>> {
+    encrypt_dataset_with_progress(backend, setup, data, None)
+}
+
+/// [`encrypt_dataset`], reporting each encrypted batch (training batches, then validation
+/// blocks) to `progress`.
+pub fn encrypt_dataset_with_progress<K: ClientBackend>(
+    backend: &K,
+    setup: &TrainingSetup,
+    data: PlainData<'_>,
+    progress: Option<&ProgressSink>,
+) -> Result<EncryptedUpload<<K::Server as ServerBackend>::Ct>> {
     let codec = backend.codec()?;
     let client = TrainingClient::new(
         &codec,
@@ -401,9 +429,41 @@ pub fn encrypt_dataset<K: ClientBackend>(
         setup.dim,
         setup.hyper.patience,
     )?;
+    let (rows, batch) = (data.train_x.nrows(), setup.hyper.batch_size);
+    if data.train_y.len() != rows || batch == 0 {
+        return Err(ActorError::Config(format!(
+            "{rows} training rows, {} labels, batch size {batch}",
+            data.train_y.len()
+        )));
+    }
+    let val_block = setup.unit.s0();
+    let total = rows.div_ceil(batch) + data.val_x.nrows().div_ceil(val_block);
+    let progress = progress.cloned();
+    let mut done = 0;
+    let tick = |done: &mut usize| {
+        *done += 1;
+        report(&progress, ProgressEvent::Encrypt { done: *done, total });
+    };
+    // Batch by batch (the same consecutive rows `encrypt_training_set` takes), to report.
+    let mut train = Vec::with_capacity(rows.div_ceil(batch));
+    for lo in (0..rows).step_by(batch) {
+        let hi = (lo + batch).min(rows);
+        train.extend(client.encrypt_training_set(
+            data.train_x.slice(s![lo..hi, ..]),
+            &data.train_y[lo..hi],
+            batch,
+        )?);
+        tick(&mut done);
+    }
+    let mut validation = Vec::new();
+    for lo in (0..data.val_x.nrows()).step_by(val_block) {
+        let hi = (lo + val_block).min(data.val_x.nrows());
+        validation.extend(client.encrypt_features(data.val_x.slice(s![lo..hi, ..]))?);
+        tick(&mut done);
+    }
     Ok(EncryptedUpload {
-        train: client.encrypt_training_set(data.train_x, data.train_y, setup.hyper.batch_size)?,
-        validation: client.encrypt_features(data.val_x)?,
+        train,
+        validation,
         initial_weights: client.initial_weights()?,
     })
 }
@@ -421,13 +481,14 @@ pub async fn upload_from_client<K: ClientBackend>(
     data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
     tap: Option<&Tap>,
 ) -> Result<()> {
-    upload(
+    upload_with_progress(
         &deployment.client,
         &deployment.roster,
         backend,
         setup,
         data,
         tap,
+        deployment.progress.as_ref(),
     )
     .await
 }

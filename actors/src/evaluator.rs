@@ -1,8 +1,10 @@
 //! The evaluator: holds the validation features the client encrypted for it, and after each
-//! epoch turns the trainer's encrypted weights into encrypted validation probabilities for the
-//! client (who alone can decrypt them and holds the labels).
+//! epoch turns the trainer's encrypted weights into the encrypted validation output the job asks
+//! for — logits (one DiagABT, no bootstrap) or probabilities (the encrypted softmax) — for the
+//! client, who alone can decrypt it and holds the labels.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use hetal_learn::pack::BlockMatrix;
 use hetal_learn::train::{EncryptedBatch, EncryptedTrainer};
@@ -11,15 +13,17 @@ use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, Rejection};
 use crate::backend::{ServerBackend, ServerOptions};
 use crate::error::{ActorError, Result};
 use crate::messages::{
-    BlobSink, EvaluateEpoch, TrainingSetup, UploadValidation, ValidationOutput,
+    BlobSink, EvaluateEpoch, TrainingSetup, UploadValidation, ValidationForm, ValidationOutput,
     ValidationOutputBody, decode_batch, decode_matrix, encode_matrix,
 };
+use crate::progress::{Party, Phase, ProgressEvent, ProgressSink, ValidationKind, report};
 use crate::roster::{CLIENT_ACTOR, Role, Roster};
 use crate::tap::{self, Tap};
 
-/// Encrypted validation probabilities of `weights` on `batches`: the same computation as
-/// [`EncryptedTrainer::validation_probabilities`] (bootstrapping the weights first if needed).
-pub fn validation_probabilities<B: ServerBackend>(
+/// Encrypted validation output of `weights` on `batches` in the job's form: the same
+/// computation as [`EncryptedTrainer::validation_output`] (bootstrapping the weights first if
+/// they lack the levels).
+pub fn validation_output<B: ServerBackend>(
     backend: &B,
     setup: &TrainingSetup,
     weights: BlockMatrix<B::Ct>,
@@ -34,8 +38,19 @@ pub fn validation_probabilities<B: ServerBackend>(
         weights,
         backend.bootstrap_min(),
     )?;
+    if !backend.bootstraps() {
+        trainer.disable_bootstrapping();
+    }
     trainer.set_weight_scale(weight_scale)?;
-    Ok(trainer.validation_probabilities(batches)?)
+    Ok(trainer.validation_output(setup.validation, batches)?)
+}
+
+/// The progress kind of a validation form.
+pub(crate) fn validation_kind(form: ValidationForm) -> ValidationKind {
+    match form {
+        ValidationForm::Logits => ValidationKind::Logits,
+        ValidationForm::Probabilities => ValidationKind::Probabilities,
+    }
 }
 
 struct ValidationJob<B: ServerBackend> {
@@ -52,6 +67,7 @@ pub struct Evaluator<B: ServerBackend> {
     runtime: tokio::runtime::Handle,
     job: Option<ValidationJob<B>>,
     tap: Option<Tap>,
+    progress: Option<ProgressSink>,
 }
 
 impl<B: ServerBackend> Evaluator<B> {
@@ -70,7 +86,14 @@ impl<B: ServerBackend> Evaluator<B> {
             runtime,
             job: None,
             tap,
+            progress: None,
         }
+    }
+
+    /// Reports each validation's start and end to `sink`.
+    pub fn with_progress(mut self, sink: Option<ProgressSink>) -> Self {
+        self.progress = sink;
+        self
     }
 }
 
@@ -125,28 +148,39 @@ impl<B: ServerBackend> Handle<EvaluateEpoch> for Evaluator<B> {
             .node
             .remote_ref::<ValidationOutput>(&self.roster.client, CLIENT_ACTOR);
         let tap = self.tap.clone();
+        let progress = self.progress.clone();
         self.runtime.spawn(async move {
             let epoch = msg.body.epoch;
+            let event = |phase| ProgressEvent::Validation {
+                epoch,
+                by: Party::Evaluator,
+                kind: validation_kind(setup.validation),
+                phase,
+            };
+            report(&progress, event(Phase::Started));
+            let start = Instant::now();
             let computed = tokio::task::spawn_blocking(move || -> Result<ValidationOutput> {
                 let weights = decode_matrix(&*backend, &msg.body.weights, &msg.blobs)?;
-                let probs = validation_probabilities(
-                    &*backend,
-                    &setup,
-                    weights,
-                    msg.body.weight_scale,
-                    &batches,
-                )?;
+                let outputs =
+                    validation_output(&*backend, &setup, weights, msg.body.weight_scale, &batches)?;
                 let mut sink = BlobSink::default();
-                let probabilities = probs
+                let outputs = outputs
                     .iter()
                     .map(|p| encode_matrix(&*backend, p, &mut sink))
                     .collect::<Result<Vec<_>>>()?;
                 Ok(sink.seal(ValidationOutputBody {
                     epoch,
-                    probabilities,
+                    form: setup.validation,
+                    outputs,
                 }))
             })
             .await;
+            report(
+                &progress,
+                event(Phase::Finished {
+                    elapsed: start.elapsed(),
+                }),
+            );
             match computed {
                 Ok(Ok(out)) => {
                     tap::record(&tap, &out);

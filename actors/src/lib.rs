@@ -9,6 +9,7 @@
 //! * [`backend`]: the key-less [`backend::ServerBackend`] (trainer, workers, evaluator) and the
 //!   [`backend::ClientBackend`] (data owner), for the simulator and for CKKS.
 //! * [`worker`], [`trainer`], [`evaluator`], [`client`]: the actors.
+//! * [`progress`]: events a host can draw progress bars from.
 //! * [`deploy`]: a whole deployment in one process (in memory or QUIC over loopback), as
 //!   `hetal simulate` runs it.
 //!
@@ -50,6 +51,7 @@ pub mod error;
 pub mod evaluator;
 pub mod messages;
 pub mod party;
+pub mod progress;
 pub mod roster;
 pub mod tap;
 pub mod trainer;

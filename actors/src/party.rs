@@ -20,7 +20,7 @@ use crate::config::{ClientJobConfig, NodeFileConfig};
 use crate::deploy::{PlainData, encrypt_dataset, hetal_unit};
 use crate::error::{ActorError, Result};
 use crate::evaluator::Evaluator;
-use crate::messages::TrainingSetup;
+use crate::messages::{TrainingSetup, ValidationForm};
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
 use crate::trainer::{DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig};
 use crate::worker::start_worker;
@@ -121,6 +121,7 @@ async fn run_trainer(node: &Node, roster: Roster, say: &mut impl FnMut(String)) 
             verdict_timeout: DEFAULT_VERDICT_TIMEOUT,
             runtime: tokio::runtime::Handle::current(),
             tap: None,
+            progress: None,
         },
     );
     let handle = trainer.handle();
@@ -168,6 +169,7 @@ async fn run_client(
         unit: hetal_unit(hyper.batch_size, classes, job.slots)?,
         classes,
         dim: pack.dim(),
+        validation: ValidationForm::Probabilities,
     };
     let backend = Arc::new(SimClient::new(SimConfig {
         bootstrap_max_abs: Some(1.0),

@@ -11,7 +11,7 @@ use hetal_actors::backend::ckks::{CkksClient, CkksServer};
 use hetal_actors::backend::{ClientBackend, ServerBackend, ServerOptions};
 use hetal_actors::client::{StopPolicy, upload_messages};
 use hetal_actors::deploy::{Deployment, Layout, Network, Taps};
-use hetal_actors::messages::{BlobSink, LoadKeysBody, TrainingSetup};
+use hetal_actors::messages::{BlobSink, LoadKeysBody, TrainingSetup, ValidationForm};
 use hetal_actors::tap::Tap;
 use hetal_actors::trainer::scheduler::{Scheduler, Unit};
 use hetal_ckks::crypto::Decryptor;
@@ -186,6 +186,7 @@ async fn ckks_units_on_quic_workers_decrypt_to_the_product_and_never_carry_the_s
         unit,
         classes: c,
         dim: d,
+        validation: ValidationForm::Logits,
     };
     let tc = TrainingClient::new(&codec, unit, c, d, 3).unwrap();
     let labels: Vec<usize> = (0..n).map(|i| i % c).collect();

@@ -16,7 +16,7 @@ use hetal_actors::client::StopPolicy;
 use hetal_actors::deploy::{
     Deployment, Layout, Network, PlainData, Taps, encrypt_dataset, hetal_unit, upload_from_client,
 };
-use hetal_actors::messages::TrainingSetup;
+use hetal_actors::messages::{TrainingSetup, ValidationForm};
 use hetal_data::FeaturePack;
 use hetal_learn::eval::SimConfig;
 use hetal_learn::softmax::SoftmaxVariant;
@@ -70,6 +70,7 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         unit: hetal_unit(hyper.batch_size, classes, args.slots)?,
         classes,
         dim: pack.dim(),
+        validation: ValidationForm::Logits,
     };
     let config = SimConfig {
         bootstrap_max_abs: Some(1.0),

@@ -66,6 +66,11 @@ pub trait ServerBackend: Send + Sync + Sized + 'static {
     fn decode_ct(&self, bytes: &[u8]) -> Result<Self::Ct>;
     /// Lowest level this backend bootstraps from.
     fn bootstrap_min(&self) -> usize;
+    /// Whether it can bootstrap at all (a CKKS node without bootstrapping keys cannot: training
+    /// then runs on the levels of one modulus chain).
+    fn bootstraps(&self) -> bool {
+        true
+    }
 }
 
 /// The data owner's side: the server half plus encryption and decryption.

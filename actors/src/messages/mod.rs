@@ -15,8 +15,8 @@ pub use envelope::{BlobSink, Body, Envelope};
 pub use matrix::{BatchBody, decode_batch, decode_matrix, encode_batch, encode_matrix};
 pub use training::{
     EpochVerdict, EvaluateEpoch, EvaluateEpochBody, FinalModel, FinalModelBody, TrainingSetup,
-    UploadTraining, UploadTrainingBody, UploadValidation, UploadValidationBody, ValidationOutput,
-    ValidationOutputBody,
+    UploadTraining, UploadTrainingBody, UploadValidation, UploadValidationBody, ValidationForm,
+    ValidationOutput, ValidationOutputBody,
 };
 pub use work::{
     ComputeBody, ComputeUnit, InlineOperand, JoinPool, KeysLoaded, LoadKeys, LoadKeysBody,

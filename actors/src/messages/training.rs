@@ -2,6 +2,7 @@
 
 use hetal_learn::pack::{BlockMatrix, UnitShape};
 use hetal_learn::softmax::SoftmaxVariant;
+pub use hetal_learn::train::client::ValidationForm;
 use hetal_learn::train::{HyperParams, Verdict};
 use hetal_runtime::serde_message;
 use serde::{Deserialize, Serialize};
@@ -10,13 +11,13 @@ use super::{BatchBody, Body, Envelope};
 use crate::backend::MaterialBody;
 
 /// Wire name of [`UploadTraining`].
-pub const UPLOAD_TRAINING: &str = "hetal.actors.UploadTraining/1";
+pub const UPLOAD_TRAINING: &str = "hetal.actors.UploadTraining/2";
 /// Wire name of [`UploadValidation`].
-pub const UPLOAD_VALIDATION: &str = "hetal.actors.UploadValidation/1";
+pub const UPLOAD_VALIDATION: &str = "hetal.actors.UploadValidation/2";
 /// Wire name of [`EvaluateEpoch`].
 pub const EVALUATE_EPOCH: &str = "hetal.actors.EvaluateEpoch/1";
 /// Wire name of [`ValidationOutput`].
-pub const VALIDATION_OUTPUT: &str = "hetal.actors.ValidationOutput/1";
+pub const VALIDATION_OUTPUT: &str = "hetal.actors.ValidationOutput/2";
 /// Wire name of [`EpochVerdict`].
 pub const EPOCH_VERDICT: &str = "hetal.actors.EpochVerdict/1";
 /// Wire name of [`FinalModel`].
@@ -35,6 +36,9 @@ pub struct TrainingSetup {
     pub classes: usize,
     /// Number of features (without the bias column).
     pub dim: usize,
+    /// What validation sends the client after each epoch: encrypted logits (cheap: no
+    /// bootstrap; the client applies the softmax) or encrypted probabilities (HETAL's way).
+    pub validation: ValidationForm,
 }
 
 /// Body of [`UploadTraining`].
@@ -94,8 +98,10 @@ pub type EvaluateEpoch = Envelope<EvaluateEpochBody>;
 pub struct ValidationOutputBody {
     /// 0-based epoch.
     pub epoch: usize,
-    /// Encrypted validation probabilities, one block matrix per validation batch.
-    pub probabilities: Vec<BlockMatrix<u32>>,
+    /// What `outputs` hold (the job's [`TrainingSetup::validation`]).
+    pub form: ValidationForm,
+    /// Encrypted validation logits or probabilities, one block matrix per validation batch.
+    pub outputs: Vec<BlockMatrix<u32>>,
 }
 impl Body for ValidationOutputBody {
     const NAME: &'static str = VALIDATION_OUTPUT;

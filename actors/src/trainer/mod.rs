@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hetal_learn::pack::BlockMatrix;
-use hetal_learn::train::{Decision, EncryptedBatch, Verdict};
+use hetal_learn::train::server::MatmulExecutor;
+use hetal_learn::train::{Decision, EncryptedBatch, EncryptedTrainer, Verdict};
 use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, NodeName, Rejection};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -21,17 +22,18 @@ use tokio::sync::mpsc;
 
 use crate::backend::{MaterialBody, ServerBackend, ServerOptions, blob};
 use crate::error::{ActorError, Result};
-use crate::evaluator::validation_probabilities;
+use crate::evaluator::validation_kind;
 use crate::messages::{
     BlobSink, EpochVerdict, EvaluateEpoch, EvaluateEpochBody, FinalModel, FinalModelBody, JoinPool,
     LoadKeys, LoadKeysBody, TrainingSetup, UploadTraining, ValidationOutput, ValidationOutputBody,
     decode_batch, decode_matrix, encode_matrix,
 };
+use crate::progress::{self, Party, Phase, ProgressEvent, ProgressSink};
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster};
 use crate::tap::{self, Tap};
 use pool::WorkerPool;
 use scheduler::{Scheduler, SchedulerStats};
-use step::{ModelState, StepPlan, check_weights, distributed_step};
+use step::{DistributedMatmul, check_weights};
 
 /// Default wait for one work unit before its worker is declared lost.
 pub const DEFAULT_UNIT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -39,7 +41,7 @@ pub const DEFAULT_UNIT_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_VERDICT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// How a trainer runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TrainerConfig {
     /// Who is who.
     pub roster: Roster,
@@ -53,6 +55,21 @@ pub struct TrainerConfig {
     pub runtime: tokio::runtime::Handle,
     /// Recorder of sent bytes (tests).
     pub tap: Option<Tap>,
+    /// Where the job reports its steps, validations and final model.
+    pub progress: Option<ProgressSink>,
+}
+
+impl std::fmt::Debug for TrainerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainerConfig")
+            .field("roster", &self.roster)
+            .field("options", &self.options)
+            .field("unit_timeout", &self.unit_timeout)
+            .field("verdict_timeout", &self.verdict_timeout)
+            .field("tap", &self.tap.is_some())
+            .field("progress", &self.progress.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a finished job did.
@@ -219,7 +236,7 @@ struct Job {
 struct Decoded<B: ServerBackend> {
     backend: Arc<B>,
     setup: TrainingSetup,
-    train: Vec<Arc<EncryptedBatch<B::Ct>>>,
+    train: Vec<EncryptedBatch<B::Ct>>,
     initial: BlockMatrix<B::Ct>,
     validation: Option<Vec<EncryptedBatch<B::Ct>>>,
     keys: LoadKeys,
@@ -237,7 +254,7 @@ fn decode_upload<B: ServerBackend>(
     let train = body
         .train
         .iter()
-        .map(|b| decode_batch(&backend, b, &msg.blobs).map(Arc::new))
+        .map(|b| decode_batch(&backend, b, &msg.blobs))
         .collect::<Result<Vec<_>>>()?;
     let initial = decode_matrix(&backend, &body.initial_weights, &msg.blobs)?;
     check_weights(&body.setup, &initial)?;
@@ -270,14 +287,13 @@ impl Job {
     async fn run<B: ServerBackend>(
         self,
         msg: UploadTraining,
-        mut verdicts: mpsc::UnboundedReceiver<Verdict>,
+        verdicts: mpsc::UnboundedReceiver<Verdict>,
     ) -> Result<TrainerReport> {
         let options = self.config.options;
         let job: Decoded<B> = tokio::task::spawn_blocking(move || decode_upload(msg, options))
             .await
             .map_err(|e| ActorError::Lost(e.to_string()))??;
-        let roster = &self.config.roster;
-        if roster.evaluator.is_none() && job.validation.is_none() {
+        if self.config.roster.evaluator.is_none() && job.validation.is_none() {
             return Err(ActorError::Protocol(
                 "no evaluator and no validation set for the trainer".into(),
             ));
@@ -286,7 +302,23 @@ impl Job {
             .lock()
             .map_err(|_| ActorError::Lost("worker pool poisoned".into()))?
             .reset_jobs();
-        let plan = Arc::new(StepPlan::new(&*job.backend, job.setup)?);
+        let runtime = tokio::runtime::Handle::current();
+        // The epoch loop is synchronous (the step is `hetal_learn`'s); it runs on a blocking
+        // thread and blocks on the runtime for the network.
+        tokio::task::spawn_blocking(move || self.train(job, verdicts, runtime))
+            .await
+            .map_err(|e| ActorError::Lost(e.to_string()))?
+    }
+
+    /// The epoch loop: steps, validation, the client's verdict; then the best weights to the
+    /// client.
+    fn train<B: ServerBackend>(
+        &self,
+        job: Decoded<B>,
+        mut verdicts: mpsc::UnboundedReceiver<Verdict>,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<TrainerReport> {
+        let progress = &self.config.progress;
         let scheduler = Arc::new(Scheduler::new(
             self.node.clone(),
             Arc::clone(&self.pool),
@@ -295,9 +327,23 @@ impl Job {
             self.config.unit_timeout,
             self.config.tap.clone(),
         ));
-        let validation = job.validation.map(Arc::new);
-        let hyper = job.setup.hyper;
-        let mut state = ModelState::new(job.initial);
+        let matmul = DistributedMatmul::new(Arc::clone(&scheduler), runtime.clone());
+        let ev = job.backend.evaluator()?;
+        let setup = job.setup;
+        let mut trainer = EncryptedTrainer::with_executor(
+            &ev,
+            setup.hyper,
+            setup.variant,
+            job.initial,
+            job.backend.bootstrap_min(),
+            &matmul,
+        )?;
+        if !job.backend.bootstraps() {
+            trainer.disable_bootstrapping();
+        }
+        // A failed multiplication surfaces as a learn error: report the network's own.
+        let failed = |e: hetal_learn::Error| matmul.take_failure().unwrap_or(e.into());
+        let hyper = setup.hyper;
         let mut order: Vec<usize> = (0..job.train.len()).collect();
         let mut rng = hyper.shuffle_seed.map(ChaCha8Rng::seed_from_u64);
         let mut report = TrainerReport {
@@ -310,19 +356,48 @@ impl Job {
             lost_workers: Vec::new(),
             elapsed: Duration::ZERO,
         };
+        progress::report(
+            progress,
+            ProgressEvent::JobStarted {
+                steps_per_epoch: order.len(),
+                max_epochs: hyper.max_epochs,
+            },
+        );
         let start = Instant::now();
         for epoch in 0..hyper.max_epochs {
             if let Some(rng) = rng.as_mut() {
                 order.shuffle(rng);
             }
-            for &b in &order {
-                state =
-                    distributed_step(&job.backend, &plan, &scheduler, state, &job.train[b]).await?;
+            for (k, &b) in order.iter().enumerate() {
+                let step_start = Instant::now();
+                let step = trainer.step(&job.train[b]).map_err(failed)?;
+                progress::report(
+                    progress,
+                    ProgressEvent::Step {
+                        epoch,
+                        step: k + 1,
+                        steps_per_epoch: order.len(),
+                        bootstraps: step.state_bootstraps
+                            + step.softmax_bootstraps
+                            + step.residual_bootstraps,
+                        elapsed: step_start.elapsed(),
+                    },
+                );
             }
-            self.request_validation(epoch, &job.backend, &plan, &state, validation.as_ref())
-                .await?;
-            let verdict = tokio::time::timeout(self.config.verdict_timeout, verdicts.recv())
-                .await
+            self.request_validation(
+                epoch,
+                &runtime,
+                &*job.backend,
+                &setup,
+                &mut trainer,
+                job.validation.as_deref(),
+            )
+            .map_err(|e| matmul.take_failure().unwrap_or(e))?;
+            let verdict = runtime
+                .block_on(tokio::time::timeout(
+                    self.config.verdict_timeout,
+                    verdicts.recv(),
+                ))
                 .map_err(|_| {
                     ActorError::Lost(format!(
                         "no verdict for epoch {epoch} within {:?}",
@@ -338,9 +413,7 @@ impl Job {
                     verdict.epoch
                 )));
             }
-            if verdict.new_best {
-                state.best = state.w.clone();
-            }
+            trainer.apply_verdict(&verdict);
             report.verdicts.push(verdict);
             report.epochs = epoch + 1;
             if verdict.decision == Decision::Stop {
@@ -348,94 +421,97 @@ impl Job {
             }
         }
         report.elapsed = start.elapsed();
-        report.steps = state.steps;
-        report.bootstraps = state.bootstraps;
+        report.steps = trainer.totals().steps;
+        report.bootstraps = trainer.totals().bootstraps();
         report.scheduler = scheduler.stats();
         if let Ok(pool) = self.pool.lock() {
             report.balance = pool.balance();
             report.lost_workers = pool.lost().to_vec();
         }
         let mut sink = BlobSink::default();
-        let best = encode_matrix(&*job.backend, &state.best, &mut sink)?;
+        let best = encode_matrix(&*job.backend, trainer.best_weights(), &mut sink)?;
         let msg = sink.seal(FinalModelBody {
             best,
-            weight_scale: plan.weight_scale(),
+            weight_scale: trainer.weight_scale(),
             epochs: report.epochs,
             steps: report.steps,
         });
         tap::record(&self.config.tap, &msg);
-        self.node
-            .remote_ref::<FinalModel>(&roster.client, CLIENT_ACTOR)
-            .tell(msg)
-            .await?;
+        runtime.block_on(
+            self.node
+                .remote_ref::<FinalModel>(&self.config.roster.client, CLIENT_ACTOR)
+                .tell(msg),
+        )?;
+        progress::report(
+            progress,
+            ProgressEvent::FinalModel {
+                epochs: report.epochs,
+                steps: report.steps,
+            },
+        );
         Ok(report)
     }
 
-    /// Sends the epoch's weights to the evaluator, or computes the validation output itself.
-    async fn request_validation<B: ServerBackend>(
+    /// Sends the epoch's weights to the evaluator, or computes the validation output itself
+    /// (its multiplications distributed like the step's).
+    fn request_validation<'e, B: ServerBackend, M: MatmulExecutor<B::Eval<'e>>>(
         &self,
         epoch: usize,
-        backend: &Arc<B>,
-        plan: &Arc<StepPlan>,
-        state: &ModelState<B::Ct>,
-        validation: Option<&Arc<Vec<EncryptedBatch<B::Ct>>>>,
+        runtime: &tokio::runtime::Handle,
+        backend: &B,
+        setup: &TrainingSetup,
+        trainer: &mut EncryptedTrainer<'_, B::Eval<'e>, M>,
+        validation: Option<&[EncryptedBatch<B::Ct>]>,
     ) -> Result<()> {
         let roster = &self.config.roster;
-        let weights = state.w.clone();
-        let weight_scale = plan.weight_scale();
+        let mut sink = BlobSink::default();
         if let Some(evaluator) = &roster.evaluator {
-            let backend = Arc::clone(backend);
-            let msg = tokio::task::spawn_blocking(move || -> Result<EvaluateEpoch> {
-                let mut sink = BlobSink::default();
-                let weights = encode_matrix(&*backend, &weights, &mut sink)?;
-                Ok(sink.seal(EvaluateEpochBody {
-                    epoch,
-                    weights,
-                    weight_scale,
-                }))
-            })
-            .await
-            .map_err(|e| ActorError::Lost(e.to_string()))??;
+            let weights = encode_matrix(backend, trainer.weights(), &mut sink)?;
+            let msg = sink.seal(EvaluateEpochBody {
+                epoch,
+                weights,
+                weight_scale: trainer.weight_scale(),
+            });
             tap::record(&self.config.tap, &msg);
-            self.node
-                .remote_ref::<EvaluateEpoch>(evaluator, EVALUATOR_ACTOR)
-                .tell(msg)
-                .await?;
+            runtime.block_on(
+                self.node
+                    .remote_ref::<EvaluateEpoch>(evaluator, EVALUATOR_ACTOR)
+                    .tell(msg),
+            )?;
             return Ok(());
         }
-        let validation = validation
-            .cloned()
-            .ok_or_else(|| ActorError::Protocol("no validation set".into()))?;
-        let (backend, plan) = (Arc::clone(backend), Arc::clone(plan));
-        let msg = tokio::task::spawn_blocking(move || -> Result<ValidationOutput> {
-            let probs = validation_probabilities(
-                &*backend,
-                &plan_setup(&plan),
-                weights,
-                weight_scale,
-                &validation,
-            )?;
-            let mut sink = BlobSink::default();
-            let probabilities = probs
-                .iter()
-                .map(|p| encode_matrix(&*backend, p, &mut sink))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(sink.seal(ValidationOutputBody {
-                epoch,
-                probabilities,
-            }))
-        })
-        .await
-        .map_err(|e| ActorError::Lost(e.to_string()))??;
+        let validation =
+            validation.ok_or_else(|| ActorError::Protocol("no validation set".into()))?;
+        let event = |phase| ProgressEvent::Validation {
+            epoch,
+            by: Party::Trainer,
+            kind: validation_kind(setup.validation),
+            phase,
+        };
+        progress::report(&self.config.progress, event(Phase::Started));
+        let start = Instant::now();
+        let outputs = trainer.validation_output(setup.validation, validation)?;
+        let outputs = outputs
+            .iter()
+            .map(|p| encode_matrix(backend, p, &mut sink))
+            .collect::<Result<Vec<_>>>()?;
+        let msg = sink.seal(ValidationOutputBody {
+            epoch,
+            form: setup.validation,
+            outputs,
+        });
+        progress::report(
+            &self.config.progress,
+            event(Phase::Finished {
+                elapsed: start.elapsed(),
+            }),
+        );
         tap::record(&self.config.tap, &msg);
-        self.node
-            .remote_ref::<ValidationOutput>(&roster.client, CLIENT_ACTOR)
-            .tell(msg)
-            .await?;
+        runtime.block_on(
+            self.node
+                .remote_ref::<ValidationOutput>(&roster.client, CLIENT_ACTOR)
+                .tell(msg),
+        )?;
         Ok(())
     }
-}
-
-fn plan_setup(plan: &StepPlan) -> TrainingSetup {
-    plan.setup()
 }

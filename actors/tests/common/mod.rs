@@ -13,7 +13,7 @@ use hetal_actors::deploy::{
     Deployment, Layout, Network, PlainData, RunOutcome, Taps, encrypt_dataset, hetal_unit,
     upload_from_client,
 };
-use hetal_actors::messages::TrainingSetup;
+use hetal_actors::messages::{TrainingSetup, ValidationForm};
 use hetal_data::FeaturePack;
 use hetal_learn::eval::{SimConfig, SimCt, Simulator};
 use hetal_learn::softmax::SoftmaxVariant;
@@ -72,6 +72,8 @@ pub fn setup(data: &Digits, max_epochs: usize, patience: usize) -> TrainingSetup
         unit: hetal_unit(hyper.batch_size, data.classes, SLOTS).unwrap(),
         classes: data.classes,
         dim: data.train_x.ncols(),
+        // As the single-process run (`run_encrypted_training`) validates.
+        validation: ValidationForm::Probabilities,
     }
 }
 

@@ -13,6 +13,7 @@ use crate::eval::SlotCodec;
 use crate::pack::{
     BlockMatrix, Layout, UnitShape, append_bias_column, decrypt_matrix, encrypt_matrix,
 };
+use crate::softmax::{ExactSoftmax, RowSoftmax};
 use crate::{Error, Result};
 
 /// One encrypted mini-batch: `X̂` (rows × (d+1), row-major) and, for training, the one-hot
@@ -26,6 +27,19 @@ pub struct EncryptedBatch<C> {
     pub y: Option<BlockMatrix<C>>,
     /// Real rows in the batch (the rest of the block is zero padding).
     pub rows: usize,
+}
+
+/// What the server sends the client after each epoch to judge the weights by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ValidationForm {
+    /// Encrypted logits: one DiagABT and no bootstrap on the server; the client applies the
+    /// exact softmax after decrypting. It reveals nothing more than probabilities would: the
+    /// client owns the model and could compute either.
+    #[default]
+    Logits,
+    /// Encrypted probabilities (HETAL's way): the server runs the approximate softmax, with
+    /// its bootstraps.
+    Probabilities,
 }
 
 /// The client's answer after an epoch (what it sends back to the server).
@@ -197,8 +211,13 @@ impl<'a, K: SlotCodec> TrainingClient<'a, K> {
         labels: &[usize],
     ) -> Result<Verdict> {
         let p = self.decrypt_rows(probabilities)?;
-        let val_loss = cross_entropy(&p, labels)?;
-        let val_accuracy = accuracy(&argmax_rows(&p), labels);
+        self.decide(&p, labels)
+    }
+
+    /// Scores decrypted probabilities and applies the early-stopping rule.
+    fn decide(&mut self, p: &Array2<f64>, labels: &[usize]) -> Result<Verdict> {
+        let val_loss = cross_entropy(p, labels)?;
+        let val_accuracy = accuracy(&argmax_rows(p), labels);
         let decision = self.stopper.observe(val_loss);
         let epoch = self.epochs;
         self.epochs += 1;
@@ -209,6 +228,30 @@ impl<'a, K: SlotCodec> TrainingClient<'a, K> {
             decision,
             new_best: self.stopper.last_is_best(),
         })
+    }
+
+    /// Decrypts one epoch's validation logits (see [`ValidationForm::Logits`]), applies the
+    /// exact softmax, scores against `labels` and decides.
+    pub fn review_logits(
+        &mut self,
+        logits: &[BlockMatrix<K::Ct>],
+        labels: &[usize],
+    ) -> Result<Verdict> {
+        let p = ExactSoftmax.softmax_rows(&self.decrypt_rows(logits)?)?;
+        self.decide(&p, labels)
+    }
+
+    /// Reviews an epoch's validation output of the given form.
+    pub fn review(
+        &mut self,
+        form: ValidationForm,
+        output: &[BlockMatrix<K::Ct>],
+        labels: &[usize],
+    ) -> Result<Verdict> {
+        match form {
+            ValidationForm::Logits => self.review_logits(output, labels),
+            ValidationForm::Probabilities => self.review_epoch(output, labels),
+        }
     }
 
     /// Best epoch so far.

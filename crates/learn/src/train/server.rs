@@ -3,16 +3,20 @@
 //! `Z = X̂·Vᵀ` (DiagABT) → `P = softmax(Z)` → `G = −η·(P − Y)ᵀ·X̂ / n` (DiagATB, with `−η/n`
 //! folded into its masks) → Nesterov update, bootstrapping the state only when the
 //! [`LevelPolicy`] says the next step would strand it.
+//!
+//! The two matrix multiplications go through a [`MatmulExecutor`]: [`LocalMatmul`] computes
+//! them in this process; the actors' trainer plugs in one that cuts them into work units for its
+//! workers, so a distributed step is this same code.
 
 use serde::{Deserialize, Serialize};
 
-use super::client::{EncryptedBatch, Verdict};
+use super::client::{EncryptedBatch, ValidationForm, Verdict};
 use super::hyper::{HyperParams, Optimizer};
 use super::levels::{ABT_DEPTH, LevelPolicy, Refresh};
 use super::nesterov::NesterovSchedule;
 use crate::eval::SlotEvaluator;
 use crate::matmul::cost::diag_atb_depths;
-use crate::matmul::{AtbForm, diag_abt, diag_abt_scaled, diag_atb_with};
+use crate::matmul::{AtbForm, diag_abt_scaled, diag_atb_with};
 use crate::pack::{BlockMatrix, Layout, UnitShape};
 use crate::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows};
 use crate::{Error, Result};
@@ -59,10 +63,83 @@ impl TrainerTotals {
     }
 }
 
-/// The encrypted trainer (server side).
+/// Where the step's matrix multiplications are computed.
+pub trait MatmulExecutor<E: SlotEvaluator> {
+    /// `factor · A·Bᵀ` (DiagABT; `B` row-tiled), column-tiled.
+    fn abt(
+        &self,
+        ev: &E,
+        a: &BlockMatrix<E::Ct>,
+        b: &BlockMatrix<E::Ct>,
+        factor: f64,
+    ) -> Result<BlockMatrix<E::Ct>>;
+
+    /// `factor · Aᵀ·B` (DiagATB; `A` column-tiled) in `form`, row-tiled.
+    fn atb(
+        &self,
+        ev: &E,
+        a: &BlockMatrix<E::Ct>,
+        b: &BlockMatrix<E::Ct>,
+        factor: f64,
+        form: AtbForm,
+    ) -> Result<BlockMatrix<E::Ct>>;
+}
+
+impl<E: SlotEvaluator, M: MatmulExecutor<E>> MatmulExecutor<E> for &M {
+    fn abt(
+        &self,
+        ev: &E,
+        a: &BlockMatrix<E::Ct>,
+        b: &BlockMatrix<E::Ct>,
+        factor: f64,
+    ) -> Result<BlockMatrix<E::Ct>> {
+        (**self).abt(ev, a, b, factor)
+    }
+
+    fn atb(
+        &self,
+        ev: &E,
+        a: &BlockMatrix<E::Ct>,
+        b: &BlockMatrix<E::Ct>,
+        factor: f64,
+        form: AtbForm,
+    ) -> Result<BlockMatrix<E::Ct>> {
+        (**self).atb(ev, a, b, factor, form)
+    }
+}
+
+/// Both multiplications in this process, in one unit each (all rotations hoisted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalMatmul;
+
+impl<E: SlotEvaluator> MatmulExecutor<E> for LocalMatmul {
+    fn abt(
+        &self,
+        ev: &E,
+        a: &BlockMatrix<E::Ct>,
+        b: &BlockMatrix<E::Ct>,
+        factor: f64,
+    ) -> Result<BlockMatrix<E::Ct>> {
+        diag_abt_scaled(ev, a, b, factor)
+    }
+
+    fn atb(
+        &self,
+        ev: &E,
+        a: &BlockMatrix<E::Ct>,
+        b: &BlockMatrix<E::Ct>,
+        factor: f64,
+        form: AtbForm,
+    ) -> Result<BlockMatrix<E::Ct>> {
+        diag_atb_with(ev, a, b, factor, form)
+    }
+}
+
+/// The encrypted trainer (server side); `M` computes its matrix multiplications.
 #[derive(Debug)]
-pub struct EncryptedTrainer<'a, E: SlotEvaluator> {
+pub struct EncryptedTrainer<'a, E: SlotEvaluator, M = LocalMatmul> {
     ev: &'a E,
+    matmul: M,
     unit: UnitShape,
     classes: usize,
     hyper: HyperParams,
@@ -98,15 +175,37 @@ fn zip_blocks<E: SlotEvaluator>(
     BlockMatrix::from_blocks(a.rows(), a.cols(), a.unit(), a.layout(), blocks)
 }
 
-impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
+impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E, LocalMatmul> {
     /// A trainer starting from the client's encrypted `initial_weights` (row-tiled
     /// `classes × (d+1)`); `bootstrap_min` is the lowest level the backend can bootstrap from.
+    /// Its matrix multiplications run in this process.
     pub fn new(
         ev: &'a E,
         hyper: HyperParams,
         variant: SoftmaxVariant,
         initial_weights: BlockMatrix<E::Ct>,
         bootstrap_min: usize,
+    ) -> Result<Self> {
+        Self::with_executor(
+            ev,
+            hyper,
+            variant,
+            initial_weights,
+            bootstrap_min,
+            LocalMatmul,
+        )
+    }
+}
+
+impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
+    /// As [`EncryptedTrainer::new`], with the matrix multiplications computed by `matmul`.
+    pub fn with_executor(
+        ev: &'a E,
+        hyper: HyperParams,
+        variant: SoftmaxVariant,
+        initial_weights: BlockMatrix<E::Ct>,
+        bootstrap_min: usize,
+        matmul: M,
     ) -> Result<Self> {
         hyper.validate()?;
         let unit = initial_weights.unit();
@@ -130,6 +229,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         };
         Ok(Self {
             ev,
+            matmul,
             unit,
             classes,
             hyper,
@@ -213,7 +313,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
     /// folded into its masks, `−1/2` on the padded class columns.
     fn prepared_logits(&self, x: &BlockMatrix<E::Ct>, w: &BlockMatrix<E::Ct>) -> Result<E::Ct> {
         let factor = self.weight_scale / (2.0 * self.softmax.range());
-        let z = diag_abt_scaled(self.ev, x, w, factor)?;
+        let z = self.matmul.abt(self.ev, x, w, factor)?;
         let block = z
             .blocks()
             .first()
@@ -274,7 +374,9 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             self.totals.residual_bootstraps += report.residual_bootstraps;
         }
         let factor = -self.hyper.learning_rate / (batch.rows as f64 * self.weight_scale);
-        let g = diag_atb_with(self.ev, &residual, &batch.x, factor, AtbForm::Auto)?;
+        let g = self
+            .matmul
+            .atb(self.ev, &residual, &batch.x, factor, AtbForm::Auto)?;
 
         let w_new = zip_blocks::<E>(&self.v, &g, |a, b| self.ev.add(a, b))?;
         match self.hyper.optimizer {
@@ -326,6 +428,46 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
             .collect()
     }
 
+    /// Encrypted validation logits `X̂·Wᵀ` of the current weights (the weight scale folded into
+    /// DiagABT's masks, so they decrypt to the true logits), one block per batch: one
+    /// multiplication and no softmax, hence no bootstrap unless the weights lack the levels.
+    /// The client applies the softmax after decrypting ([`TrainingClient::review_logits`](super::TrainingClient::review_logits));
+    /// it owns the model, so it learns nothing it could not compute itself.
+    pub fn validation_logits(
+        &mut self,
+        batches: &[EncryptedBatch<E::Ct>],
+    ) -> Result<Vec<BlockMatrix<E::Ct>>> {
+        if self.bootstrapping && min_level(self.ev, &self.w) < ABT_DEPTH {
+            self.refresh_state()?;
+        }
+        batches
+            .iter()
+            .map(|b| {
+                let z = self.matmul.abt(self.ev, &b.x, &self.w, self.weight_scale)?;
+                BlockMatrix::from_blocks(
+                    b.rows,
+                    self.classes,
+                    self.unit,
+                    z.layout(),
+                    z.into_blocks(),
+                )
+            })
+            .collect()
+    }
+
+    /// The validation output `form` asks for (see [`EncryptedTrainer::validation_logits`] and
+    /// [`EncryptedTrainer::validation_probabilities`]).
+    pub fn validation_output(
+        &mut self,
+        form: ValidationForm,
+        batches: &[EncryptedBatch<E::Ct>],
+    ) -> Result<Vec<BlockMatrix<E::Ct>>> {
+        match form {
+            ValidationForm::Logits => self.validation_logits(batches),
+            ValidationForm::Probabilities => self.validation_probabilities(batches),
+        }
+    }
+
     /// Applies the client's verdict: keep a copy of the weights if they are the best so far.
     pub fn apply_verdict(&mut self, verdict: &Verdict) {
         if verdict.new_best {
@@ -345,7 +487,7 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
         batches
             .iter()
             .map(|b| {
-                let z = diag_abt(self.ev, &b.x, &self.best)?;
+                let z = self.matmul.abt(self.ev, &b.x, &self.best, 1.0)?;
                 BlockMatrix::from_blocks(
                     b.rows,
                     self.classes,
@@ -372,6 +514,8 @@ impl<'a, E: SlotEvaluator> EncryptedTrainer<'a, E> {
 mod tests {
     use super::*;
     use crate::eval::{SimConfig, Simulator};
+    use crate::pack::decrypt_matrix;
+    use crate::softmax::RowSoftmax;
     use crate::train::client::TrainingClient;
     use crate::train::hyper::Preset;
     use ndarray::Array2;
@@ -462,6 +606,55 @@ mod tests {
             .mapv(f64::abs)
             .fold(0.0, |a: f64, &b| a.max(b));
         assert!(diff < 1e-6, "max weight difference {diff}");
+    }
+
+    #[test]
+    fn validation_logits_decrypt_to_the_plaintext_logits_and_score_like_the_reference() {
+        use crate::pack::append_bias_column;
+        use crate::softmax::ExactSoftmax;
+        use crate::train::model::cross_entropy;
+        let (sim, unit) = setup();
+        let mut client = TrainingClient::new(&sim, unit, 3, 4, 3).unwrap();
+        let x = Array2::from_shape_fn((12, 4), |(i, j)| ((i * 5 + j * 3) % 7) as f64 / 7.0 - 0.4);
+        let labels: Vec<usize> = (0..12).map(|i| (i * 2) % 3).collect();
+        let train = client.encrypt_training_set(x.view(), &labels, 12).unwrap();
+        let val = client.encrypt_features(x.view()).unwrap();
+        let mut server = EncryptedTrainer::new(
+            &sim,
+            Preset::FaceMask.hyper(),
+            SoftmaxVariant::HetalRs,
+            client.initial_weights().unwrap(),
+            3,
+        )
+        .unwrap();
+        server.step(&train[0]).unwrap();
+        server.step(&train[0]).unwrap();
+        let model = client
+            .decrypt_model(server.weights(), server.weight_scale())
+            .unwrap();
+        let logits = server.validation_logits(&val).unwrap();
+        let got = decrypt_matrix(&sim, &logits[0]).unwrap();
+        let want = append_bias_column(x.view()).dot(&model.weights().t());
+        let diff = (&got - &want)
+            .mapv(f64::abs)
+            .fold(0.0, |a: f64, &b| a.max(b));
+        assert!(diff < 1e-9, "logits differ by {diff}");
+        let verdict = client
+            .review(ValidationForm::Logits, &logits, &labels)
+            .unwrap();
+        let loss = cross_entropy(&ExactSoftmax.softmax_rows(&want).unwrap(), &labels).unwrap();
+        assert!((verdict.val_loss - loss).abs() < 1e-9);
+        // The logits cost no bootstrap; the probabilities run the softmax.
+        let before = server.totals().bootstraps();
+        server
+            .validation_output(ValidationForm::Logits, &val)
+            .unwrap();
+        assert_eq!(server.totals().bootstraps(), before);
+        let probs = server
+            .validation_output(ValidationForm::Probabilities, &val)
+            .unwrap();
+        let p = decrypt_matrix(&sim, &probs[0]).unwrap();
+        assert_eq!(p.dim(), (12, 3));
     }
 
     #[test]
