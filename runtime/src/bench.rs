@@ -29,8 +29,7 @@ pub struct TransportBenchOptions {
     pub rounds: usize,
     /// Sequential small asks timed for the round-trip figures.
     pub asks: usize,
-    /// Transport settings of both nodes (chunk size, windows, MTU bounds); by default
-    /// [`TransportSettings::loopback`].
+    /// Transport settings of both nodes (chunk size, windows, MTU bounds).
     pub settings: TransportSettings,
 }
 
@@ -41,7 +40,7 @@ impl Default for TransportBenchOptions {
             streams: 1,
             rounds: 5,
             asks: 2000,
-            settings: TransportSettings::loopback(),
+            settings: TransportSettings::default(),
         }
     }
 }
@@ -74,8 +73,11 @@ pub struct TransportBenchReport {
     pub stream_receive_window: u32,
     /// UDP payload size a connection starts at.
     pub initial_mtu: u16,
-    /// Largest UDP payload path MTU discovery may reach.
+    /// Largest UDP payload path MTU discovery may reach (on loopback up to 65527 instead when
+    /// `large_packets_on_loopback`).
     pub mtu_upper_bound: u16,
+    /// Whether loopback connections could grow packets to the largest UDP payload.
+    pub large_packets_on_loopback: bool,
     /// Whether UDP segmentation offload (GSO) was enabled.
     pub segmentation_offload: bool,
     /// UDP socket buffer requested, bytes (`None`: system default).
@@ -92,6 +94,12 @@ pub struct TransportBenchReport {
     pub tcp_mb_s: f64,
     /// `quic_mb_s / tcp_mb_s`.
     pub quic_over_tcp: f64,
+    /// CPU time the whole process spent per GB (10^9 bytes) of large QUIC messages, seconds, on
+    /// both ends together (Linux only). On a shared machine this is steadier than MB/s: it does
+    /// not count time spent waiting for a core.
+    pub quic_cpu_s_per_gb: Option<f64>,
+    /// The same for the TCP copy.
+    pub tcp_cpu_s_per_gb: Option<f64>,
 }
 
 /// Why the benchmark could not run.
@@ -192,8 +200,9 @@ async fn run(options: &TransportBenchOptions) -> Result<TransportBenchReport, Be
             .map(|i| (i as u8).wrapping_mul(31))
             .collect::<Vec<_>>(),
     );
-    let (quic_ask, quic_mb_s, quic_path) = quic(options, streams, rounds, &data).await?;
-    let (tcp_ping, tcp_mb_s) = tcp(options, streams, rounds, &data).await?;
+    let (quic_ask, quic_bulk, quic_path) = quic(options, streams, rounds, &data).await?;
+    let (tcp_ping, tcp_bulk) = tcp(options, streams, rounds, &data).await?;
+    let (quic_mb_s, tcp_mb_s) = (quic_bulk.mb_s(), tcp_bulk.mb_s());
     Ok(TransportBenchReport {
         size: options.size,
         streams,
@@ -202,6 +211,7 @@ async fn run(options: &TransportBenchOptions) -> Result<TransportBenchReport, Be
         stream_receive_window: options.settings.stream_receive_window,
         initial_mtu: options.settings.mtu.initial,
         mtu_upper_bound: options.settings.mtu.upper_bound,
+        large_packets_on_loopback: options.settings.large_packets_on_loopback,
         segmentation_offload: options.settings.segmentation_offload,
         socket_buffer: options.settings.socket_buffer,
         quic_path,
@@ -210,6 +220,8 @@ async fn run(options: &TransportBenchOptions) -> Result<TransportBenchReport, Be
         quic_mb_s,
         tcp_mb_s,
         quic_over_tcp: quic_mb_s / tcp_mb_s,
+        quic_cpu_s_per_gb: quic_bulk.cpu_s_per_gb(),
+        tcp_cpu_s_per_gb: tcp_bulk.cpu_s_per_gb(),
     })
 }
 
@@ -218,7 +230,7 @@ async fn quic(
     streams: usize,
     rounds: usize,
     data: &Bytes,
-) -> Result<(LatencyStats, f64, Option<PeerStats>), BenchError> {
+) -> Result<(LatencyStats, BulkTiming, Option<PeerStats>), BenchError> {
     let names = [
         NodeName::new("bench-a").map_err(err)?,
         NodeName::new("bench-b").map_err(err)?,
@@ -251,20 +263,19 @@ async fn quic(
     }
     let blob = a.remote_ref::<BenchBlob>(b.name(), "sink");
     blob.tell(BenchBlob(data.clone())).await.map_err(err)?; // warm-up: windows, MTU discovery
-    let started = Instant::now();
+    let started = BulkTiming::start((data.len() * streams * rounds) as u64);
     for _ in 0..rounds {
         let sends = (0..streams).map(|_| blob.tell(BenchBlob(data.clone())));
         for result in futures::future::join_all(sends).await {
             result.map_err(err)?;
         }
     }
-    let secs = started.elapsed().as_secs_f64();
+    let timing = started.stop();
     let path = a.peer_stats(b.name());
     for n in &nodes {
         n.shutdown().await;
     }
-    let bytes = (data.len() * streams * rounds) as f64;
-    Ok((stats(samples), bytes / secs / 1e6, path))
+    Ok((stats(samples), timing, path))
 }
 
 async fn tcp(
@@ -272,7 +283,7 @@ async fn tcp(
     streams: usize,
     rounds: usize,
     data: &Bytes,
-) -> Result<(LatencyStats, f64), BenchError> {
+) -> Result<(LatencyStats, BulkTiming), BenchError> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let size = data.len();
@@ -328,7 +339,7 @@ async fn tcp(
     if let Some(first) = conns.first_mut() {
         tcp_send(first, data.clone()).await?; // warm-up
     }
-    let started = Instant::now();
+    let started = BulkTiming::start((size * streams * rounds) as u64);
     for _ in 0..rounds {
         for result in
             futures::future::join_all(conns.iter_mut().map(|c| tcp_send(c, data.clone()))).await
@@ -336,10 +347,59 @@ async fn tcp(
             result?;
         }
     }
-    let secs = started.elapsed().as_secs_f64();
+    let timing = started.stop();
     server.abort();
-    let bytes = (size * streams * rounds) as f64;
-    Ok((stats(samples), bytes / secs / 1e6))
+    Ok((stats(samples), timing))
+}
+
+/// Wall-clock and process CPU time of one bulk phase.
+struct BulkTiming {
+    bytes: u64,
+    wall: Instant,
+    cpu: Option<Duration>,
+    wall_s: f64,
+    cpu_s: Option<f64>,
+}
+
+impl BulkTiming {
+    fn start(bytes: u64) -> Self {
+        Self {
+            bytes,
+            wall: Instant::now(),
+            cpu: process_cpu_time(),
+            wall_s: 0.0,
+            cpu_s: None,
+        }
+    }
+
+    fn stop(mut self) -> Self {
+        self.wall_s = self.wall.elapsed().as_secs_f64();
+        self.cpu_s = match (self.cpu, process_cpu_time()) {
+            (Some(before), Some(after)) => Some(after.saturating_sub(before).as_secs_f64()),
+            _ => None,
+        };
+        self
+    }
+
+    fn mb_s(&self) -> f64 {
+        self.bytes as f64 / self.wall_s / 1e6
+    }
+
+    fn cpu_s_per_gb(&self) -> Option<f64> {
+        self.cpu_s.map(|cpu| cpu / (self.bytes as f64 / 1e9))
+    }
+}
+
+/// User + system CPU time of this process, all threads, from `/proc/self/stat` (fields 14 and
+/// 15, in clock ticks of 1/100 s, Linux's fixed `USER_HZ`). `None` where there is no procfs.
+fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces: skip past it.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace().skip(11); // fields 3..=13
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// Sends one large message over TCP and waits for the one-byte acknowledgement.
@@ -362,7 +422,7 @@ mod tests {
             streams: 2,
             rounds: 2,
             asks: 20,
-            settings: TransportSettings::loopback(),
+            settings: TransportSettings::default(),
         })
         .unwrap();
         assert_eq!(report.quic_ask.count, 20);
@@ -371,17 +431,25 @@ mod tests {
         );
         assert!(report.quic_mb_s > 0.0 && report.tcp_mb_s > 0.0);
         assert!((report.quic_over_tcp - report.quic_mb_s / report.tcp_mb_s).abs() < 1e-9);
-        let settings = TransportSettings::loopback();
+        let settings = TransportSettings::default();
         assert_eq!(report.chunk_size, settings.chunk_size);
         assert_eq!(report.mtu_upper_bound, settings.mtu.upper_bound);
+        assert!(report.large_packets_on_loopback);
         let path = report
             .quic_path
             .expect("the sender's connection is still up");
         assert!(
-            (settings.mtu.min..=settings.mtu.upper_bound).contains(&path.current_mtu),
+            (settings.mtu.min..=crate::transport::MAX_UDP_PAYLOAD).contains(&path.current_mtu),
             "MTU {} outside the configured range",
             path.current_mtu
         );
         assert!(path.sent_packets > 0);
+        #[cfg(target_os = "linux")]
+        {
+            let cpu = process_cpu_time().expect("procfs on Linux");
+            assert!(cpu > Duration::ZERO, "this test has burnt CPU already");
+            assert!(report.quic_cpu_s_per_gb.is_some_and(|c| c >= 0.0));
+            assert!(report.tcp_cpu_s_per_gb.is_some_and(|c| c >= 0.0));
+        }
     }
 }

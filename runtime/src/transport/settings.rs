@@ -55,11 +55,17 @@ pub struct TransportSettings {
     /// Send many packets per system call (UDP GSO) where the kernel supports it; quinn falls back
     /// by itself where it does not.
     pub segmentation_offload: bool,
-    /// Kernel receive and send buffer of the UDP socket, in bytes (`None`: the system default).
-    /// The kernel caps it at `net.core.rmem_max` / `wmem_max`.
+    /// Kernel receive and send buffer of the UDP socket, in bytes (`None`: the system default,
+    /// often ~208 KB, which a burst of large datagrams overflows). The kernel caps it at
+    /// `net.core.rmem_max` / `wmem_max`.
     pub socket_buffer: Option<usize>,
     /// Redialling a peer whose connection was lost.
     pub reconnect: ReconnectSettings,
+    /// Connections whose other end is a loopback address (nodes on one machine) may grow packets
+    /// to the largest UDP payload, without segmentation offload, whatever `mtu` and
+    /// `segmentation_offload` say: loopback carries 64 KB datagrams, and bulk transfers then
+    /// cost about half the CPU per byte.
+    pub large_packets_on_loopback: bool,
 }
 
 /// UDP payload sizes (the QUIC "MTU", without IP and UDP headers).
@@ -132,19 +138,20 @@ impl Default for TransportSettings {
             duplicate_grace: Duration::from_secs(1),
             mtu: MtuSettings::default(),
             segmentation_offload: true,
-            socket_buffer: None,
+            socket_buffer: Some(4 << 20),
             reconnect: ReconnectSettings::default(),
+            large_packets_on_loopback: true,
         }
     }
 }
 
 impl TransportSettings {
-    /// Settings for nodes that talk over loopback (one machine, MTU 65536): path MTU discovery
-    /// may grow packets to the largest UDP payload, which cuts per-packet work ~40-fold for bulk
-    /// transfers. Segmentation offload is off because it batches only up to 64 KB per system
-    /// call (one such packet) and, with large segments, made quinn lose packets and fall back to
-    /// 1200 bytes on loopback; 4 MiB socket buffers hold a burst of large datagrams (the default
-    /// ~208 KB holds about two, and the rest are dropped).
+    /// Large packets on every connection, whatever the peer's address: for nodes on one machine
+    /// that reach each other through non-loopback addresses (e.g. a bridge between containers).
+    /// Path MTU discovery may grow packets to the largest UDP payload, which cuts per-packet
+    /// work ~40-fold for bulk transfers. Segmentation offload is off because it batches only up
+    /// to 64 KB per system call (one such packet) and, with large segments, made quinn lose
+    /// packets and fall back to 1200 bytes on loopback.
     pub fn loopback() -> Self {
         Self {
             mtu: MtuSettings {
@@ -152,7 +159,6 @@ impl TransportSettings {
                 ..MtuSettings::default()
             },
             segmentation_offload: false,
-            socket_buffer: Some(4 << 20),
             ..Self::default()
         }
     }
@@ -181,9 +187,22 @@ impl TransportSettings {
         Ok(())
     }
 
-    /// The quinn transport configuration these settings describe.
-    pub(crate) fn quinn(&self) -> Result<Arc<quinn::TransportConfig>, TransportError> {
+    /// The quinn transport configuration these settings describe, for a connection over
+    /// loopback or not (see [`Self::large_packets_on_loopback`]).
+    pub(crate) fn quinn(
+        &self,
+        loopback: bool,
+    ) -> Result<Arc<quinn::TransportConfig>, TransportError> {
         self.validate()?;
+        let (mtu, segmentation_offload) = if loopback && self.large_packets_on_loopback {
+            let mtu = MtuSettings {
+                upper_bound: MAX_UDP_PAYLOAD,
+                ..self.mtu
+            };
+            (mtu, false)
+        } else {
+            (self.mtu, self.segmentation_offload)
+        };
         let mut config = quinn::TransportConfig::default();
         config
             .max_idle_timeout(IdleTimeout::try_from(self.idle_timeout).ok())
@@ -193,20 +212,26 @@ impl TransportSettings {
             .send_window(self.send_window)
             .max_concurrent_bidi_streams(VarInt::from_u32(self.max_concurrent_streams))
             .max_concurrent_uni_streams(VarInt::from_u32(self.max_concurrent_streams))
-            .initial_mtu(self.mtu.initial)
-            .min_mtu(self.mtu.min)
-            .enable_segmentation_offload(self.segmentation_offload);
+            .initial_mtu(mtu.initial)
+            .min_mtu(mtu.min)
+            .enable_segmentation_offload(segmentation_offload);
         let mut discovery = quinn::MtuDiscoveryConfig::default();
-        discovery.upper_bound(self.mtu.upper_bound);
+        discovery.upper_bound(mtu.upper_bound);
         config.mtu_discovery_config(Some(discovery));
         Ok(Arc::new(config))
     }
 
-    /// The quinn endpoint configuration: datagrams up to the MTU bound are accepted.
+    /// The quinn endpoint configuration: datagrams up to the MTU bound (the largest UDP payload
+    /// with large packets on loopback) are accepted.
     pub(crate) fn endpoint(&self) -> Result<quinn::EndpointConfig, TransportError> {
         let mut config = quinn::EndpointConfig::default();
+        let accepted = if self.large_packets_on_loopback {
+            MAX_UDP_PAYLOAD
+        } else {
+            self.mtu.upper_bound
+        };
         config
-            .max_udp_payload_size(self.mtu.upper_bound)
+            .max_udp_payload_size(accepted)
             .map_err(|e| TransportError::Settings(format!("mtu.upper_bound: {e}")))?;
         Ok(config)
     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hetal_runtime::identity::tls;
-use hetal_runtime::transport::{Progress, TransferDirection};
+use hetal_runtime::transport::{ETHERNET_MTU, MAX_UDP_PAYLOAD, Progress, TransferDirection};
 use hetal_runtime::{
     Actor, Handlers, MessageContext, Node, PeerEvent, Rejection, Respond, Response, SendError,
     SendOptions, TransportError,
@@ -88,9 +88,17 @@ async fn hundred_megabytes_arrive_intact_with_a_bounded_window() {
         "in-flight window {max_gap} > bound {bound}"
     );
     assert!(settings.progress_timeout < Duration::from_secs(10));
+    // Over loopback, path MTU discovery grew the packets past Ethernet size, and the window
+    // bound above held all the same.
+    let path = a.peer_stats(b.name()).unwrap();
+    assert!(
+        path.current_mtu > ETHERNET_MTU && path.current_mtu <= MAX_UDP_PAYLOAD,
+        "{path:?}"
+    );
     eprintln!(
-        "100 MB in {elapsed:?} ({:.0} MB/s), max in-flight {max_gap} bytes",
-        SIZE as f64 / elapsed.as_secs_f64() / 1e6
+        "100 MB in {elapsed:?} ({:.0} MB/s), max in-flight {max_gap} bytes, MTU {}",
+        SIZE as f64 / elapsed.as_secs_f64() / 1e6,
+        path.current_mtu
     );
     for n in &nodes {
         n.shutdown().await;
@@ -322,6 +330,39 @@ async fn many_large_streams_with_large_windows_and_a_slow_reader() {
     for reply in futures::future::join_all(asks).await {
         assert_eq!(reply.unwrap().value, 1);
     }
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packets_stay_ethernet_sized_when_large_loopback_packets_are_off() {
+    let (_ca, ids) = cluster(&["a", "b"]);
+    let mut nodes = Vec::new();
+    for id in ids {
+        let mut cfg = config(id, &["a", "b"]);
+        cfg.transport.large_packets_on_loopback = false;
+        nodes.push(Node::start(cfg).await.unwrap());
+    }
+    link(&nodes);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    b.register("echo", Echo::new("b")).unwrap();
+    let data = pattern(8 << 20, 5);
+    let blob = Blob {
+        checksum: checksum(&data),
+        data,
+    };
+    let pong = a
+        .remote_ref::<Blob>(b.name(), "echo")
+        .ask(blob, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(pong.value, 1);
+    let path = a.peer_stats(b.name()).unwrap();
+    assert!(
+        path.current_mtu <= ETHERNET_MTU && path.sent_packets > (8 << 20) / u64::from(ETHERNET_MTU),
+        "{path:?}"
+    );
     for n in &nodes {
         n.shutdown().await;
     }

@@ -27,7 +27,18 @@ impl Inner {
             let inner = self.clone();
             tokio::spawn(async move {
                 let remote = incoming.remote_address();
-                match tokio::time::timeout(inner.settings.connect_timeout, incoming).await {
+                if inner.closing.is_cancelled() {
+                    incoming.refuse();
+                    return;
+                }
+                let connecting = match inner.accept(incoming) {
+                    Ok(connecting) => connecting,
+                    Err(e) => {
+                        debug!(node = %inner.local, %remote, "refused connection: {e}");
+                        return;
+                    }
+                };
+                match tokio::time::timeout(inner.settings.connect_timeout, connecting).await {
                     Ok(Ok(conn)) => match peer_of(&conn, &inner.allowed) {
                         Some(peer) => {
                             inner.install(&peer, conn, false);
@@ -185,7 +196,7 @@ impl Inner {
         // certificate, signed by our CA, carries exactly that name.
         let connecting = self
             .endpoint
-            .connect(addr, peer.as_str())
+            .connect_with(self.client_config(addr), addr, peer.as_str())
             .map_err(|error| TransportError::Connect {
                 peer: peer.clone(),
                 error,

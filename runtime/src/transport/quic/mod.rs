@@ -37,6 +37,10 @@ pub struct QuicTransport {
 struct Inner {
     local: NodeName,
     endpoint: quinn::Endpoint,
+    /// Client configuration for peers on other machines.
+    client: quinn::ClientConfig,
+    /// Configurations for connections over loopback, if large packets are enabled there.
+    loopback: Option<LoopbackConfigs>,
     settings: TransportSettings,
     allowed: Arc<[NodeName]>,
     addresses: RwLock<HashMap<NodeName, Option<SocketAddr>>>,
@@ -52,6 +56,12 @@ struct Inner {
     /// Bulk bytes of inbound messages held at once, in units of [`BUDGET_UNIT`].
     inbound_budget: Arc<Semaphore>,
     budget_units: u32,
+}
+
+/// Client and server configurations for connections whose other end is on this machine.
+struct LoopbackConfigs {
+    server: Arc<quinn::ServerConfig>,
+    client: quinn::ClientConfig,
 }
 
 /// Granularity of the inbound memory budget.
@@ -72,31 +82,37 @@ impl QuicTransport {
         let runtime = Handle::try_current().map_err(|e| {
             TransportError::Settings(format!("QuicTransport::bind needs a tokio runtime: {e}"))
         })?;
-        let transport_config = settings.quinn()?;
         let local = identity.name().clone();
         let allowed: Arc<[NodeName]> = peers
             .iter()
             .map(|(name, _)| name.clone())
             .filter(|name| name != &local)
             .collect();
-        let mut server = quinn::ServerConfig::with_crypto(Arc::new(tls::server_crypto(
-            identity,
-            allowed.clone(),
-            &[tls::ALPN],
-        )?));
-        server.transport_config(transport_config.clone());
-        let mut client =
-            quinn::ClientConfig::new(Arc::new(tls::client_crypto(identity, &[tls::ALPN])?));
-        client.transport_config(transport_config);
+        let server_crypto = Arc::new(tls::server_crypto(identity, allowed.clone(), &[tls::ALPN])?);
+        let client_crypto = Arc::new(tls::client_crypto(identity, &[tls::ALPN])?);
+        let configs = |loopback: bool| -> Result<_, TransportError> {
+            let transport = settings.quinn(loopback)?;
+            let mut server = quinn::ServerConfig::with_crypto(server_crypto.clone());
+            server.transport_config(transport.clone());
+            let mut client = quinn::ClientConfig::new(client_crypto.clone());
+            client.transport_config(transport);
+            Ok((Arc::new(server), client))
+        };
+        let (server, client) = configs(false)?;
+        let loopback = if settings.large_packets_on_loopback {
+            let (server, client) = configs(true)?;
+            Some(LoopbackConfigs { server, client })
+        } else {
+            None
+        };
         let socket = bind_socket(listen, settings.socket_buffer).map_err(TransportError::Bind)?;
-        let mut endpoint = quinn::Endpoint::new(
+        let endpoint = quinn::Endpoint::new(
             settings.endpoint()?,
-            Some(server),
+            Some(Arc::unwrap_or_clone(server)),
             socket,
             Arc::new(quinn::TokioRuntime),
         )
         .map_err(TransportError::Bind)?;
-        endpoint.set_default_client_config(client);
         let (events, _) = broadcast::channel(256);
         let budget_units = u32::try_from(settings.max_inbound_bulk_bytes.div_ceil(BUDGET_UNIT))
             .unwrap_or(u32::MAX)
@@ -105,6 +121,8 @@ impl QuicTransport {
             inner: Arc::new(Inner {
                 local,
                 endpoint,
+                client,
+                loopback,
                 settings,
                 allowed,
                 addresses: RwLock::new(peers.iter().cloned().collect()),
@@ -239,6 +257,28 @@ fn joined<T>(
 }
 
 impl Inner {
+    /// The client configuration for dialling `addr`.
+    fn client_config(&self, addr: SocketAddr) -> quinn::ClientConfig {
+        match &self.loopback {
+            Some(loopback) if addr.ip().is_loopback() => loopback.client.clone(),
+            _ => self.client.clone(),
+        }
+    }
+
+    /// Accepts a connection attempt, with the loopback configuration if it comes from this
+    /// machine.
+    fn accept(
+        &self,
+        incoming: quinn::Incoming,
+    ) -> Result<quinn::Connecting, quinn::ConnectionError> {
+        match &self.loopback {
+            Some(loopback) if incoming.remote_address().ip().is_loopback() => {
+                incoming.accept_with(loopback.server.clone())
+            }
+            _ => incoming.accept(),
+        }
+    }
+
     fn next_request_id(&self) -> u64 {
         self.next_request_id.fetch_add(1, Ordering::Relaxed)
     }
