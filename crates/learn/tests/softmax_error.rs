@@ -71,3 +71,38 @@ fn error_table_at_range_128() {
         );
     }
 }
+
+/// Bootstraps per training step at HETAL's shapes (simulator, HETAL's 12/3 level setting), per
+/// softmax variant. Heavy (2^15-slot blocks, 769 features): run with
+/// `cargo test -p hetal-learn --release --test softmax_error -- --ignored --nocapture`.
+#[test]
+#[ignore = "full-size shapes; run explicitly to print the table"]
+fn bootstraps_per_step_at_hetal_shapes() {
+    use hetal_learn::train::step_counts;
+    println!("| shape | variant | softmax | residual | state | total |");
+    println!("|---|---|---|---|---|---|");
+    for (batch, features, classes) in [
+        (1024, 769, 10),
+        (2048, 769, 10),
+        (1024, 769, 7),
+        (512, 769, 3),
+        (2048, 64, 10),
+        (1024, 64, 10),
+    ] {
+        for variant in SoftmaxVariant::ALL {
+            let c = step_counts(batch, features, classes, variant, 8).unwrap();
+            let total = c.softmax_bootstraps_per_step
+                + c.residual_bootstraps_per_step
+                + c.state_bootstraps_per_step;
+            println!(
+                "| ({batch},{features},{classes}) | {} | {:.2} | {:.2} | {:.2} | {total:.2} |",
+                variant.name(),
+                c.softmax_bootstraps_per_step,
+                c.residual_bootstraps_per_step,
+                c.state_bootstraps_per_step
+            );
+            // The packed refresh: the whole state (W and V) in one bootstrap per refresh.
+            assert!(c.state_bootstraps_per_step <= 0.5, "{c:?}");
+        }
+    }
+}

@@ -7,9 +7,12 @@
 //! (⌈(d+1)/s1⌉ ciphertexts, 13–49 at HETAL's shapes) while the residual is one ciphertext, so
 //! the policy refreshes the residual whenever it would make the gradient the lowest operand of
 //! the update, and refreshes the state only when the next step would strand it (logits that
-//! cannot be bootstrapped, or a state below the bootstrappable level).
+//! cannot be bootstrapped, or a state that could no longer be packed: the packed refresh of
+//! [`refresh`](super::refresh) needs one level above the bootstrappable one).
 
 use serde::{Deserialize, Serialize};
+
+use super::refresh::PACK_LEVELS;
 
 /// Depth of DiagABT.
 pub const ABT_DEPTH: usize = 3;
@@ -78,8 +81,8 @@ impl LevelPolicy {
         let g = self.best_gradient_level().min(v);
         let (w1, v1) = self.after_step(w, v, g);
         v.min(self.data_level) >= self.min_lookahead_level()
-            && w1 > self.bootstrap_min
-            && v1 >= self.bootstrap_min
+            && w1 >= self.bootstrap_min + PACK_LEVELS
+            && v1 >= self.bootstrap_min + PACK_LEVELS
     }
 
     /// Level of `W` and `V` after they are refreshed together: one bootstrap per block of the

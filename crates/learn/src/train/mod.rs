@@ -13,6 +13,7 @@ pub mod levels;
 pub mod model;
 pub mod nesterov;
 pub mod reference;
+pub mod refresh;
 pub mod server;
 pub mod session;
 

@@ -14,6 +14,7 @@ use super::client::{EncryptedBatch, ValidationForm, Verdict};
 use super::hyper::{HyperParams, Optimizer};
 use super::levels::{ABT_DEPTH, LevelPolicy, Refresh};
 use super::nesterov::NesterovSchedule;
+use super::refresh::refresh_weights;
 use crate::eval::SlotEvaluator;
 use crate::matmul::cost::diag_atb_depths;
 use crate::matmul::{AtbForm, diag_abt_scaled, diag_atb_with};
@@ -278,35 +279,22 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
         self.weight_scale
     }
 
-    /// Refreshes `W` and `V` together: one bootstrap per block of `W + i·V`, then the real and
-    /// imaginary parts (one level). With plain gradient descent `V = W`: only `W`.
+    /// Refreshes `W` and `V` together with as few bootstraps as their tiling allows
+    /// ([`refresh_weights`]). With plain gradient descent `V = W`: only `W`.
     fn refresh_state(&mut self) -> Result<()> {
-        if self.hyper.optimizer == Optimizer::GradientDescent {
-            self.w = self.bootstrap_all(&self.w.clone())?;
-            self.v = self.w.clone();
-            return Ok(());
-        }
-        let ev = self.ev;
-        let half = Complex64::new(0.5, 0.0);
-        let minus_half_i = Complex64::new(0.0, -0.5);
-        let mut w_blocks = Vec::with_capacity(self.w.blocks().len());
-        let mut v_blocks = Vec::with_capacity(self.w.blocks().len());
-        for (w, v) in self.w.blocks().iter().zip(self.v.blocks()) {
-            let fresh = ev.bootstrap(&ev.add(w, &ev.mul_i(v)?)?)?;
-            let conj = ev.conjugate(&fresh)?;
-            w_blocks.push(ev.mul_scalar(&ev.add(&fresh, &conj)?, half)?);
-            v_blocks.push(ev.mul_scalar(&ev.sub(&fresh, &conj)?, minus_half_i)?);
-        }
-        self.totals.state_bootstraps += w_blocks.len();
-        let (w, v) = (&self.w, &self.v);
-        self.w = BlockMatrix::from_blocks(w.rows(), w.cols(), w.unit(), w.layout(), w_blocks)?;
-        self.v = BlockMatrix::from_blocks(v.rows(), v.cols(), v.unit(), v.layout(), v_blocks)?;
+        let gd = self.hyper.optimizer == Optimizer::GradientDescent;
+        let v = (!gd).then_some(&self.v);
+        let fresh = refresh_weights(self.ev, &self.w, v, self.policy.bootstrap_min)?;
+        self.totals.state_bootstraps += fresh.bootstraps;
+        self.v = fresh.v.unwrap_or_else(|| fresh.w.clone());
+        self.w = fresh.w;
         Ok(())
     }
 
     fn bootstrap_all(&mut self, m: &BlockMatrix<E::Ct>) -> Result<BlockMatrix<E::Ct>> {
-        self.totals.state_bootstraps += m.blocks().len();
-        m.try_map(|c| self.ev.bootstrap(c))
+        let fresh = refresh_weights(self.ev, m, None, self.policy.bootstrap_min)?;
+        self.totals.state_bootstraps += fresh.bootstraps;
+        Ok(fresh.w)
     }
 
     /// The logits block prepared for the softmax: `X̂·(W/σ)ᵀ·σ/(2R)` by DiagABT with the factor
