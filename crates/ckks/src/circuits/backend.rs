@@ -59,6 +59,23 @@ pub trait SlotBackend {
     fn mul_i(&self, ct: &Self::Ct) -> Result<Self::Ct>;
     /// `a · b` relinearised, without rescaling (levels must match; scales multiply).
     fn mul_relin(&self, a: &Self::Ct, b: &Self::Ct) -> Result<Self::Ct>;
+    /// `a · b + addend`, relinearised and rescaled once (levels of `a` and `b` must match;
+    /// `addend`, if any, must have the product's level and scale). The default composes
+    /// [`SlotBackend::mul_relin`], [`SlotBackend::add`] and [`SlotBackend::rescale`]; the CKKS
+    /// backend adds before relinearising and fuses the key switch's ModDown with the rescale.
+    fn mul_relin_rescale(
+        &self,
+        a: &Self::Ct,
+        b: &Self::Ct,
+        addend: Option<&Self::Ct>,
+    ) -> Result<Self::Ct> {
+        let prod = self.mul_relin(a, b)?;
+        let sum = match addend {
+            Some(c) => self.add(&prod, c)?,
+            None => prod,
+        };
+        self.rescale(&sum)
+    }
     /// Divides by the top prime: the level drops by one and the scale is divided by it.
     fn rescale(&self, ct: &Self::Ct) -> Result<Self::Ct>;
     /// Drops primes down to `level` without changing the scale.

@@ -204,7 +204,19 @@ impl Evaluator {
     /// rescale's division by `q_l` are done as one exact rounded division by `q_l·P`, which
     /// saves the NTTs of a separate rescale. [`Error::Level`] at level 0.
     pub fn mul_and_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        let t = self.mul_no_relin(a, b)?;
+        self.relinearize_and_rescale(&self.mul_no_relin(a, b)?)
+    }
+
+    /// Relinearizes a three-component product and rescales it once, with the key switch's
+    /// division by P and the rescale's division by `q_l` done as one exact rounded division by
+    /// `q_l·P` (see [`Evaluator::mul_and_rescale`]). [`Error::Level`] at level 0,
+    /// [`Error::MissingRelinKey`] without the key.
+    pub fn relinearize_and_rescale(&self, t: &Ciphertext3) -> Result<Ciphertext> {
+        if t.context_id != self.ctx.id() {
+            return Err(Error::ParameterMismatch(
+                "ciphertext belongs to another context".into(),
+            ));
+        }
         let l = t.level();
         if l == 0 {
             return Err(Error::Level(

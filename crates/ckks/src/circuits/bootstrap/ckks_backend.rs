@@ -261,6 +261,43 @@ impl SlotBackend for CkksBackend<'_> {
         self.eval.mul(a, b)
     }
 
+    fn mul_relin_rescale(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        addend: Option<&Ciphertext>,
+    ) -> Result<Ciphertext> {
+        if a.level() != b.level() {
+            return Err(Error::Level(format!(
+                "product of levels {} and {}",
+                a.level(),
+                b.level()
+            )));
+        }
+        let mut t = self.eval.mul_no_relin(a, b)?;
+        if let Some(c) = addend {
+            if c.level() != t.level() {
+                return Err(Error::Level(format!(
+                    "addend at level {} for a product at level {}",
+                    c.level(),
+                    t.level()
+                )));
+            }
+            if (c.scale - t.scale).abs() > SCALE_TOLERANCE * c.scale.max(t.scale)
+                || c.context_id != t.context_id
+            {
+                return Err(Error::ScaleMismatch {
+                    left: t.scale,
+                    right: c.scale,
+                });
+            }
+            let ring = self.eval.context().ring();
+            t.d0.add_assign(ring, &c.c0);
+            t.d1.add_assign(ring, &c.c1);
+        }
+        self.eval.relinearize_and_rescale(&t)
+    }
+
     fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
         self.eval.rescale(ct)
     }

@@ -33,10 +33,10 @@ pub fn eval_mod<B: SlotBackend>(backend: &B, poly: &Mod1Poly, t: &B::Ct) -> Resu
         log_baby,
     )?;
     for _ in 0..poly.params().double_angle {
-        let sq = backend.mul_relin(&c, &c)?;
-        let twice = backend.add(&sq, &sq)?;
-        let shifted = backend.add_const(&twice, Complex64::new(-1.0, 0.0))?;
-        c = backend.rescale(&shifted)?;
+        // cos(2θ) = 2 cos²θ − 1: (2c)·c relinearised and rescaled once, then the constant.
+        let twice = backend.add(&c, &c)?;
+        let sq = backend.mul_relin_rescale(&twice, &c, None)?;
+        c = backend.add_const(&sq, Complex64::new(-1.0, 0.0))?;
     }
     match poly.arcsine() {
         Some(a) => {

@@ -54,24 +54,26 @@ impl<'a, B: SlotBackend> ChebyshevPowers<'a, B> {
             .ok_or_else(|| Error::InvalidInput(format!("T_{j} missing")))
     }
 
-    /// `2 T_a T_b − T_c` (with `T_0 = 1`).
+    /// `2 T_a T_b − T_c` (with `T_0 = 1`): `(2 T_a)·T_b − T_c` relinearised and rescaled once
+    /// (the constant `−1` is added after the rescale, exactly at the result's scale).
     fn combine(&self, a: usize, b: usize, c: usize) -> Result<B::Ct> {
         let be = self.backend;
         let ta = &self.powers[&a];
         let tb = &self.powers[&b];
         let level = be.level(ta).min(be.level(tb));
-        let prod = be.mul_relin(&be.drop_to_level(ta, level)?, &be.drop_to_level(tb, level)?)?;
-        let twice = be.add(&prod, &prod)?;
-        let diff = if c == 0 {
-            be.add_const(&twice, Complex64::new(-1.0, 0.0))?
-        } else {
-            let tc = &self.powers[&c];
-            let ratio = be.scale(&prod) / be.scale(tc);
-            let mut aligned = be.mul_const(&be.drop_to_level(tc, level)?, 1.0, ratio)?;
-            be.set_scale(&mut aligned, be.scale(&prod));
-            be.sub(&twice, &aligned)?
-        };
-        be.rescale(&diff)
+        let ta = be.drop_to_level(ta, level)?;
+        let tb = be.drop_to_level(tb, level)?;
+        let twice_a = be.add(&ta, &ta)?;
+        if c == 0 {
+            let prod = be.mul_relin_rescale(&twice_a, &tb, None)?;
+            return be.add_const(&prod, Complex64::new(-1.0, 0.0));
+        }
+        let tc = &self.powers[&c];
+        let product_scale = be.scale(&twice_a) * be.scale(&tb);
+        let ratio = product_scale / be.scale(tc);
+        let mut minus_tc = be.mul_const(&be.drop_to_level(tc, level)?, -1.0, ratio)?;
+        be.set_scale(&mut minus_tc, product_scale);
+        be.mul_relin_rescale(&twice_a, &tb, Some(&minus_tc))
     }
 }
 
@@ -153,8 +155,11 @@ fn eval_tree<B: SlotBackend>(
             let l = lq.min(be.level(&giant));
             let q_target = target_scale * be.prime(l) / be.scale(&giant);
             let q = eval_tree(quotient, powers, q_target)?;
-            let prod = be.mul_relin(&be.drop_to_level(&q, l)?, &be.drop_to_level(&giant, l)?)?;
-            let mut prod = be.rescale(&prod)?;
+            let mut prod = be.mul_relin_rescale(
+                &be.drop_to_level(&q, l)?,
+                &be.drop_to_level(&giant, l)?,
+                None,
+            )?;
             be.set_scale(&mut prod, target_scale);
             let r = eval_tree(remainder, powers, target_scale)?;
             let level = be.level(&prod).min(be.level(&r));
