@@ -4,7 +4,7 @@ use super::plaintext::{Ciphertext, Ciphertext3, Plaintext};
 use crate::error::{Error, Result};
 use crate::keys::switching::mod_down_adding;
 use crate::keys::{PublicKey, SecretKey};
-use crate::math::poly::{Form, RnsPoly, join};
+use crate::math::poly::{Form, RnsPoly, for_each_limb, join};
 use crate::math::sample::{self, Prng};
 use crate::params::context::Context;
 use std::sync::Arc;
@@ -36,6 +36,27 @@ fn small_poly(ctx: &Context, coeffs: &[i64], num_q: usize) -> RnsPoly {
     let mut p = RnsPoly::from_signed(ctx.ring(), coeffs, num_q, 0);
     p.ntt(ctx.ring());
     p
+}
+
+/// `(x_q ∥ x_p) ⊙ v` over `Q_l ∪ P` (NTT form) in one pass, where `v` has `l + 1` q-limbs and
+/// every p-limb, `x_q` at least `l + 1` q-limbs and `x_p` only p-limbs: the public key's
+/// halves times the ephemeral ternary polynomial, without copying the key first.
+fn times_over_qp(ctx: &Context, x_q: &RnsPoly, x_p: &RnsPoly, v: &RnsPoly) -> RnsPoly {
+    let ring = ctx.ring();
+    let (n, nq, np) = (ctx.n(), v.num_q(), v.num_p());
+    let mut out = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
+    for_each_limb(out.data_mut(), n, |i, o| {
+        let m = ring.modulus(i, nq);
+        let x = if i < nq {
+            x_q.limb(i)
+        } else {
+            x_p.limb(i - nq)
+        };
+        for ((o, &a), &b) in o.iter_mut().zip(x).zip(v.limb(i)) {
+            *o = m.mul_reduced(a, b);
+        }
+    });
+    out
 }
 
 /// Public-key encryption: `(v·b + e0 + m, v·a + e1)` with ternary `v` and Gaussian errors.
@@ -81,10 +102,8 @@ impl Encryptor {
             let v = over_qp(sample::ternary(&mut self.rng, n));
             let e0 = sample::gaussian(&mut self.rng, n);
             let e1 = sample::gaussian(&mut self.rng, n);
-            let mut c0 = RnsPoly::concat_q_p(&self.pk.b, nq, b_p);
-            c0.mul_assign(ring, &v);
-            let mut c1 = RnsPoly::concat_q_p(&self.pk.a, nq, a_p);
-            c1.mul_assign(ring, &v);
+            let c0 = times_over_qp(ctx, &self.pk.b, b_p, &v);
+            let c1 = times_over_qp(ctx, &self.pk.a, a_p, &v);
             let (mut c0, c1) = join(
                 n,
                 || mod_down_adding(ctx, c0, Some(&e0)),
@@ -204,9 +223,23 @@ impl<'a> Decryptor<'a> {
     pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
         self.check(ct.context_id)?;
         let ring = self.ctx.ring();
-        let s = crate::keys::secret::SecretPoly(prefix(self.sk.poly(), ct.level() + 1));
-        let mut m = ct.c0.clone();
-        m.add_mul_assign(ring, &ct.c1, &s);
+        let (n, nq) = (self.ctx.n(), ct.level() + 1);
+        let s = self.sk.poly();
+        if ct.c0.form() != Form::Ntt || ct.c1.form() != Form::Ntt || s.num_q() < nq {
+            return Err(Error::ParameterMismatch(
+                "ciphertext or secret key is not in the NTT form of this context".into(),
+            ));
+        }
+        // One fused pass `c0 + c1·s` per limb, reading the key's limbs in place (no copy of
+        // the secret, no copy of c0).
+        let mut m = RnsPoly::for_overwrite(n, nq, 0, Form::Ntt);
+        for_each_limb(m.data_mut(), n, |i, out| {
+            let md = ring.modulus(i, nq);
+            let (c0, c1, si) = (ct.c0.limb(i), ct.c1.limb(i), s.limb(i));
+            for (((o, &a), &b), &k) in out.iter_mut().zip(c0).zip(c1).zip(si) {
+                *o = md.add(a, md.mul_reduced(b, k));
+            }
+        });
         Plaintext::new(m, ct.scale, ct.slots)
     }
 
