@@ -2,28 +2,7 @@
 //! back to a default), relative paths are relative to the file, and every error names the file
 //! and the key.
 //!
-//! ```toml
-//! name = "worker-1"               # node name = certificate name
-//! listen = "127.0.0.1:7102"       # UDP address (port 0: any free port)
-//! cert_dir = "certs"              # ca.pem, <name>.pem, <name>.key; relative to this file
-//! mailbox_capacity = 16           # optional
-//! accept_from = ["client"]        # peers that only dial us (no address)
-//!
-//! [peers]                         # peers we dial, by name
-//! trainer = "127.0.0.1:7101"
-//!
-//! [transport]                     # every key optional; defaults from `profile`
-//! profile = "loopback"            # "lan" (default) or "loopback"
-//! idle_timeout_ms = 30000
-//! chunk_size = 1048576
-//! mtu_max = 65527
-//!
-//! [reconnect]                     # every key optional
-//! max_attempts = 10
-//! initial_delay_ms = 200
-//! max_delay_ms = 10000
-//! jitter = 0.5
-//! ```
+//! [`NODE_CONFIG_EXAMPLE`] is an annotated file with every key.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -37,6 +16,50 @@ use super::config::{DEFAULT_MAILBOX_CAPACITY, NodeConfig, PeerConfig};
 use crate::identity::{IdentityError, NodeIdentity};
 use crate::name::NodeName;
 use crate::transport::{ReconnectSettings, TransportSettings};
+
+/// An annotated configuration with every key (the `[transport]` and `[reconnect]` values shown
+/// are the defaults); it parses as it stands.
+pub const NODE_CONFIG_EXAMPLE: &str = r#"# hetal node configuration
+name = "worker-1"               # node name = certificate name
+listen = "127.0.0.1:7102"       # UDP address (port 0: any free port)
+cert_dir = "certs"              # ca.pem, <name>.pem, <name>.key; relative to this file
+mailbox_capacity = 16           # messages an actor holds before senders wait
+accept_from = ["client"]        # peers that only dial us (no address)
+
+[peers]                         # peers we dial, by name
+trainer = "127.0.0.1:7101"
+
+[transport]                     # every key optional
+profile = "lan"                 # "lan" or "loopback" (large packets on every connection)
+idle_timeout_ms = 30000
+keep_alive_ms = 5000
+connect_timeout_ms = 10000
+first_byte_timeout_ms = 60000
+progress_timeout_ms = 30000
+drain_timeout_ms = 10000
+duplicate_grace_ms = 1000
+chunk_size = 1048576
+stream_receive_window = 8388608
+receive_window = 33554432
+send_window = 33554432
+max_concurrent_streams = 100
+max_meta_bytes = 1048576
+max_bulk_bytes = 4294967296
+max_inbound_bulk_bytes = 1073741824
+preallocate_limit = 67108864
+mtu_initial = 1200
+mtu_min = 1200
+mtu_max = 1452                  # loopback connections go up to 65527 anyway, unless
+large_packets_on_loopback = true  # this is false
+segmentation_offload = true
+socket_buffer = 4194304
+
+[reconnect]                     # redialling a lost peer; every key optional
+max_attempts = 10               # 0: never
+initial_delay_ms = 200          # doubles after each failure ...
+max_delay_ms = 10000            # ... up to this
+jitter = 0.5                    # random fraction of each pause
+"#;
 
 /// Largest configuration file read (a few KB is typical).
 pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
@@ -180,6 +203,8 @@ pub struct TransportSection {
     pub mtu_max: Option<u16>,
     /// [`TransportSettings::segmentation_offload`].
     pub segmentation_offload: Option<bool>,
+    /// [`TransportSettings::large_packets_on_loopback`].
+    pub large_packets_on_loopback: Option<bool>,
     /// [`TransportSettings::socket_buffer`].
     pub socket_buffer: Option<usize>,
 }
@@ -235,6 +260,10 @@ impl TransportSection {
         set(&mut s.mtu.min, self.mtu_min);
         set(&mut s.mtu.upper_bound, self.mtu_max);
         set(&mut s.segmentation_offload, self.segmentation_offload);
+        set(
+            &mut s.large_packets_on_loopback,
+            self.large_packets_on_loopback,
+        );
         if self.socket_buffer.is_some() {
             s.socket_buffer = self.socket_buffer;
         }
@@ -437,6 +466,66 @@ initial_delay_ms = 50
             t.reconnect.max_delay,
             ReconnectSettings::default().max_delay
         );
+    }
+
+    #[test]
+    fn the_annotated_example_parses_and_shows_the_defaults() {
+        let (_dir, path) = setup(NODE_CONFIG_EXAMPLE);
+        let config = NodeConfig::from_file(&path).unwrap();
+        let (t, d) = (&config.transport, TransportSettings::default());
+        assert_eq!(
+            (
+                t.idle_timeout,
+                t.keep_alive,
+                t.connect_timeout,
+                t.first_byte_timeout
+            ),
+            (
+                d.idle_timeout,
+                d.keep_alive,
+                d.connect_timeout,
+                d.first_byte_timeout
+            )
+        );
+        assert_eq!(
+            (t.progress_timeout, t.drain_timeout, t.duplicate_grace),
+            (d.progress_timeout, d.drain_timeout, d.duplicate_grace)
+        );
+        assert_eq!(
+            (
+                t.chunk_size,
+                t.stream_receive_window,
+                t.receive_window,
+                t.send_window
+            ),
+            (
+                d.chunk_size,
+                d.stream_receive_window,
+                d.receive_window,
+                d.send_window
+            )
+        );
+        assert_eq!(
+            (t.max_concurrent_streams, t.limits, t.max_inbound_bulk_bytes),
+            (d.max_concurrent_streams, d.limits, d.max_inbound_bulk_bytes)
+        );
+        assert_eq!(
+            (
+                t.preallocate_limit,
+                t.mtu,
+                t.segmentation_offload,
+                t.socket_buffer
+            ),
+            (
+                d.preallocate_limit,
+                d.mtu,
+                d.segmentation_offload,
+                d.socket_buffer
+            )
+        );
+        assert_eq!(t.large_packets_on_loopback, d.large_packets_on_loopback);
+        assert_eq!(t.reconnect, d.reconnect);
+        assert_eq!(config.mailbox_capacity, DEFAULT_MAILBOX_CAPACITY);
     }
 
     #[test]

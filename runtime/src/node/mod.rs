@@ -15,8 +15,8 @@ use tokio::sync::{OnceCell, broadcast};
 
 pub use config::{DEFAULT_MAILBOX_CAPACITY, NodeConfig, PeerConfig};
 pub use config_file::{
-    ConfigError, MAX_CONFIG_FILE_BYTES, NodeConfigFile, ReconnectSection, TransportProfile,
-    TransportSection,
+    ConfigError, MAX_CONFIG_FILE_BYTES, NODE_CONFIG_EXAMPLE, NodeConfigFile, ReconnectSection,
+    TransportProfile, TransportSection,
 };
 pub use error::{NodeError, SendError};
 pub use remote_ref::RemoteRef;
