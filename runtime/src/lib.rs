@@ -21,11 +21,13 @@
 //! small fields through the codec, bulk bytes raw) and, if it expects an answer, [`Request`].
 //! An actor implements [`Actor`] to list the messages it accepts, and [`Handle`] / [`Respond`]
 //! for each; every handler gets a [`MessageContext`] whose `sender()` is the peer's
-//! certificate-proven name. A [`Node`] is started from a [`NodeConfig`]; `register` makes an
+//! certificate-proven name. A [`Node`] is started from a [`NodeConfig`] (built in code, or read
+//! from TOML with [`NodeConfig::from_file`]; see [`node::NODE_CONFIG_EXAMPLE`]); `register` makes an
 //! actor reachable by name and `remote_ref::<M>(node, name)` returns a [`RemoteRef`] with `tell`,
 //! `cast` and `ask`. `examples/embed_in_tokio_app.rs` in the workspace root shows the whole flow
 //! inside a host's tokio runtime; [`Node::in_memory`] gives the same API without sockets for unit
-//! tests.
+//! tests. A lost peer is redialled with backoff ([`ReconnectSettings`]); [`Node::events`] reports
+//! connections, losses and peers given up on.
 
 pub mod actor;
 pub mod bench;
