@@ -53,6 +53,7 @@ pub mod messages;
 pub mod party;
 pub mod progress;
 pub mod roster;
+pub mod store;
 pub mod tap;
 pub mod trainer;
 pub mod worker;

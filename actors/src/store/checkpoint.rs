@@ -1,0 +1,490 @@
+//! Checkpoint files of a training job: written atomically every N steps (and after every
+//! verdict), the last few kept, the newest loaded on restart. The format and its checks are
+//! `hetal_learn::train::checkpoint`'s; this module adds the files, the interval, and the bridge
+//! from a [`ServerBackend`] to the format's ciphertext codec.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use hetal_learn::train::checkpoint::{
+    CheckpointCodec, Digest32, TrainingCheckpoint, decode_checkpoint, encode_checkpoint,
+};
+use sha2::{Digest, Sha256};
+
+use super::{StoreError, StoreResult, io_error, prepare_dir, read_bounded, write_atomic};
+use crate::backend::{MaterialBody, ServerBackend, blob};
+use crate::messages::BatchBody;
+
+/// File name prefix and extension of checkpoint files: `checkpoint-<steps, 20 digits>.hckp`.
+const PREFIX: &str = "checkpoint-";
+const EXTENSION: &str = ".hckp";
+
+/// Where and how often a trainer checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointConfig {
+    /// Directory of the job's checkpoint files (created owner-only if missing).
+    pub dir: PathBuf,
+    /// Write a checkpoint after every `every_steps` steps (and after every verdict).
+    pub every_steps: u64,
+    /// How many checkpoint files to keep (the newest; at least 1).
+    pub keep: usize,
+    /// Largest checkpoint file read back (bounded before allocating).
+    pub max_file_bytes: u64,
+    /// Continue from the newest checkpoint in `dir` when a job starts.
+    pub resume: bool,
+}
+
+impl CheckpointConfig {
+    /// Every step, the newest two kept, files up to 4 GiB, resuming.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            every_steps: 1,
+            keep: 2,
+            max_file_bytes: 4 << 30,
+            resume: true,
+        }
+    }
+
+    fn validate(&self) -> StoreResult<()> {
+        if self.every_steps == 0 || self.keep == 0 || self.max_file_bytes == 0 {
+            return Err(StoreError::Config(format!(
+                "checkpoint interval {} steps, keep {}, max {} bytes: all must be at least 1",
+                self.every_steps, self.keep, self.max_file_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The checkpoint files of one job.
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    config: CheckpointConfig,
+}
+
+/// A checkpoint read back, with the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedCheckpoint<C> {
+    /// The file.
+    pub path: PathBuf,
+    /// Its contents.
+    pub checkpoint: TrainingCheckpoint<C>,
+}
+
+fn steps_of(name: &str) -> Option<u64> {
+    name.strip_prefix(PREFIX)?
+        .strip_suffix(EXTENSION)?
+        .parse()
+        .ok()
+}
+
+impl CheckpointStore {
+    /// Opens (creating) the directory and removes temporary files a crash left there.
+    pub fn open(config: CheckpointConfig) -> StoreResult<Self> {
+        config.validate()?;
+        prepare_dir(&config.dir)?;
+        Ok(Self { config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CheckpointConfig {
+        &self.config
+    }
+
+    /// Whether a checkpoint is due after `steps` steps in all.
+    pub fn due(&self, steps: u64) -> bool {
+        steps > 0 && steps.is_multiple_of(self.config.every_steps)
+    }
+
+    fn path_for(&self, steps: u64) -> PathBuf {
+        self.config
+            .dir
+            .join(format!("{PREFIX}{steps:020}{EXTENSION}"))
+    }
+
+    /// Checkpoint files, newest (most steps) first.
+    pub fn files(&self) -> StoreResult<Vec<(u64, PathBuf)>> {
+        let dir = &self.config.dir;
+        let mut files = Vec::new();
+        for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+            let entry = entry.map_err(io_error(dir))?;
+            if let Some(steps) = entry.file_name().to_str().and_then(steps_of) {
+                files.push((steps, entry.path()));
+            }
+        }
+        files.sort_by_key(|f| std::cmp::Reverse(f.0));
+        Ok(files)
+    }
+
+    /// Writes `checkpoint` atomically (replacing one of the same step count, e.g. the step's
+    /// own checkpoint by the one taken after the epoch's verdict), then keeps only the newest
+    /// [`CheckpointConfig::keep`] files.
+    pub fn save<K: CheckpointCodec>(
+        &self,
+        checkpoint: &TrainingCheckpoint<K::Ct>,
+        codec: &K,
+    ) -> StoreResult<PathBuf> {
+        let path = self.path_for(checkpoint.steps);
+        let bytes =
+            encode_checkpoint(checkpoint, codec).map_err(|source| StoreError::Checkpoint {
+                path: path.clone(),
+                source,
+            })?;
+        write_atomic(&path, &bytes)?;
+        for (_, old) in self.files()?.into_iter().skip(self.config.keep) {
+            fs::remove_file(&old).map_err(io_error(&old))?;
+        }
+        Ok(path)
+    }
+
+    /// The newest checkpoint of the run whose configuration hash is `config`, or `None` when
+    /// the directory holds none. The newest file is refused (with its path and the reason)
+    /// rather than silently skipped when it is corrupt or foreign: an older checkpoint would
+    /// redo work the operator may not expect, so that choice is theirs (delete the file).
+    pub fn load_latest<K: CheckpointCodec>(
+        &self,
+        codec: &K,
+        config: &Digest32,
+    ) -> StoreResult<Option<LoadedCheckpoint<K::Ct>>> {
+        let Some((_, path)) = self.files()?.into_iter().next() else {
+            return Ok(None);
+        };
+        let checkpoint = self.load(&path, codec, config)?;
+        Ok(Some(LoadedCheckpoint { path, checkpoint }))
+    }
+
+    /// Reads and checks one checkpoint file.
+    pub fn load<K: CheckpointCodec>(
+        &self,
+        path: &Path,
+        codec: &K,
+        config: &Digest32,
+    ) -> StoreResult<TrainingCheckpoint<K::Ct>> {
+        let bytes = read_bounded(path, self.config.max_file_bytes)?;
+        decode_checkpoint(&bytes, codec, config).map_err(|source| StoreError::Checkpoint {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// A [`ServerBackend`]'s ciphertext serialization as the checkpoint format's codec, tagged with
+/// the fingerprint of the material the backend was built from.
+#[derive(Debug)]
+pub struct BackendCodec<'a, B: ServerBackend> {
+    backend: &'a B,
+    fingerprint: Digest32,
+}
+
+impl<'a, B: ServerBackend> BackendCodec<'a, B> {
+    /// The codec of `backend`, built from `material` (blob indices into `blobs`).
+    pub fn new(backend: &'a B, material: &MaterialBody, blobs: &[Bytes]) -> StoreResult<Self> {
+        Ok(Self {
+            backend,
+            fingerprint: material_fingerprint(material, blobs)?,
+        })
+    }
+}
+
+impl<B: ServerBackend> CheckpointCodec for BackendCodec<'_, B> {
+    type Ct = B::Ct;
+
+    fn fingerprint(&self) -> Digest32 {
+        self.fingerprint
+    }
+
+    fn encode(&self, ct: &B::Ct) -> hetal_learn::Result<Vec<u8>> {
+        self.backend
+            .encode_ct(ct)
+            .map(|b| b.to_vec())
+            .map_err(|e| hetal_learn::Error::Backend(e.to_string()))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> hetal_learn::Result<B::Ct> {
+        self.backend
+            .decode_ct(bytes)
+            .map_err(|e| hetal_learn::Error::Backend(e.to_string()))
+    }
+}
+
+fn hash_blob(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// SHA-256 of the public material (simulator configuration, or the CKKS parameter spec and
+/// evaluation keys): ciphertexts checkpointed under one material are refused under another.
+pub fn material_fingerprint(material: &MaterialBody, blobs: &[Bytes]) -> StoreResult<Digest32> {
+    let mut h = Sha256::new();
+    match material {
+        MaterialBody::Simulator(c) => {
+            h.update(b"hetal-material/sim/1");
+            for word in [
+                c.slots as u64,
+                c.max_level as u64,
+                c.bootstrap_level as u64,
+                c.bootstrap_min_level as u64,
+                c.bootstrap_max_abs.map_or(u64::MAX, f64::to_bits),
+                c.scale.to_bits(),
+            ] {
+                h.update(word.to_le_bytes());
+            }
+        }
+        MaterialBody::Ckks {
+            spec, eval_keys, ..
+        } => {
+            h.update(b"hetal-material/ckks/1");
+            for index in [*spec, *eval_keys] {
+                let bytes = blob(blobs, index).map_err(|e| StoreError::Codec(e.to_string()))?;
+                hash_blob(&mut h, bytes);
+            }
+        }
+    }
+    Ok(h.finalize().into())
+}
+
+/// SHA-256 of the uploaded training batches (row counts and every ciphertext's bytes, in
+/// order): a checkpoint resumes only the dataset it was trained on.
+pub fn dataset_digest(batches: &[BatchBody], blobs: &[Bytes]) -> StoreResult<Digest32> {
+    let mut h = Sha256::new();
+    h.update(b"hetal-dataset/1");
+    h.update((batches.len() as u64).to_le_bytes());
+    for b in batches {
+        h.update(b.rows.to_le_bytes());
+        let y = b.y.iter().flat_map(|y| y.blocks());
+        for &index in b.x.blocks().iter().chain(y) {
+            let bytes = blob(blobs, index).map_err(|e| StoreError::Codec(e.to_string()))?;
+            hash_blob(&mut h, bytes);
+        }
+    }
+    Ok(h.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_dir::TempDir;
+    use super::*;
+    use crate::backend::sim::SimServer;
+    use hetal_learn::eval::{SimConfig, SimCt, Simulator};
+    use hetal_learn::pack::UnitShape;
+    use hetal_learn::softmax::SoftmaxVariant;
+    use hetal_learn::train::checkpoint::{CheckpointError, RunConfig};
+    use hetal_learn::train::{
+        EncryptedBatch, EncryptedTrainer, HyperParams, NesterovSchedule, Preset, TrainingClient,
+    };
+    use ndarray::Array2;
+
+    const SLOTS: usize = 1 << 10;
+
+    struct Fixture {
+        server: SimServer,
+        sim: Simulator,
+        unit: UnitShape,
+        train: Vec<EncryptedBatch<SimCt>>,
+        config: RunConfig,
+    }
+
+    fn fixture() -> Fixture {
+        let sim_config = SimConfig::with_slots(SLOTS);
+        let sim = Simulator::new(sim_config).unwrap();
+        let unit = UnitShape::hetal(8, 3, SLOTS).unwrap();
+        let client = TrainingClient::new(&sim, unit, 3, 4, 3).unwrap();
+        let x = Array2::from_shape_fn((24, 4), |(i, j)| ((i * 3 + j * 7) % 11) as f64 / 11.0);
+        let labels: Vec<usize> = (0..24).map(|i| (i * 5 + i / 3) % 3).collect();
+        let train = client.encrypt_training_set(x.view(), &labels, 8).unwrap();
+        let hyper = HyperParams {
+            batch_size: 8,
+            ..Preset::FaceMask.hyper()
+        };
+        let config = RunConfig {
+            hyper,
+            variant: SoftmaxVariant::HetalRs,
+            unit,
+            classes: 3,
+            dim: 4,
+            train_batches: train.len(),
+            weight_scale: hetal_learn::train::server::DEFAULT_WEIGHT_SCALE,
+            dataset: [1; 32],
+        };
+        Fixture {
+            server: SimServer::new(sim_config).unwrap(),
+            sim,
+            unit,
+            train,
+            config,
+        }
+    }
+
+    fn checkpoint_after(f: &Fixture, steps: usize) -> TrainingCheckpoint<SimCt> {
+        let client = TrainingClient::new(&f.sim, f.unit, 3, 4, 3).unwrap();
+        let mut t = EncryptedTrainer::new(
+            &f.sim,
+            f.config.hyper,
+            f.config.variant,
+            client.initial_weights().unwrap(),
+            3,
+        )
+        .unwrap();
+        let mut schedule = NesterovSchedule::new();
+        for s in 0..steps {
+            t.step(&f.train[s % f.train.len()]).unwrap();
+            schedule.advance();
+        }
+        TrainingCheckpoint {
+            config: f.config.hash(),
+            epoch: (steps / f.train.len()) as u64,
+            epoch_step: (steps % f.train.len()) as u64,
+            steps: steps as u64,
+            bootstraps: t.totals().bootstraps() as u64,
+            verdicts: Vec::new(),
+            w: t.weights().clone(),
+            v: t.weights().clone(),
+            best: t.best_weights().clone(),
+            schedule,
+        }
+    }
+
+    fn codec(f: &Fixture) -> BackendCodec<'_, SimServer> {
+        BackendCodec::new(&f.server, &MaterialBody::Simulator(*f.server.config()), &[]).unwrap()
+    }
+
+    #[test]
+    fn checkpoints_are_written_every_n_steps_pruned_and_the_newest_loads() {
+        let f = fixture();
+        let dir = TempDir::new("ckpt");
+        let mut config = CheckpointConfig::new(&dir.0);
+        config.every_steps = 2;
+        let store = CheckpointStore::open(config).unwrap();
+        let codec = codec(&f);
+        assert_eq!(store.load_latest(&codec, &f.config.hash()).unwrap(), None);
+        let mut written = Vec::new();
+        for steps in 1..=5u64 {
+            if store.due(steps) {
+                store
+                    .save(&checkpoint_after(&f, steps as usize), &codec)
+                    .unwrap();
+                written.push(steps);
+            }
+        }
+        assert_eq!(written, vec![2, 4]);
+        let last = checkpoint_after(&f, 5);
+        store.save(&last, &codec).unwrap();
+        // Only the newest two files remain; the newest loads whole.
+        let kept: Vec<u64> = store.files().unwrap().iter().map(|(s, _)| *s).collect();
+        assert_eq!(kept, vec![5, 4]);
+        let loaded = store
+            .load_latest(&codec, &f.config.hash())
+            .unwrap()
+            .unwrap();
+        assert_eq!(loaded.checkpoint, last);
+        assert!(
+            loaded
+                .path
+                .ends_with("checkpoint-00000000000000000005.hckp")
+        );
+    }
+
+    #[test]
+    fn a_corrupt_or_foreign_newest_checkpoint_is_refused_with_its_path() {
+        let f = fixture();
+        let dir = TempDir::new("ckpt-bad");
+        let store = CheckpointStore::open(CheckpointConfig::new(&dir.0)).unwrap();
+        let codec = codec(&f);
+        store.save(&checkpoint_after(&f, 1), &codec).unwrap();
+        let newest = store.save(&checkpoint_after(&f, 2), &codec).unwrap();
+
+        // Another configuration (here: another dataset) is refused.
+        let mut other = f.config;
+        other.dataset = [2; 32];
+        match store.load_latest(&codec, &other.hash()) {
+            Err(StoreError::Checkpoint {
+                path,
+                source: CheckpointError::ForeignConfig { .. },
+            }) => assert_eq!(path, newest),
+            other => panic!("expected ForeignConfig, got {other:?}"),
+        }
+        // Another simulator configuration: other parameters.
+        let mut sim_config = *f.server.config();
+        sim_config.max_level += 1;
+        let foreign_server = SimServer::new(sim_config).unwrap();
+        let foreign =
+            BackendCodec::new(&foreign_server, &MaterialBody::Simulator(sim_config), &[]).unwrap();
+        assert!(matches!(
+            store.load_latest(&foreign, &f.config.hash()),
+            Err(StoreError::Checkpoint {
+                source: CheckpointError::ForeignParameters { .. },
+                ..
+            })
+        ));
+        // A flipped byte on disk, then a torn (truncated) file.
+        let mut bytes = fs::read(&newest).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x40;
+        fs::write(&newest, &bytes).unwrap();
+        assert!(matches!(
+            store.load_latest(&codec, &f.config.hash()),
+            Err(StoreError::Checkpoint {
+                source: CheckpointError::Corrupt,
+                ..
+            })
+        ));
+        fs::write(&newest, &bytes[..mid]).unwrap();
+        assert!(matches!(
+            store.load_latest(&codec, &f.config.hash()),
+            Err(StoreError::Checkpoint {
+                source: CheckpointError::Truncated { .. },
+                ..
+            })
+        ));
+        // A file over the size limit is refused before it is read.
+        let mut small = CheckpointConfig::new(&dir.0);
+        small.max_file_bytes = 64;
+        let small = CheckpointStore::open(small).unwrap();
+        let older = small.files().unwrap()[1].1.clone();
+        assert!(matches!(
+            small.load(&older, &codec, &f.config.hash()),
+            Err(StoreError::TooLarge { .. })
+        ));
+        // Once the operator removes the bad file, the older checkpoint loads.
+        fs::remove_file(&newest).unwrap();
+        let loaded = store
+            .load_latest(&codec, &f.config.hash())
+            .unwrap()
+            .unwrap();
+        assert_eq!(loaded.checkpoint, checkpoint_after(&f, 1));
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        let dir = TempDir::new("ckpt-config");
+        let mut config = CheckpointConfig::new(&dir.0);
+        config.every_steps = 0;
+        assert!(matches!(
+            CheckpointStore::open(config),
+            Err(StoreError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn the_dataset_digest_sees_every_ciphertext_byte() {
+        let f = fixture();
+        let mut sink = crate::messages::BlobSink::default();
+        let bodies: Vec<BatchBody> = f
+            .train
+            .iter()
+            .map(|b| crate::messages::encode_batch(&f.server, b, &mut sink).unwrap())
+            .collect();
+        let envelope = sink.seal(());
+        let blobs = envelope.blobs.clone();
+        let base = dataset_digest(&bodies, &blobs).unwrap();
+        assert_eq!(base, dataset_digest(&bodies, &blobs).unwrap());
+        let mut changed = blobs.clone();
+        let mut last = changed.last().unwrap().to_vec();
+        last[20] ^= 1;
+        *changed.last_mut().unwrap() = Bytes::from(last);
+        assert_ne!(base, dataset_digest(&bodies, &changed).unwrap());
+        assert_ne!(base, dataset_digest(&bodies[..2], &blobs).unwrap());
+    }
+}
