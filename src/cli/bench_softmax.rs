@@ -1,7 +1,7 @@
 //! `hetal bench softmax`: error, depth and cost of the softmax approximations.
 //!
 //! ```text
-//! hetal bench softmax --classes 10 --range 128 [--variant hetal|hetal-precise|hetal-rs] [--samples N] [--json]
+//! hetal bench softmax --classes 10 --range 128 [--variant hetal|hetal-precise|hetal-rs|hetal-fast] [--samples N] [--json]
 //! hetal bench softmax --classes 2 --range 8 --preset ops-n16           # + CKKS time and spot check
 //! hetal bench softmax --classes 2 --range 8 --preset insecure-test-n12 --allow-insecure
 //! ```

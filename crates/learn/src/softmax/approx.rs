@@ -24,6 +24,11 @@
 //!    as that range needs for a 2^-24 relative error. The pair `(q, t)` is bootstrapped as one
 //!    complex ciphertext `q + i·t`.
 //!
+//! `hetal-fast` is `hetal-rs` tuned for the precision training needs (maximum error ≤ 1e-3 over
+//! HETAL's sample instead of ~1e-8): a degree-15 interpolant of `exp(x/32)` and 5 squarings
+//! (9 levels instead of 11) and an inverse sized for a 2^-13 relative error (one iteration
+//! fewer); 3 levels fewer than `hetal-rs` at every class count.
+//!
 //! Every polynomial keeps its argument in `[-1, 1]`-sized units (scalings are folded into
 //! polynomial outputs and masks, never into huge input powers) so the same code is sound on CKKS.
 //! Every bootstrapped message stays within ±1 (raw logits are never bootstrapped; the weights'
@@ -48,6 +53,13 @@ use crate::{Error, Result};
 pub const RS_INVERSE_TARGET: f64 = 1.0 / (1u64 << 24) as f64;
 /// Degree of the `hetal-rs` exponential interpolant.
 pub const RS_EXP_DEGREE: usize = 7;
+/// Relative error the `hetal-fast` inverse is tuned for (the probabilities' error budget is
+/// 1e-3; the inverse takes a tenth of it).
+pub const FAST_INVERSE_TARGET: f64 = 1.0 / (1u64 << 13) as f64;
+/// Degree of the `hetal-fast` exponential interpolant (depth 4).
+pub const FAST_EXP_DEGREE: usize = 15;
+/// Squarings after the `hetal-fast` exponential interpolant: `exp(x) = p(x/32)^32`.
+pub const FAST_EXP_SQUARINGS: usize = 5;
 
 /// A configured softmax approximation for one block geometry.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +118,9 @@ impl SoftmaxApprox {
                 chain.extend(std::iter::repeat_n(f, k::CMP_F_ROUNDS));
                 chain
             }
-            SoftmaxVariant::HetalRs => k::RS_CMP.iter().map(|c| Poly::new(c.to_vec())).collect(),
+            SoftmaxVariant::HetalRs | SoftmaxVariant::HetalFast => {
+                k::RS_CMP.iter().map(|c| Poly::new(c.to_vec())).collect()
+            }
         };
         // The last comparison polynomial returns comp − 1 = (f − 1)/2 directly.
         if let Some(last) = compare.last_mut() {
@@ -130,7 +144,13 @@ impl SoftmaxApprox {
         };
         match variant {
             SoftmaxVariant::Hetal | SoftmaxVariant::HetalPrecise => a.configure_hetal(),
-            SoftmaxVariant::HetalRs => a.configure_rs(),
+            SoftmaxVariant::HetalRs => {
+                let squarings = (2.0 * range).log2() as usize;
+                a.configure_direct(RS_EXP_DEGREE, squarings, RS_INVERSE_TARGET);
+            }
+            SoftmaxVariant::HetalFast => {
+                a.configure_direct(FAST_EXP_DEGREE, FAST_EXP_SQUARINGS, FAST_INVERSE_TARGET);
+            }
         }
         Ok(a)
     }
@@ -166,7 +186,10 @@ impl SoftmaxApprox {
         self.exp = Poly::new(k::EXP_P.to_vec()).scaled(fold);
     }
 
-    fn configure_rs(&mut self) {
+    /// The direct exponential: a Chebyshev interpolant of degree `exp_degree` of
+    /// `exp((x − M)/2^squarings)` on the range `x − M` can take, then `squarings` squarings; the
+    /// Goldschmidt inverse sized for `inverse_target`.
+    fn configure_direct(&mut self, exp_degree: usize, squarings: usize, inverse_target: f64) {
         let two_r = 2.0 * self.range;
         // x − M ∈ [−2R − over, shortfall]; in u = (x − M)/2R, with a small safety margin.
         let margin = 0.01;
@@ -176,17 +199,19 @@ impl SoftmaxApprox {
         self.exp_in_scale = alpha;
         self.exp_in_offset = beta;
         self.pre_exp.clear();
-        self.squarings = two_r.log2() as usize;
+        self.squarings = squarings;
         // z = Σ exp(x − M) ∈ [1, c·e^shortfall]: centre R_inv, iterate until ρ^(2^(k+1)) ≤ target.
         let z_max = self.rows.classes() as f64 * (self.max_shortfall * 1.05).exp();
         let z_min = 1.0 - 1e-3;
         self.inv_r = (z_max + z_min) / 2.0;
         let rho = (z_max - z_min) / (z_max + z_min);
-        let need = RS_INVERSE_TARGET.ln() / rho.ln(); // 2^(k+1) ≥ need
+        let need = inverse_target.ln() / rho.ln(); // 2^(k+1) ≥ need
         self.inv_iterations = (need.log2().ceil() as usize).saturating_sub(1).max(1);
         let fold = self.inv_r.powf(-1.0 / (1u64 << self.squarings) as f64);
-        let exp_t = move |t: f64| ((t - beta) / alpha).exp() * fold;
-        self.exp = Poly::chebyshev_interpolant(exp_t, RS_EXP_DEGREE);
+        // t = α·u + β with u = (x − M)/2R; p(t) = exp(u · 2R / 2^squarings) · fold.
+        let per_square = two_r / (1u64 << self.squarings) as f64;
+        let exp_t = move |t: f64| ((t - beta) / alpha * per_square).exp() * fold;
+        self.exp = Poly::chebyshev_interpolant(exp_t, exp_degree);
     }
 
     /// The variant.

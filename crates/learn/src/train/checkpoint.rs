@@ -170,6 +170,7 @@ impl RunConfig {
             SoftmaxVariant::Hetal => 0,
             SoftmaxVariant::HetalPrecise => 1,
             SoftmaxVariant::HetalRs => 2,
+            SoftmaxVariant::HetalFast => 3,
         });
         w.u64(self.unit.s0() as u64);
         w.u64(self.unit.s1() as u64);

@@ -62,12 +62,22 @@ impl LevelPolicy {
             .min(self.data_level.saturating_sub(self.atb_depth_b))
     }
 
+    /// Lowest gradient level that leaves a state the next refresh can still pack: `W⁺` at this
+    /// level gives `V⁺` one below, at the packing floor.
+    pub fn min_gradient_level(&self) -> usize {
+        self.bootstrap_min + PACK_LEVELS + 1
+    }
+
     /// Whether to bootstrap the residual (at `a_level`) before DiagATB, given the look-ahead at
-    /// `v_level`: yes when the gradient would otherwise be the update's lowest operand and a
-    /// fresh residual would lift it.
+    /// `v_level`: only when the gradient would otherwise strand the state below what a packed
+    /// refresh can take (and a fresh residual would lift it). A gradient that is merely the
+    /// update's lowest operand is left alone: refreshing the whole packed state later costs one
+    /// bootstrap too, and it buys several steps.
     pub fn refresh_residual(&self, a_level: usize, v_level: usize) -> bool {
         let g = self.gradient_level(a_level);
-        g < v_level.min(self.best_gradient_level()) && a_level >= self.bootstrap_min
+        g < v_level.min(self.min_gradient_level())
+            && g < self.best_gradient_level()
+            && a_level >= self.bootstrap_min
     }
 
     /// Levels after one step from `(w, v)` with the gradient at `g`: `W⁺ = V + G`,
@@ -127,6 +137,14 @@ mod tests {
         assert!(p.refresh_residual(5, 12));
         assert!(!p.refresh_residual(12, 12));
         assert!(!p.refresh_residual(9, 6), "gradient at 6 already matches V");
+        assert!(
+            !p.refresh_residual(10, 12),
+            "gradient at 7 keeps the state packable"
+        );
+        assert!(
+            p.refresh_residual(7, 12),
+            "gradient at 4 would strand V⁺ at 3"
+        );
         let (mut w, mut v) = (12, 12);
         let mut refreshes = 0;
         for _ in 0..40 {
