@@ -169,7 +169,8 @@ impl Node {
         RemoteRef::new(self.clone(), node.clone(), actor)
     }
 
-    /// Peer connect / lost / protocol-violation events from now on.
+    /// Peer events from now on: connected, lost (a redial follows if the peer has an address),
+    /// unreachable (the redials ran out) and protocol violations.
     pub fn events(&self) -> broadcast::Receiver<PeerEvent> {
         self.inner.transport.subscribe()
     }

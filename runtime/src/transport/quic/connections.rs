@@ -102,7 +102,8 @@ impl Inner {
     }
 
     /// Reports the loss of `peer` when its current connection closes, then redials it unless
-    /// this node closed the connection on purpose (shutdown, protocol violation).
+    /// this node closed the connection on purpose (shutdown, protocol violation). A peer that
+    /// closed cleanly is redialled too: it may be restarting, and the redial is bounded.
     pub(super) async fn watch(self: Arc<Self>, peer: NodeName, link: Link) {
         let reason = link.conn.closed().await;
         if self.peers.remove_if_current(&peer, link.conn.stable_id()) {
