@@ -86,24 +86,29 @@ pub fn run(args: &BenchTransportArgs) -> anyhow::Result<()> {
     let reached = report
         .quic_path
         .map_or_else(|| "?".to_owned(), |p| p.current_mtu.to_string());
+    let mtu = if report.large_packets_on_loopback {
+        format!(
+            "MTU {}..65527 over loopback, GSO off (..{} elsewhere)",
+            report.initial_mtu, report.mtu_upper_bound
+        )
+    } else {
+        format!(
+            "MTU {}..{}, GSO {}",
+            report.initial_mtu,
+            report.mtu_upper_bound,
+            if report.segmentation_offload {
+                "on"
+            } else {
+                "off"
+            }
+        )
+    };
+    let socket_buffer = report
+        .socket_buffer
+        .map_or_else(|| "default".to_owned(), |b| format!("{b} bytes"));
     println!(
-        "chunk {} bytes, MTU {}..{}{} (reached {reached}), GSO {}, socket buffer {}",
-        report.chunk_size,
-        report.initial_mtu,
-        report.mtu_upper_bound,
-        if report.large_packets_on_loopback {
-            " (65527 and no GSO on loopback)"
-        } else {
-            ""
-        },
-        if report.segmentation_offload {
-            "on"
-        } else {
-            "off"
-        },
-        report
-            .socket_buffer
-            .map_or_else(|| "default".to_owned(), |b| format!("{b} bytes")),
+        "chunk {} bytes, {mtu}, reached {reached}; socket buffer {socket_buffer}",
+        report.chunk_size
     );
     println!(
         "{:<34} {:>12} {:>12} {:>12}",
