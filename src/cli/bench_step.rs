@@ -15,10 +15,17 @@
 //! update (the rest). With `--prices`, each part is priced as CMult·t_cmult + Mult·t_mult +
 //! Rot·t_rot (+ bootstraps·t_boot when a bootstrap price is given).
 //!
-//! The CKKS backend times one step on real ciphertexts of the preset. It needs the whole step to
-//! fit in the chain: the learn crate's CKKS slot evaluator accepts a bootstrapper, but nothing
-//! builds one from a preset's keys yet, so a preset with too few levels is refused with the
-//! number of levels a step needs.
+//! The CKKS backend times `--steps` steps (default 1) on real ciphertexts of the preset. When a
+//! step fits in the modulus chain it runs without bootstrapping; otherwise the preset must hold
+//! a bootstrap (`boot-n16`, `insecure-boot-n12`; see `hetal_learn::eval::ckks_boot`): the client
+//! generates a bootstrappable key set (dense secret, encapsulation keys, the bootstrap's
+//! rotations and those a simulated run of the same steps used), the server plans the bootstrap
+//! from public material, and the trainer bootstraps where its level policy says. The wall time
+//! per step is split into matmul / softmax / bootstraps / update: bootstraps are timed exactly
+//! (each one, inside the evaluator); the rest of the step's time is apportioned to matmul,
+//! softmax and update in proportion to their operation counts priced at Mult, CMult and Rot times
+//! measured in the same run (one of each at the middle of the bootstrap range). The decrypted
+//! weights are compared with a simulator run of the same steps.
 //!
 //! `--prices FILE.json` takes either the object of `hetal bench ops --json` (Mult =
 //! `mul_relin_rescale`, Rot = `rotate`, CMult ≈ `rescale`, the dominant part of a constant
@@ -30,22 +37,37 @@
 //! [batch, features, classes], `unit` [s0, s1], `slots`, `levels` {`fresh`, `after_bootstrap`,
 //! `bootstrap_min`}, `steps`, `ops_per_step` (all counters, averaged), `bootstraps_per_step`
 //! {`softmax`, `residual`, `state`, `total`}, `breakdown`: list of {`part`, `cmult`, `mult`,
-//! `rot`, `bootstraps`, `priced_s`}, `prices_s` (null or {mult, cmult, rot, bootstrap}),
-//! `priced_step_s`, `step_wall_s` (CKKS only), `keygen_s`, `peak_rss_bytes`, `notes`.
+//! `rot`, `bootstraps`, `priced_s`, `wall_s` (CKKS: seconds per step, see above)}, `prices_s`
+//! (null or {mult, cmult, rot, bootstrap}), `priced_step_s`, `step_wall_s` (CKKS: mean wall
+//! seconds per step), `step_walls_s` (CKKS: each step), `bootstrap_wall_s` (CKKS: mean seconds
+//! per bootstrap), `measured_op_s` (CKKS with bootstrapping: {mult, cmult, rot} seconds, the
+//! apportioning prices), `keygen_s` (CKKS: key generation), `setup_s` (CKKS with bootstrapping:
+//! bootstrap planning and diagonal encoding), `max_weight_error` (CKKS: largest difference
+//! between the decrypted weights and the simulator's after the same steps), `peak_rss_bytes`,
+//! `notes`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use hetal_ckks::encoding::Complex64;
+use hetal_ckks::encoding::Encoder;
+use hetal_ckks::eval::Evaluator;
+use hetal_ckks::params::context::Context;
 use hetal_ckks::params::{ParameterSpec, SecurityLevel, preset};
-use hetal_learn::eval::{OpCounts, SimConfig, Simulator, SlotCodec, SlotEvaluator};
+use hetal_learn::eval::{
+    OpCounts, SecretKeyClient, ServerBootstrapper, SimConfig, Simulator, SlotCodec, SlotEvaluator,
+    bootstrap_params_for,
+};
 use hetal_learn::matmul::AtbForm;
 use hetal_learn::matmul::cost;
 use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows};
-use hetal_learn::train::{EncryptedTrainer, Preset, TrainingClient, step_counts};
+use hetal_learn::train::{
+    EncryptedTrainer, Preset, StepReport as TrainerStep, TrainingClient, step_counts,
+};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -80,9 +102,10 @@ pub struct BenchStepArgs {
     /// Softmax approximation: hetal, hetal-precise or hetal-rs.
     #[arg(long, default_value = "hetal-rs", value_parser = parse_variant)]
     pub variant: SoftmaxVariant,
-    /// Steps to average over on the simulator (bootstraps of the state amortise over steps).
-    #[arg(long, default_value_t = 4)]
-    pub steps: usize,
+    /// Steps to average over (default 4 on the simulator, where bootstraps of the state
+    /// amortise over steps; 1 on CKKS).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Per-operation prices (JSON of `hetal bench ops --json`, or {mult, cmult, rot, bootstrap}).
     #[arg(long)]
     pub prices: Option<PathBuf>,
@@ -183,6 +206,8 @@ pub struct Part {
     pub bootstraps: f64,
     /// Cost at the given prices.
     pub priced_s: Option<f64>,
+    /// Measured (bootstraps) or apportioned (the rest) wall seconds per step (CKKS).
+    pub wall_s: Option<f64>,
 }
 
 /// Levels of the setting the step ran in.
@@ -240,10 +265,21 @@ pub struct StepReport {
     pub prices_s: Option<Prices>,
     /// The whole step priced.
     pub priced_step_s: Option<f64>,
-    /// Measured wall time of one step (CKKS).
+    /// Measured wall time of one step (CKKS; the mean over the steps).
     pub step_wall_s: Option<f64>,
+    /// Wall time of each step (CKKS).
+    pub step_walls_s: Vec<f64>,
+    /// Mean wall seconds per bootstrap (CKKS with bootstrapping).
+    pub bootstrap_wall_s: Option<f64>,
+    /// Per-operation times measured in the run, used to apportion the step (CKKS with
+    /// bootstrapping).
+    pub measured_op_s: Option<Prices>,
     /// Key generation time (CKKS).
     pub keygen_s: Option<f64>,
+    /// Bootstrap planning and diagonal encoding time (CKKS with bootstrapping).
+    pub setup_s: Option<f64>,
+    /// Largest difference between the CKKS weights and the simulator's (CKKS).
+    pub max_weight_error: Option<f64>,
     /// Peak resident memory of the process.
     pub peak_rss_bytes: Option<u64>,
     /// Remarks.
@@ -266,6 +302,9 @@ pub fn run(args: &BenchStepArgs) -> anyhow::Result<()> {
 
 /// Measures per the arguments.
 pub fn measure(args: &BenchStepArgs) -> anyhow::Result<StepReport> {
+    if args.steps == Some(0) {
+        bail!("--steps must be at least 1");
+    }
     let prices = match &args.prices {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -275,7 +314,7 @@ pub fn measure(args: &BenchStepArgs) -> anyhow::Result<StepReport> {
         None => None,
     };
     let mut report = match args.backend {
-        Backend::Sim => simulated_step(args.shape, args.variant, args.steps)?,
+        Backend::Sim => simulated_step(args.shape, args.variant, args.steps.unwrap_or(4))?,
         Backend::Ckks => {
             let spec = preset(&args.preset).with_context(|| format!("preset `{}`", args.preset))?;
             if spec.security == SecurityLevel::InsecureForTests && !args.allow_insecure {
@@ -284,7 +323,13 @@ pub fn measure(args: &BenchStepArgs) -> anyhow::Result<StepReport> {
                     args.preset
                 );
             }
-            ckks_step(&spec, args.shape, args.variant, args.seed)?
+            ckks_step(
+                &spec,
+                args.shape,
+                args.variant,
+                args.seed,
+                args.steps.unwrap_or(1),
+            )?
         }
     };
     report.prices_s = prices;
@@ -347,6 +392,7 @@ fn breakdown(
             rot: matmul.2,
             bootstraps: 0.0,
             priced_s: None,
+            wall_s: None,
         },
         Part {
             part: "softmax",
@@ -355,6 +401,7 @@ fn breakdown(
             rot: soft.2,
             bootstraps: 0.0,
             priced_s: None,
+            wall_s: None,
         },
         Part {
             part: "bootstraps",
@@ -363,6 +410,7 @@ fn breakdown(
             rot: 0.0,
             bootstraps: boots.total,
             priced_s: None,
+            wall_s: None,
         },
         Part {
             part: "update",
@@ -371,6 +419,7 @@ fn breakdown(
             rot: rest(2),
             bootstraps: 0.0,
             priced_s: None,
+            wall_s: None,
         },
     ])
 }
@@ -439,7 +488,12 @@ pub fn simulated_step(
         prices_s: None,
         priced_step_s: None,
         step_wall_s: None,
+        step_walls_s: Vec::new(),
+        bootstrap_wall_s: None,
+        measured_op_s: None,
         keygen_s: None,
+        setup_s: None,
+        max_weight_error: None,
         peak_rss_bytes: None,
         notes: vec![
             "exact plaintext simulator: counts and levels are those of CKKS; matmul counts from \
@@ -462,67 +516,129 @@ fn random_batch(
     (x, y)
 }
 
-/// One Nesterov step on real CKKS ciphertexts of `spec`, timed; the chain must hold the whole
-/// step (no bootstrapping).
+/// What [`train_steps`] returns: the trainer's reports, the wall time of each step and the
+/// decrypted model weights.
+type TrainedSteps = (Vec<TrainerStep>, Vec<f64>, Array2<f64>);
+
+/// `steps` Nesterov steps on one batch with `ev` (client and server in this process; the
+/// server bootstraps from `bootstrap_min`, or never when `None`), each step timed.
+#[allow(clippy::too_many_arguments)]
+fn train_steps<E: SlotCodec>(
+    ev: &E,
+    unit: UnitShape,
+    x: &Array2<f64>,
+    labels: &[usize],
+    variant: SoftmaxVariant,
+    steps: usize,
+    bootstrap_min: Option<usize>,
+) -> anyhow::Result<TrainedSteps> {
+    let (batch, features) = x.dim();
+    let classes = unit_classes(labels)?;
+    let hyper = Preset::FaceMask.hyper();
+    let client = TrainingClient::new(ev, unit, classes, features, 3)?;
+    let data = client.encrypt_training_set(x.view(), labels, batch)?;
+    let mut server = EncryptedTrainer::new(
+        ev,
+        hyper,
+        variant,
+        client.initial_weights()?,
+        bootstrap_min.unwrap_or(0),
+    )?;
+    if bootstrap_min.is_none() {
+        server.disable_bootstrapping();
+    }
+    let (mut reports, mut walls) = (Vec::new(), Vec::new());
+    for _ in 0..steps {
+        let start = Instant::now();
+        reports.push(server.step(&data[0])?);
+        walls.push(start.elapsed().as_secs_f64());
+    }
+    let model = client.decrypt_model(server.weights(), server.weight_scale())?;
+    Ok((reports, walls, model.weights().clone()))
+}
+
+/// The class count of a label vector (largest label + 1, at least 2).
+fn unit_classes(labels: &[usize]) -> anyhow::Result<usize> {
+    let top = labels.iter().copied().max().context("no labels")?;
+    Ok((top + 1).max(2))
+}
+
+/// Bootstraps per step, averaged over `reports`.
+fn bootstraps_of(reports: &[TrainerStep]) -> Bootstraps {
+    let n = reports.len().max(1) as f64;
+    let sum = |f: fn(&TrainerStep) -> usize| reports.iter().map(f).sum::<usize>() as f64 / n;
+    let softmax = sum(|r| r.softmax_bootstraps);
+    let residual = sum(|r| r.residual_bootstraps);
+    let state = sum(|r| r.state_bootstraps);
+    Bootstraps {
+        softmax,
+        residual,
+        state,
+        total: softmax + residual + state,
+    }
+}
+
+/// Largest absolute difference of two weight matrices.
+fn max_abs_diff(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
+    (a - b).mapv(f64::abs).fold(0.0, |m: f64, &v| m.max(v))
+}
+
+/// The key seed of a run (the data seed in its first 8 bytes, as `bench softmax` does).
+fn key_seed(seed: u64) -> [u8; 32] {
+    let mut key_seed = [0u8; 32];
+    key_seed[..8].copy_from_slice(&seed.to_le_bytes());
+    key_seed
+}
+
+/// `steps` Nesterov steps on real CKKS ciphertexts of `spec`, timed: without bootstrapping when
+/// they fit in the chain, else with the preset's bootstrapping (see the module documentation).
 pub fn ckks_step(
     spec: &ParameterSpec,
     shape: (usize, usize, usize),
     variant: SoftmaxVariant,
     seed: u64,
+    steps: usize,
 ) -> anyhow::Result<StepReport> {
     let (batch, features, classes) = shape;
     let slots = 1usize << (spec.log_n - 1);
     let chain = spec.q_bits.len().saturating_sub(1);
     let unit = UnitShape::hetal(batch, classes, slots)?;
-    let (x, labels) = random_batch(batch, features, classes, seed);
-    let hyper = Preset::FaceMask.hyper();
+    let (x, mut labels) = random_batch(batch, features, classes, seed);
+    // Every class present, so that the trainer sees `classes` classes.
+    for (i, l) in labels.iter_mut().take(classes).enumerate() {
+        *l = i;
+    }
 
-    // The simulator with the same chain: the levels the step needs and the rotations it uses.
+    // The simulator with the same chain: do the steps fit without bootstrapping?
     let sim = Simulator::new(SimConfig {
         max_level: chain,
         bootstrap_level: chain,
         ..SimConfig::with_slots(slots)
     })?;
-    let sim_client = TrainingClient::new(&sim, unit, classes, features, 3)?;
-    let sim_batch = sim_client.encrypt_training_set(x.view(), &labels, batch)?;
-    let mut sim_server =
-        EncryptedTrainer::new(&sim, hyper, variant, sim_client.initial_weights()?, 0)?;
-    sim_server.disable_bootstrapping();
     sim.clear_rotation_steps();
-    sim_server.step(&sim_batch[0]).with_context(|| {
-        format!(
-            "one step at shape {batch},{features},{classes} does not fit in the {chain} levels of \
-             preset `{}` without bootstrapping (no bootstrappable CKKS slot evaluator is built \
-             from presets yet); use --backend sim for the counts",
-            spec.name
-        )
-    })?;
+    let fits = train_steps(&sim, unit, &x, &labels, variant, steps, None);
+    let Ok((_, _, want)) = fits else {
+        return ckks_step_bootstrapped(spec, unit, (&x, &labels), variant, seed, steps);
+    };
     let (session, keygen_s) = session_for_simulated_rotations(spec, &sim, seed)?;
     let ev = session.slots()?;
-    let client = TrainingClient::new(&ev, unit, classes, features, 3)?;
-    let data = client.encrypt_training_set(x.view(), &labels, batch)?;
-    let mut server = EncryptedTrainer::new(&ev, hyper, variant, client.initial_weights()?, 0)?;
-    server.disable_bootstrapping();
     ev.counter().reset();
-    let start = Instant::now();
-    let step = server.step(&data[0])?;
-    let wall = start.elapsed().as_secs_f64();
-    let ops = ev.counts();
-    let boots = Bootstraps {
-        softmax: step.softmax_bootstraps as f64,
-        residual: step.residual_bootstraps as f64,
-        state: step.state_bootstraps as f64,
-        total: (step.softmax_bootstraps + step.residual_bootstraps + step.state_bootstraps) as f64,
-    };
+    let (reports, walls, got) = train_steps(&ev, unit, &x, &labels, variant, steps, None)?;
+    let ops = averaged(ev.counts(), steps);
+    let boots = bootstraps_of(&reports);
     let per_step = (ops.cmult as f64, ops.mult as f64, ops.rot as f64);
     let mut notes = Vec::new();
     if spec.security == SecurityLevel::InsecureForTests {
         notes.push(format!("INSECURE preset `{}`: for tests only", spec.name));
     }
-    notes.push(format!(
-        "one step from fresh encryptions at level {chain}; weights left at level {} / momentum {}",
-        step.state_levels.0, step.state_levels.1
-    ));
+    if let Some(last) = reports.last() {
+        notes.push(format!(
+            "{steps} step(s) from fresh encryptions at level {chain}, no bootstrapping; weights \
+             left at level {} / momentum {}",
+            last.state_levels.0, last.state_levels.1
+        ));
+    }
+    let wall = walls.iter().sum::<f64>() / steps as f64;
     Ok(StepReport {
         kind: "hetal-bench-step",
         format: 1,
@@ -537,14 +653,178 @@ pub fn ckks_step(
             after_bootstrap: chain,
             bootstrap_min: 0,
         },
-        steps: 1,
+        steps,
         ops_per_step: ops,
         bootstraps_per_step: boots,
         breakdown: breakdown(shape, unit, slots, variant, per_step, boots)?,
         prices_s: None,
         priced_step_s: None,
         step_wall_s: Some(wall),
+        step_walls_s: walls,
+        bootstrap_wall_s: None,
+        measured_op_s: None,
         keygen_s: Some(keygen_s),
+        setup_s: None,
+        max_weight_error: Some(max_abs_diff(&got, &want)),
+        peak_rss_bytes: None,
+        notes,
+    })
+}
+
+/// Seconds of one Mult, one CMult and one rotation by `step` at `level` on `ev`.
+fn measure_op_prices<E: SlotCodec>(ev: &E, level: usize, step: isize) -> anyhow::Result<Prices> {
+    let mut rng = ChaCha8Rng::seed_from_u64(level as u64);
+    let values: Vec<Complex64> = (0..ev.slots())
+        .map(|_| Complex64::new(rng.gen_range(-1.0..1.0), 0.0))
+        .collect();
+    let a = ev.encrypt_at(&values, level)?;
+    let b = ev.encrypt_at(&values, level)?;
+    let time = |f: &dyn Fn() -> hetal_learn::Result<E::Ct>| -> anyhow::Result<f64> {
+        let start = Instant::now();
+        f()?;
+        Ok(start.elapsed().as_secs_f64())
+    };
+    Ok(Prices {
+        mult: time(&|| ev.mul(&a, &b))?,
+        cmult: time(&|| ev.mul_const(&a, &values))?,
+        rot: time(&|| ev.rotate(&a, step))?,
+        bootstrap: None,
+    })
+}
+
+/// [`ckks_step`] on a preset that bootstraps.
+fn ckks_step_bootstrapped(
+    spec: &ParameterSpec,
+    unit: UnitShape,
+    (x, labels): (&Array2<f64>, &[usize]),
+    variant: SoftmaxVariant,
+    seed: u64,
+    steps: usize,
+) -> anyhow::Result<StepReport> {
+    let (batch, features) = x.dim();
+    let classes = unit_classes(labels)?;
+    let slots = 1usize << (spec.log_n - 1);
+    let chain = spec.q_bits.len().saturating_sub(1);
+    let params = bootstrap_params_for(spec).with_context(|| {
+        format!(
+            "{steps} step(s) at shape {batch},{features},{classes} do not fit in the {chain} \
+             levels of preset `{}` without bootstrapping, and the preset cannot bootstrap; use \
+             boot-n16 (or --backend sim for the counts)",
+            spec.name
+        )
+    })?;
+    let ctx = Context::new(spec, spec.security == SecurityLevel::InsecureForTests)?;
+    let (boot_level, boot_min) = ServerBootstrapper::levels_for(&ctx, &params)?;
+
+    // The same steps on the simulator in the same level setting: the rotations to generate
+    // keys for, the plan to expect and the weights to compare with.
+    let sim = Simulator::new(SimConfig {
+        max_level: chain,
+        bootstrap_level: boot_level,
+        bootstrap_min_level: boot_min,
+        ..SimConfig::with_slots(slots)
+    })?;
+    sim.clear_rotation_steps();
+    let (sim_reports, _, want) =
+        train_steps(&sim, unit, x, labels, variant, steps, Some(boot_min))?;
+    let rotations: Vec<isize> = sim
+        .rotation_steps_used()
+        .into_iter()
+        .map(|s| s as isize)
+        .collect();
+
+    let start = Instant::now();
+    let (client, keys, sparse) =
+        SecretKeyClient::generate_bootstrappable(&ctx, Some(key_seed(seed)), &rotations, &params)?;
+    let keygen_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let boot = ServerBootstrapper::new(&ctx, params, Some(Arc::new(sparse)))?;
+    let setup_s = start.elapsed().as_secs_f64();
+    let eval = Evaluator::new(&ctx, Some(Arc::new(keys)))?;
+    let encoder = Encoder::new(&ctx);
+    let ev = boot.client_slots(&eval, &encoder, &client)?;
+
+    ev.counter().reset();
+    boot.stats().reset();
+    let (reports, walls, got) = train_steps(&ev, unit, x, labels, variant, steps, Some(boot_min))?;
+    let ops = averaged(ev.counts(), steps);
+    let boot_seconds = boot.stats().seconds();
+    let boot_count = boot.stats().count();
+    let boots = bootstraps_of(&reports);
+    let per_step = (ops.cmult as f64, ops.mult as f64, ops.rot as f64);
+    let mut parts = breakdown(
+        (batch, features, classes),
+        unit,
+        slots,
+        variant,
+        per_step,
+        boots,
+    )?;
+
+    // Apportion the non-bootstrap time by the parts' operations priced at times measured now.
+    let rot_step = rotations.first().copied().unwrap_or(1);
+    let prices = measure_op_prices(&ev, boot_min.midpoint(boot_level), rot_step)?;
+    let total: f64 = walls.iter().sum();
+    let rest = (total - boot_seconds).max(0.0) / steps as f64;
+    let priced: Vec<f64> = parts
+        .iter()
+        .map(|p| prices.price(p.cmult, p.mult, p.rot, 0.0))
+        .collect();
+    let priced_sum: f64 = priced.iter().sum();
+    for (part, cost) in parts.iter_mut().zip(priced) {
+        part.wall_s = Some(if part.part == "bootstraps" {
+            boot_seconds / steps as f64
+        } else if priced_sum > 0.0 {
+            rest * cost / priced_sum
+        } else {
+            0.0
+        });
+    }
+
+    let mut notes = Vec::new();
+    if spec.security == SecurityLevel::InsecureForTests {
+        notes.push(format!("INSECURE preset `{}`: for tests only", spec.name));
+    }
+    notes.push(format!(
+        "{steps} step(s) from fresh encryptions at level {chain}, bootstrapping from level \
+         {boot_min} to {boot_level} ({boot_count} bootstraps, {boot_seconds:.1} s); matmul / \
+         softmax / update times apportioned by operation counts priced at Mult {:.3} s, CMult \
+         {:.3} s, Rot {:.3} s measured at level {}",
+        prices.mult,
+        prices.cmult,
+        prices.rot,
+        boot_min.midpoint(boot_level)
+    ));
+    if reports != sim_reports {
+        notes.push("the CKKS run bootstrapped differently from the simulator's plan".into());
+    }
+    Ok(StepReport {
+        kind: "hetal-bench-step",
+        format: 1,
+        backend: "ckks".into(),
+        preset: spec.name.clone(),
+        variant: variant.name().into(),
+        shape: [batch, features, classes],
+        unit: [unit.s0(), unit.s1()],
+        slots,
+        levels: Levels {
+            fresh: chain,
+            after_bootstrap: boot_level,
+            bootstrap_min: boot_min,
+        },
+        steps,
+        ops_per_step: ops,
+        bootstraps_per_step: boots,
+        breakdown: parts,
+        prices_s: None,
+        priced_step_s: None,
+        step_wall_s: Some(total / steps as f64),
+        step_walls_s: walls,
+        bootstrap_wall_s: (boot_count > 0).then(|| boot_seconds / boot_count as f64),
+        measured_op_s: Some(prices),
+        keygen_s: Some(keygen_s),
+        setup_s: Some(setup_s),
+        max_weight_error: Some(max_abs_diff(&got, &want)),
         peak_rss_bytes: None,
         notes,
     })
@@ -577,18 +857,19 @@ fn print_table(r: &StepReport) {
         b.total, b.softmax, b.residual, b.state
     );
     println!(
-        "{:<11} {:>9} {:>9} {:>9} {:>7} {:>11}",
-        "part", "CMult", "Mult", "Rot", "boots", "priced s"
+        "{:<11} {:>9} {:>9} {:>9} {:>7} {:>11} {:>10}",
+        "part", "CMult", "Mult", "Rot", "boots", "priced s", "wall s"
     );
     for p in &r.breakdown {
         println!(
-            "{:<11} {:>9.0} {:>9.0} {:>9.0} {:>7.2} {:>11}",
+            "{:<11} {:>9.0} {:>9.0} {:>9.0} {:>7.2} {:>11} {:>10}",
             p.part,
             p.cmult,
             p.mult,
             p.rot,
             p.bootstraps,
-            p.priced_s.map_or("-".into(), |s| format!("{s:.3}"))
+            p.priced_s.map_or("-".into(), |s| format!("{s:.3}")),
+            p.wall_s.map_or("-".into(), |s| format!("{s:.2}"))
         );
     }
     if let Some(s) = r.priced_step_s {
@@ -596,9 +877,16 @@ fn print_table(r: &StepReport) {
     }
     if let Some(w) = r.step_wall_s {
         println!(
-            "measured step: {w:.3} s (keygen {:.2} s)",
-            r.keygen_s.unwrap_or(0.0)
+            "measured step: {w:.3} s (keygen {:.2} s, bootstrap setup {})",
+            r.keygen_s.unwrap_or(0.0),
+            r.setup_s.map_or("-".into(), |s| format!("{s:.2} s"))
         );
+    }
+    if let Some(b) = r.bootstrap_wall_s {
+        println!("per bootstrap: {b:.2} s");
+    }
+    if let Some(e) = r.max_weight_error {
+        println!("largest weight difference from the simulator: {e:.2e}");
     }
     if let Some(rss) = r.peak_rss_bytes {
         println!("peak RSS: {:.1} MiB", rss as f64 / (1 << 20) as f64);

@@ -10,7 +10,9 @@ use hetal_ckks::params::preset;
 use hetal_ckks::params::presets::INSECURE_BOOT_N12;
 use hetal_learn::eval::ckks_boot::BOOTSTRAP_MIN;
 use hetal_learn::eval::ckks_session::CkksSession;
-use hetal_learn::eval::{SimConfig, Simulator, SlotCodec, SlotEvaluator, bootstrap_params_for};
+use hetal_learn::eval::{
+    ServerBootstrapper, SimConfig, Simulator, SlotCodec, SlotEvaluator, bootstrap_params_for,
+};
 use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::SoftmaxVariant;
 use hetal_learn::train::{EncryptedTrainer, Preset, StepReport, TrainingClient};
@@ -127,6 +129,10 @@ fn bootstrapped_ckks_steps_match_the_simulator(steps: usize) {
         boot.bootstrap_level(),
         output_level,
         "no level lost landing"
+    );
+    assert_eq!(
+        ServerBootstrapper::levels_for(session.context(), &params).unwrap(),
+        (boot.bootstrap_level(), boot.bootstrap_min())
     );
     let ev = session.slots().unwrap();
     assert_eq!(ev.bootstrap_level(), boot.bootstrap_level());

@@ -225,32 +225,43 @@ impl ServerBootstrapper {
             )));
         }
         let sparse_secret = matches!(ctx.spec().secret, SecretDistribution::SparseTernary { .. });
+        if sparse.is_none() && !sparse_secret {
+            return Err(Error::InvalidInput(
+                "a dense secret key needs the sparse-secret encapsulation keys to bootstrap".into(),
+            ));
+        }
         let mut inner = CkksBootstrapper::new(ctx, params).map_err(boot_err)?;
-        match sparse {
-            Some(keys) => inner = inner.with_encapsulation(keys).map_err(boot_err)?,
-            None if !sparse_secret => {
-                return Err(Error::InvalidInput(
-                    "a dense secret key needs the sparse-secret encapsulation keys to bootstrap"
-                        .into(),
-                ));
-            }
-            None => {}
+        if let Some(keys) = sparse {
+            inner = inner.with_encapsulation(keys).map_err(boot_err)?;
         }
         let output_level = inner.output_level().map_err(boot_err)?;
-        if output_level < MIN_OUTPUT_LEVEL {
-            return Err(Error::InvalidInput(format!(
-                "a bootstrap leaves {output_level} levels on `{}`; at least {MIN_OUTPUT_LEVEL} needed",
-                ctx.spec().name
-            )));
-        }
-        let target = canonical_scales(ctx)[output_level];
         Ok(Self {
             ctx: Arc::clone(ctx),
             inner: Arc::new(inner),
             output_level,
-            input_scale: landing_input_scale(ctx, &params, target),
+            input_scale: Self::landing(ctx, &params)?.1,
             stats: Arc::new(BootstrapStats::default()),
         })
+    }
+
+    /// The output level and landing input scale of `params` on `ctx` (no planning).
+    fn landing(ctx: &Context, params: &BootstrapParams) -> Result<(usize, Option<f64>)> {
+        check_levels(ctx.spec(), params)?;
+        let output_level = ctx.max_level() - params.depth().map_err(boot_err)?;
+        let target = canonical_scales(ctx)[output_level];
+        Ok((output_level, landing_input_scale(ctx, params, target)))
+    }
+
+    /// `(bootstrap_level, bootstrap_min)` that a [`ServerBootstrapper`] for `params` on `ctx`
+    /// will have, without planning it or any key: for a simulator in the same level setting
+    /// (the rotations a run uses, before the keys are generated).
+    pub fn levels_for(ctx: &Context, params: &BootstrapParams) -> Result<(usize, usize)> {
+        let (output_level, input_scale) = Self::landing(ctx, params)?;
+        let level = match input_scale {
+            Some(_) => output_level,
+            None => output_level - 1,
+        };
+        Ok((level, BOOTSTRAP_MIN))
     }
 
     /// Level of a bootstrapped ciphertext as the bootstrap returns it.
@@ -388,5 +399,44 @@ impl CkksSession {
         let boot = ServerBootstrapper::new(&ctx, params, Some(Arc::new(sparse)))?;
         let evaluator = Evaluator::new(&ctx, Some(Arc::new(keys))).map_err(boot_err)?;
         Ok(CkksSession::from_parts(ctx, evaluator, client, Some(boot)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hetal_ckks::params::preset;
+
+    #[test]
+    fn unsuitable_chains_and_missing_keys_are_errors() {
+        // 6 levels cannot hold a depth-14 bootstrap.
+        assert!(bootstrap_params_for(&preset("insecure-test-n12").unwrap()).is_err());
+        let spec = preset(hetal_ckks::params::presets::INSECURE_BOOT_N12).unwrap();
+        let params = bootstrap_params_for(&spec).unwrap();
+        assert_eq!(params.slots(), spec.max_slots());
+        let ctx = Context::new(&spec, true).unwrap();
+        // Dense secret without the encapsulation keys.
+        assert!(ServerBootstrapper::new(&ctx, params, None).is_err());
+        // Sparse slots: the slot evaluators encrypt full slots.
+        let sparse = BootstrapParams::sparse_secret_default(6);
+        assert!(ServerBootstrapper::new(&ctx, sparse, None).is_err());
+        let (level, min) = ServerBootstrapper::levels_for(&ctx, &params).unwrap();
+        assert_eq!(min, BOOTSTRAP_MIN);
+        assert!(level > min && level <= ctx.max_level() - params.depth().unwrap());
+    }
+
+    #[test]
+    fn landing_scale_gives_the_target_output_scale() {
+        let spec = preset(hetal_ckks::params::presets::INSECURE_BOOT_N12).unwrap();
+        let params = bootstrap_params_for(&spec).unwrap();
+        let ctx = Context::new(&spec, true).unwrap();
+        let q0 = ctx.q(0) as f64;
+        let k_default = scale_up_factor(q0, ctx.default_scale(), &params);
+        for target in canonical_scales(&ctx) {
+            if let Some(input) = landing_input_scale(&ctx, &params, target) {
+                let out = input * scale_up_factor(q0, input, &params) / k_default;
+                assert!((out / target - 1.0).abs() < 1e-12, "{out} vs {target}");
+            }
+        }
     }
 }
