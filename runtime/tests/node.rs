@@ -5,6 +5,8 @@
 mod bulk;
 #[path = "node/common.rs"]
 mod common;
+#[path = "node/config.rs"]
+mod config;
 #[path = "node/frames.rs"]
 mod frames;
 #[path = "node/messaging.rs"]
