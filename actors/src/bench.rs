@@ -117,7 +117,7 @@ pub async fn bench_scale(settings: &ScaleSettings) -> Result<Vec<ScaleRow>> {
         allow_insecure: settings.allow_insecure,
     };
     let mut sink = BlobSink::default();
-    let material = client.material(&mut sink)?;
+    let material = client.material(&crate::backend::KeyScope::Full, &mut sink)?;
     let keys = sink.seal(LoadKeysBody {
         session: 1,
         material: material.clone(),

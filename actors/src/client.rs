@@ -14,7 +14,8 @@ use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, Rejection};
 use ndarray::{Array2, Axis};
 use tokio::sync::mpsc;
 
-use crate::backend::{ClientBackend, ServerBackend};
+use crate::backend::rotations::abt_rotations;
+use crate::backend::{ClientBackend, KeyScope, ServerBackend};
 use crate::error::{ActorError, Result};
 use crate::messages::{
     BlobSink, EpochVerdict, FinalModel, TrainingSetup, UploadTraining, UploadTrainingBody,
@@ -255,6 +256,20 @@ pub struct EncryptedUpload<C> {
     pub initial_weights: BlockMatrix<C>,
 }
 
+/// The keys the evaluator needs: for logits, DiagABT's rotations and conjugation (the trainer
+/// makes sure the weights it sends have the levels); for probabilities, the softmax's
+/// bootstrapping too, hence everything.
+fn evaluator_scope<C>(setup: TrainingSetup, data: &EncryptedUpload<C>) -> Result<KeyScope> {
+    match (setup.validation, data.validation.first()) {
+        (ValidationForm::Logits, Some(batch)) => Ok(KeyScope::Rotations {
+            steps: abt_rotations(&batch.x, &data.initial_weights)?,
+            conjugation: true,
+        }),
+        (ValidationForm::Logits, None) => Err(ActorError::Config("no validation batch".into())),
+        (ValidationForm::Probabilities, _) => Ok(KeyScope::Full),
+    }
+}
+
 /// The messages of an upload: the validation set for the evaluator (when there is one) and
 /// the training job for the trainer, both with the public material.
 pub fn upload_messages<K: ClientBackend>(
@@ -267,7 +282,7 @@ pub fn upload_messages<K: ClientBackend>(
     let validation = match &roster.evaluator {
         Some(_) => {
             let mut sink = BlobSink::default();
-            let material = backend.material(&mut sink)?;
+            let material = backend.material(&evaluator_scope(setup, data)?, &mut sink)?;
             let batches = data
                 .validation
                 .iter()
@@ -282,7 +297,7 @@ pub fn upload_messages<K: ClientBackend>(
         None => None,
     };
     let mut sink = BlobSink::default();
-    let material = backend.material(&mut sink)?;
+    let material = backend.material(&KeyScope::Full, &mut sink)?;
     let train = data
         .train
         .iter()

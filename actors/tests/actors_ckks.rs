@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hetal_actors::backend::ckks::{CkksClient, CkksServer};
-use hetal_actors::backend::{ClientBackend, ServerBackend, ServerOptions};
+use hetal_actors::backend::{ClientBackend, KeyScope, ServerBackend, ServerOptions};
 use hetal_actors::client::{StopPolicy, upload_messages};
 use hetal_actors::deploy::{Deployment, Layout, Network, Taps};
 use hetal_actors::messages::{BlobSink, LoadKeysBody, TrainingSetup, ValidationForm};
@@ -114,7 +114,7 @@ async fn ckks_units_on_quic_workers_decrypt_to_the_product_and_never_carry_the_s
 
     // The trainer's side is built from the public material only.
     let mut sink = BlobSink::default();
-    let material = client.material(&mut sink).unwrap();
+    let material = client.material(&KeyScope::Full, &mut sink).unwrap();
     let keys = sink.seal(LoadKeysBody {
         session: 1,
         material: material.clone(),
@@ -141,9 +141,9 @@ async fn ckks_units_on_quic_workers_decrypt_to_the_product_and_never_carry_the_s
     let z = plan.combine(&ev, &partials).unwrap();
     let first = scheduler.stats();
 
-    codec.counter().reset();
-    let z_local = matmul::diag_abt(&codec, &xe, &we).unwrap();
-    let ops = codec.counts();
+    ev.counter().reset();
+    let z_local = matmul::diag_abt(&ev, &xe, &we).unwrap();
+    let ops = ev.counts();
     let exact = x.dot(&w.t());
     let got = decrypt_matrix(&codec, &z).unwrap();
     let local = decrypt_matrix(&codec, &z_local).unwrap();

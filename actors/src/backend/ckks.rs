@@ -1,46 +1,99 @@
 //! The CKKS backend: real ciphertexts, serialized with `hetal-ckks`'s `serial` format (checked
-//! against the receiver's parameters). The server half is built from the parameter spec and the
-//! evaluation keys alone; only [`CkksClient`] holds a [`SecretKeyClient`].
+//! against the receiver's parameters). The server half is built from public material alone —
+//! the parameter spec, evaluation keys and, for a party that bootstraps, the client's
+//! sparse-secret encapsulation keys; only [`CkksClient`] holds a [`SecretKeyClient`].
+//!
+//! Each party receives only the keys it needs ([`KeyScope`]): at N = 2^16 the bootstrapping key
+//! set is gigabytes, so the workers (matrix-multiplication units) and an evaluator sending
+//! logits get relinearization and a handful of rotation keys, and only the trainer gets it all.
+//! The bootstrap's parameters are not sent: both sides derive them from the spec with
+//! [`bootstrap_params_for`], the one choice per preset every caller agrees on.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use hetal_ckks::circuits::bootstrap::SparseSecretKeys;
 use hetal_ckks::circuits::bootstrap::ckks_backend::CkksBackend;
 use hetal_ckks::crypto::Ciphertext;
 use hetal_ckks::encoding::Encoder;
 use hetal_ckks::eval::Evaluator;
-use hetal_ckks::keys::EvaluationKeys;
+use hetal_ckks::keys::{EvaluationKeys, GaloisKeys};
 use hetal_ckks::params::ParameterSpec;
 use hetal_ckks::params::context::Context;
 use hetal_ckks::serial;
-use hetal_learn::eval::{CkksSlots, NoClient, SecretKeyClient};
+use hetal_learn::eval::{
+    CkksSlots, NoClient, SecretKeyClient, ServerBootstrapper, SimConfig, bootstrap_params_for,
+};
 
-use super::{ClientBackend, MaterialBody, ServerBackend, ServerOptions, blob};
+use super::rotations::{KeyScope, training_rotations};
+use super::{BootstrapMaterial, ClientBackend, MaterialBody, ServerBackend, ServerOptions, blob};
 use crate::error::{ActorError, Result};
-use crate::messages::BlobSink;
+use crate::messages::{BlobSink, TrainingSetup};
 
-/// CKKS on a key-less node: context, evaluator (evaluation keys only) and encoder.
+/// CKKS on a key-less node: context, evaluator (the evaluation keys it was sent), encoder and,
+/// when it was sent the bootstrapping material, a bootstrapper.
 pub struct CkksServer {
     ctx: Arc<Context>,
+    keys: Arc<EvaluationKeys>,
     evaluator: Evaluator,
     encoder: Encoder,
+    bootstrap: Option<ServerBootstrap>,
+}
+
+/// A server's bootstrapping: the planned bootstrapper and the encapsulation keys it came from
+/// (passed on to parties that also bootstrap).
+struct ServerBootstrap {
+    bootstrapper: ServerBootstrapper,
+    sparse: Option<Arc<SparseSecretKeys>>,
 }
 
 impl std::fmt::Debug for CkksServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CkksServer")
             .field("params", &self.ctx.spec().name)
+            .field("galois_keys", &self.keys.galois.len())
+            .field("bootstraps", &self.bootstrap.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl CkksServer {
-    /// A server for `ctx` with `keys`.
+    /// A server for `ctx` with `keys` (no bootstrapping).
     pub fn new(ctx: &Arc<Context>, keys: EvaluationKeys) -> Result<Self> {
+        Self::with_keys(ctx, Arc::new(keys), None)
+    }
+
+    /// A server for `ctx` with `keys` that bootstraps with the encapsulation keys `sparse`
+    /// (`None` when the secret is sparse itself), with the preset's bootstrap parameters.
+    pub fn bootstrapping(
+        ctx: &Arc<Context>,
+        keys: Arc<EvaluationKeys>,
+        sparse: Option<Arc<SparseSecretKeys>>,
+    ) -> Result<Self> {
+        let params = bootstrap_params_for(ctx.spec())?;
+        let bootstrapper = ServerBootstrapper::new(ctx, params, sparse.clone())?;
+        Self::with_keys(
+            ctx,
+            keys,
+            Some(ServerBootstrap {
+                bootstrapper,
+                sparse,
+            }),
+        )
+    }
+
+    fn with_keys(
+        ctx: &Arc<Context>,
+        keys: Arc<EvaluationKeys>,
+        bootstrap: Option<ServerBootstrap>,
+    ) -> Result<Self> {
         Ok(Self {
-            evaluator: Evaluator::new(ctx, Some(Arc::new(keys)))?,
+            evaluator: Evaluator::new(ctx, Some(Arc::clone(&keys)))?,
             encoder: Encoder::new(ctx),
+            keys,
             ctx: Arc::clone(ctx),
+            bootstrap,
         })
     }
 
@@ -48,6 +101,82 @@ impl CkksServer {
     pub fn context(&self) -> &Arc<Context> {
         &self.ctx
     }
+
+    /// The evaluation keys it holds.
+    pub fn keys(&self) -> &EvaluationKeys {
+        &self.keys
+    }
+
+    /// Its bootstrapper, when it was sent the bootstrapping material.
+    pub fn bootstrapper(&self) -> Option<&ServerBootstrapper> {
+        self.bootstrap.as_ref().map(|b| &b.bootstrapper)
+    }
+}
+
+/// `keys` restricted to `scope` (shares nothing: the subset is copied).
+fn scoped_keys(ctx: &Context, keys: &EvaluationKeys, scope: &KeyScope) -> Result<EvaluationKeys> {
+    let KeyScope::Rotations { steps, conjugation } = scope else {
+        return Ok(keys.clone());
+    };
+    let mut elements: BTreeSet<u64> = BTreeSet::new();
+    let order = (ctx.n() / 2) as isize;
+    for &k in steps {
+        let k = k.rem_euclid(order);
+        if k != 0 {
+            let k = i32::try_from(k)
+                .map_err(|_| ActorError::Config(format!("rotation step {k} out of range")))?;
+            elements.insert(ctx.galois_element_for_rotation(k));
+        }
+    }
+    if *conjugation {
+        elements.insert(ctx.galois_element_for_conjugation());
+    }
+    let mut galois = GaloisKeys::default();
+    for element in elements {
+        let key = keys.galois.get(element).ok_or_else(|| {
+            ActorError::Config(format!(
+                "no Galois key for element {element}: the client's keys lack a rotation the job needs"
+            ))
+        })?;
+        galois.insert(key.clone());
+    }
+    Ok(EvaluationKeys {
+        relin: keys.relin.clone(),
+        galois,
+        context_id: keys.context_id,
+    })
+}
+
+/// The public material of `scope` from a context, its keys and bootstrapping.
+fn scoped_material(
+    ctx: &Context,
+    keys: &EvaluationKeys,
+    bootstrap: Option<&ServerBootstrap>,
+    scope: &KeyScope,
+    sink: &mut BlobSink,
+) -> Result<MaterialBody> {
+    let spec = sink.push(serial::spec_to_bytes(ctx.spec()));
+    let eval_keys = match scope {
+        KeyScope::Full => sink.push(serial::to_bytes(keys, ctx)?),
+        KeyScope::Rotations { .. } => {
+            sink.push(serial::to_bytes(&scoped_keys(ctx, keys, scope)?, ctx)?)
+        }
+    };
+    let bootstrap = match (scope, bootstrap) {
+        (KeyScope::Full, Some(b)) => Some(BootstrapMaterial {
+            sparse_keys: b
+                .sparse
+                .as_ref()
+                .map(|s| Ok::<_, ActorError>(sink.push(s.to_bytes(ctx)?)))
+                .transpose()?,
+        }),
+        _ => None,
+    };
+    Ok(MaterialBody::Ckks {
+        spec,
+        eval_keys,
+        bootstrap,
+    })
 }
 
 impl ServerBackend for CkksServer {
@@ -59,7 +188,12 @@ impl ServerBackend for CkksServer {
         blobs: &[Bytes],
         options: ServerOptions,
     ) -> Result<Self> {
-        let MaterialBody::Ckks { spec, eval_keys } = material else {
+        let MaterialBody::Ckks {
+            spec,
+            eval_keys,
+            bootstrap,
+        } = material
+        else {
             return Err(ActorError::Protocol(
                 "simulator material sent to a CKKS node".into(),
             ));
@@ -67,10 +201,27 @@ impl ServerBackend for CkksServer {
         let spec: ParameterSpec = serial::spec_from_bytes(blob(blobs, *spec)?)?;
         let ctx = Context::new(&spec, options.allow_insecure)?;
         let keys: EvaluationKeys = serial::from_bytes(blob(blobs, *eval_keys)?, &ctx)?;
-        Self::new(&ctx, keys)
+        match bootstrap {
+            None => Self::new(&ctx, keys),
+            Some(b) => {
+                let sparse = b
+                    .sparse_keys
+                    .map(|i| -> Result<_> {
+                        Ok(Arc::new(SparseSecretKeys::from_bytes(
+                            blob(blobs, i)?,
+                            &ctx,
+                        )?))
+                    })
+                    .transpose()?;
+                Self::bootstrapping(&ctx, Arc::new(keys), sparse)
+            }
+        }
     }
 
     fn evaluator(&self) -> Result<Self::Eval<'_>> {
+        if let Some(b) = &self.bootstrap {
+            return Ok(b.bootstrapper.slots(&self.evaluator, &self.encoder)?);
+        }
         let backend = CkksBackend::new(&self.evaluator, &self.encoder)?;
         Ok(CkksSlots::new(
             backend,
@@ -89,29 +240,44 @@ impl ServerBackend for CkksServer {
     }
 
     fn bootstrap_min(&self) -> usize {
-        // No bootstrapping circuit is wired into this backend yet: training needs the levels.
-        0
+        self.bootstrapper().map_or(0, |b| b.bootstrap_min())
+    }
+
+    fn bootstraps(&self) -> bool {
+        self.bootstrap.is_some()
+    }
+
+    fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody> {
+        scoped_material(&self.ctx, &self.keys, self.bootstrap.as_ref(), scope, sink)
     }
 }
 
-/// The data owner's CKKS side: the secret key stays in here.
+/// The data owner's CKKS side: the secret key stays in here. It keeps the evaluation keys only
+/// until [`CkksClient::release_evaluation_keys`] (encrypting and decrypting need none).
 pub struct CkksClient {
-    server: CkksServer,
+    ctx: Arc<Context>,
+    /// Key-less evaluator and encoder for the codec.
+    evaluator: Evaluator,
+    encoder: Encoder,
+    /// The public material, until released: a node holding the key set of `boot-n16` holds
+    /// gigabytes.
+    public: Mutex<Option<Arc<CkksServer>>>,
+    /// Its server half for (de)serializing ciphertexts, without keys.
+    codec_server: CkksServer,
     secret: SecretKeyClient,
-    eval_keys: Bytes,
 }
 
 impl std::fmt::Debug for CkksClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CkksClient")
-            .field("params", &self.server.ctx.spec().name)
+            .field("params", &self.ctx.spec().name)
             .finish_non_exhaustive()
     }
 }
 
 impl CkksClient {
     /// Generates keys for `spec` (insecure presets need `allow_insecure`) with the rotations
-    /// `rotation_steps` and conjugation, from `seed` or the OS.
+    /// `rotation_steps` and conjugation, from `seed` or the OS; no bootstrapping.
     pub fn generate(
         spec: &ParameterSpec,
         allow_insecure: bool,
@@ -120,11 +286,38 @@ impl CkksClient {
     ) -> Result<Self> {
         let ctx = Context::new(spec, allow_insecure)?;
         let (secret, keys) = SecretKeyClient::generate(&ctx, seed, rotation_steps)?;
-        let eval_keys = Bytes::from(serial::to_bytes(&keys, &ctx)?);
+        let public = CkksServer::new(&ctx, keys)?;
+        Self::from_parts(&ctx, secret, public)
+    }
+
+    /// Generates a bootstrappable key set for training jobs of `setup` on `spec`: every
+    /// rotation the job performs ([`training_rotations`]), the bootstrap's keys and the
+    /// sparse-secret encapsulation keys, with the preset's bootstrap parameters.
+    pub fn generate_bootstrappable(
+        spec: &ParameterSpec,
+        allow_insecure: bool,
+        setup: &TrainingSetup,
+        seed: Option<[u8; 32]>,
+    ) -> Result<Self> {
+        let ctx = Context::new(spec, allow_insecure)?;
+        let params = bootstrap_params_for(spec)?;
+        let rotations: Vec<isize> = training_rotations(setup, sim_config_for(&ctx)?)?
+            .into_iter()
+            .collect();
+        let (secret, keys, sparse) =
+            SecretKeyClient::generate_bootstrappable(&ctx, seed, &rotations, &params)?;
+        let public = CkksServer::bootstrapping(&ctx, Arc::new(keys), Some(Arc::new(sparse)))?;
+        Self::from_parts(&ctx, secret, public)
+    }
+
+    fn from_parts(ctx: &Arc<Context>, secret: SecretKeyClient, public: CkksServer) -> Result<Self> {
         Ok(Self {
-            server: CkksServer::new(&ctx, keys)?,
+            evaluator: Evaluator::new(ctx, None)?,
+            encoder: Encoder::new(ctx),
+            codec_server: CkksServer::with_keys(ctx, Arc::new(empty_keys(ctx)), None)?,
+            public: Mutex::new(Some(Arc::new(public))),
+            ctx: Arc::clone(ctx),
             secret,
-            eval_keys,
         })
     }
 
@@ -132,6 +325,48 @@ impl CkksClient {
     pub fn secret(&self) -> &SecretKeyClient {
         &self.secret
     }
+
+    /// The public half as the trainer will rebuild it (keys and bootstrapper), until released.
+    pub fn public(&self) -> Result<Arc<CkksServer>> {
+        self.public
+            .lock()
+            .map_err(|_| ActorError::Lost("client key store poisoned".into()))?
+            .clone()
+            .ok_or_else(|| {
+                ActorError::Config("the evaluation keys were released after the upload".into())
+            })
+    }
+
+    /// Drops the client's copy of the evaluation and bootstrapping keys (after the upload):
+    /// it never needs them itself.
+    pub fn release_evaluation_keys(&self) {
+        if let Ok(mut public) = self.public.lock() {
+            *public = None;
+        }
+    }
+}
+
+/// A key set with no key (the client's codec encrypts and decrypts without any).
+fn empty_keys(ctx: &Context) -> EvaluationKeys {
+    EvaluationKeys {
+        relin: None,
+        galois: GaloisKeys::default(),
+        context_id: ctx.id(),
+    }
+}
+
+/// The simulator in the level setting of `ctx` and its bootstrap (what
+/// [`training_rotations`] runs to find the job's rotations).
+pub fn sim_config_for(ctx: &Context) -> Result<SimConfig> {
+    let params = bootstrap_params_for(ctx.spec())?;
+    let (bootstrap_level, bootstrap_min_level) = ServerBootstrapper::levels_for(ctx, &params)?;
+    Ok(SimConfig {
+        max_level: ctx.max_level(),
+        bootstrap_level,
+        bootstrap_min_level,
+        bootstrap_max_abs: None,
+        ..SimConfig::with_slots(ctx.max_slots())
+    })
 }
 
 impl ClientBackend for CkksClient {
@@ -139,22 +374,20 @@ impl ClientBackend for CkksClient {
     type Codec<'a> = CkksSlots<CkksBackend<'a>, &'a SecretKeyClient>;
 
     fn server(&self) -> &CkksServer {
-        &self.server
+        &self.codec_server
     }
 
     fn codec(&self) -> Result<Self::Codec<'_>> {
-        let backend = CkksBackend::new(&self.server.evaluator, &self.server.encoder)?;
+        let backend = CkksBackend::new(&self.evaluator, &self.encoder)?;
         Ok(CkksSlots::new(
             backend,
             &self.secret,
-            self.server.ctx.max_level(),
-            self.server.ctx.default_scale(),
+            self.ctx.max_level(),
+            self.ctx.default_scale(),
         )?)
     }
 
-    fn material(&self, sink: &mut BlobSink) -> Result<MaterialBody> {
-        let spec = sink.push(serial::spec_to_bytes(self.server.ctx.spec()));
-        let eval_keys = sink.push(self.eval_keys.clone());
-        Ok(MaterialBody::Ckks { spec, eval_keys })
+    fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody> {
+        self.public()?.material(scope, sink)
     }
 }

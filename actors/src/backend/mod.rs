@@ -7,7 +7,10 @@
 //! whole training runs in tests) and [`ckks`] (real CKKS ciphertexts and evaluation keys).
 
 pub mod ckks;
+pub mod rotations;
 pub mod sim;
+
+pub use rotations::KeyScope;
 
 use bytes::Bytes;
 use hetal_learn::eval::{SimConfig, SlotCodec, SlotEvaluator};
@@ -27,13 +30,26 @@ pub enum MaterialBody {
     /// The plaintext simulator with this configuration (no keys at all).
     Simulator(SimConfig),
     /// CKKS: the parameter spec and the evaluation keys (relinearization, rotations,
-    /// conjugation), both as `hetal-ckks` serialized bytes.
+    /// conjugation), both as `hetal-ckks` serialized bytes, and for a party that bootstraps
+    /// the bootstrapping material.
     Ckks {
         /// Blob holding `serial::spec_to_bytes` of the parameter spec.
         spec: u32,
-        /// Blob holding `serial::to_bytes` of the evaluation keys.
+        /// Blob holding `serial::to_bytes` of the evaluation keys (the bootstrap's rotation
+        /// keys among them when `bootstrap` is set).
         eval_keys: u32,
+        /// Present when the receiver bootstraps.
+        bootstrap: Option<BootstrapMaterial>,
     },
+}
+
+/// What a CKKS party needs besides its evaluation keys to bootstrap. The bootstrap's parameters
+/// are derived from the spec on both sides (`hetal_learn::eval::bootstrap_params_for`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapMaterial {
+    /// Blob holding the client's sparse-secret encapsulation keys
+    /// (`SparseSecretKeys::to_bytes`); `None` when the secret key is sparse itself.
+    pub sparse_keys: Option<u32>,
 }
 
 /// Receiver-side choices when building a backend from received material.
@@ -71,6 +87,9 @@ pub trait ServerBackend: Send + Sync + Sized + 'static {
     fn bootstraps(&self) -> bool {
         true
     }
+    /// Adds to `sink` the public material of `scope` this backend holds (the trainer passes
+    /// its workers only what their units need) and describes it.
+    fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody>;
 }
 
 /// The data owner's side: the server half plus encryption and decryption.
@@ -86,8 +105,9 @@ pub trait ClientBackend: Send + Sync + 'static {
     fn server(&self) -> &Self::Server;
     /// The codec.
     fn codec(&self) -> Result<Self::Codec<'_>>;
-    /// Adds the public material to `sink` and describes it.
-    fn material(&self, sink: &mut BlobSink) -> Result<MaterialBody>;
+    /// Adds the public material of `scope` to `sink` and describes it (the trainer gets it
+    /// all, an evaluator sending logits only the rotations of its multiplication).
+    fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody>;
     /// Decrypts a block matrix.
     fn decrypt(&self, m: &BlockMatrix<<Self::Server as ServerBackend>::Ct>) -> Result<Array2<f64>> {
         let codec = self.codec()?;

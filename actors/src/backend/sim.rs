@@ -6,7 +6,7 @@ use bytes::Bytes;
 use hetal_learn::eval::{SimConfig, SimCt, Simulator};
 use hetal_runtime::wire::codec;
 
-use super::{ClientBackend, MaterialBody, ServerBackend, ServerOptions};
+use super::{ClientBackend, KeyScope, MaterialBody, ServerBackend, ServerOptions};
 use crate::error::{ActorError, Result};
 use crate::messages::BlobSink;
 
@@ -69,6 +69,10 @@ impl ServerBackend for SimServer {
     fn bootstrap_min(&self) -> usize {
         self.config.bootstrap_min_level
     }
+
+    fn material(&self, _: &KeyScope, _: &mut BlobSink) -> Result<MaterialBody> {
+        Ok(MaterialBody::Simulator(self.config))
+    }
 }
 
 /// Simulator on the client side (it "encrypts" by copying).
@@ -98,7 +102,7 @@ impl ClientBackend for SimClient {
         self.server.evaluator()
     }
 
-    fn material(&self, _: &mut BlobSink) -> Result<MaterialBody> {
+    fn material(&self, _: &KeyScope, _: &mut BlobSink) -> Result<MaterialBody> {
         Ok(MaterialBody::Simulator(self.server.config))
     }
 }

@@ -10,7 +10,6 @@ pub mod step;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use hetal_learn::pack::BlockMatrix;
 use hetal_learn::train::server::MatmulExecutor;
 use hetal_learn::train::{Decision, EncryptedBatch, EncryptedTrainer, Verdict};
@@ -20,7 +19,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 
-use crate::backend::{MaterialBody, ServerBackend, ServerOptions, blob};
+use crate::backend::rotations::matmul_rotations;
+use crate::backend::{KeyScope, ServerBackend, ServerOptions};
 use crate::error::{ActorError, Result};
 use crate::evaluator::validation_kind;
 use crate::messages::{
@@ -211,21 +211,6 @@ impl<B: ServerBackend> Handle<UploadTraining> for Trainer<B> {
     }
 }
 
-/// Copies the public material of `material` (indices into `blobs`) into `sink`.
-pub(crate) fn repack_material(
-    material: &MaterialBody,
-    blobs: &[Bytes],
-    sink: &mut BlobSink,
-) -> Result<MaterialBody> {
-    Ok(match material {
-        MaterialBody::Simulator(c) => MaterialBody::Simulator(*c),
-        MaterialBody::Ckks { spec, eval_keys } => MaterialBody::Ckks {
-            spec: sink.push(blob(blobs, *spec)?.clone()),
-            eval_keys: sink.push(blob(blobs, *eval_keys)?.clone()),
-        },
-    })
-}
-
 struct Job {
     node: Node,
     config: TrainerConfig,
@@ -267,8 +252,19 @@ fn decode_upload<B: ServerBackend>(
                 .collect::<Result<Vec<_>>>()
         })
         .transpose()?;
+    // The workers get relinearization and the rotations of their units: no bootstrapping key.
+    let steps = {
+        let ev = backend.evaluator()?;
+        matmul_rotations(&ev, &train[0], &initial)?
+    };
     let mut sink = BlobSink::default();
-    let material = repack_material(&body.material, &msg.blobs, &mut sink)?;
+    let material = backend.material(
+        &KeyScope::Rotations {
+            steps,
+            conjugation: false,
+        },
+        &mut sink,
+    )?;
     let keys = sink.seal(LoadKeysBody {
         session: rand::random(),
         material,
@@ -466,6 +462,8 @@ impl Job {
         let roster = &self.config.roster;
         let mut sink = BlobSink::default();
         if let Some(evaluator) = &roster.evaluator {
+            // Bootstrapping happens here, so the evaluator needs no bootstrapping key.
+            trainer.prepare_validation(setup.validation)?;
             let weights = encode_matrix(backend, trainer.weights(), &mut sink)?;
             let msg = sink.seal(EvaluateEpochBody {
                 epoch,

@@ -31,9 +31,24 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
 pub struct WorkerStats {
     units: Arc<AtomicUsize>,
     inline_operands: Arc<AtomicUsize>,
+    keys: Arc<Mutex<Option<LoadedKeys>>>,
+}
+
+/// The key material a worker loaded for its current job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadedKeys {
+    /// Bytes of key material received.
+    pub bytes: u64,
+    /// Whether it can bootstrap (it should not: only the trainer gets bootstrapping keys).
+    pub bootstraps: bool,
 }
 
 impl WorkerStats {
+    /// The key material of the current job, once loaded.
+    pub fn loaded_keys(&self) -> Option<LoadedKeys> {
+        self.keys.lock().ok().and_then(|k| *k)
+    }
+
     /// Units computed so far.
     pub fn units(&self) -> usize {
         self.units.load(Ordering::Relaxed)
@@ -96,6 +111,12 @@ impl<B: ServerBackend> Respond<LoadKeys> for Worker<B> {
         }
         match B::from_material(&msg.body.material, &msg.blobs, self.options) {
             Ok(backend) => {
+                if let Ok(mut keys) = self.stats.keys.lock() {
+                    *keys = Some(LoadedKeys {
+                        bytes: msg.blob_bytes(),
+                        bootstraps: backend.bootstraps(),
+                    });
+                }
                 self.job = Some(Job {
                     session,
                     backend: Arc::new(backend),

@@ -393,9 +393,7 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
         &mut self,
         batches: &[EncryptedBatch<E::Ct>],
     ) -> Result<Vec<BlockMatrix<E::Ct>>> {
-        if self.bootstrapping && min_level(self.ev, &self.w) < self.policy.min_lookahead_level() {
-            self.refresh_state()?;
-        }
+        self.prepare_validation(ValidationForm::Probabilities)?;
         let period = self.classes.next_power_of_two();
         batches
             .iter()
@@ -425,9 +423,7 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
         &mut self,
         batches: &[EncryptedBatch<E::Ct>],
     ) -> Result<Vec<BlockMatrix<E::Ct>>> {
-        if self.bootstrapping && min_level(self.ev, &self.w) < ABT_DEPTH {
-            self.refresh_state()?;
-        }
+        self.prepare_validation(ValidationForm::Logits)?;
         batches
             .iter()
             .map(|b| {
@@ -441,6 +437,20 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
                 )
             })
             .collect()
+    }
+
+    /// Refreshes the state if the current weights lack the levels validation in `form` needs
+    /// (what the validation methods do first). A trainer that sends its weights to another
+    /// party for validation calls it before: that party then needs no bootstrapping key.
+    pub fn prepare_validation(&mut self, form: ValidationForm) -> Result<()> {
+        let needed = match form {
+            ValidationForm::Logits => ABT_DEPTH,
+            ValidationForm::Probabilities => self.policy.min_lookahead_level(),
+        };
+        if self.bootstrapping && min_level(self.ev, &self.w) < needed {
+            self.refresh_state()?;
+        }
+        Ok(())
     }
 
     /// The validation output `form` asks for (see [`EncryptedTrainer::validation_logits`] and

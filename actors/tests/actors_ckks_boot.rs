@@ -1,0 +1,304 @@
+//! Encrypted training with bootstrapping across parties, on real CKKS ciphertexts (preset
+//! `insecure-boot-n12`: N = 2^12, INSECURE, tests only): a client, a trainer, two workers and an
+//! evaluator train one Nesterov step with real bootstraps; the decrypted model equals the
+//! single-process `EncryptedTrainer` run within a bound computed from the measured bootstrap
+//! error; the workers receive no bootstrapping key (checked on what they loaded and on every byte
+//! the trainer sent).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hetal_actors::backend::ckks::{CkksClient, sim_config_for};
+use hetal_actors::backend::rotations::matmul_rotations;
+use hetal_actors::backend::{ClientBackend, KeyScope, MaterialBody, ServerBackend, ServerOptions};
+use hetal_actors::client::StopPolicy;
+use hetal_actors::deploy::{
+    Deployment, Layout, Network, PlainData, Taps, encrypt_dataset, upload_from_client,
+};
+use hetal_actors::messages::{BlobSink, LoadKeysBody, TrainingSetup, ValidationForm};
+use hetal_actors::progress::{ProgressEvent, recorder};
+use hetal_actors::tap::Tap;
+use hetal_ckks::params::preset;
+use hetal_ckks::params::presets::INSECURE_BOOT_N12;
+use hetal_learn::eval::{SlotCodec, SlotEvaluator};
+use hetal_learn::pack::UnitShape;
+use hetal_learn::softmax::{ExactSoftmax, RowSoftmax, SoftmaxVariant};
+use hetal_learn::train::{
+    EncryptedTrainer, HyperParams, Preset, TrainingClient, cross_entropy, with_bias,
+};
+use ndarray::Array2;
+use num_complex::Complex64;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const SEED: [u8; 32] = [23; 32];
+/// Rows, features, classes.
+const SHAPE: (usize, usize, usize) = (12, 4, 3);
+
+fn data() -> (Array2<f64>, Vec<usize>) {
+    let (n, d, c) = SHAPE;
+    let x = Array2::from_shape_fn((n, d), |(i, j)| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.3);
+    let labels = (0..n).map(|i| (i * 5 / 3) % c).collect();
+    (x, labels)
+}
+
+/// Whether any 32-byte window of `needle` (taken every 16 bytes) occurs in `haystack`.
+fn shares_a_window(haystack: &[u8], needle: &[u8]) -> bool {
+    let windows: Vec<&[u8]> = needle.windows(32).step_by(16).collect();
+    let heads: std::collections::HashSet<[u8; 8]> =
+        windows.iter().map(|w| w[..8].try_into().unwrap()).collect();
+    haystack.windows(32).any(|h| {
+        let head: [u8; 8] = h[..8].try_into().unwrap();
+        heads.contains(&head) && windows.contains(&h)
+    })
+}
+
+/// Largest slot error of one bootstrap of random values in the unit square, from the lowest
+/// level that can be bootstrapped: encrypted by the client, bootstrapped by the public half.
+fn measured_bootstrap_error(client: &CkksClient) -> f64 {
+    let codec = client.codec().unwrap();
+    let public = client.public().unwrap();
+    let ev = public.evaluator().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let z: Vec<Complex64> = (0..ev.slots())
+        .map(|_| Complex64::new(rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0)))
+        .collect();
+    let ct = codec.encrypt_at(&z, public.bootstrap_min()).unwrap();
+    let out = ev.bootstrap(&ct).unwrap();
+    let got = codec.decrypt(&out).unwrap();
+    got.iter()
+        .zip(&z)
+        .map(|(a, b)| (a - b).norm())
+        .fold(0.0, f64::max)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrapped_ckks_step_across_workers_and_an_evaluator_matches_the_single_process_run() {
+    let (n, d, c) = SHAPE;
+    let (x, labels) = data();
+    let spec = preset(INSECURE_BOOT_N12).unwrap();
+    let hyper = HyperParams {
+        batch_size: n,
+        max_epochs: 1,
+        shuffle_seed: None,
+        ..Preset::FaceMask.hyper()
+    };
+    let setup = TrainingSetup {
+        hyper,
+        variant: SoftmaxVariant::HetalRs,
+        unit: UnitShape::hetal(n, c, spec.max_slots()).unwrap(),
+        classes: c,
+        dim: d,
+        validation: ValidationForm::Logits,
+    };
+    let start = Instant::now();
+    let client =
+        Arc::new(CkksClient::generate_bootstrappable(&spec, true, &setup, Some(SEED)).unwrap());
+    let keygen = start.elapsed();
+
+    // What the trainer receives: everything, the encapsulation keys included.
+    let mut sink = BlobSink::default();
+    let full = client.material(&KeyScope::Full, &mut sink).unwrap();
+    let full = sink.seal(LoadKeysBody {
+        session: 0,
+        material: full,
+    });
+    let MaterialBody::Ckks {
+        bootstrap: Some(boot),
+        ..
+    } = full.body.material
+    else {
+        panic!("the trainer's material must bootstrap");
+    };
+    let sparse_bytes = full.blob(boot.sparse_keys.unwrap()).unwrap().clone();
+
+    let deployment = Deployment::start(Layout {
+        workers: 2,
+        spare_workers: 0,
+        evaluator: true,
+        network: Network::InMemory,
+    })
+    .await
+    .unwrap();
+    let (sink, events) = recorder();
+    let deployment = deployment.with_progress(sink);
+    let options = ServerOptions {
+        allow_insecure: true,
+    };
+    let trainer_tap = Tap::new();
+    let mut parties = deployment
+        .start_parties(
+            Arc::clone(&client),
+            labels.clone(),
+            StopPolicy {
+                patience: 3,
+                budget: Some(1),
+            },
+            options,
+            &Taps {
+                trainer: Some(trainer_tap.clone()),
+                ..Taps::default()
+            },
+        )
+        .unwrap();
+    let mut workers = Vec::new();
+    for i in 0..2 {
+        workers.push(
+            deployment
+                .start_worker::<hetal_actors::backend::ckks::CkksServer>(i, options, None)
+                .await
+                .unwrap(),
+        );
+    }
+    parties
+        .wait_for_workers(2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let upload = encrypt_dataset(
+        &*client,
+        &setup,
+        PlainData {
+            train_x: x.view(),
+            train_y: &labels,
+            val_x: x.view(),
+        },
+    )
+    .unwrap();
+    upload_from_client(&deployment, &*client, setup, &upload, None)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let out = parties
+        .finish(Duration::from_secs(600), |_| {})
+        .await
+        .unwrap();
+    let trained = start.elapsed();
+    deployment.shutdown().await;
+
+    // The single-process run: the same trainer on the exact simulator in the chain's levels.
+    let ctx = client.public().unwrap().context().clone();
+    let sim = hetal_learn::eval::Simulator::new(sim_config_for(&ctx).unwrap()).unwrap();
+    let sim_client = TrainingClient::new(&sim, setup.unit, c, d, 3).unwrap();
+    let batch = sim_client
+        .encrypt_training_set(x.view(), &labels, n)
+        .unwrap();
+    let mut single = EncryptedTrainer::new(
+        &sim,
+        hyper,
+        setup.variant,
+        sim_client.initial_weights().unwrap(),
+        sim.config().bootstrap_min_level,
+    )
+    .unwrap();
+    single.step(&batch[0]).unwrap();
+    single.prepare_validation(ValidationForm::Logits).unwrap();
+    let ops = sim.counts();
+    let want = sim_client
+        .decrypt_model(single.weights(), single.weight_scale())
+        .unwrap();
+    let boots = single.totals().bootstraps();
+    assert!(boots > 0, "the step bootstrapped");
+    assert_eq!(out.trainer.bootstraps, boots, "the same bootstrap plan");
+    assert_eq!((out.epochs, out.steps), (1, 1));
+
+    // Error budget (as in hetal-learn's train_ckks_boot): each bootstrap adds at most twice the
+    // measured error, every other operation at most 16·N/Δ; an error reaches the weights through
+    // the softmax's squarings and the gradient, or multiplied back by the weight scale.
+    let boot_err = measured_bootstrap_error(&client);
+    let per_op = 16.0 * ctx.n() as f64 / ctx.default_scale();
+    let other_ops = ops.mult + ops.cmult + ops.scalar_mult + ops.rot + ops.add + ops.add_const;
+    let events_err = 2.0 * boot_err * boots as f64 + 2.0 * per_op * other_ops as f64;
+    let max_x = x.iter().fold(1.0f64, |a, &b| a.max(b.abs()));
+    let bound = events_err * (256.0 * hyper.learning_rate * max_x).max(single.weight_scale());
+    let diff = common::max_diff(&out.model, &want);
+    let size = want.weights().iter().fold(0.0f64, |a, &b| a.max(b.abs()));
+    println!(
+        "keygen {keygen:.1?}, distributed step + validation {trained:.1?}, {boots} bootstraps \
+         (error {boot_err:.2e}): |W − W_single| = {diff:.2e} (bound {bound:.1e}, |W| = {size:.3})"
+    );
+    assert!(
+        boot_err > 0.0 && boot_err < 1e-3,
+        "bootstrap error {boot_err:e}"
+    );
+    assert!(size > 1e-3, "the step moved the weights");
+    assert!(
+        diff <= bound && bound < 0.05 * size,
+        "diff {diff:e} bound {bound:e} size {size}"
+    );
+
+    // The client scored the decrypted logits like the plaintext model: cross-entropy moves by
+    // at most twice the largest logit error.
+    let logits = with_bias(x.view()).dot(&want.weights().t());
+    let loss = cross_entropy(&ExactSoftmax.softmax_rows(&logits).unwrap(), &labels).unwrap();
+    let logit_err = bound * (d as f64 + 1.0) * max_x + per_op * other_ops as f64;
+    let verdict = out.verdicts[0];
+    assert!(
+        (verdict.val_loss - loss).abs() <= 2.0 * logit_err,
+        "validation loss {} vs {loss}",
+        verdict.val_loss
+    );
+
+    // The workers computed units with relinearization and their units' rotation keys only:
+    // exactly the material of that scope, no bootstrapping material.
+    let steps = matmul_rotations(
+        &client.codec().unwrap(),
+        &upload.train[0],
+        &upload.initial_weights,
+    )
+    .unwrap();
+    let mut sink = BlobSink::default();
+    let scoped = client
+        .public()
+        .unwrap()
+        .material(
+            &KeyScope::Rotations {
+                steps,
+                conjugation: false,
+            },
+            &mut sink,
+        )
+        .unwrap();
+    let scoped = sink.seal(LoadKeysBody {
+        session: 0,
+        material: scoped,
+    });
+    for w in &workers {
+        let keys = w.loaded_keys().expect("keys loaded");
+        println!(
+            "worker: {} units, {} key bytes (trainer: {})",
+            w.units(),
+            keys.bytes,
+            full.blob_bytes()
+        );
+        assert!(w.units() > 0, "each worker computed units");
+        assert!(!keys.bootstraps, "a worker got bootstrapping material");
+        assert_eq!(keys.bytes, scoped.blob_bytes());
+        assert!(keys.bytes < full.blob_bytes());
+    }
+    // Nothing the trainer sent (to workers, evaluator, client) holds the encapsulation keys.
+    let sent = trainer_tap.snapshot();
+    assert!(!shares_a_window(&sent, &sparse_bytes));
+    assert!(shares_a_window(&sparse_bytes, &sparse_bytes[100..]));
+
+    // Progress: one step with its bootstraps, validation by logits, the verdict.
+    let events = events.lock().unwrap().clone();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ProgressEvent::Step { bootstraps, .. } if *bootstraps > 0
+    )));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ProgressEvent::Verdict { stop: true, .. }))
+    );
+
+    // The client can drop its copy of the public keys after the upload.
+    client.release_evaluation_keys();
+    assert!(
+        client
+            .material(&KeyScope::Full, &mut BlobSink::default())
+            .is_err()
+    );
+}
