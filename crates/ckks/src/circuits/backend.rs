@@ -59,6 +59,28 @@ pub trait SlotBackend {
     fn mul_i(&self, ct: &Self::Ct) -> Result<Self::Ct>;
     /// `a · b` relinearised, without rescaling (levels must match; scales multiply).
     fn mul_relin(&self, a: &Self::Ct, b: &Self::Ct) -> Result<Self::Ct>;
+    /// `Σ_k value_k · ct_k` labelled `result_scale` (all at one level): each constant is the
+    /// integer `round(value_k · result_scale / scale(ct_k))`, so every product lands on
+    /// `result_scale`; no level is consumed. The default composes [`SlotBackend::mul_const`],
+    /// [`SlotBackend::set_scale`] and [`SlotBackend::add`]; the CKKS backend sums lazily in one
+    /// pass.
+    fn linear_combination(
+        &self,
+        terms: &[(&Self::Ct, f64)],
+        result_scale: f64,
+    ) -> Result<Self::Ct> {
+        let mut acc: Option<Self::Ct> = None;
+        for &(ct, value) in terms {
+            let mut term = self.mul_const(ct, value, result_scale / self.scale(ct))?;
+            self.set_scale(&mut term, result_scale);
+            acc = Some(match acc {
+                None => term,
+                Some(a) => self.add(&a, &term)?,
+            });
+        }
+        acc.ok_or_else(|| crate::Error::InvalidInput("a linear combination needs a term".into()))
+    }
+
     /// `a · b + addend`, relinearised and rescaled once (levels of `a` and `b` must match;
     /// `addend`, if any, must have the product's level and scale). The default composes
     /// [`SlotBackend::mul_relin`], [`SlotBackend::add`] and [`SlotBackend::rescale`]; the CKKS

@@ -35,6 +35,7 @@
 //! run a closure on a pool of a chosen size.
 
 mod arith;
+mod combine;
 mod lintrans;
 mod mul;
 mod rotate;

@@ -242,6 +242,14 @@ impl SlotBackend for CkksBackend<'_> {
             .mul_const_with_scale(ct, Complex64::new(value, 0.0), const_scale)
     }
 
+    fn linear_combination(
+        &self,
+        terms: &[(&Ciphertext, f64)],
+        result_scale: f64,
+    ) -> Result<Ciphertext> {
+        self.eval.linear_combination(terms, result_scale)
+    }
+
     fn add_const(&self, ct: &Ciphertext, value: Complex64) -> Result<Ciphertext> {
         self.eval.add_const(ct, value)
     }

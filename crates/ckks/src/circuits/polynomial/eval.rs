@@ -127,19 +127,17 @@ fn eval_tree<B: SlotBackend>(
             let out_level = output_level(tree, powers)?;
             let work_level = out_level + 1;
             let work_scale = target_scale * be.prime(work_level);
-            let mut acc: Option<B::Ct> = None;
-            for j in leaf_powers(c) {
-                let cj = c.get(j).copied().unwrap_or(0.0);
-                let tj = powers.get(j)?;
-                let tj = be.drop_to_level(tj, work_level)?;
-                let mut term = be.mul_const(&tj, cj, work_scale / be.scale(&tj))?;
-                be.set_scale(&mut term, work_scale);
-                acc = Some(match acc {
-                    None => term,
-                    Some(a) => be.add(&a, &term)?,
-                });
+            let js = leaf_powers(c);
+            let mut dropped = Vec::with_capacity(js.len());
+            for &j in &js {
+                dropped.push(be.drop_to_level(powers.get(j)?, work_level)?);
             }
-            let acc = acc.ok_or_else(|| Error::InvalidInput("empty leaf".into()))?;
+            let terms: Vec<(&B::Ct, f64)> = dropped
+                .iter()
+                .zip(&js)
+                .map(|(tj, &j)| (tj, c.get(j).copied().unwrap_or(0.0)))
+                .collect();
+            let acc = be.linear_combination(&terms, work_scale)?;
             let acc = be.add_const(&acc, Complex64::new(c[0], 0.0))?;
             let mut out = be.rescale(&acc)?;
             be.set_scale(&mut out, target_scale);
