@@ -7,9 +7,9 @@ pub mod bench_ops;
 pub mod bench_scale;
 pub mod bench_softmax;
 pub mod bench_step;
-pub mod bench_train;
 pub mod bench_transport;
 pub mod certs;
+pub mod demo;
 pub mod inspect;
 pub mod node;
 pub mod params;
@@ -29,6 +29,9 @@ pub struct Cli {
 /// Top-level subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Watch an encrypted training: client, trainer, 2 workers and evaluator on loopback QUIC
+    /// (`--quick`: insecure toy parameters, under a minute).
+    Demo(demo::DemoArgs),
     /// List the CKKS parameter presets; `--check` verifies them against the HE Standard.
     Params(params::ParamsArgs),
     /// Node certificates for mutual TLS (`certs init --dir D --nodes a,b,c`).
@@ -63,13 +66,12 @@ pub enum BenchCommand {
     Softmax(bench_softmax::BenchSoftmaxArgs),
     /// One training step: operations, bootstraps, priced cost or time (JSON: see `bench_step`).
     Step(bench_step::BenchStepArgs),
-    /// A whole encrypted training run beside the plaintext reference (JSON: see `bench_train`).
-    Train(bench_train::BenchTrainArgs),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Params(args) => params::run(&args),
         Command::Certs(certs) => certs::run(&certs),
         Command::Simulate(args) => simulate::run(&args),
@@ -83,7 +85,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             BenchCommand::Scale(args) => bench_scale::run(&args),
             BenchCommand::Softmax(args) => bench_softmax::run(&args),
             BenchCommand::Step(args) => bench_step::run(&args),
-            BenchCommand::Train(args) => bench_train::run(&args),
         },
     }
 }

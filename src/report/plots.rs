@@ -68,25 +68,31 @@ pub fn loss_per_epoch(epochs: &[EpochReport]) -> Result<String, ReportError> {
             .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()
             .map_err(|e| e.to_string())?;
-        for (name, points, color) in [
-            ("encrypted (client decrypted)", &encrypted, ENCRYPTED),
-            ("plaintext reference", &plaintext, PLAINTEXT),
+        // The plaintext line is drawn first, wide and pale, so that the encrypted line stays
+        // visible on top of it where the two agree.
+        for (name, points, color, width, radius) in [
+            ("plaintext reference", &plaintext, PLAINTEXT, 6, 7),
+            ("encrypted (client decrypted)", &encrypted, ENCRYPTED, 2, 3),
         ] {
             if points.is_empty() {
                 continue;
             }
+            let line = if width > 2 {
+                color.mix(0.45).stroke_width(width)
+            } else {
+                color.stroke_width(width)
+            };
             chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(points.iter().copied(), line))
                 .map_err(|e| e.to_string())?
                 .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], line));
             chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|&p| Circle::new(p, radius, color.mix(0.8).filled())),
+                )
                 .map_err(|e| e.to_string())?;
         }
         chart
