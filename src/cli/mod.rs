@@ -7,6 +7,7 @@ pub mod bench_ops;
 pub mod bench_scale;
 pub mod bench_softmax;
 pub mod bench_step;
+pub mod bench_train;
 pub mod bench_transport;
 pub mod certs;
 pub mod demo;
@@ -66,6 +67,8 @@ pub enum BenchCommand {
     Softmax(bench_softmax::BenchSoftmaxArgs),
     /// One training step: operations, bootstraps, priced cost or time (JSON: see `bench_step`).
     Step(bench_step::BenchStepArgs),
+    /// A whole encrypted training run beside the plaintext reference (JSON: see `bench_train`).
+    Train(bench_train::BenchTrainArgs),
 }
 
 /// Runs a parsed command line.
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             BenchCommand::Scale(args) => bench_scale::run(&args),
             BenchCommand::Softmax(args) => bench_softmax::run(&args),
             BenchCommand::Step(args) => bench_step::run(&args),
+            BenchCommand::Train(args) => bench_train::run(&args),
         },
     }
 }
