@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use hetal_learn::train::checkpoint::{
-    CheckpointCodec, Digest32, TrainingCheckpoint, decode_checkpoint, encode_checkpoint,
+    CheckpointCodec, Digest32, RunConfig, TrainingCheckpoint, decode_checkpoint, encode_checkpoint,
 };
 use sha2::{Digest, Sha256};
 
 use super::{StoreError, StoreResult, io_error, prepare_dir, read_bounded, write_atomic};
 use crate::backend::{MaterialBody, ServerBackend, blob};
-use crate::messages::BatchBody;
+use crate::messages::{BatchBody, UploadTrainingBody};
 
 /// File name prefix and extension of checkpoint files: `checkpoint-<steps, 20 digits>.hckp`.
 const PREFIX: &str = "checkpoint-";
@@ -262,6 +262,100 @@ pub fn dataset_digest(batches: &[BatchBody], blobs: &[Bytes]) -> StoreResult<Dig
     Ok(h.finalize().into())
 }
 
+/// A training job's checkpoints: the store, the codec of its backend and the hash of its
+/// configuration, built from the upload. The trainer asks [`JobCheckpoints::resume`] once at
+/// the start, and calls [`JobCheckpoints::after_step`] after every step and
+/// [`JobCheckpoints::after_verdict`] after every verdict.
+#[derive(Debug)]
+pub struct JobCheckpoints<'a, B: ServerBackend> {
+    store: CheckpointStore,
+    codec: BackendCodec<'a, B>,
+    run: RunConfig,
+}
+
+impl<'a, B: ServerBackend> JobCheckpoints<'a, B> {
+    /// Opens the checkpoint directory of the job uploaded in `body` (with `blobs`), trained on
+    /// `backend` with weights divided by `weight_scale`.
+    pub fn open(
+        config: &CheckpointConfig,
+        backend: &'a B,
+        body: &UploadTrainingBody,
+        blobs: &[Bytes],
+        weight_scale: f64,
+    ) -> StoreResult<Self> {
+        let setup = &body.setup;
+        let run = RunConfig {
+            hyper: setup.hyper,
+            variant: setup.variant,
+            unit: setup.unit,
+            classes: setup.classes,
+            dim: setup.dim,
+            train_batches: body.train.len(),
+            weight_scale,
+            dataset: dataset_digest(&body.train, blobs)?,
+        };
+        Ok(Self {
+            store: CheckpointStore::open(config.clone())?,
+            codec: BackendCodec::new(backend, &body.material, blobs)?,
+            run,
+        })
+    }
+
+    /// The same from parts, for a caller that hashed the upload ([`material_fingerprint`],
+    /// [`dataset_digest`]) before giving its body away.
+    pub fn from_parts(
+        config: &CheckpointConfig,
+        backend: &'a B,
+        run: RunConfig,
+        material: Digest32,
+    ) -> StoreResult<Self> {
+        Ok(Self {
+            store: CheckpointStore::open(config.clone())?,
+            codec: BackendCodec {
+                backend,
+                fingerprint: material,
+            },
+            run,
+        })
+    }
+
+    /// The run's identity (its hash is in every checkpoint).
+    pub fn run_config(&self) -> &RunConfig {
+        &self.run
+    }
+
+    /// The newest checkpoint of this run when resuming is on and one exists; a corrupt or
+    /// foreign newest file is an error (see [`CheckpointStore::load_latest`]).
+    pub fn resume(&self) -> StoreResult<Option<LoadedCheckpoint<B::Ct>>> {
+        if !self.store.config().resume {
+            return Ok(None);
+        }
+        self.store.load_latest(&self.codec, &self.run.hash())
+    }
+
+    /// Writes the checkpoint `make` builds when one is due after `steps` steps.
+    pub fn after_step(
+        &self,
+        steps: u64,
+        make: impl FnOnce(Digest32) -> TrainingCheckpoint<B::Ct>,
+    ) -> StoreResult<Option<PathBuf>> {
+        if !self.store.due(steps) {
+            return Ok(None);
+        }
+        self.store
+            .save(&make(self.run.hash()), &self.codec)
+            .map(Some)
+    }
+
+    /// Writes the checkpoint taken after a verdict (always: it holds the client's decision).
+    pub fn after_verdict(
+        &self,
+        make: impl FnOnce(Digest32) -> TrainingCheckpoint<B::Ct>,
+    ) -> StoreResult<PathBuf> {
+        self.store.save(&make(self.run.hash()), &self.codec)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_dir::TempDir;
@@ -486,5 +580,77 @@ mod tests {
         *changed.last_mut().unwrap() = Bytes::from(last);
         assert_ne!(base, dataset_digest(&bodies, &changed).unwrap());
         assert_ne!(base, dataset_digest(&bodies[..2], &blobs).unwrap());
+    }
+
+    #[test]
+    fn a_job_resumes_only_its_own_upload() {
+        use crate::messages::{TrainingSetup, UploadTrainingBody, encode_batch, encode_matrix};
+        use hetal_learn::train::client::ValidationForm;
+        let f = fixture();
+        let upload = |train: &[EncryptedBatch<SimCt>]| {
+            let mut sink = crate::messages::BlobSink::default();
+            let bodies: Vec<BatchBody> = train
+                .iter()
+                .map(|b| encode_batch(&f.server, b, &mut sink).unwrap())
+                .collect();
+            let initial = checkpoint_after(&f, 0).w;
+            let body = UploadTrainingBody {
+                setup: TrainingSetup {
+                    hyper: f.config.hyper,
+                    variant: f.config.variant,
+                    unit: f.unit,
+                    classes: 3,
+                    dim: 4,
+                    validation: ValidationForm::default(),
+                },
+                material: MaterialBody::Simulator(*f.server.config()),
+                train: bodies,
+                initial_weights: encode_matrix(&f.server, &initial, &mut sink).unwrap(),
+                validation: None,
+            };
+            sink.seal(body)
+        };
+        let dir = TempDir::new("job");
+        let mut config = CheckpointConfig::new(&dir.0);
+        config.every_steps = 2;
+        let msg = upload(&f.train);
+        let scale = f.config.weight_scale;
+        let job = JobCheckpoints::open(&config, &f.server, &msg.body, &msg.blobs, scale).unwrap();
+        assert_eq!(job.resume().unwrap(), None);
+        let mut written = Vec::new();
+        for steps in 1..=3u64 {
+            let made = job
+                .after_step(steps, |hash| TrainingCheckpoint {
+                    config: hash,
+                    ..checkpoint_after(&f, steps as usize)
+                })
+                .unwrap();
+            written.push(made.is_some());
+        }
+        assert_eq!(written, vec![false, true, false]);
+        let resumed = job.resume().unwrap().unwrap().checkpoint;
+        assert_eq!(resumed.steps, 2);
+        assert_eq!(resumed.config, job.run_config().hash());
+        let material = material_fingerprint(&msg.body.material, &msg.blobs).unwrap();
+        let parts =
+            JobCheckpoints::from_parts(&config, &f.server, *job.run_config(), material).unwrap();
+        assert_eq!(parts.resume().unwrap().unwrap().checkpoint, resumed);
+
+        // The same directory with another dataset (the batches in another order) refuses.
+        let reordered: Vec<_> = f.train.iter().rev().cloned().collect();
+        let other = upload(&reordered);
+        let job2 =
+            JobCheckpoints::open(&config, &f.server, &other.body, &other.blobs, scale).unwrap();
+        assert!(matches!(
+            job2.resume(),
+            Err(StoreError::Checkpoint {
+                source: CheckpointError::ForeignConfig { .. },
+                ..
+            })
+        ));
+        // With resuming off, nothing is loaded.
+        config.resume = false;
+        let job3 = JobCheckpoints::open(&config, &f.server, &msg.body, &msg.blobs, scale).unwrap();
+        assert_eq!(job3.resume().unwrap(), None);
     }
 }
