@@ -57,8 +57,9 @@ fn boot_err(e: hetal_ckks::Error) -> Error {
 /// The bootstrap every caller uses for `spec`: full slots (`N/2`, what the slot evaluators
 /// encrypt), with the sparse-secret defaults `hetal bench bootstrap` measures
 /// ([`BootstrapParams::sparse_secret_default`]). An error when the chain cannot hold the
-/// bootstrap with at least two levels left above it (for example `ops-n16`'s equal primes hold
-/// the levels but not the precision; `boot-n16` and `insecure-boot-n12` are laid out for it).
+/// bootstrap with at least two levels left above it. Holding the levels is not enough for
+/// precision: `ops-n16`'s equal primes pass this check but bootstrap to under 10 bits (see
+/// `hetal bench bootstrap`); `boot-n16` and `insecure-boot-n12` are laid out for it.
 pub fn bootstrap_params_for(spec: &ParameterSpec) -> Result<BootstrapParams> {
     let log_slots = spec
         .log_n
