@@ -37,8 +37,9 @@ pub const CHECKPOINT_DIGEST_LEN: usize = 32;
 /// Most verdicts (epochs) a checkpoint may hold.
 pub const MAX_CHECKPOINT_VERDICTS: usize = 1 << 16;
 /// Most Nesterov steps a checkpoint may claim: the schedule is rebuilt by replaying its
-/// recursion, so the count bounds the work of a load (about 0.1 s at the limit).
-pub const MAX_SCHEDULE_STEPS: u64 = 1 << 24;
+/// recursion, so the count bounds the work of a load (a few milliseconds at the limit; a
+/// HETAL run takes thousands of steps).
+pub const MAX_SCHEDULE_STEPS: u64 = 1 << 20;
 
 /// A SHA-256 digest.
 pub type Digest32 = [u8; 32];
