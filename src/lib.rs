@@ -11,5 +11,6 @@ pub use hetal_learn as learn;
 pub use hetal_runtime as runtime;
 
 pub mod cli;
+pub mod model;
 pub mod progress;
 pub mod report;

@@ -15,6 +15,10 @@
 //! * public / evaluation keys: with a known preset, decoded and checked; Galois key count;
 //! * secret key: kind, fingerprint and size only — never a coefficient.
 //!
+//! A trained model (`model.hetal`, magic `HETALMDL`, see [`crate::model`]) is recognised too:
+//! its checksum is verified and its backend, preset, classes, features, normalisation and
+//! recorded accuracy are listed — never the weights.
+//!
 //! Unknown or corrupt files (bad magic, unsupported version, unknown kind, truncated, checksum
 //! mismatch, payload that does not decode) are a clear error naming the file and the problem.
 //!
@@ -38,6 +42,8 @@ use hetal_ckks::serial::codec::{Serial, context_fingerprint, from_bytes};
 use hetal_ckks::serial::container::{self, Fingerprint, HEADER_LEN, MAGIC, ObjectKind};
 use hetal_ckks::serial::spec::spec_from_bytes;
 use serde::Serialize;
+
+use crate::model::ModelFile;
 
 /// Arguments of `hetal inspect`.
 #[derive(Debug, Args)]
@@ -125,10 +131,13 @@ fn matching_preset(fp: Fingerprint) -> Option<(&'static str, Arc<Context>)> {
 pub fn inspect(path: &Path) -> anyhow::Result<Inspection> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).with_context(|| format!("reading {shown}"))?;
+    if ModelFile::sniff(&bytes) {
+        return inspect_model(&shown, &bytes);
+    }
     if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
         bail!(
-            "{shown}: not a hetal file (it does not start with the `HCKS` magic of hetal's \
-             serialized objects)"
+            "{shown}: not a hetal file (it starts neither with the `HCKS` magic of hetal's \
+             serialized objects nor with the `HETALMDL` magic of a trained model)"
         );
     }
     if bytes.len() < HEADER_LEN {
@@ -267,6 +276,53 @@ pub fn inspect(path: &Path) -> anyhow::Result<Inspection> {
         ObjectKind::ParameterSpec => {}
     }
     Ok(out)
+}
+
+/// Describes a trained-model file (`model.hetal`): shapes and provenance, never the weights.
+fn inspect_model(shown: &str, bytes: &[u8]) -> anyhow::Result<Inspection> {
+    let model = ModelFile::from_bytes(bytes).with_context(|| format!("{shown}: corrupt model"))?;
+    let body = model.body();
+    let spec = hetal_ckks::params::preset(&body.preset).ok();
+    let mut details = BTreeMap::new();
+    details.insert("backend".into(), body.backend.clone());
+    details.insert("classes".into(), body.classes.to_string());
+    details.insert("features".into(), body.dim.to_string());
+    details.insert(
+        "weights".into(),
+        format!("{} x {} (with bias)", body.classes, body.dim + 1),
+    );
+    details.insert("softmax".into(), body.softmax.clone());
+    details.insert("batch_size".into(), body.batch_size.to_string());
+    details.insert(
+        "normalization".into(),
+        body.normalization
+            .as_ref()
+            .map_or_else(|| "none".into(), |n| n.method.clone()),
+    );
+    if let Some(e) = body.best_epoch {
+        details.insert("best_epoch".into(), (e + 1).to_string());
+    }
+    if let Some(a) = body.test_accuracy {
+        details.insert("test_accuracy".into(), format!("{:.4}", a));
+    }
+    Ok(Inspection {
+        kind: "hetal-inspect",
+        format: 1,
+        file: shown.to_owned(),
+        size_bytes: bytes.len() as u64,
+        object: "Model".into(),
+        format_version: crate::model::FORMAT_VERSION,
+        fingerprint: "-".into(),
+        preset: Some(body.preset.clone()),
+        ring_degree: spec.as_ref().map(|s| 1usize << s.log_n),
+        levels: spec.as_ref().map(|s| s.q_bits.len().saturating_sub(1)),
+        details,
+        notes: vec![
+            "checksum verified; the weights are the data owner's decrypted model, not shown \
+             (keep this file private)"
+                .into(),
+        ],
+    })
 }
 
 fn check<T: Serial>(bytes: &[u8], ctx: &Arc<Context>) -> hetal_ckks::Result<T> {

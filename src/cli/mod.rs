@@ -10,17 +10,22 @@ pub mod bench_step;
 pub mod bench_train;
 pub mod bench_transport;
 pub mod certs;
+pub mod completions;
+pub mod config;
 pub mod demo;
+pub mod exit;
 pub mod inspect;
 pub mod node;
 pub mod params;
+pub mod predict;
 pub mod simulate;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
 /// hetal: privacy-preserving transfer learning with homomorphic encryption.
 #[derive(Debug, Parser)]
-#[command(name = "hetal", version, about, long_about = None)]
+#[command(name = "hetal", version, about, long_about = None, after_help = exit::EXIT_CODES_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -42,12 +47,33 @@ pub enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
     /// The whole deployment (client, trainer, workers, evaluator) as QUIC nodes on loopback.
+    #[command(after_help = SIMULATE_EXAMPLES)]
     Simulate(simulate::SimulateArgs),
     /// Run one party (client, trainer, worker or evaluator) from a TOML configuration.
+    #[command(after_help = NODE_EXAMPLES)]
     Node(node::NodeArgs),
     /// What a serialized hetal file is (kind, parameters, level, size); never prints secrets.
     Inspect(inspect::InspectArgs),
+    /// Encrypted training on your own features (.npy or CSV); writes model.hetal and a report.
+    Train(Box<train::TrainArgs>),
+    /// Encrypted inference with a trained model.hetal; prints the accuracy when labels are given.
+    Predict(predict::PredictArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
 }
+
+/// Examples shown by `hetal simulate --help`.
+const SIMULATE_EXAMPLES: &str = "\
+Examples:
+  hetal simulate --data data/digits --workers 2
+  hetal simulate --data data/digits --workers 0 --epochs 3 --no-evaluator";
+
+/// Examples shown by `hetal node --help`.
+const NODE_EXAMPLES: &str = "\
+Examples:
+  hetal certs init --dir certs --nodes client,trainer,worker-1
+  hetal node --config examples/configs/three-node/trainer.toml
+  examples/configs/run.sh three-node    # all parties of a layout on loopback";
 
 /// `hetal bench ...` subcommands.
 #[derive(Debug, Subcommand)]
@@ -80,6 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(&args),
         Command::Node(args) => node::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Predict(args) => predict::run(&args),
+        Command::Completions(args) => completions::run(&args),
         Command::Bench(bench) => match bench {
             BenchCommand::Ops(args) => bench_ops::run(&args),
             BenchCommand::Bootstrap(args) => bench_bootstrap::run(&args),

@@ -1,0 +1,812 @@
+//! `hetal train`: encrypted training on the user's own features.
+//!
+//! ```text
+//! hetal train --train features_train.npy --val features_val.npy [--test features_test.npy]
+//!             [--config hetal.toml] [--out DIR] [--backend ckks|sim] [--preset NAME] [...]
+//! ```
+//!
+//! [`plan`] reads and checks everything first — configuration (defaults < `--config` file <
+//! `HETAL_*` environment < flags, see [`super::config`]), the data files, the preset's security
+//! and capacity — so that bad input fails in seconds with exit code 3 (4 for an insecure preset
+//! without `--allow-insecure`), before any key is generated. [`execute`] then runs the whole
+//! deployment in this process (client, trainer, `--workers` workers and an evaluator as actors,
+//! over QUIC loopback or in memory), trains the plaintext reference beside it, and writes
+//! `DIR/model.hetal` (the client's decrypted model, [`crate::model`]) and `DIR/report.json` +
+//! `DIR/report.html` ([`crate::report`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use hetal_actors::backend::ckks::CkksClient;
+use hetal_actors::backend::sim::SimClient;
+use hetal_actors::backend::{ClientBackend, ServerBackend, ServerOptions};
+use hetal_actors::client::{EncryptedUpload, StopPolicy};
+use hetal_actors::deploy::{
+    Deployment, Layout, Network, PlainData, RunOutcome, Taps, encrypt_dataset, upload_from_client,
+};
+use hetal_actors::messages::TrainingSetup;
+use hetal_ckks::params::{ParameterSpec, SecurityLevel};
+use hetal_data::{FeaturePack, PackOptions, Split, SplitSource, load_pack};
+use hetal_learn::eval::{SimConfig, Simulator};
+use hetal_learn::matmul::compare;
+use hetal_learn::pack::UnitShape;
+use hetal_learn::softmax::ExactSoftmax;
+use hetal_learn::train::{
+    EncryptedTrainer, LabeledView, ReferenceTrainer, TrainOutcome, TrainingClient,
+};
+
+use super::config::{
+    BackendKind, ConfigLayer, NetworkKind, OptimizerName, TrainConfig, ValidationName,
+};
+use super::exit::Refusal;
+use crate::model::{ModelFile, Normalization, NormalizeMethod};
+use crate::report::{
+    Accuracy, ConfusionMatrix, EpochReport, Operations, PartyTraffic, PresetInfo, REPORT_VERSION,
+    RunConfig, StageTime, TrainingReport,
+};
+
+/// Examples shown by `hetal train --help`.
+pub const EXAMPLES: &str = "\
+Examples:
+  # dry run on the plaintext slot simulator (seconds)
+  hetal train --train data/digits/features_train.npy --val data/digits/features_val.npy \\
+              --test data/digits/features_test.npy --backend sim --out runs/digits-sim
+  # real CKKS training with the settings of a config file, 4 workers
+  hetal train --train x_train.npy --train-labels y_train.npy --val x_val.npy \\
+              --val-labels y_val.npy --config hetal.toml --workers 4 --out runs/mine
+  # CSV input with a label column named `target`
+  hetal train --train train.csv --val val.csv --label-column target --backend sim
+
+Configuration precedence: built-in defaults < --config FILE < HETAL_* environment variables
+(HETAL_PRESET, HETAL_LEARNING_RATE, HETAL_BATCH_SIZE, ...) < command-line flags.
+See hetal.example.toml for every key.";
+
+/// Arguments of `hetal train`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = EXAMPLES)]
+pub struct TrainArgs {
+    /// Training features: a `.npy` matrix (labels beside it as `labels_*.npy`, or
+    /// `--train-labels`) or a CSV file with a label column.
+    #[arg(long, value_name = "FILE")]
+    pub train: PathBuf,
+    /// Training labels (`.npy`), when not found by name beside `--train`.
+    #[arg(long, value_name = "FILE")]
+    pub train_labels: Option<PathBuf>,
+    /// Validation features (early stopping), same forms as `--train`.
+    #[arg(long, value_name = "FILE")]
+    pub val: PathBuf,
+    /// Validation labels (`.npy`).
+    #[arg(long, value_name = "FILE")]
+    pub val_labels: Option<PathBuf>,
+    /// Test features, scored at the end by the decrypted model.
+    #[arg(long, value_name = "FILE")]
+    pub test: Option<PathBuf>,
+    /// Test labels (`.npy`).
+    #[arg(long, value_name = "FILE")]
+    pub test_labels: Option<PathBuf>,
+    /// TOML configuration (see hetal.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output directory for model.hetal, report.json and report.html.
+    #[arg(long, value_name = "DIR", default_value = "hetal-train")]
+    pub out: PathBuf,
+    /// `ckks` (real encryption; default) or `sim` (plaintext slot simulator: a fast dry run).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// CKKS parameter preset (default boot-n16; `hetal params` lists them).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Accept a preset below 128-bit security (tests only).
+    #[arg(long)]
+    pub allow_insecure: bool,
+    /// Hyper-parameter preset the flags below override (digits, mnist, cifar10, ...).
+    #[arg(long)]
+    pub hyper_preset: Option<String>,
+    /// Learning rate.
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Rows per mini-batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Upper bound on epochs.
+    #[arg(long = "epochs")]
+    pub max_epochs: Option<usize>,
+    /// Epochs without a better validation loss before the client stops.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Update rule.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerName>,
+    /// Shuffle the batch order every epoch with this seed.
+    #[arg(long)]
+    pub shuffle_seed: Option<u64>,
+    /// Softmax approximation (hetal, hetal-precise, hetal-rs).
+    #[arg(long)]
+    pub softmax: Option<String>,
+    /// What validation returns each epoch: encrypted logits (no bootstrap; default) or
+    /// encrypted probabilities (HETAL's way).
+    #[arg(long, value_enum)]
+    pub validation: Option<ValidationName>,
+    /// Worker nodes.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// How the in-process parties talk.
+    #[arg(long, value_enum)]
+    pub network: Option<NetworkKind>,
+    /// Validate on the trainer instead of a separate evaluator node.
+    #[arg(long)]
+    pub no_evaluator: bool,
+    /// Label column of CSV inputs (default `label`).
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// Number of classes (default: one more than the largest training label).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Feature normalisation fitted on the training set.
+    #[arg(long, value_enum)]
+    pub normalize: Option<NormalizeMethod>,
+}
+
+impl TrainArgs {
+    /// The flags as the top configuration layer (unset flags leave lower layers in force).
+    pub fn flag_layer(&self) -> ConfigLayer {
+        ConfigLayer {
+            backend: self.backend,
+            preset: self.preset.clone(),
+            allow_insecure: self.allow_insecure.then_some(true),
+            hyper_preset: self.hyper_preset.clone(),
+            learning_rate: self.learning_rate,
+            batch_size: self.batch_size,
+            max_epochs: self.max_epochs,
+            patience: self.patience,
+            optimizer: self.optimizer,
+            shuffle_seed: self.shuffle_seed,
+            softmax: self.softmax.clone(),
+            validation: self.validation,
+            workers: self.workers,
+            network: self.network,
+            evaluator: self.no_evaluator.then_some(false),
+            label_column: self.label_column.clone(),
+            classes: self.classes,
+            normalize: self.normalize,
+        }
+    }
+}
+
+/// Everything a run needs, checked: the resolved configuration, the (normalised) data, the
+/// encryption parameters and the packing.
+#[derive(Debug, Clone)]
+pub struct TrainPlan {
+    /// Resolved configuration.
+    pub config: TrainConfig,
+    /// The CKKS parameters (the simulator mirrors their slot count).
+    pub spec: ParameterSpec,
+    /// Slots per ciphertext.
+    pub slots: usize,
+    /// The data, normalised if configured.
+    pub pack: FeaturePack,
+    /// The normalisation fitted on the training split.
+    pub normalization: Option<Normalization>,
+    /// What the client uploads with the job.
+    pub setup: TrainingSetup,
+    /// Where the training features came from (for the report).
+    pub data_name: String,
+    /// Output directory.
+    pub out: PathBuf,
+}
+
+/// Largest class count `slots` slots can pack: the padded count squared must fit.
+pub fn max_classes(slots: usize) -> usize {
+    let mut c = 1usize;
+    while (2 * c) * (2 * c) <= slots {
+        c *= 2;
+    }
+    c
+}
+
+/// The preset `name`, refused (exit 4) when it is insecure and `allow_insecure` is off.
+pub fn checked_preset(name: &str, allow_insecure: bool) -> anyhow::Result<ParameterSpec> {
+    let spec = hetal_ckks::params::preset(name)
+        .map_err(|e| Refusal::BadInput(format!("preset {name:?}: {e}")))?;
+    if spec.security == SecurityLevel::InsecureForTests && !allow_insecure {
+        return Err(Refusal::Insecure(format!(
+            "preset `{name}` is INSECURE (below 128-bit security, for tests only); pass \
+             --allow-insecure (or allow_insecure = true) to use it anyway"
+        ))
+        .into());
+    }
+    Ok(spec)
+}
+
+fn normalized(split: &Split, n: &Normalization, classes: usize) -> anyhow::Result<Split> {
+    let labels: Vec<i64> = split.labels().iter().map(|&l| l as i64).collect();
+    Ok(Split::new(
+        n.apply(split.features().view()),
+        &labels,
+        classes,
+        Path::new("(normalised)"),
+        Path::new("(normalised)"),
+    )?)
+}
+
+/// Reads and checks the configuration and the data; nothing is encrypted yet.
+pub fn plan(args: &TrainArgs) -> anyhow::Result<TrainPlan> {
+    let file = match &args.config {
+        Some(path) => ConfigLayer::from_file(path)?,
+        None => ConfigLayer::default(),
+    };
+    let config = file
+        .overridden_by(ConfigLayer::from_env()?)
+        .overridden_by(args.flag_layer())
+        .resolve()?;
+    let spec = checked_preset(&config.preset, config.allow_insecure)?;
+    let slots = 1usize << (spec.log_n - 1);
+    let source = |features: &Path, labels: &Option<PathBuf>| {
+        SplitSource::for_file(features, labels.as_deref(), &config.label_column)
+    };
+    let train = source(&args.train, &args.train_labels)?;
+    let val = source(&args.val, &args.val_labels)?;
+    let test = args
+        .test
+        .as_ref()
+        .map(|t| source(t, &args.test_labels))
+        .transpose()?;
+    let data_name = args.train.display().to_string();
+    let raw = load_pack(
+        &data_name,
+        &train,
+        &val,
+        test.as_ref(),
+        PackOptions {
+            classes: config.classes,
+            max_classes: Some(max_classes(slots)),
+        },
+    )?;
+    let classes = raw.num_classes();
+    let normalization = Normalization::fit(config.normalize, raw.train().features().view());
+    let pack = match &normalization {
+        None => raw,
+        Some(n) => FeaturePack::from_splits(
+            raw.name(),
+            classes,
+            normalized(raw.train(), n, classes)?,
+            normalized(raw.val(), n, classes)?,
+            raw.test().map(|t| normalized(t, n, classes)).transpose()?,
+        )?,
+    };
+    let hyper = config.hyper;
+    let unit = UnitShape::hetal(hyper.batch_size, classes, slots)
+        .map_err(|e| Refusal::BadInput(format!("packing: {e}")))?;
+    if hyper.batch_size > unit.s0() {
+        return Err(Refusal::BadInput(format!(
+            "batch_size {} does not fit one block of {} rows with {classes} classes on preset \
+             `{}` ({slots} slots); use batch_size <= {}",
+            hyper.batch_size,
+            unit.s0(),
+            config.preset,
+            unit.s0()
+        ))
+        .into());
+    }
+    Ok(TrainPlan {
+        setup: TrainingSetup {
+            hyper,
+            variant: config.softmax,
+            unit,
+            classes,
+            dim: pack.dim(),
+            validation: config.validation,
+        },
+        spec,
+        slots,
+        pack,
+        normalization,
+        data_name,
+        out: args.out.clone(),
+        config,
+    })
+}
+
+/// Runs `hetal train`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let plan = plan(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(execute(&plan))?;
+    Ok(())
+}
+
+/// What [`execute`] wrote.
+#[derive(Debug, Clone)]
+pub struct TrainOutput {
+    /// `DIR/model.hetal`.
+    pub model_path: PathBuf,
+    /// `DIR/report.json`.
+    pub report_json: PathBuf,
+    /// `DIR/report.html`.
+    pub report_html: PathBuf,
+    /// The report.
+    pub report: TrainingReport,
+}
+
+/// The simulator configuration a sim run uses: the preset's slot count, HETAL's levels, and
+/// bootstrapping that fails on messages outside [-1, 1] as CKKS's would.
+pub fn sim_config(slots: usize) -> SimConfig {
+    SimConfig {
+        bootstrap_max_abs: Some(1.0),
+        ..SimConfig::with_slots(slots)
+    }
+}
+
+/// Every rotation the trainer, the evaluator and inference use for `setup`: one simulated step,
+/// one validation pass and one prediction on a batch of the plan's shape, recorded by the
+/// simulator, plus the matrix products' full set (the distributed units cut them differently).
+pub fn rotation_steps(setup: &TrainingSetup, slots: usize) -> anyhow::Result<Vec<isize>> {
+    let sim = Simulator::new(sim_config(slots))?;
+    let rows = setup.hyper.batch_size;
+    let x = ndarray::Array2::from_shape_fn((rows, setup.dim), |(i, j)| {
+        ((i * 7 + j * 3) % 11) as f64 / 22.0
+    });
+    let labels: Vec<usize> = (0..rows).map(|i| i % setup.classes).collect();
+    let client = TrainingClient::new(&sim, setup.unit, setup.classes, setup.dim, 1)?;
+    let batches = client.encrypt_training_set(x.view(), &labels, rows)?;
+    let val = client.encrypt_features(x.view())?;
+    let mut trainer = EncryptedTrainer::new(
+        &sim,
+        setup.hyper,
+        setup.variant,
+        client.initial_weights()?,
+        sim_config(slots).bootstrap_min_level,
+    )?;
+    for b in &batches {
+        trainer.step(b)?;
+    }
+    trainer.validation_probabilities(&val)?;
+    trainer.predict_logits(&val)?;
+    let mut steps: std::collections::BTreeSet<isize> = sim
+        .rotation_steps_used()
+        .into_iter()
+        .map(|s| s as isize)
+        .collect();
+    steps.extend(compare::rotation_steps(
+        (rows, setup.dim + 1, setup.classes),
+        setup.unit,
+    ));
+    Ok(steps.into_iter().collect())
+}
+
+/// The CKKS client for `plan`: fresh keys (the secret key never leaves this process).
+pub fn ckks_client(plan: &TrainPlan) -> anyhow::Result<CkksClient> {
+    let steps = rotation_steps(&plan.setup, plan.slots)?;
+    Ok(CkksClient::generate(
+        &plan.spec,
+        plan.config.allow_insecure,
+        &steps,
+        None,
+    )?)
+}
+
+/// Runs the planned training and writes the model and the report.
+pub async fn execute(plan: &TrainPlan) -> anyhow::Result<TrainOutput> {
+    let start = Instant::now();
+    let mut stages = Vec::new();
+    let options = ServerOptions {
+        allow_insecure: plan.config.allow_insecure,
+    };
+    print_plan(plan);
+    let outcome = match plan.config.backend {
+        BackendKind::Sim => {
+            let backend = Arc::new(SimClient::new(sim_config(plan.slots))?);
+            train_with(plan, backend, options, &mut stages).await?
+        }
+        BackendKind::Ckks => {
+            println!("client: generating keys (the secret key stays in this process)");
+            let t = Instant::now();
+            let backend = Arc::new(ckks_client(plan)?);
+            stages.push(stage("key generation", t.elapsed()));
+            train_with(plan, backend, options, &mut stages).await?
+        }
+    };
+    let t = Instant::now();
+    let reference = plaintext_reference(plan)?;
+    stages.push(stage("plaintext reference", t.elapsed()));
+    finish(plan, outcome, reference, stages, start.elapsed())
+}
+
+fn stage(name: &str, d: Duration) -> StageTime {
+    StageTime {
+        name: name.into(),
+        seconds: d.as_secs_f64(),
+    }
+}
+
+fn print_plan(plan: &TrainPlan) {
+    let c = &plan.config;
+    let h = &plan.setup.hyper;
+    let insecure = plan.spec.security == SecurityLevel::InsecureForTests;
+    println!(
+        "plan: backend {}, preset {}{} (N = 2^{}, {} slots), {} classes, {} features",
+        c.backend.name(),
+        c.preset,
+        if insecure {
+            " (INSECURE: tests only)"
+        } else {
+            ""
+        },
+        plan.spec.log_n,
+        plan.slots,
+        plan.setup.classes,
+        plan.setup.dim
+    );
+    println!(
+        "plan: {} train / {} val / {} test rows; batch {} in {}x{} blocks, lr {}, <= {} epochs, \
+         patience {}, softmax {}; {} workers{}",
+        plan.pack.train().len(),
+        plan.pack.val().len(),
+        plan.pack.test().map_or(0, Split::len),
+        h.batch_size,
+        plan.setup.unit.s0(),
+        plan.setup.unit.s1(),
+        h.learning_rate,
+        h.max_epochs,
+        h.patience,
+        c.softmax.name(),
+        c.workers,
+        if c.evaluator { " + evaluator" } else { "" }
+    );
+}
+
+/// What the encrypted run produced.
+struct Encrypted {
+    run: RunOutcome,
+    /// (seconds since upload) at each verdict.
+    verdict_times: Vec<f64>,
+    upload_bytes: u64,
+}
+
+fn upload_size<S: ServerBackend>(server: &S, up: &EncryptedUpload<S::Ct>) -> anyhow::Result<u64> {
+    let mut total = 0u64;
+    let mut add = |cts: &[S::Ct]| -> anyhow::Result<()> {
+        for ct in cts {
+            total += server.encode_ct(ct)?.len() as u64;
+        }
+        Ok(())
+    };
+    for b in up.train.iter().chain(&up.validation) {
+        add(b.x.blocks())?;
+        if let Some(y) = &b.y {
+            add(y.blocks())?;
+        }
+    }
+    add(up.initial_weights.blocks())?;
+    Ok(total)
+}
+
+async fn train_with<K: ClientBackend>(
+    plan: &TrainPlan,
+    backend: Arc<K>,
+    options: ServerOptions,
+    stages: &mut Vec<StageTime>,
+) -> anyhow::Result<Encrypted> {
+    let c = &plan.config;
+    let t = Instant::now();
+    let deployment = Deployment::start(Layout {
+        workers: c.workers,
+        spare_workers: 0,
+        evaluator: c.evaluator,
+        network: match c.network {
+            NetworkKind::Quic => Network::QuicLoopback,
+            NetworkKind::Memory => Network::InMemory,
+        },
+    })
+    .await?;
+    let mut parties = deployment.start_parties(
+        Arc::clone(&backend),
+        plan.pack.val().labels().to_vec(),
+        StopPolicy {
+            patience: plan.setup.hyper.patience,
+            budget: None,
+        },
+        options,
+        &Taps::default(),
+    )?;
+    for i in 0..c.workers {
+        deployment
+            .start_worker::<K::Server>(i, options, None)
+            .await?;
+    }
+    parties
+        .wait_for_workers(c.workers, Duration::from_secs(60))
+        .await?;
+    println!(
+        "deployment: {} nodes ({}): {}",
+        deployment.roster.all_nodes().len(),
+        match c.network {
+            NetworkKind::Quic => "QUIC loopback, mutual TLS",
+            NetworkKind::Memory => "in memory",
+        },
+        deployment
+            .roster
+            .all_nodes()
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    stages.push(stage("deployment", t.elapsed()));
+
+    let t = Instant::now();
+    let pack = &plan.pack;
+    let upload = encrypt_dataset(
+        &*backend,
+        &plan.setup,
+        PlainData {
+            train_x: pack.train().features().view(),
+            train_y: pack.train().labels(),
+            val_x: pack.val().features().view(),
+        },
+    )?;
+    stages.push(stage("encryption", t.elapsed()));
+    let upload_bytes = upload_size(backend.server(), &upload)?;
+    println!(
+        "client: encrypted {} training batches and {} validation blocks ({:.1} MB); labels of \
+         the validation set stay here",
+        upload.train.len(),
+        upload.validation.len(),
+        upload_bytes as f64 / 1e6
+    );
+    let t = Instant::now();
+    upload_from_client(&deployment, &*backend, plan.setup, &upload, None).await?;
+    stages.push(stage("upload", t.elapsed()));
+    drop(upload);
+
+    let t = Instant::now();
+    let mut verdict_times = Vec::new();
+    let run = parties
+        .finish(Duration::from_secs(7 * 24 * 3600), |v| {
+            verdict_times.push(t.elapsed().as_secs_f64());
+            println!(
+                "client: epoch {:>3}: decrypted validation loss {:.5}, accuracy {:.2} % -> {:?}{}",
+                v.epoch + 1,
+                v.val_loss,
+                100.0 * v.val_accuracy,
+                v.decision,
+                if v.new_best { " (new best)" } else { "" }
+            );
+        })
+        .await?;
+    stages.push(stage("training", t.elapsed()));
+    deployment.shutdown().await;
+    Ok(Encrypted {
+        run,
+        verdict_times,
+        upload_bytes,
+    })
+}
+
+fn plaintext_reference(plan: &TrainPlan) -> anyhow::Result<TrainOutcome> {
+    let classes = plan.setup.classes;
+    let pack = &plan.pack;
+    let train = LabeledView::new(
+        pack.train().features().view(),
+        pack.train().labels(),
+        classes,
+    )?;
+    let val = LabeledView::new(pack.val().features().view(), pack.val().labels(), classes)?;
+    Ok(ReferenceTrainer::new(plan.setup.hyper)?.fit(train, val, classes, &ExactSoftmax)?)
+}
+
+fn finish(
+    plan: &TrainPlan,
+    enc: Encrypted,
+    reference: TrainOutcome,
+    mut stages: Vec<StageTime>,
+    elapsed: Duration,
+) -> anyhow::Result<TrainOutput> {
+    let classes = plan.setup.classes;
+    let pack = &plan.pack;
+    let (split_name, scored) = match pack.test() {
+        Some(t) => ("test", t),
+        None => ("validation", pack.val()),
+    };
+    let model = &enc.run.model;
+    let predicted = model.predict(scored.features().view())?;
+    let encrypted_acc = hetal_learn::train::accuracy(&predicted, scored.labels());
+    let plain_acc = reference
+        .model
+        .accuracy(scored.features().view(), scored.labels())?;
+    let confusion = ConfusionMatrix::from_predictions(scored.labels(), &predicted, classes)?;
+    let best_epoch = enc
+        .run
+        .verdicts
+        .iter()
+        .rev()
+        .find(|v| v.new_best)
+        .map(|v| v.epoch);
+    let mut prev = 0.0;
+    let epochs = enc
+        .run
+        .verdicts
+        .iter()
+        .zip(&enc.verdict_times)
+        .map(|(v, &t)| {
+            let plain = reference.history.get(v.epoch);
+            let e = EpochReport {
+                epoch: v.epoch + 1,
+                encrypted_val_loss: v.val_loss,
+                encrypted_val_accuracy: v.val_accuracy,
+                plaintext_val_loss: plain.map(|p| p.val_loss),
+                plaintext_val_accuracy: plain.map(|p| p.val_accuracy),
+                decision: v.decision,
+                new_best: v.new_best,
+                seconds: t - prev,
+            };
+            prev = t;
+            e
+        })
+        .collect();
+    let trainer = &enc.run.trainer;
+    let c = &plan.config;
+    let h = plan.setup.hyper;
+    let steps_per_epoch = pack.train().len().div_ceil(h.batch_size);
+    let report = TrainingReport {
+        version: REPORT_VERSION,
+        command: "train".into(),
+        config: RunConfig {
+            data: plan.data_name.clone(),
+            backend: match c.backend {
+                BackendKind::Ckks => "ckks".into(),
+                BackendKind::Sim => "simulator".into(),
+            },
+            hyper: h,
+            softmax: c.softmax.name().into(),
+            workers: c.workers,
+            evaluator: c.evaluator,
+            train_rows: pack.train().len(),
+            val_rows: pack.val().len(),
+            test_rows: pack.test().map_or(0, Split::len),
+            features: pack.dim(),
+            classes,
+            block_rows: plan.setup.unit.s0(),
+            block_cols: plan.setup.unit.s1(),
+            steps_per_epoch,
+            rationale: vec![
+                format!(
+                    "hyper-parameters from preset `{}` overridden by config file, HETAL_* \
+                     environment and flags",
+                    c.hyper_preset
+                ),
+                format!(
+                    "blocks of {}x{}: HETAL's rule for batch {} and {} classes on {} slots",
+                    plan.setup.unit.s0(),
+                    plan.setup.unit.s1(),
+                    h.batch_size,
+                    classes,
+                    plan.slots
+                ),
+                format!("feature normalisation: {}", c.normalize.name()),
+            ],
+        },
+        preset: PresetInfo {
+            name: c.preset.clone(),
+            ring_degree: 1 << plan.spec.log_n,
+            slots: plan.slots,
+            log_qp: Some(plan.spec.q_bits.iter().chain(&plan.spec.p_bits).sum()),
+            secure: plan.spec.security != SecurityLevel::InsecureForTests,
+            bootstrapping: true,
+        },
+        epochs,
+        accuracy: Accuracy {
+            split: split_name.into(),
+            rows: scored.len(),
+            encrypted: encrypted_acc,
+            plaintext: plain_acc,
+        },
+        confusion,
+        stages: std::mem::take(&mut stages),
+        operations: Operations {
+            epochs: enc.run.epochs,
+            steps: enc.run.steps,
+            bootstraps: trainer.bootstraps,
+            units_on_workers: trainer.scheduler.units_remote,
+            units_on_trainer: trainer.scheduler.units_local,
+            units_resent: trainer.scheduler.resent,
+        },
+        traffic: vec![
+            PartyTraffic {
+                party: "client".into(),
+                bytes: enc.upload_bytes,
+                what: "encrypted training and validation data, initial weights (ciphertexts \
+                       only; keys not counted)"
+                    .into(),
+            },
+            PartyTraffic {
+                party: "trainer".into(),
+                bytes: trainer.scheduler.bytes_sent,
+                what: "ciphertexts and keys sent to workers".into(),
+            },
+            PartyTraffic {
+                party: "workers".into(),
+                bytes: trainer.scheduler.bytes_received,
+                what: "partial results sent back to the trainer".into(),
+            },
+        ],
+        total_seconds: elapsed.as_secs_f64(),
+    };
+    std::fs::create_dir_all(&plan.out)
+        .with_context(|| format!("creating {}", plan.out.display()))?;
+    let model_path = plan.out.join("model.hetal");
+    let file = ModelFile::new(
+        c.backend.name(),
+        &c.preset,
+        c.softmax.name(),
+        h.batch_size,
+        model,
+        plan.normalization.clone(),
+        best_epoch,
+        pack.test().map(|_| encrypted_acc),
+    )?;
+    file.save(&model_path)?;
+    let (report_json, report_html) = report.write_to_dir(&plan.out)?;
+    println!(
+        "trained {} epochs, {} steps, {} bootstraps in {:.1} s",
+        enc.run.epochs,
+        enc.run.steps,
+        trainer.bootstraps,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "{split_name} accuracy: encrypted training {:.2} %, plaintext reference {:.2} %",
+        100.0 * encrypted_acc,
+        100.0 * plain_acc
+    );
+    println!(
+        "wrote {}, {}, {}",
+        model_path.display(),
+        report_json.display(),
+        report_html.display()
+    );
+    Ok(TrainOutput {
+        model_path,
+        report_json,
+        report_html,
+        report,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_capacity_follows_the_slots() {
+        assert_eq!(max_classes(1 << 10), 32);
+        assert_eq!(max_classes(1 << 11), 32);
+        assert_eq!(max_classes(1 << 15), 128);
+        for slots in [1 << 10, 1 << 11, 1 << 15] {
+            let c = max_classes(slots);
+            assert!(UnitShape::hetal(16, c, slots).is_ok());
+            assert!(UnitShape::hetal(16, c + 1, slots).is_err());
+        }
+    }
+
+    #[test]
+    fn insecure_presets_need_the_opt_in() {
+        let e = checked_preset("insecure-test-n10", false).unwrap_err();
+        assert_eq!(
+            super::super::exit::exit_code(&e),
+            super::super::exit::SECURITY
+        );
+        assert!(checked_preset("insecure-test-n10", true).is_ok());
+        let e = checked_preset("nope", true).unwrap_err();
+        assert_eq!(
+            super::super::exit::exit_code(&e),
+            super::super::exit::BAD_INPUT
+        );
+    }
+}
