@@ -421,8 +421,6 @@ fn train_and_predict_with_ckks_on_the_insecure_bootstrappable_preset() {
         "--preset",
         "insecure-boot-n12",
         "--allow-insecure",
-        "--batch-size",
-        "64",
         "--epochs",
         "2",
         "--out",

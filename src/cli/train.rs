@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use hetal_actors::backend::ckks::CkksClient;
+use hetal_actors::backend::ckks::{CkksClient, sim_config_for};
 use hetal_actors::backend::sim::SimClient;
 use hetal_actors::backend::{ClientBackend, ServerBackend, ServerOptions};
 use hetal_actors::client::{EncryptedUpload, StopPolicy};
@@ -30,13 +30,10 @@ use hetal_actors::deploy::{
 use hetal_actors::messages::TrainingSetup;
 use hetal_ckks::params::{ParameterSpec, SecurityLevel};
 use hetal_data::{FeaturePack, PackOptions, Split, SplitSource, load_pack};
-use hetal_learn::eval::{SimConfig, Simulator};
-use hetal_learn::matmul::compare;
+use hetal_learn::eval::{SimConfig, bootstrap_params_for};
 use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::ExactSoftmax;
-use hetal_learn::train::{
-    EncryptedTrainer, LabeledView, ReferenceTrainer, TrainOutcome, TrainingClient,
-};
+use hetal_learn::train::{LabeledView, ReferenceTrainer, TrainOutcome};
 
 use super::config::{
     BackendKind, ConfigLayer, NetworkKind, OptimizerName, TrainConfig, ValidationName,
@@ -343,52 +340,31 @@ pub fn sim_config(slots: usize) -> SimConfig {
     }
 }
 
-/// Every rotation the trainer, the evaluator and inference use for `setup`: one simulated step,
-/// one validation pass and one prediction on a batch of the plan's shape, recorded by the
-/// simulator, plus the matrix products' full set (the distributed units cut them differently).
-pub fn rotation_steps(setup: &TrainingSetup, slots: usize) -> anyhow::Result<Vec<isize>> {
-    let sim = Simulator::new(sim_config(slots))?;
-    let rows = setup.hyper.batch_size;
-    let x = ndarray::Array2::from_shape_fn((rows, setup.dim), |(i, j)| {
-        ((i * 7 + j * 3) % 11) as f64 / 22.0
-    });
-    let labels: Vec<usize> = (0..rows).map(|i| i % setup.classes).collect();
-    let client = TrainingClient::new(&sim, setup.unit, setup.classes, setup.dim, 1)?;
-    let batches = client.encrypt_training_set(x.view(), &labels, rows)?;
-    let val = client.encrypt_features(x.view())?;
-    let mut trainer = EncryptedTrainer::new(
-        &sim,
-        setup.hyper,
-        setup.variant,
-        client.initial_weights()?,
-        sim_config(slots).bootstrap_min_level,
-    )?;
-    for b in &batches {
-        trainer.step(b)?;
-    }
-    trainer.validation_probabilities(&val)?;
-    trainer.predict_logits(&val)?;
-    let mut steps: std::collections::BTreeSet<isize> = sim
-        .rotation_steps_used()
-        .into_iter()
-        .map(|s| s as isize)
-        .collect();
-    steps.extend(compare::rotation_steps(
-        (rows, setup.dim + 1, setup.classes),
-        setup.unit,
-    ));
-    Ok(steps.into_iter().collect())
-}
-
-/// The CKKS client for `plan`: fresh keys (the secret key never leaves this process).
+/// The CKKS client for `plan`: fresh keys for every rotation the job performs, bootstrapping
+/// keys and the sparse-secret encapsulation keys (the secret key never leaves this process).
 pub fn ckks_client(plan: &TrainPlan) -> anyhow::Result<CkksClient> {
-    let steps = rotation_steps(&plan.setup, plan.slots)?;
-    Ok(CkksClient::generate(
+    Ok(CkksClient::generate_bootstrappable(
         &plan.spec,
         plan.config.allow_insecure,
-        &steps,
+        &plan.setup,
         None,
     )?)
+}
+
+/// The simulator a `--backend sim` run uses: the preset's levels and bootstrap setting where the
+/// preset bootstraps (so the dry run has the real run's level schedule), else
+/// [`sim_config`] on its slot count.
+pub fn sim_config_for_plan(plan: &TrainPlan) -> SimConfig {
+    hetal_ckks::params::context::Context::new(&plan.spec, plan.config.allow_insecure)
+        .ok()
+        .and_then(|ctx| sim_config_for(&ctx).ok())
+        .map_or_else(
+            || sim_config(plan.slots),
+            |c| SimConfig {
+                bootstrap_max_abs: Some(1.0),
+                ..c
+            },
+        )
 }
 
 /// Runs the planned training and writes the model and the report.
@@ -401,15 +377,22 @@ pub async fn execute(plan: &TrainPlan) -> anyhow::Result<TrainOutput> {
     print_plan(plan);
     let outcome = match plan.config.backend {
         BackendKind::Sim => {
-            let backend = Arc::new(SimClient::new(sim_config(plan.slots))?);
-            train_with(plan, backend, options, &mut stages).await?
+            let backend = Arc::new(SimClient::new(sim_config_for_plan(plan))?);
+            train_with(plan, backend, options, &mut stages, |_| {}).await?
         }
         BackendKind::Ckks => {
-            println!("client: generating keys (the secret key stays in this process)");
+            println!(
+                "client: generating keys, bootstrapping and encapsulation keys (the secret key \
+                 stays in this process)"
+            );
             let t = Instant::now();
-            let backend = Arc::new(ckks_client(plan)?);
+            let backend = Arc::new(tokio::task::block_in_place(|| ckks_client(plan))?);
             stages.push(stage("key generation", t.elapsed()));
-            train_with(plan, backend, options, &mut stages).await?
+            // After the upload the client never needs its copy of the evaluation keys.
+            train_with(plan, backend, options, &mut stages, |c: &CkksClient| {
+                c.release_evaluation_keys()
+            })
+            .await?
         }
     };
     let t = Instant::now();
@@ -492,6 +475,7 @@ async fn train_with<K: ClientBackend>(
     backend: Arc<K>,
     options: ServerOptions,
     stages: &mut Vec<StageTime>,
+    after_upload: impl FnOnce(&K),
 ) -> anyhow::Result<Encrypted> {
     let c = &plan.config;
     let t = Instant::now();
@@ -564,6 +548,7 @@ async fn train_with<K: ClientBackend>(
     upload_from_client(&deployment, &*backend, plan.setup, &upload, None).await?;
     stages.push(stage("upload", t.elapsed()));
     drop(upload);
+    after_upload(&backend);
 
     let t = Instant::now();
     let mut verdict_times = Vec::new();
@@ -698,7 +683,7 @@ fn finish(
             slots: plan.slots,
             log_qp: Some(plan.spec.q_bits.iter().chain(&plan.spec.p_bits).sum()),
             secure: plan.spec.security != SecurityLevel::InsecureForTests,
-            bootstrapping: true,
+            bootstrapping: bootstrap_params_for(&plan.spec).is_ok(),
         },
         epochs,
         accuracy: Accuracy {
