@@ -41,7 +41,8 @@ pub enum ValidationKind {
 /// One step of progress.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgressEvent {
-    /// The client generates its keys (secret key, evaluation keys, bootstrapping keys).
+    /// The client generates its keys (secret key, evaluation keys, bootstrapping keys); the
+    /// host reports it around `CkksClient::generate_bootstrappable`, which it calls itself.
     KeyGen {
         /// Started or finished.
         phase: Phase,

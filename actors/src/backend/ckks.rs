@@ -247,6 +247,10 @@ impl ServerBackend for CkksServer {
         self.bootstrap.is_some()
     }
 
+    fn bootstraps_run(&self) -> Option<u64> {
+        self.bootstrapper().map(|b| b.stats().count())
+    }
+
     fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody> {
         scoped_material(&self.ctx, &self.keys, self.bootstrap.as_ref(), scope, sink)
     }
@@ -389,5 +393,9 @@ impl ClientBackend for CkksClient {
 
     fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody> {
         self.public()?.material(scope, sink)
+    }
+
+    fn release_public_material(&self) {
+        self.release_evaluation_keys();
     }
 }

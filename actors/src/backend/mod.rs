@@ -87,6 +87,11 @@ pub trait ServerBackend: Send + Sync + Sized + 'static {
     fn bootstraps(&self) -> bool {
         true
     }
+    /// Bootstraps run so far by this backend's evaluators, where it counts them (for progress
+    /// reports while a long step runs).
+    fn bootstraps_run(&self) -> Option<u64> {
+        None
+    }
     /// Adds to `sink` the public material of `scope` this backend holds (the trainer passes
     /// its workers only what their units need) and describes it.
     fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody>;
@@ -108,6 +113,10 @@ pub trait ClientBackend: Send + Sync + 'static {
     /// Adds the public material of `scope` to `sink` and describes it (the trainer gets it
     /// all, an evaluator sending logits only the rotations of its multiplication).
     fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody>;
+    /// Drops the client's own copy of the public material once it has been uploaded (at
+    /// N = 2^16 the bootstrapping keys are gigabytes; encrypting and decrypting need none).
+    /// Later calls to [`ClientBackend::material`] fail.
+    fn release_public_material(&self) {}
     /// Decrypts a block matrix.
     fn decrypt(&self, m: &BlockMatrix<<Self::Server as ServerBackend>::Ct>) -> Result<Array2<f64>> {
         let codec = self.codec()?;

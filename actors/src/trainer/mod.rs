@@ -279,6 +279,27 @@ fn decode_upload<B: ServerBackend>(
     })
 }
 
+/// How often the trainer looks for finished bootstraps to report.
+const BOOTSTRAP_POLL: Duration = Duration::from_millis(250);
+
+/// Reports each new bootstrap of `backend` to `sink` until aborted (a CKKS bootstrap at
+/// N = 2^16 takes seconds: a progress bar moves between steps).
+async fn report_bootstraps<B: ServerBackend>(backend: Arc<B>, sink: ProgressSink) {
+    let Some(mut seen) = backend.bootstraps_run() else {
+        return;
+    };
+    let start = seen;
+    loop {
+        tokio::time::sleep(BOOTSTRAP_POLL).await;
+        let now = backend.bootstraps_run().unwrap_or(seen);
+        if now != seen {
+            seen = now;
+            let total = usize::try_from(now - start).unwrap_or(usize::MAX);
+            sink(ProgressEvent::Bootstrap { total });
+        }
+    }
+}
+
 impl Job {
     async fn run<B: ServerBackend>(
         self,
@@ -299,11 +320,19 @@ impl Job {
             .map_err(|_| ActorError::Lost("worker pool poisoned".into()))?
             .reset_jobs();
         let runtime = tokio::runtime::Handle::current();
+        let ticker = self.config.progress.clone().map(|sink| {
+            let backend = Arc::clone(&job.backend);
+            runtime.spawn(report_bootstraps(backend, sink))
+        });
         // The epoch loop is synchronous (the step is `hetal_learn`'s); it runs on a blocking
         // thread and blocks on the runtime for the network.
-        tokio::task::spawn_blocking(move || self.train(job, verdicts, runtime))
+        let result = tokio::task::spawn_blocking(move || self.train(job, verdicts, runtime))
             .await
-            .map_err(|e| ActorError::Lost(e.to_string()))?
+            .map_err(|e| ActorError::Lost(e.to_string()))?;
+        if let Some(ticker) = ticker {
+            ticker.abort();
+        }
+        result
     }
 
     /// The epoch loop: steps, validation, the client's verdict; then the best weights to the
