@@ -218,8 +218,10 @@ fn kind_name(kind: ValidationKind) -> &'static str {
 }
 
 /// Steps per epoch up to which every step gets its own line of narration (beyond it, one line
-/// per epoch and the bar).
+/// per epoch and the bar, plus any step slower than [`SLOW_STEP`]).
 const NARRATED_STEPS: usize = 4;
+/// A step this slow is narrated even among many (so a slow run never looks stuck).
+const SLOW_STEP: Duration = Duration::from_secs(5);
 
 impl EventBars {
     /// Bars on `progress`.
@@ -356,7 +358,7 @@ impl EventBars {
                 if let Some(bar) = &s.steps {
                     bar.inc(1);
                 }
-                if s.narrate_steps || step == steps_per_epoch {
+                if s.narrate_steps || step == steps_per_epoch || elapsed >= SLOW_STEP {
                     p.say(format!(
                         "trainer: epoch {} step {step}/{steps_per_epoch}: {bootstraps} bootstrap(s), {:.1} s",
                         epoch + 1,

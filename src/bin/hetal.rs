@@ -10,8 +10,9 @@ use tracing_subscriber::EnvFilter;
 
 /// hetal: privacy-preserving transfer learning with homomorphic encryption.
 ///
-/// Start with `hetal demo` (an encrypted training of a digit classifier, about 10 minutes on two
-/// cores) or `hetal demo --quick` (the same on insecure toy parameters, under a minute).
+/// Start with `hetal demo` (an encrypted training of a digit classifier with 128-bit CKKS and
+/// bootstrapping, sized for about 10 minutes on two cores) or `hetal demo --quick` (the same
+/// pipeline on insecure toy parameters).
 #[derive(Debug, Parser)]
 #[command(name = "hetal", version, about, long_about)]
 struct Main {
