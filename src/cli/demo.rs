@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use hetal_actors::backend::ckks::{CkksClient, CkksServer};
 use hetal_actors::backend::sim::{SimClient, SimServer};
 use hetal_actors::backend::{ClientBackend, ServerBackend, ServerOptions};
 use hetal_actors::client::StopPolicy;
@@ -26,13 +27,14 @@ use hetal_actors::deploy::{
 use hetal_actors::messages::{TrainingSetup, ValidationForm};
 use hetal_actors::progress::{Phase, ProgressEvent, ValidationKind, report as report_event};
 use hetal_actors::tap::Tap;
-use hetal_ckks::params::presets;
+use hetal_ckks::params::{ParameterSpec, presets};
 use hetal_data::FeaturePack;
 use hetal_learn::eval::SimConfig;
 use hetal_learn::softmax::{ExactSoftmax, SoftmaxVariant};
 use hetal_learn::train::{
     HyperParams, LabeledView, Optimizer, ReferenceTrainer, SoftmaxRegression, TrainOutcome,
 };
+use rand::{Rng, SeedableRng};
 
 use crate::progress::{EventBars, Progress};
 use crate::report::{
@@ -85,6 +87,8 @@ pub struct DemoArgs {
 /// What the demo will run, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemoPlan {
+    /// The CKKS parameters.
+    pub spec: ParameterSpec,
     /// CKKS preset name.
     pub preset: String,
     /// log2 of the ring degree.
@@ -196,6 +200,7 @@ pub fn plan(
         secure: !quick,
         hyper,
         rationale,
+        spec,
     })
 }
 
@@ -275,39 +280,80 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         name: "plaintext reference".into(),
         seconds: reference_time.as_secs_f64(),
     }];
+    let setup = TrainingSetup {
+        hyper: plan.hyper,
+        variant: SoftmaxVariant::HetalRs,
+        unit: hetal_unit(plan.hyper.batch_size, classes, plan.slots)?,
+        classes,
+        dim: pack.dim(),
+        validation: ValidationForm::Logits,
+    };
+    let keygen_sink = Some(Arc::clone(&sink));
+    report_event(
+        &keygen_sink,
+        ProgressEvent::KeyGen {
+            phase: Phase::Started,
+        },
+    );
+    let t = Instant::now();
     let outcome = match args.backend {
         DemoBackend::Sim => {
-            report_event(
-                &Some(Arc::clone(&sink)),
-                ProgressEvent::KeyGen {
-                    phase: Phase::Started,
-                },
-            );
-            let t = Instant::now();
             let backend = SimClient::new(SimConfig {
                 bootstrap_max_abs: Some(1.0),
                 ..SimConfig::with_slots(plan.slots)
             })?;
             report_event(
-                &Some(Arc::clone(&sink)),
+                &keygen_sink,
                 ProgressEvent::KeyGen {
                     phase: Phase::Finished {
                         elapsed: t.elapsed(),
                     },
                 },
             );
+            let options = ServerOptions::default();
             encrypted_run::<SimClient, SimServer>(
                 args,
                 &pack,
-                &plan,
+                setup,
                 Arc::new(backend),
                 &bars,
-                ServerOptions::default(),
+                options,
             )
             .await?
         }
-        DemoBackend::Ckks => bail!("the CKKS backend is not available in this build"),
+        DemoBackend::Ckks => {
+            let spec = plan.spec.clone();
+            let seed = args.seed.map(seed_bytes);
+            // Only the insecure quick preset needs the receivers to accept it.
+            let allow_insecure = !plan.secure;
+            let backend = tokio::task::block_in_place(|| {
+                CkksClient::generate_bootstrappable(&spec, allow_insecure, &setup, seed)
+            })
+            .context("client key generation")?;
+            report_event(
+                &keygen_sink,
+                ProgressEvent::KeyGen {
+                    phase: Phase::Finished {
+                        elapsed: t.elapsed(),
+                    },
+                },
+            );
+            let options = ServerOptions { allow_insecure };
+            encrypted_run::<CkksClient, CkksServer>(
+                args,
+                &pack,
+                setup,
+                Arc::new(backend),
+                &bars,
+                options,
+            )
+            .await?
+        }
     };
+    stages.push(StageTime {
+        name: "key generation".into(),
+        seconds: bars.tally().keygen.unwrap_or_default().as_secs_f64(),
+    });
     bars.clear();
     stages.extend(outcome.stages.iter().cloned());
 
@@ -396,6 +442,11 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// 32 bytes of key-generation seed from a `--seed` number.
+fn seed_bytes(seed: u64) -> [u8; 32] {
+    rand_chacha::ChaCha20Rng::seed_from_u64(seed).r#gen()
+}
+
 /// The plaintext reference with the demo's hyper-parameters and the exact softmax.
 fn reference_run(pack: &FeaturePack, hyper: &HyperParams) -> anyhow::Result<TrainOutcome> {
     let classes = pack.num_classes();
@@ -424,7 +475,7 @@ struct EncryptedOutcome {
 async fn encrypted_run<K, S>(
     args: &DemoArgs,
     pack: &FeaturePack,
-    plan: &DemoPlan,
+    setup: TrainingSetup,
     backend: Arc<K>,
     bars: &EventBars,
     options: ServerOptions,
@@ -434,15 +485,6 @@ where
     S: ServerBackend,
 {
     let progress = Progress::global();
-    let classes = pack.num_classes();
-    let setup = TrainingSetup {
-        hyper: plan.hyper,
-        variant: SoftmaxVariant::HetalRs,
-        unit: hetal_unit(plan.hyper.batch_size, classes, plan.slots)?,
-        classes,
-        dim: pack.dim(),
-        validation: ValidationForm::Logits,
-    };
     let mut stages = Vec::new();
     let t = Instant::now();
     let deployment = Deployment::start(Layout {
@@ -462,8 +504,8 @@ where
         Arc::clone(&backend),
         pack.val().labels().to_vec(),
         StopPolicy {
-            patience: plan.hyper.patience,
-            budget: Some(plan.hyper.max_epochs),
+            patience: setup.hyper.patience,
+            budget: Some(setup.hyper.max_epochs),
         },
         options,
         &taps,
