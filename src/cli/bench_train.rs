@@ -19,7 +19,7 @@
 //! Backends: `sim` is the exact simulator in HETAL's level setting (2^15 slots, levels 12 → 3,
 //! bootstrapped messages bounded by 1); `ckks` runs real ciphertexts of `--preset` with its
 //! bootstrapping (see `hetal_learn::eval::ckks_boot`; the client's key set covers the rotations a
-//! simulated probe of the run used). Hyper-parameters start from HETAL's preset `--hyper`
+//! simulated one-epoch probe of the run used). Hyper-parameters start from HETAL's preset `--hyper`
 //! (default `digits`) and the flags override them.
 //!
 //! # JSON (`--json`): one object on stdout
@@ -48,8 +48,7 @@ use hetal_ckks::params::context::Context;
 use hetal_ckks::params::{SecurityLevel, preset};
 use hetal_data::FeaturePack;
 use hetal_learn::eval::{
-    SecretKeyClient, ServerBootstrapper, SimConfig, Simulator, SlotCodec, SlotEvaluator,
-    bootstrap_params_for,
+    SecretKeyClient, ServerBootstrapper, SimConfig, Simulator, SlotCodec, bootstrap_params_for,
 };
 use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::{ExactSoftmax, SoftmaxVariant};
@@ -390,7 +389,9 @@ fn ckks_run(
         bootstrap_min: boot_min,
     };
 
-    // A probe on the simulator in the same level setting: the rotations the run uses.
+    // A probe on the simulator in the same level setting, one epoch over every batch, the
+    // validation and the test split: every rotation the run uses (they depend on the shapes,
+    // not on the values).
     let sim = Simulator::new(SimConfig {
         max_level: ctx.max_level(),
         bootstrap_level: boot_level,
@@ -398,7 +399,11 @@ fn ckks_run(
         ..SimConfig::with_slots(ctx.max_slots())
     })?;
     sim.clear_rotation_steps();
-    probe_rotations(&sim, boot_min, pack, hyper, args.variant)?;
+    let probe = HyperParams {
+        max_epochs: 1,
+        ..hyper
+    };
+    encrypted_run(&sim, boot_min, pack, probe, args).context("simulated probe run")?;
     let rotations: Vec<isize> = sim
         .rotation_steps_used()
         .into_iter()
@@ -430,40 +435,6 @@ fn ckks_run(
         ));
     }
     Ok((levels, outcome, times))
-}
-
-/// One step on the first and on the last training batch, one validation and one inference on
-/// the simulator: every rotation a run uses (they depend on the shapes, not on the values).
-fn probe_rotations(
-    sim: &Simulator,
-    bootstrap_min: usize,
-    pack: &FeaturePack,
-    hyper: HyperParams,
-    variant: SoftmaxVariant,
-) -> anyhow::Result<()> {
-    let (classes, dim) = (pack.num_classes(), pack.dim());
-    let unit = UnitShape::hetal(hyper.batch_size, classes, sim.slots())?;
-    let client = TrainingClient::new(sim, unit, classes, dim, hyper.patience)?;
-    let train = client.encrypt_training_set(
-        pack.train().features().view(),
-        pack.train().labels(),
-        hyper.batch_size,
-    )?;
-    let val = client.encrypt_features(pack.val().features().view())?;
-    let mut server = EncryptedTrainer::new(
-        sim,
-        hyper,
-        variant,
-        client.initial_weights()?,
-        bootstrap_min,
-    )?;
-    let (first, last) = (train.first(), train.last());
-    for batch in [first, last].into_iter().flatten() {
-        server.step(batch)?;
-    }
-    server.validation_probabilities(&val[..val.len().min(1)])?;
-    server.predict_logits(&val[..val.len().min(1)])?;
-    Ok(())
 }
 
 /// The encrypted run with any evaluator that can also encrypt (client and server in this
