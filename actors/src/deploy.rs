@@ -21,6 +21,7 @@ use crate::evaluator::Evaluator;
 use crate::messages::TrainingSetup;
 use crate::progress::{ProgressEvent, ProgressSink, report};
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Roster, TRAINER_ACTOR};
+use crate::store::checkpoint::CheckpointConfig;
 use crate::tap::Tap;
 use crate::trainer::{
     DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig, TrainerHandle,
@@ -64,6 +65,7 @@ pub struct Deployment {
     pub workers: Vec<Node>,
     cert_dir: Option<PathBuf>,
     progress: Option<ProgressSink>,
+    checkpoint: Option<CheckpointConfig>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -167,12 +169,19 @@ impl Deployment {
             workers,
             cert_dir,
             progress: None,
+            checkpoint: None,
         })
     }
 
     /// Has the parties started afterwards (and the client's upload) report to `sink`.
     pub fn with_progress(mut self, sink: ProgressSink) -> Self {
         self.progress = Some(sink);
+        self
+    }
+
+    /// Has the trainer started afterwards checkpoint its job (and resume) as `config` says.
+    pub fn with_checkpoints(mut self, config: CheckpointConfig) -> Self {
+        self.checkpoint = Some(config);
         self
     }
 
@@ -222,6 +231,7 @@ impl Deployment {
                 runtime: runtime.clone(),
                 tap: taps.trainer.clone(),
                 progress: self.progress.clone(),
+                checkpoint: self.checkpoint.clone(),
             },
         );
         let handle = trainer.handle();

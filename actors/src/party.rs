@@ -122,6 +122,7 @@ async fn run_trainer(node: &Node, roster: Roster, say: &mut impl FnMut(String)) 
             runtime: tokio::runtime::Handle::current(),
             tap: None,
             progress: None,
+            checkpoint: None,
         },
     );
     let handle = trainer.handle();

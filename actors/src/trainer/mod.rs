@@ -10,7 +10,9 @@ pub mod step;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hetal_learn::eval::SlotEvaluator;
 use hetal_learn::pack::BlockMatrix;
+use hetal_learn::train::checkpoint::{Digest32, RunConfig, TrainingCheckpoint};
 use hetal_learn::train::server::MatmulExecutor;
 use hetal_learn::train::{Decision, EncryptedBatch, EncryptedTrainer, Verdict};
 use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, NodeName, Rejection};
@@ -30,6 +32,9 @@ use crate::messages::{
 };
 use crate::progress::{self, Party, Phase, ProgressEvent, ProgressSink};
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster};
+use crate::store::checkpoint::{
+    CheckpointConfig, JobCheckpoints, dataset_digest, material_fingerprint,
+};
 use crate::tap::{self, Tap};
 use pool::WorkerPool;
 use scheduler::{Scheduler, SchedulerStats};
@@ -57,6 +62,8 @@ pub struct TrainerConfig {
     pub tap: Option<Tap>,
     /// Where the job reports its steps, validations and final model.
     pub progress: Option<ProgressSink>,
+    /// Where the job checkpoints its state, and whether it resumes from there.
+    pub checkpoint: Option<CheckpointConfig>,
 }
 
 impl std::fmt::Debug for TrainerConfig {
@@ -68,6 +75,7 @@ impl std::fmt::Debug for TrainerConfig {
             .field("verdict_timeout", &self.verdict_timeout)
             .field("tap", &self.tap.is_some())
             .field("progress", &self.progress.is_some())
+            .field("checkpoint", &self.checkpoint)
             .finish_non_exhaustive()
     }
 }
@@ -225,17 +233,29 @@ struct Decoded<B: ServerBackend> {
     initial: BlockMatrix<B::Ct>,
     validation: Option<Vec<EncryptedBatch<B::Ct>>>,
     keys: LoadKeys,
+    /// Material fingerprint and dataset digest, when the job checkpoints.
+    identity: Option<(Digest32, Digest32)>,
 }
 
 fn decode_upload<B: ServerBackend>(
     msg: UploadTraining,
     options: ServerOptions,
+    checkpoints: bool,
 ) -> Result<Decoded<B>> {
     let body = &msg.body;
     let backend = B::from_material(&body.material, &msg.blobs, options)?;
     if body.train.is_empty() {
         return Err(ActorError::Protocol("no training batches".into()));
     }
+    // Hashed from the upload's bytes, before they are decoded and dropped.
+    let identity = checkpoints
+        .then(|| {
+            Ok::<_, ActorError>((
+                material_fingerprint(&body.material, &msg.blobs)?,
+                dataset_digest(&body.train, &msg.blobs)?,
+            ))
+        })
+        .transpose()?;
     let train = body
         .train
         .iter()
@@ -276,7 +296,59 @@ fn decode_upload<B: ServerBackend>(
         initial,
         validation,
         keys,
+        identity,
     })
+}
+
+/// The trainer's state as a checkpoint of the run hashed `config`, `epoch_step` steps into
+/// `epoch`.
+fn snapshot<E: SlotEvaluator, M: MatmulExecutor<E>>(
+    trainer: &EncryptedTrainer<'_, E, M>,
+    verdicts: &[Verdict],
+    epoch: usize,
+    epoch_step: usize,
+    config: Digest32,
+) -> TrainingCheckpoint<E::Ct> {
+    TrainingCheckpoint {
+        config,
+        epoch: epoch as u64,
+        epoch_step: epoch_step as u64,
+        steps: trainer.totals().steps as u64,
+        bootstraps: trainer.totals().bootstraps() as u64,
+        verdicts: verdicts.to_vec(),
+        w: trainer.weights().clone(),
+        v: trainer.lookahead().clone(),
+        best: trainer.best_weights().clone(),
+        schedule: trainer.schedule().clone(),
+    }
+}
+
+/// Where a checkpoint resumes: its epoch, steps into that epoch and steps in all, checked
+/// against this job (`steps_per_epoch`, `max_epochs`) before anything is restored.
+fn resume_position<C>(
+    c: &TrainingCheckpoint<C>,
+    steps_per_epoch: usize,
+    max_epochs: usize,
+) -> std::result::Result<(usize, usize, usize), String> {
+    let epoch = usize::try_from(c.epoch).map_err(|_| format!("epoch {}", c.epoch))?;
+    let epoch_step =
+        usize::try_from(c.epoch_step).map_err(|_| format!("epoch step {}", c.epoch_step))?;
+    let steps = usize::try_from(c.steps).map_err(|_| format!("step count {}", c.steps))?;
+    let expected = epoch
+        .checked_mul(steps_per_epoch)
+        .and_then(|s| s.checked_add(epoch_step));
+    if epoch > max_epochs
+        || epoch_step > steps_per_epoch
+        || c.verdicts.len() != epoch
+        || expected != Some(steps)
+    {
+        return Err(format!(
+            "inconsistent position: epoch {epoch} (of at most {max_epochs}), step {epoch_step} \
+             of {steps_per_epoch}, {steps} steps, {} verdicts",
+            c.verdicts.len()
+        ));
+    }
+    Ok((epoch, epoch_step, steps))
 }
 
 /// How often the trainer looks for finished bootstraps to report.
@@ -307,9 +379,11 @@ impl Job {
         verdicts: mpsc::UnboundedReceiver<Verdict>,
     ) -> Result<TrainerReport> {
         let options = self.config.options;
-        let job: Decoded<B> = tokio::task::spawn_blocking(move || decode_upload(msg, options))
-            .await
-            .map_err(|e| ActorError::Lost(e.to_string()))??;
+        let checkpoints = self.config.checkpoint.is_some();
+        let job: Decoded<B> =
+            tokio::task::spawn_blocking(move || decode_upload(msg, options, checkpoints))
+                .await
+                .map_err(|e| ActorError::Lost(e.to_string()))??;
         if self.config.roster.evaluator.is_none() && job.validation.is_none() {
             return Err(ActorError::Protocol(
                 "no evaluator and no validation set for the trainer".into(),
@@ -388,14 +462,78 @@ impl Job {
                 max_epochs: hyper.max_epochs,
             },
         );
+        let checkpoints = match (&self.config.checkpoint, job.identity) {
+            (Some(config), Some((material, dataset))) => {
+                let run = RunConfig {
+                    hyper,
+                    variant: setup.variant,
+                    unit: setup.unit,
+                    classes: setup.classes,
+                    dim: setup.dim,
+                    train_batches: job.train.len(),
+                    weight_scale: trainer.weight_scale(),
+                    dataset,
+                };
+                Some(JobCheckpoints::from_parts(
+                    config,
+                    &*job.backend,
+                    run,
+                    material,
+                )?)
+            }
+            _ => None,
+        };
+        let resumed = match &checkpoints {
+            Some(c) => c.resume()?,
+            None => None,
+        };
+        let mut first_epoch = 0;
+        let mut skip = 0;
+        let mut stopped = false;
+        if let Some(loaded) = resumed {
+            let c = loaded.checkpoint;
+            let (epoch, epoch_step, steps) = resume_position(&c, order.len(), hyper.max_epochs)
+                .map_err(|e| {
+                    ActorError::Config(format!("checkpoint {}: {e}", loaded.path.display()))
+                })?;
+            stopped = c
+                .last_verdict()
+                .is_some_and(|v| v.decision == Decision::Stop);
+            trainer.restore(c.w, c.v, c.best, c.schedule, steps)?;
+            report.epochs = c.verdicts.len();
+            report.verdicts = c.verdicts;
+            // The epochs' shuffles are a seeded sequence: replay the ones already taken.
+            if let Some(rng) = rng.as_mut() {
+                for _ in 0..epoch {
+                    order.shuffle(rng);
+                }
+            }
+            first_epoch = epoch;
+            skip = epoch_step;
+            tracing::info!(
+                "resuming from {} at epoch {epoch}, step {epoch_step} ({steps} steps taken)",
+                loaded.path.display()
+            );
+        }
         let start = Instant::now();
-        for epoch in 0..hyper.max_epochs {
+        let epochs = if stopped {
+            first_epoch..first_epoch
+        } else {
+            first_epoch..hyper.max_epochs
+        };
+        for epoch in epochs {
             if let Some(rng) = rng.as_mut() {
                 order.shuffle(rng);
             }
-            for (k, &b) in order.iter().enumerate() {
+            for (k, &b) in order.iter().enumerate().skip(std::mem::take(&mut skip)) {
                 let step_start = Instant::now();
                 let step = trainer.step(&job.train[b]).map_err(failed)?;
+                if let Some(c) = &checkpoints {
+                    let steps = trainer.totals().steps as u64;
+                    c.after_step(steps, |h| {
+                        snapshot(&trainer, &report.verdicts, epoch, k + 1, h)
+                    })?;
+                }
                 progress::report(
                     progress,
                     ProgressEvent::Step {
@@ -441,6 +579,9 @@ impl Job {
             trainer.apply_verdict(&verdict);
             report.verdicts.push(verdict);
             report.epochs = epoch + 1;
+            if let Some(c) = &checkpoints {
+                c.after_verdict(|h| snapshot(&trainer, &report.verdicts, epoch + 1, 0, h))?;
+            }
             if verdict.decision == Decision::Stop {
                 break;
             }

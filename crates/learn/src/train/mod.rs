@@ -18,12 +18,12 @@ pub mod server;
 pub mod session;
 
 pub use bench::{StepCounts, step_counts};
-pub use client::{EncryptedBatch, TrainingClient, Verdict};
+pub use client::{EncryptedBatch, TrainingClient, ValidationForm, Verdict};
 pub use early_stop::{Decision, EarlyStopping};
 pub use hyper::{HyperParams, Optimizer, Preset};
 pub use levels::{LevelPolicy, Refresh};
 pub use model::{SoftmaxRegression, accuracy, argmax_rows, cross_entropy, with_bias};
 pub use nesterov::NesterovSchedule;
 pub use reference::{EpochRecord, LabeledView, ReferenceTrainer, TrainOutcome, one_hot};
-pub use server::{EncryptedTrainer, StepReport, TrainerTotals};
+pub use server::{EncryptedTrainer, LocalMatmul, MatmulExecutor, StepReport, TrainerTotals};
 pub use session::{EncryptedRun, run_encrypted_training};

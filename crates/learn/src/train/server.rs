@@ -506,6 +506,58 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
     pub fn weights(&self) -> &BlockMatrix<E::Ct> {
         &self.w
     }
+
+    /// The Nesterov look-ahead `V` (encrypted; equal to `W` under plain gradient descent).
+    pub fn lookahead(&self) -> &BlockMatrix<E::Ct> {
+        &self.v
+    }
+
+    /// The momentum schedule (where the next step's `γ_t` comes from).
+    pub fn schedule(&self) -> &NesterovSchedule {
+        &self.schedule
+    }
+
+    /// Continues a run from a checkpoint: the weights, look-ahead, best weights, schedule and
+    /// step count it saved. Each matrix must have the shape, unit and layout of the current
+    /// weights (the run this trainer was built for); nothing changes when one does not.
+    pub fn restore(
+        &mut self,
+        w: BlockMatrix<E::Ct>,
+        v: BlockMatrix<E::Ct>,
+        best: BlockMatrix<E::Ct>,
+        schedule: NesterovSchedule,
+        steps: usize,
+    ) -> Result<()> {
+        for (name, m) in [("weights", &w), ("look-ahead", &v), ("best weights", &best)] {
+            let same = m.rows() == self.w.rows()
+                && m.cols() == self.w.cols()
+                && m.unit() == self.w.unit()
+                && m.layout() == self.w.layout()
+                && m.blocks().len() == self.w.blocks().len();
+            if !same {
+                return Err(Error::Shape(format!(
+                    "restored {name}: {}x{} {:?} {:?} with {} blocks, the run's weights are \
+                     {}x{} {:?} {:?} with {} blocks",
+                    m.rows(),
+                    m.cols(),
+                    m.unit(),
+                    m.layout(),
+                    m.blocks().len(),
+                    self.w.rows(),
+                    self.w.cols(),
+                    self.w.unit(),
+                    self.w.layout(),
+                    self.w.blocks().len()
+                )));
+            }
+        }
+        self.w = w;
+        self.v = v;
+        self.best = best;
+        self.schedule = schedule;
+        self.totals.steps = steps;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -562,6 +614,63 @@ mod tests {
         let val = client.encrypt_features(x.view()).unwrap();
         assert!(server.step(&val[0]).is_err());
         assert!(server.validation_probabilities(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn restore_continues_a_run_and_refuses_foreign_matrices() {
+        let (sim, unit) = setup();
+        let client = TrainingClient::new(&sim, unit, 3, 4, 3).unwrap();
+        let x = Array2::from_shape_fn((16, 4), |(i, j)| ((i * 5 + j * 3) % 7) as f64 / 7.0);
+        let labels: Vec<usize> = (0..16).map(|i| (i * 2) % 3).collect();
+        let train = client.encrypt_training_set(x.view(), &labels, 8).unwrap();
+        let hyper = Preset::FaceMask.hyper();
+        let w0 = client.initial_weights().unwrap();
+        let trainer =
+            || EncryptedTrainer::new(&sim, hyper, SoftmaxVariant::HetalRs, w0.clone(), 3).unwrap();
+        // The uninterrupted run: three steps.
+        let mut full = trainer();
+        for b in [0, 1, 0] {
+            full.step(&train[b]).unwrap();
+        }
+        // Two steps, the state handed to a fresh trainer, the third step there.
+        let mut first = trainer();
+        for b in [0, 1] {
+            first.step(&train[b]).unwrap();
+        }
+        let mut second = trainer();
+        second
+            .restore(
+                first.weights().clone(),
+                first.lookahead().clone(),
+                first.best_weights().clone(),
+                first.schedule().clone(),
+                first.totals().steps,
+            )
+            .unwrap();
+        second.step(&train[0]).unwrap();
+        assert_eq!(second.totals().steps, 3);
+        assert_eq!(second.schedule(), full.schedule());
+        let decrypt = |m: &BlockMatrix<_>| decrypt_matrix(&sim, m).unwrap();
+        assert_eq!(decrypt(second.weights()), decrypt(full.weights()));
+        assert_eq!(decrypt(second.lookahead()), decrypt(full.lookahead()));
+
+        // A matrix of another shape or layout is refused and nothing changes.
+        let other = TrainingClient::new(&sim, unit, 2, 4, 3).unwrap();
+        let foreign = other.initial_weights().unwrap();
+        let wrong_layout = BlockMatrix::from_blocks(
+            w0.rows(),
+            w0.cols(),
+            w0.unit(),
+            Layout::RowMajor,
+            w0.blocks().to_vec(),
+        )
+        .unwrap();
+        for (w, v) in [(foreign, w0.clone()), (w0.clone(), wrong_layout)] {
+            let mut fresh = trainer();
+            let err = fresh.restore(w, v, w0.clone(), NesterovSchedule::new(), 5);
+            assert!(matches!(err, Err(Error::Shape(_))), "{err:?}");
+            assert_eq!(fresh.totals().steps, 0);
+        }
     }
 
     #[test]

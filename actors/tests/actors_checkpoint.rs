@@ -1,0 +1,157 @@
+//! Checkpoint and resume on the simulator backend (in memory, the trainer computing locally:
+//! the run is deterministic). A crash after step `k` leaves the checkpoint files of steps up
+//! to `k`; a fresh deployment given only those resumes and ends with the very weights of the
+//! uninterrupted run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use hetal_actors::backend::ServerOptions;
+use hetal_actors::backend::sim::SimClient;
+use hetal_actors::client::{EncryptedUpload, StopPolicy};
+use hetal_actors::deploy::{
+    Deployment, Layout, Network, RunOutcome, Taps, encrypt_dataset, upload_from_client,
+};
+use hetal_actors::messages::TrainingSetup;
+use hetal_actors::store::checkpoint::CheckpointConfig;
+use hetal_learn::eval::SimCt;
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "hetal-actors-ckpt-{name}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn checkpoints_in(dir: &Path, keep: usize) -> CheckpointConfig {
+    CheckpointConfig {
+        keep,
+        ..CheckpointConfig::new(dir)
+    }
+}
+
+/// One run with no workers and no evaluator, checkpointing as `checkpoint` says.
+async fn run(
+    data: &Digits,
+    setup: TrainingSetup,
+    checkpoint: CheckpointConfig,
+) -> hetal_actors::error::Result<RunOutcome> {
+    let deployment = Deployment::start(Layout {
+        workers: 0,
+        spare_workers: 0,
+        evaluator: false,
+        network: Network::InMemory,
+    })
+    .await?
+    .with_checkpoints(checkpoint);
+    let backend = Arc::new(SimClient::new(sim_config())?);
+    let mut parties = deployment.start_parties(
+        Arc::clone(&backend),
+        data.val_y.clone(),
+        StopPolicy {
+            patience: setup.hyper.patience,
+            budget: None,
+        },
+        ServerOptions::default(),
+        &Taps::default(),
+    )?;
+    let upload: EncryptedUpload<SimCt> = encrypt_dataset(&*backend, &setup, plain(data))?;
+    upload_from_client(&deployment, &*backend, setup, &upload, None).await?;
+    let out = parties.finish(Duration::from_secs(60), |_| {}).await;
+    deployment.shutdown().await;
+    out
+}
+
+/// The checkpoint file written after `steps` steps in `dir`.
+fn file_after(dir: &Path, steps: u64) -> PathBuf {
+    dir.join(format!("checkpoint-{steps:020}.hckp"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_ends_with_the_weights_of_the_uninterrupted_run() {
+    let data = digits(96, 48);
+    let setup = setup(&data, 2, 3);
+    let full_dir = TempDir::new("full");
+    let full = run(&data, setup, checkpoints_in(&full_dir.0, 100))
+        .await
+        .unwrap();
+    let steps_per_epoch = 3;
+    assert_eq!(full.epochs, 2);
+    assert_eq!(full.steps, steps_per_epoch * full.epochs);
+    // One checkpoint per step (the epoch's last step's replaced by the one after its verdict).
+    let written = std::fs::read_dir(&full_dir.0).unwrap().count();
+    assert_eq!(written, full.steps);
+
+    // A crash after step k (mid-epoch, or after the last verdict): only files up to k remain.
+    for k in [1u64, 2, full.steps as u64] {
+        let dir = TempDir::new("resume");
+        for s in 1..=k {
+            std::fs::copy(file_after(&full_dir.0, s), file_after(&dir.0, s)).unwrap();
+        }
+        let resumed = run(&data, setup, checkpoints_in(&dir.0, 100))
+            .await
+            .unwrap();
+        // The simulator is deterministic and the trainer computes locally: bit-identical.
+        assert_eq!(
+            max_diff(&resumed.model, &full.model),
+            0.0,
+            "resumed after {k}"
+        );
+        assert_eq!(resumed.steps, full.steps);
+        assert_eq!(resumed.epochs, full.epochs);
+        // The trainer took only the steps the checkpoint had not.
+        let remaining = full.steps as u64 - k;
+        assert_eq!(
+            resumed.trainer.scheduler.units_local == 0,
+            remaining == 0,
+            "after {k}: {:?}",
+            resumed.trainer.scheduler
+        );
+        // Its checkpoints continued where the copied ones stopped.
+        let last = std::fs::read_dir(&dir.0).unwrap().count() as u64;
+        assert_eq!(last, full.steps as u64, "after {k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_of_another_configuration_is_refused() {
+    let data = digits(64, 32);
+    let setup = setup(&data, 1, 3);
+    let dir = TempDir::new("foreign");
+    run(&data, setup, checkpoints_in(&dir.0, 2)).await.unwrap();
+    let mut other = setup;
+    other.hyper.learning_rate *= 0.5;
+    let err = run(&data, other, checkpoints_in(&dir.0, 2))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("another training configuration") && err.contains("checkpoint-"),
+        "{err}"
+    );
+    // With resuming off the same directory is simply overwritten by the new run.
+    let fresh = CheckpointConfig {
+        resume: false,
+        ..checkpoints_in(&dir.0, 2)
+    };
+    let out = run(&data, other, fresh).await.unwrap();
+    assert_eq!(out.epochs, 1);
+}
