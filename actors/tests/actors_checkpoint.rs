@@ -54,6 +54,16 @@ async fn run(
     setup: TrainingSetup,
     checkpoint: CheckpointConfig,
 ) -> hetal_actors::error::Result<RunOutcome> {
+    run_with_budget(data, setup, checkpoint, None).await
+}
+
+/// As [`run`], the client stopping after `budget` epochs.
+async fn run_with_budget(
+    data: &Digits,
+    setup: TrainingSetup,
+    checkpoint: CheckpointConfig,
+    budget: Option<usize>,
+) -> hetal_actors::error::Result<RunOutcome> {
     let deployment = Deployment::start(Layout {
         workers: 0,
         spare_workers: 0,
@@ -68,7 +78,7 @@ async fn run(
         data.val_y.clone(),
         StopPolicy {
             patience: setup.hyper.patience,
-            budget: None,
+            budget,
         },
         ServerOptions::default(),
         &Taps::default(),
@@ -129,6 +139,31 @@ async fn a_resumed_run_ends_with_the_weights_of_the_uninterrupted_run() {
         let last = std::fs::read_dir(&dir.0).unwrap().count() as u64;
         assert_eq!(last, full.steps as u64, "after {k}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_the_client_stopped_resumes_straight_to_its_final_model() {
+    use hetal_learn::train::Decision;
+    let data = digits(64, 32);
+    let setup = setup(&data, 3, 3);
+    let dir = TempDir::new("stopped");
+    let stopped = run_with_budget(&data, setup, checkpoints_in(&dir.0, 2), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(stopped.epochs, 1);
+    assert_eq!(
+        stopped.verdicts.last().map(|v| v.decision),
+        Some(Decision::Stop)
+    );
+    // Restarted on the same directory (the client would now train on): the checkpoint taken
+    // after the Stop verdict ends the job with no step and no validation.
+    let resumed = run(&data, setup, checkpoints_in(&dir.0, 2)).await.unwrap();
+    assert_eq!(resumed.epochs, 1);
+    assert_eq!(resumed.steps, stopped.steps);
+    assert!(resumed.verdicts.is_empty());
+    assert_eq!(resumed.trainer.scheduler.units_local, 0);
+    assert_eq!(resumed.trainer.verdicts, stopped.trainer.verdicts);
+    assert_eq!(max_diff(&resumed.model, &stopped.model), 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
