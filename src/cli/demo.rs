@@ -190,7 +190,7 @@ pub fn plan(
         "validation by encrypted logits: one matrix product and no bootstrap on the evaluator; the client applies the softmax after decrypting".into(),
     ];
     if quick {
-        rationale.push("--quick: small ring, so bootstraps take a fraction of a second".into());
+        rationale.push("--quick: small ring (N = 2^12): each bootstrap is cheaper than at N = 2^16, but a block holds only 128 rows, so an epoch takes 10 steps".into());
     }
     Ok(DemoPlan {
         preset: spec.name.clone(),
