@@ -146,6 +146,32 @@ fn train_on_the_simulator_then_predict_inspect_and_complete() {
         text(&out)
     );
 
+    // Real CKKS inference (DiagABT on ciphertexts under the model's INSECURE test preset):
+    // encryption noise can flip only near-ties, so at most one row of 360 may differ.
+    let out = hetal(&[
+        "predict",
+        "--model",
+        s(&model_path),
+        "--data",
+        s(&fte),
+        "--labels",
+        s(&digits("labels_test.npy")),
+        "--backend",
+        "ckks",
+        "--allow-insecure",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ckks_acc: f64 = text(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("accuracy: "))
+        .and_then(|a| a.trim_end_matches(" %").parse().ok())
+        .expect("accuracy line");
+    assert!(
+        (ckks_acc - 100.0 * report.accuracy.encrypted).abs() <= 100.0 / 360.0 + 0.01,
+        "CKKS inference {ckks_acc} % vs {} %",
+        100.0 * report.accuracy.encrypted
+    );
+
     // CSV output has one prediction per row.
     let csv = dir.path().join("preds.csv");
     let out = hetal(&[

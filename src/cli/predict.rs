@@ -84,6 +84,7 @@ pub struct Predictions {
 /// Encrypted logits of `x` (already normalised) under `model`'s weights, decrypted and argmaxed.
 pub fn encrypted_classes<K: ClientBackend>(
     backend: &K,
+    server: &K::Server,
     model: &ModelFile,
     x: ArrayView2<'_, f64>,
     unit: UnitShape,
@@ -102,8 +103,8 @@ pub fn encrypted_classes<K: ClientBackend>(
         unit,
         codec.max_level(),
     )?;
-    // The server: key-less evaluator, DiagABT per block.
-    let server = backend.server().evaluator()?;
+    // The server: key-less evaluator holding the evaluation keys, DiagABT per block.
+    let server = server.evaluator()?;
     let logits = batches
         .iter()
         .map(|b| diag_abt(&server, &b.x, &weights))
@@ -161,12 +162,15 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<Predictions> {
     };
     let classes = match backend {
         BackendKind::Sim => {
-            encrypted_classes(&SimClient::new(sim_config(slots))?, &model, x.view(), unit)?
+            let client = SimClient::new(sim_config(slots))?;
+            encrypted_classes(&client, client.server(), &model, x.view(), unit)?
         }
         BackendKind::Ckks => {
             let steps = compare::rotation_steps((unit.s0(), body.dim + 1, body.classes), unit);
             let client = CkksClient::generate(&spec, args.allow_insecure, &steps, None)?;
-            encrypted_classes(&client, &model, x.view(), unit)?
+            // The public half (evaluation keys) as a server would rebuild it.
+            let server = client.public()?;
+            encrypted_classes(&client, &server, &model, x.view(), unit)?
         }
     };
     let plain = model.regression().predict(x.view())?;
