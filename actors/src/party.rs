@@ -166,7 +166,7 @@ async fn run_client(
     let classes = pack.num_classes();
     let setup = TrainingSetup {
         hyper,
-        variant: SoftmaxVariant::HetalRs,
+        variant: SoftmaxVariant::TRAINING_DEFAULT,
         unit: hetal_unit(hyper.batch_size, classes, job.slots)?,
         classes,
         dim: pack.dim(),

@@ -80,7 +80,9 @@ fn main() -> std::process::ExitCode {
         Err(err) => {
             tracing::debug!("failed: {err:?}");
             progress.multi().suspend(|| eprintln!("error: {err:#}"));
-            std::process::ExitCode::FAILURE
+            // Documented in `hetal --help`: 1 runtime, 3 bad input, 4 security refusal, …
+            let code = u8::try_from(hetal::cli::exit::exit_code(&err)).unwrap_or(1);
+            std::process::ExitCode::from(code)
         }
     }
 }

@@ -163,7 +163,8 @@ pub struct ConfigLayer {
     pub optimizer: Option<OptimizerName>,
     /// Seed of the per-epoch batch shuffle (absent: batches in order).
     pub shuffle_seed: Option<u64>,
-    /// Softmax approximation (`hetal`, `hetal-precise`, `hetal-rs`).
+    /// Softmax approximation (`hetal`, `hetal-precise`, `hetal-rs`, `hetal-fast`; default
+    /// [`SoftmaxVariant::TRAINING_DEFAULT`]).
     pub softmax: Option<String>,
     /// What validation returns: `logits` (default) or `probabilities`.
     pub validation: Option<ValidationName>,
@@ -378,7 +379,9 @@ impl ConfigLayer {
             ),
             reason: e.to_string(),
         })?;
-        let softmax_name = self.softmax.unwrap_or_else(|| "hetal-rs".into());
+        let softmax_name = self
+            .softmax
+            .unwrap_or_else(|| SoftmaxVariant::TRAINING_DEFAULT.name().into());
         let softmax =
             SoftmaxVariant::from_name(&softmax_name).ok_or_else(|| ConfigError::Value {
                 key: "softmax",

@@ -204,8 +204,47 @@ pub fn plan(
     })
 }
 
+/// Memory the secure (boot-n16) demo is known to exceed: on a 24 GiB machine it was killed by the
+/// kernel at 24.4 GB resident during the upload (2026-11-26), because every in-process party
+/// (client, trainer, two workers, evaluator) still deserializes its own copy of the keys it
+/// receives (the trainer alone holds ~10 GB of evaluation and bootstrapping keys). Until keys are
+/// shared process-wide, refuse up front instead of being killed half-way.
+const SECURE_DEMO_MIN_AVAILABLE_BYTES: u64 = 28 << 30;
+
+/// `MemAvailable` from `/proc/meminfo` (Linux), in bytes; `None` where it cannot be read.
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Refuses the secure CKKS demo on a machine that cannot hold its keys (see
+/// [`SECURE_DEMO_MIN_AVAILABLE_BYTES`]); `HETAL_DEMO_SKIP_MEMORY_CHECK=1` overrides.
+fn check_memory(args: &DemoArgs) -> anyhow::Result<()> {
+    if args.quick || args.backend != DemoBackend::Ckks {
+        return Ok(());
+    }
+    if std::env::var("HETAL_DEMO_SKIP_MEMORY_CHECK").is_ok_and(|v| v == "1") {
+        return Ok(());
+    }
+    match available_memory() {
+        Some(free) if free < SECURE_DEMO_MIN_AVAILABLE_BYTES => bail!(
+            "the secure demo (boot-n16, N = 2^16) needs more than {} GiB of free memory and this \
+             machine has {:.1} GiB available: each party in this one process still holds its own \
+             copy of the keys it receives (the trainer alone ~10 GB). Try `hetal demo --quick` \
+             (small INSECURE parameters, same pipeline) or `hetal demo --backend sim`; set \
+             HETAL_DEMO_SKIP_MEMORY_CHECK=1 to try anyway",
+            SECURE_DEMO_MIN_AVAILABLE_BYTES >> 30,
+            free as f64 / f64::from(1u32 << 30)
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Runs `hetal demo`.
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    check_memory(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -282,7 +321,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     }];
     let setup = TrainingSetup {
         hyper: plan.hyper,
-        variant: SoftmaxVariant::HetalRs,
+        variant: SoftmaxVariant::TRAINING_DEFAULT,
         unit: hetal_unit(plan.hyper.batch_size, classes, plan.slots)?,
         classes,
         dim: pack.dim(),
@@ -397,7 +436,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
             }
             .into(),
             hyper: plan.hyper,
-            softmax: SoftmaxVariant::HetalRs.name().into(),
+            softmax: SoftmaxVariant::TRAINING_DEFAULT.name().into(),
             workers: args.workers,
             evaluator: true,
             train_rows: pack.train().labels().len(),

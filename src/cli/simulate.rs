@@ -113,7 +113,7 @@ fn training_setup(
     let classes = pack.num_classes();
     Ok(TrainingSetup {
         hyper,
-        variant: SoftmaxVariant::HetalRs,
+        variant: SoftmaxVariant::TRAINING_DEFAULT,
         unit: hetal_unit(hyper.batch_size, classes, slots).with_context(|| {
             format!(
                 "batch size {} with {classes} classes does not fit {slots} slots (try --batch)",
