@@ -49,7 +49,7 @@ pub struct BenchSoftmaxArgs {
     /// Logit range `R`: inputs in [-R, R] (a power of two ≥ 8; HETAL: 128).
     #[arg(long, default_value_t = 128.0)]
     pub range: f64,
-    /// Approximation: hetal, hetal-precise or hetal-rs.
+    /// Approximation: hetal, hetal-precise, hetal-rs or hetal-fast.
     #[arg(long, default_value = "hetal-rs", value_parser = parse_variant)]
     pub variant: SoftmaxVariant,
     /// Rows sampled in total for the error statistics (split evenly over the sub-ranges).

@@ -99,7 +99,7 @@ pub struct BenchStepArgs {
     /// Allow an insecure test preset (parameters below 128-bit security).
     #[arg(long)]
     pub allow_insecure: bool,
-    /// Softmax approximation: hetal, hetal-precise or hetal-rs.
+    /// Softmax approximation: hetal, hetal-precise, hetal-rs or hetal-fast.
     #[arg(long, default_value = "hetal-rs", value_parser = parse_variant)]
     pub variant: SoftmaxVariant,
     /// Steps to average over (default 4 on the simulator, where bootstraps of the state
