@@ -84,10 +84,7 @@ pub struct BenchMatmulArgs {
 }
 
 fn parse_shape(s: &str) -> Result<(usize, usize, usize), String> {
-    let parts: Vec<usize> = s
-        .split(',')
-        .map(|p| p.trim().parse::<usize>().map_err(|e| format!("`{p}`: {e}")))
-        .collect::<Result<_, _>>()?;
+    let parts = super::shape::parse_usize_list(s)?;
     match parts[..] {
         [a, b, c] if a > 0 && b > 0 && c > 0 => Ok((a, b, c)),
         _ => Err(format!("expected three positive integers a,b,c, got `{s}`")),

@@ -26,11 +26,8 @@ pub struct BenchScaleArgs {
 
 /// Runs `hetal bench scale`.
 pub fn run(args: &BenchScaleArgs) -> anyhow::Result<()> {
-    let dims = args
-        .shape
-        .split(',')
-        .map(|s| s.trim().parse::<usize>())
-        .collect::<Result<Vec<_>, _>>()
+    let dims = super::shape::parse_usize_list(&args.shape)
+        .map_err(anyhow::Error::msg)
         .with_context(|| format!("--shape {:?}", args.shape))?;
     let [a, b, c] = dims[..] else {
         anyhow::bail!("--shape needs three numbers: batch,features,classes");

@@ -121,10 +121,7 @@ pub struct BenchStepArgs {
 }
 
 fn parse_shape(s: &str) -> Result<(usize, usize, usize), String> {
-    let parts: Vec<usize> = s
-        .split(',')
-        .map(|p| p.trim().parse::<usize>().map_err(|e| format!("`{p}`: {e}")))
-        .collect::<Result<_, _>>()?;
+    let parts = super::shape::parse_usize_list(s)?;
     match parts[..] {
         [a, b, c] if a > 0 && b > 0 && c >= 2 => Ok((a, b, c)),
         _ => Err(format!(

@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod node;
 pub mod params;
 pub mod predict;
+mod shape;
 pub mod simulate;
 pub mod train;
 
