@@ -6,8 +6,8 @@
 //! from them needs the explicit opt-in of `Context::new(spec, allow_insecure = true)`.
 //!
 //! Design rules shared by all presets:
-//! * the special primes are 61-bit and q_0 is 60-bit or less, so no special prime can coincide
-//!   with a ciphertext prime of the same size;
+//! * the special primes are 61-bit where the bound allows (57-bit for `boot-n16`); every prime
+//!   comes from one generator, so no special prime can coincide with a ciphertext prime;
 //! * hybrid key switching adds noise proportional to (largest digit modulus) / P, so P has at
 //!   least as many bits as the largest group of `ceil(len(q) / dnum)` consecutive q primes (tested);
 //! * the scaling primes have `log_scale` bits so that rescaling keeps the scale near 2^log_scale.
@@ -43,35 +43,49 @@ pub const OPS_N16: &str = "ops-n16";
 pub const DEMO_N15: &str = "demo-n15";
 
 /// Level budget of [`BOOT_N16`]. A bootstrap modulus-raises to the top level, runs CoeffToSlot
-/// (3 levels, radix-merged DFT), EvalMod (9 levels: scaled cosine of degree ~30 via
-/// Chebyshev/Paterson–Stockmeyer 5 levels, 3 double-angle steps, 1 for the arcsine correction),
-/// SlotToCoeff (2 levels), and leaves 10 application levels above q_0.
+/// (3 levels, radix-merged DFT), EvalMod (8 levels: the even scaled cosine of degree 60 in 6,
+/// 2 double-angle steps), SlotToCoeff (3 levels), and leaves 12 application levels above q_0.
 pub const BOOT_N16_BUDGET: LevelBudget = LevelBudget {
-    application: 10,
-    slot_to_coeff: 2,
-    eval_mod: 9,
+    application: 12,
+    slot_to_coeff: 3,
+    eval_mod: 8,
     coeff_to_slot: 3,
 };
 
-/// The [`BOOT_N16`] preset: N = 2^16, 25 q primes, log QP = 1717 ≤ 1772 (HE Standard, 128-bit).
+/// Bits of the [`BOOT_N16`] primes by role: the application and SlotToCoeff primes match the
+/// scale; EvalMod works at a larger scale (its noise, amplified by the message ratio 2^8 and
+/// the slot count, is what limits the precision: at 2^58 the mean is about 21 bits);
+/// CoeffToSlot keeps the ModRaise scale q_0 and its primes only set how finely the DFT
+/// diagonals are encoded.
+const BOOT_N16_EVAL_MOD_BITS: u32 = 58;
+const BOOT_N16_COEFF_TO_SLOT_BITS: u32 = 56;
+
+/// The [`BOOT_N16`] preset: N = 2^16, 27 q primes, log QP = 1766 ≤ 1772 (HE Standard, 128-bit).
 ///
 /// Chain from level 0 upward (bits): q_0 = 60 (decryption headroom 2^15 over the 2^45 scale),
-/// 10 application primes of 45, 2 SlotToCoeff primes of 45, 9 EvalMod primes of 58 (EvalMod
-/// works at a larger scale for precision), 3 CoeffToSlot primes of 56. Q = 1290 bits.
-/// Key switching: dnum = 4 digits of 7 primes, the largest (top) digit being 3·56 + 4·58 = 400
-/// bits, covered by P = 7 primes of 61 bits = 427 bits. dnum = 4 also gives smaller keys than
-/// dnum = 5 here (4·2·32 vs 5·2·30 limbs per key).
+/// 12 application primes of 45, 3 SlotToCoeff primes of 45 (the SlotToCoeff ciphertexts keep
+/// EvalMod's scale; the primes only set the diagonals' encoding precision), 8 EvalMod primes of
+/// 58, 3 CoeffToSlot primes of 56. Q = 1367 bits.
+/// Key switching: dnum = 4 digits of 7 primes, the largest being q_14..q_20 = 2·45 + 5·58 = 380
+/// bits, covered by P = 7 primes of 57 bits = 399 bits (61-bit special primes would exceed the
+/// bound; the 19 spare bits keep the key-switching noise below the rounding noise). dnum = 4
+/// keeps the keys at 4·2·34 limbs each (dnum = 5 would allow 13 application levels but make
+/// every key a third larger: the key set would no longer fit the 12 GiB budget beside a
+/// bootstrap).
 pub fn boot_n16() -> ParameterSpec {
     let b = BOOT_N16_BUDGET;
     let mut q_bits = vec![60];
     q_bits.extend(std::iter::repeat_n(45, b.application + b.slot_to_coeff));
-    q_bits.extend(std::iter::repeat_n(58, b.eval_mod));
-    q_bits.extend(std::iter::repeat_n(56, b.coeff_to_slot));
+    q_bits.extend(std::iter::repeat_n(BOOT_N16_EVAL_MOD_BITS, b.eval_mod));
+    q_bits.extend(std::iter::repeat_n(
+        BOOT_N16_COEFF_TO_SLOT_BITS,
+        b.coeff_to_slot,
+    ));
     ParameterSpec {
         name: BOOT_N16.into(),
         log_n: 16,
         q_bits,
-        p_bits: vec![61; 7],
+        p_bits: vec![57; 7],
         log_scale: 45,
         dnum: 4,
         secret: SecretDistribution::Ternary,
@@ -165,18 +179,18 @@ pub const INSECURE_BOOT_N12: &str = "insecure-boot-n12";
 
 /// INSECURE, tests only: a small bootstrappable chain shaped like [`boot_n16`] at N = 2^12, for
 /// CI tests of encrypted training with bootstrapping, `--allow-insecure` runs and quick demos.
-/// From level 0 upward (bits): q_0 = 60, 10 application primes of 45 (the training slot
-/// evaluator bootstraps from level 1 to level 10: 9 usable levels, as HETAL's 12 → 3 setting),
-/// 3 SlotToCoeff primes of 45, 8 EvalMod primes of 58,
-/// 3 CoeffToSlot primes of 56 (the split of `BootstrapParams::sparse_secret_default`, depth 14).
-/// Dense ternary secret as in `boot-n16` (bootstrapping goes through the sparse-secret
-/// encapsulation); dnum = 4 digits of 7 primes, the largest 3·56 + 4·58 = 400 bits, P = 7 × 61.
+/// The same primes as `boot-n16` from level 0 upward (bits): q_0 = 60, 12 application primes
+/// of 45 (the training slot evaluator bootstraps from level 1 to level 12: 11 usable levels),
+/// 3 SlotToCoeff primes of 45, 8 EvalMod primes of 58, 3 CoeffToSlot primes of 56 (the split of
+/// `BootstrapParams::sparse_secret_default`, depth 14). Dense ternary secret as in `boot-n16`
+/// (bootstrapping goes through the sparse-secret encapsulation); dnum = 4 digits of 7 primes,
+/// P = 7 × 57.
 pub fn insecure_boot_n12() -> ParameterSpec {
-    let mut q_bits = vec![60];
-    q_bits.extend(std::iter::repeat_n(45, 10 + 3));
-    q_bits.extend(std::iter::repeat_n(58, 8));
-    q_bits.extend(std::iter::repeat_n(56, 3));
-    insecure(INSECURE_BOOT_N12, 12, q_bits, 7, 45, 4)
+    let mut spec = boot_n16();
+    spec.name = INSECURE_BOOT_N12.into();
+    spec.log_n = 12;
+    spec.security = SecurityLevel::InsecureForTests;
+    spec
 }
 
 /// A named preset with a one-line purpose, as listed by `hetal params`.
@@ -200,7 +214,7 @@ impl Preset {
 pub const PRESETS: [Preset; 8] = [
     Preset {
         name: BOOT_N16,
-        purpose: "bootstrappable, 10 application levels after bootstrapping",
+        purpose: "bootstrappable, 12 application levels after bootstrapping",
         build: boot_n16,
     },
     Preset {
@@ -235,7 +249,7 @@ pub const PRESETS: [Preset; 8] = [
     },
     Preset {
         name: INSECURE_BOOT_N12,
-        purpose: "INSECURE: bootstrappable chain for training tests (9 levels between bootstraps)",
+        purpose: "INSECURE: bootstrappable chain for training tests (11 levels between bootstraps)",
         build: insecure_boot_n12,
     },
 ];
@@ -336,7 +350,11 @@ mod tests {
                 "{}",
                 spec.name
             );
-            assert!(spec.p_bits.iter().all(|&b| b == 61), "{}", spec.name);
+            assert!(
+                spec.p_bits.iter().all(|&b| (57..=61).contains(&b)),
+                "{}",
+                spec.name
+            );
             assert!(
                 spec.q_bits[1..].iter().all(|&b| b >= spec.log_scale),
                 "{}",
@@ -347,10 +365,39 @@ mod tests {
 
     #[test]
     fn bootstrappable_preset_spends_its_levels_as_documented() {
+        use crate::circuits::bootstrap::BootstrapParams;
         let spec = boot_n16();
-        assert_eq!(spec.q_bits.len(), BOOT_N16_BUDGET.q_limbs());
-        assert_eq!(spec.q_bits.len(), ops_n16().q_bits.len());
-        const { assert!(BOOT_N16_BUDGET.application >= 9) };
+        let b = BOOT_N16_BUDGET;
+        assert_eq!(spec.q_bits.len(), b.q_limbs());
+        const { assert!(BOOT_N16_BUDGET.application >= 12) };
+        // The default bootstrap spends exactly the budget's levels, full and sparse slots.
+        for log_slots in [4, 12, 15] {
+            let params = BootstrapParams::sparse_secret_default(log_slots);
+            assert_eq!(params.coeff_to_slot_levels, b.coeff_to_slot);
+            assert_eq!(params.slot_to_coeff_levels, b.slot_to_coeff);
+            assert_eq!(
+                params.depth().unwrap(),
+                b.coeff_to_slot + b.eval_mod + b.slot_to_coeff
+            );
+        }
+        // EvalMod runs on its own primes: from the top, CoeffToSlot then EvalMod rescale by
+        // exactly the primes of their role.
+        let top = spec.q_bits.len() - 1;
+        let cts_out = top - b.coeff_to_slot;
+        assert!(
+            spec.q_bits[cts_out + 1..]
+                .iter()
+                .all(|&x| x == BOOT_N16_COEFF_TO_SLOT_BITS)
+        );
+        let stc_in = cts_out - b.eval_mod;
+        assert!(
+            spec.q_bits[stc_in + 1..=cts_out]
+                .iter()
+                .all(|&x| x == BOOT_N16_EVAL_MOD_BITS)
+        );
+        assert!(spec.q_bits[1..=stc_in].iter().all(|&x| x == spec.log_scale));
+        let shape = |s: &ParameterSpec| (s.q_bits.clone(), s.p_bits.clone(), s.dnum, s.log_scale);
+        assert_eq!(shape(&insecure_boot_n12()), shape(&spec));
     }
 
     #[test]

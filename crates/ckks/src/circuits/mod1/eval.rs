@@ -9,7 +9,8 @@ use crate::circuits::backend::SlotBackend;
 use crate::circuits::polynomial::eval::evaluate_chebyshev;
 use crate::{Error, Result};
 
-/// Evaluates [`Mod1Poly`] on `t`, a ciphertext holding `x/K` (so that `t ∈ [−1, 1]`).
+/// Evaluates [`Mod1Poly`] on `t`, a ciphertext holding `x/K` (so that `t ∈ [−1, 1]`): the
+/// even cosine series at `t − 1/(4K)`, the double angles, then the arcsine or `1/2π`.
 ///
 /// The input scale should be the prime its first rescale divides by (the scale then stays near
 /// the primes through the squarings). The output holds `x − round(x)` (in units of q0); its
@@ -24,10 +25,13 @@ pub fn eval_mod<B: SlotBackend>(backend: &B, poly: &Mod1Poly, t: &B::Ct) -> Resu
             "EvalMod needs {cos_depth} levels for the cosine, input at level {level}"
         ))
     })?;
+    // The cosine is an even series in y = x − 1/4, i.e. in t − 1/(4K) (a constant addition).
+    let shift = -Mod1Poly::COSINE_SHIFT / poly.params().k;
+    let y = backend.add_const(t, Complex64::new(shift, 0.0))?;
     // Target the cosine at the prime of the level its result will be squared and rescaled at.
     let mut c = evaluate_chebyshev(
         backend,
-        t,
+        &y,
         poly.cosine().coeffs(),
         backend.prime(out_level),
         log_baby,

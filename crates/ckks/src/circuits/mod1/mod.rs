@@ -4,9 +4,11 @@
 //! as a fraction of q0, `ratio = q0/Δ`) and `I` an integer with `|I| < K` (the overflow of the
 //! modulus raise). EvalMod returns `m`:
 //!
-//! 1. `c_0 = p(x) ≈ cos(2π(x − 1/4)/2^r)`, `p` the Chebyshev interpolant of degree `d` on
-//!    `[−K, K]` (the cosine is even-friendly and its Chebyshev coefficients decay like
-//!    `(ω/2)^j/j!`, `ω = 2πK/2^r`, so `r` double angles let a small degree cover a wide range);
+//! 1. `c_0 = p(y) ≈ cos(2πy/2^r)` with `y = x − 1/4`, `p` the Chebyshev interpolant of degree
+//!    `d` on `[−K, K]` (its Chebyshev coefficients decay like `(ω/2)^j/j!`, `ω = 2πK/2^r`, so
+//!    `r` double angles let a small degree cover a wide range). The shift by `−1/4` is one
+//!    constant addition and makes `p` even: only `T_2, T_4, …` appear, so the evaluation needs
+//!    half the baby-step powers of a general series of the same degree and depth;
 //! 2. `r` double-angle steps `c_{i+1} = 2c_i² − 1`, giving `c_r ≈ cos(2π(x − 1/4)) = sin(2πx)`;
 //! 3. `m ≈ sin(2πx)/2π`, or, with the arcsine correction, `m ≈ arcsin(sin 2πx)/2π` which removes
 //!    the cubic error `(2π)² m³/6` of the plain sine.
@@ -99,12 +101,21 @@ impl Mod1Poly {
     pub fn new(params: Mod1Params) -> Result<Self> {
         params.validate()?;
         let two_r = f64::from(1u32 << params.double_angle);
-        let cosine = ChebyshevSeries::interpolate(
-            |x| (2.0 * PI * (x - 0.25) / two_r).cos(),
+        let interpolated = ChebyshevSeries::interpolate(
+            |y| (2.0 * PI * y / two_r).cos(),
             -params.k,
             params.k,
             params.degree,
         )?;
+        // The function is even and the nodes symmetric, so the odd coefficients are zero up to
+        // rounding: make them exactly zero so that the evaluator skips the odd powers.
+        let even: Vec<f64> = interpolated
+            .coeffs()
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| if j % 2 == 0 { c } else { 0.0 })
+            .collect();
+        let cosine = ChebyshevSeries::new(even, -params.k, params.k)?;
         let arcsine = if params.arcsine_degree == 0 {
             None
         } else {
@@ -132,7 +143,8 @@ impl Mod1Poly {
         &self.params
     }
 
-    /// The scaled cosine `p` on `[−K, K]`.
+    /// The scaled cosine `p(y) ≈ cos(2πy/2^r)` on `[−K, K]`, an even series, evaluated at
+    /// `y = x − `[`Self::COSINE_SHIFT`].
     pub fn cosine(&self) -> &ChebyshevSeries {
         &self.cosine
     }
@@ -163,9 +175,12 @@ impl Mod1Poly {
         }
     }
 
+    /// The shift subtracted from `x` before the cosine: `cos(2π(x − 1/4)) = sin(2πx)`.
+    pub const COSINE_SHIFT: f64 = 0.25;
+
     /// Evaluates the whole approximation in `f64`, as the circuit does.
     pub fn eval(&self, x: f64) -> f64 {
-        let mut c = self.cosine.eval(x);
+        let mut c = self.cosine.eval(x - Self::COSINE_SHIFT);
         for _ in 0..self.params.double_angle {
             c = 2.0 * c * c - 1.0;
         }
@@ -307,6 +322,31 @@ mod tests {
         assert!((5 + 3..=6 + 3).contains(&plain.depth().unwrap()));
         let arcsine = Mod1Poly::new(params(16.0, 30, 3, 3, 8.0)).unwrap();
         assert_eq!(arcsine.depth().unwrap(), plain.depth().unwrap() + 2);
+    }
+
+    #[test]
+    fn shifted_cosine_is_even_and_needs_fewer_products() {
+        use crate::circuits::polynomial::eval::chebyshev_cost;
+        let p = Mod1Params {
+            cosine_log_baby: Some(3),
+            ..params(16.0, 60, 2, 0, 8.0)
+        };
+        let poly = Mod1Poly::new(p).unwrap();
+        let c = poly.cosine().coeffs();
+        assert!(c.iter().skip(1).step_by(2).all(|&x| x == 0.0));
+        // The unshifted cosine of the same degree has every power.
+        let general =
+            ChebyshevSeries::interpolate(|x| (2.0 * PI * (x - 0.25) / 4.0).cos(), -16.0, 16.0, 60)
+                .unwrap();
+        let (d_even, n_even) = chebyshev_cost(c, Some(3)).unwrap();
+        let (d_gen, n_gen) = chebyshev_cost(general.coeffs(), Some(3)).unwrap();
+        assert_eq!(d_even, d_gen);
+        assert!(n_even + 3 <= n_gen, "{n_even} vs {n_gen} products");
+        // Same function: x − round(x) near the integers.
+        for i in -15..=15 {
+            let x = f64::from(i) + 0.001;
+            assert!((poly.eval(x) - 0.001).abs() < 1e-8, "{x}: {}", poly.eval(x));
+        }
     }
 
     #[test]

@@ -203,6 +203,17 @@ pub fn chebyshev_depth(coeffs: &[f64], log_baby: Option<u32>) -> Result<usize> {
     Ok(tree_cost(&SplitTree::new(coeffs, log_baby)?).0)
 }
 
+/// `(depth, ciphertext products)` of [`evaluate_chebyshev`] for a series and baby-step choice
+/// (powers and tree nodes; zero coefficients cost nothing, so an even series needs only the
+/// even baby powers).
+pub fn chebyshev_cost(coeffs: &[f64], log_baby: Option<u32>) -> Result<(usize, usize)> {
+    let log_baby = match log_baby {
+        Some(l) => l,
+        None => best_log_baby(coeffs)?,
+    };
+    Ok(tree_cost(&SplitTree::new(coeffs, log_baby)?))
+}
+
 /// The baby-step size with the smallest depth, then the fewest ciphertext products: small
 /// leaves keep the depth at `⌈log2(d+1)⌉` (each leaf's constant multiplication then fits in
 /// the level a larger baby power would have used).
