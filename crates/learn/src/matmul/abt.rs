@@ -11,6 +11,7 @@
 
 use super::blocks::{accumulate, doubling_steps, fill_rows, row_sum_to_first, twice_real};
 use super::masks;
+use super::operands::{OperandRule, UnitCheck, check_factor, finished_blocks, shard_blocks};
 use super::partial::{Partial, sum_partials};
 use super::shard::{ShardSpec, Sharding};
 use crate::eval::{SlotEvaluator, product_accumulate, product_finish};
@@ -51,43 +52,18 @@ pub struct AbtUnit<C> {
     pub rotations: Vec<isize>,
 }
 
+const RULE: OperandRule<'static> = OperandRule {
+    algorithm: "DiagABT",
+    product: "A·Bᵀ",
+    layouts: "A row-major and B row-tiled",
+};
+
 fn check_inputs<C>(a: &BlockMatrix<C>, b: &BlockMatrix<C>) -> Result<usize> {
     let period = match (a.layout(), b.layout()) {
-        (Layout::RowMajor, Layout::RowTiled { period }) => period,
-        (la, lb) => {
-            return Err(Error::Shape(format!(
-                "DiagABT needs A row-major and B row-tiled, got {la:?} and {lb:?}"
-            )));
-        }
+        (Layout::RowMajor, Layout::RowTiled { period }) => Some(period),
+        _ => None,
     };
-    if a.unit() != b.unit() {
-        return Err(Error::Shape(
-            "DiagABT operands have different unit shapes".into(),
-        ));
-    }
-    if a.cols() != b.cols() {
-        return Err(Error::Shape(format!(
-            "A·Bᵀ with A {}×{} and B {}×{}",
-            a.rows(),
-            a.cols(),
-            b.rows(),
-            b.cols()
-        )));
-    }
-    check_period(period, a.unit())?;
-    Ok(period)
-}
-
-/// The diagonal algorithms need an even tile period that divides both block sides.
-pub(crate) fn check_period(period: usize, unit: UnitShape) -> Result<()> {
-    if period < 2 || period > unit.s0() || period > unit.s1() {
-        return Err(Error::Shape(format!(
-            "tile period {period} must be ≥ 2 and ≤ both sides of the {}×{} unit",
-            unit.s0(),
-            unit.s1()
-        )));
-    }
-    Ok(())
+    RULE.period(a, b, period, a.cols() == b.cols())
 }
 
 /// Rotation steps of a unit covering `pairs`.
@@ -112,9 +88,7 @@ impl AbtPlan {
         sharding: Sharding,
     ) -> Result<Self> {
         let period = check_inputs(a, b)?;
-        if !factor.is_finite() {
-            return Err(Error::InvalidInput(format!("factor {factor}")));
-        }
+        check_factor(factor)?;
         let shards = sharding.specs(period / 2, a.block_rows(), a.block_cols())?;
         Ok(AbtPlan {
             unit: a.unit(),
@@ -171,19 +145,12 @@ impl AbtPlan {
         self.shards
             .iter()
             .map(|spec| {
-                let mut a_blocks =
-                    Vec::with_capacity(spec.row_blocks.len() * spec.col_blocks.len());
-                for p in spec.row_blocks.clone() {
-                    for q in spec.col_blocks.clone() {
-                        a_blocks.push(a.block(p, q)?.clone());
-                    }
-                }
                 Ok(AbtUnit {
                     spec: spec.clone(),
                     unit: self.unit,
                     period: self.period,
                     factor: self.factor,
-                    a: a_blocks,
+                    a: shard_blocks(a, spec)?,
                     c: c[spec.col_blocks.clone()].to_vec(),
                     rotations: unit_rotations(self.unit, &spec.pairs),
                 })
@@ -232,29 +199,17 @@ impl<C> AbtUnit<C> {
     }
 
     fn validate(&self) -> Result<()> {
-        check_period(self.period, self.unit)?;
-        let (np, nq) = (self.spec.row_blocks.len(), self.spec.col_blocks.len());
-        self.spec.check(
-            self.period / 2,
-            self.spec.row_blocks.end,
-            self.spec.col_blocks.end,
-        )?;
-        if self.a.len() != np * nq || self.c.len() != nq {
-            return Err(Error::InvalidInput(format!(
-                "DiagABT unit has {} A blocks and {} C blocks for a {np}×{nq} range",
-                self.a.len(),
-                self.c.len()
-            )));
+        UnitCheck {
+            algorithm: RULE.algorithm,
+            period: self.period,
+            unit: self.unit,
+            spec: &self.spec,
+            full: (self.a.len(), "A"),
+            per_range: (self.c.len(), "C", self.spec.col_blocks.len()),
+            rotations_match: self.rotations == unit_rotations(self.unit, &self.spec.pairs),
+            factor: self.factor,
         }
-        if self.rotations != unit_rotations(self.unit, &self.spec.pairs) {
-            return Err(Error::InvalidInput(
-                "DiagABT unit lists the wrong rotation steps".into(),
-            ));
-        }
-        if !self.factor.is_finite() {
-            return Err(Error::InvalidInput(format!("factor {}", self.factor)));
-        }
-        Ok(())
+        .run()
     }
 
     /// Computes the unit's partial result: for each block row `p` of the unit,
@@ -298,13 +253,9 @@ impl<C> AbtUnit<C> {
                 accumulate(ev, acc, ev.mul_const(&filled, &mu)?)?;
             }
         }
-        let blocks = out
-            .into_iter()
-            .map(|b| b.ok_or_else(|| Error::InvalidInput("DiagABT unit without pairs".into())))
-            .collect::<Result<Vec<_>>>()?;
         Ok(Partial {
             spec: self.spec.clone(),
-            blocks,
+            blocks: finished_blocks(RULE.algorithm, out)?,
         })
     }
 }

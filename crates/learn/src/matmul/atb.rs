@@ -14,12 +14,12 @@
 //!
 //! [`AtbForm::Auto`] takes the PRotUp form when `level(A) < level(B)`, as in the reference.
 
-use super::abt::check_period;
 use super::blocks::{
     accumulate, column_sum_fill, doubling_steps, partial_rot_up, rot_left_rows, rot_left_rows_from,
     rot_left_steps, twice_real,
 };
 use super::masks;
+use super::operands::{OperandRule, UnitCheck, check_factor, finished_blocks, shard_blocks};
 use super::partial::{Partial, sum_partials};
 use super::shard::{ShardSpec, Sharding};
 use crate::eval::{SlotEvaluator, product_accumulate, product_finish};
@@ -85,31 +85,18 @@ pub struct AtbUnit<C> {
     pub rotations: Vec<isize>,
 }
 
+const RULE: OperandRule<'static> = OperandRule {
+    algorithm: "DiagATB",
+    product: "Aᵀ·B",
+    layouts: "A column-tiled and B row-major",
+};
+
 fn check_inputs<C>(a: &BlockMatrix<C>, b: &BlockMatrix<C>) -> Result<usize> {
     let period = match (a.layout(), b.layout()) {
-        (Layout::ColTiled { period }, Layout::RowMajor) => period,
-        (la, lb) => {
-            return Err(Error::Shape(format!(
-                "DiagATB needs A column-tiled and B row-major, got {la:?} and {lb:?}"
-            )));
-        }
+        (Layout::ColTiled { period }, Layout::RowMajor) => Some(period),
+        _ => None,
     };
-    if a.unit() != b.unit() {
-        return Err(Error::Shape(
-            "DiagATB operands have different unit shapes".into(),
-        ));
-    }
-    if a.rows() != b.rows() {
-        return Err(Error::Shape(format!(
-            "Aᵀ·B with A {}×{} and B {}×{}",
-            a.rows(),
-            a.cols(),
-            b.rows(),
-            b.cols()
-        )));
-    }
-    check_period(period, a.unit())?;
-    Ok(period)
+    RULE.period(a, b, period, a.rows() == b.rows())
 }
 
 fn unit_rotations(unit: UnitShape, pairs: &std::ops::Range<usize>, form: AtbForm) -> Vec<isize> {
@@ -144,9 +131,7 @@ impl AtbPlan {
         sharding: Sharding,
     ) -> Result<Self> {
         let period = check_inputs(a, b)?;
-        if !factor.is_finite() {
-            return Err(Error::InvalidInput(format!("factor {factor}")));
-        }
+        check_factor(factor)?;
         let form = form.resolve(min_level(ev, a), min_level(ev, b));
         let shards = sharding.specs(period / 2, b.block_rows(), b.block_cols())?;
         Ok(AtbPlan {
@@ -210,13 +195,6 @@ impl AtbPlan {
         self.shards
             .iter()
             .map(|spec| {
-                let mut b_blocks =
-                    Vec::with_capacity(spec.row_blocks.len() * spec.col_blocks.len());
-                for p in spec.row_blocks.clone() {
-                    for q in spec.col_blocks.clone() {
-                        b_blocks.push(b.block(p, q)?.clone());
-                    }
-                }
                 Ok(AtbUnit {
                     spec: spec.clone(),
                     unit: self.unit,
@@ -224,7 +202,7 @@ impl AtbPlan {
                     factor: self.factor,
                     form: self.form,
                     c: c[spec.row_blocks.clone()].to_vec(),
-                    b: b_blocks,
+                    b: shard_blocks(b, spec)?,
                     rotations: unit_rotations(self.unit, &spec.pairs, self.form),
                 })
             })
@@ -273,34 +251,23 @@ impl<C> AtbUnit<C> {
     }
 
     fn validate(&self) -> Result<()> {
-        check_period(self.period, self.unit)?;
         if self.form == AtbForm::Auto {
             return Err(Error::InvalidInput(
                 "DiagATB unit with an unresolved form".into(),
             ));
         }
-        let (np, nq) = (self.spec.row_blocks.len(), self.spec.col_blocks.len());
-        self.spec.check(
-            self.period / 2,
-            self.spec.row_blocks.end,
-            self.spec.col_blocks.end,
-        )?;
-        if self.b.len() != np * nq || self.c.len() != np {
-            return Err(Error::InvalidInput(format!(
-                "DiagATB unit has {} C blocks and {} B blocks for a {np}×{nq} range",
-                self.c.len(),
-                self.b.len()
-            )));
+        UnitCheck {
+            algorithm: RULE.algorithm,
+            period: self.period,
+            unit: self.unit,
+            spec: &self.spec,
+            full: (self.b.len(), "B"),
+            per_range: (self.c.len(), "C", self.spec.row_blocks.len()),
+            rotations_match: self.rotations
+                == unit_rotations(self.unit, &self.spec.pairs, self.form),
+            factor: self.factor,
         }
-        if self.rotations != unit_rotations(self.unit, &self.spec.pairs, self.form) {
-            return Err(Error::InvalidInput(
-                "DiagATB unit lists the wrong rotation steps".into(),
-            ));
-        }
-        if !self.factor.is_finite() {
-            return Err(Error::InvalidInput(format!("factor {}", self.factor)));
-        }
-        Ok(())
+        .run()
     }
 
     /// `C_p` shifted by `2m` columns for every pair of the unit (`[m][p]`), rotations hoisted per
@@ -381,13 +348,9 @@ impl<C> AtbUnit<C> {
                 accumulate(ev, acc, ev.mul_const(&summed, &nu)?)?;
             }
         }
-        let blocks = out
-            .into_iter()
-            .map(|b| b.ok_or_else(|| Error::InvalidInput("DiagATB unit without pairs".into())))
-            .collect::<Result<Vec<_>>>()?;
         Ok(Partial {
             spec: self.spec.clone(),
-            blocks,
+            blocks: finished_blocks(RULE.algorithm, out)?,
         })
     }
 }

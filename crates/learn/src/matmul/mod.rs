@@ -10,6 +10,7 @@ pub mod blocks;
 pub mod compare;
 pub mod cost;
 pub mod masks;
+mod operands;
 pub mod partial;
 pub mod runner;
 pub mod shard;
