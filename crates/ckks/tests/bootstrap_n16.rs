@@ -41,6 +41,7 @@ fn bootstrap_boot_n16() {
     )
     .unwrap();
     let keygen_s = t.elapsed().as_secs_f64();
+    let rss_keys = memory_gib("VmRSS");
     let key_bytes = keys.size_bytes() + sparse.size_bytes();
     let t = Instant::now();
     let boot = CkksBootstrapper::new(&ctx, params)
@@ -48,6 +49,7 @@ fn bootstrap_boot_n16() {
         .with_encapsulation(Arc::new(sparse))
         .unwrap();
     let setup_s = t.elapsed().as_secs_f64();
+    let rss_setup = memory_gib("VmRSS");
     let eval = Evaluator::new(&ctx, Some(Arc::new(keys))).unwrap();
     let encoder = Encoder::new(&ctx);
     let n = params.slots();
@@ -92,6 +94,11 @@ fn bootstrap_boot_n16() {
     let worst = -errs.iter().copied().fold(0.0, f64::max).log2();
     println!("phases: {}", phases.join(", "));
     println!(
+        "memory: {rss_keys:.2} GiB resident after keygen, {rss_setup:.2} GiB after setup, peak \
+         {:.2} GiB",
+        memory_gib("VmHWM")
+    );
+    println!(
         "boot-n16, 2^{log_slots} slots: bootstrap {boot_s:.2} s wall, {:.2} s CPU, levels left {}, precision mean \
          {mean:.1} / worst {worst:.1} bits, keygen {keygen_s:.1} s, setup {setup_s:.1} s, keys \
          {:.2} GiB in memory, {} pre-encoded diagonals",
@@ -115,4 +122,15 @@ fn process_cpu_seconds() -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     // clock ticks: 100 per second on Linux unless configured otherwise
     Some((utime + stime) / 100.0)
+}
+
+/// A memory figure of this process in GiB (`VmRSS`, `VmHWM`, … from `/proc/self/status`; NaN
+/// where unavailable).
+fn memory_gib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / (1u64 << 20) as f64)
 }

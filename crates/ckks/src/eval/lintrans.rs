@@ -41,6 +41,7 @@ pub struct GiantStep<'a> {
 }
 
 /// A giant step's sums: `x0, x1` over `Q_l`, `y0, y1` over `Q_l ∪ P`.
+#[derive(Default)]
 struct GroupSums {
     x0: Option<RnsPoly>,
     x1: Option<RnsPoly>,
@@ -52,16 +53,25 @@ struct GroupSums {
 /// below 2^124, so 15 of them and a reduced residue stay below 2^128).
 const LAZY_TERMS: usize = 15;
 
+/// Baby-step rotations held at once. Each is three polynomials (`c0` over `Q_l`, two inner
+/// products over `Q_l ∪ P`: 47 MiB at the top of `boot-n16`), so all 15 baby steps of a
+/// 63-diagonal level would hold 0.7 GiB; they are computed and folded into the giant-step sums
+/// a few at a time instead (the sums are reduced once more per chunk, a negligible cost).
+const BABY_CHUNK: usize = 5;
+
 /// `Σ_k a_k ⊙ d_k` limb by limb (NTT form) with 128-bit lazy accumulation (one reduction per
-/// output residue for up to [`LAZY_TERMS`] terms). Every `a_k` has the output's shape; a `d_k`
-/// may have more limbs (the output is then over `Q_l` and `d_k`'s first limbs are used).
-/// `None` for no terms.
-fn dot(ctx: &Context, terms: &[(&RnsPoly, &RnsPoly)]) -> Option<RnsPoly> {
-    let (first, _) = terms.first()?;
+/// output residue for up to [`LAZY_TERMS`] terms), added to `acc` (or into a new polynomial
+/// when `acc` is `None`). Every `a_k` has the output's shape; a `d_k` may have more limbs (the
+/// output is then over `Q_l` and `d_k`'s first limbs are used). No terms: `acc` unchanged.
+fn dot_into(ctx: &Context, acc: &mut Option<RnsPoly>, terms: &[(&RnsPoly, &RnsPoly)]) {
+    let Some((first, _)) = terms.first() else {
+        return;
+    };
     let ring = ctx.ring();
     let n = ctx.n();
     let (nq, np) = (first.num_q(), first.num_p());
-    let mut out = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
+    let fresh = acc.is_none();
+    let out = acc.get_or_insert_with(|| RnsPoly::for_overwrite(n, nq, np, Form::Ntt));
     for_each_limb(out.data_mut(), n, |i, out| {
         let m = ring.modulus(i, nq);
         let limbs: Vec<(&[u64], &[u64])> = terms
@@ -70,7 +80,7 @@ fn dot(ctx: &Context, terms: &[(&RnsPoly, &RnsPoly)]) -> Option<RnsPoly> {
             .collect();
         for (start, chunk) in limbs.chunks(LAZY_TERMS).enumerate() {
             for (c, o) in out.iter_mut().enumerate() {
-                let mut acc: u128 = if start == 0 { 0 } else { *o as u128 };
+                let mut acc: u128 = if fresh && start == 0 { 0 } else { *o as u128 };
                 for (a, d) in chunk {
                     acc += a[c] as u128 * d[c] as u128;
                 }
@@ -78,14 +88,13 @@ fn dot(ctx: &Context, terms: &[(&RnsPoly, &RnsPoly)]) -> Option<RnsPoly> {
             }
         }
     });
-    Some(out)
 }
 
 /// A baby-step rotation of the input: `c0` rotated over `Q_l` and the raw inner products over
-/// `Q_l ∪ P` (neither for the identity, whose parts are the input's).
+/// `Q_l ∪ P`.
 struct BabyRotation {
-    c0: Option<RnsPoly>,
-    inner: Option<(RnsPoly, RnsPoly)>,
+    c0: RnsPoly,
+    inner: (RnsPoly, RnsPoly),
 }
 
 /// `y += P·x` on the q-limbs of `y` (`x` over the same `Q_l`): folds a part over `Q_l` into one
@@ -173,58 +182,54 @@ impl Evaluator {
             .map(|&b| key_for(b))
             .collect::<Result<Vec<_>>>()?;
 
-        let dec = if baby_keys.iter().any(Option::is_some) {
-            Some(decompose(ctx, &ct.c1))
-        } else {
-            None
-        };
-        let mut rotations: BTreeMap<i32, BabyRotation> = BTreeMap::new();
-        for (&b, key) in babies.iter().zip(&baby_keys) {
-            let rotation = match (key, &dec) {
-                (Some(key), Some(dec)) => {
-                    let perm = self.permutation(key.element);
-                    BabyRotation {
-                        c0: Some(ct.c0.automorphism(ring, key.element, &perm)),
-                        inner: Some(inner_products(ctx, dec, &key.key, Some(&perm))),
-                    }
-                }
-                _ => BabyRotation {
-                    c0: None,
-                    inner: None,
-                },
-            };
-            rotations.insert(b, rotation);
-        }
-        drop(dec);
         // Per giant step: x0 = Σ d_b·σ_b(c0), x1 = d_0·c1 (identity baby step only), and the
         // raw inner products y0, y1 = Σ d_b·(ip0_b, ip1_b) over Q_l ∪ P.
-        let mut sums = Vec::with_capacity(groups.len());
-        for group in groups {
-            let (mut x0, mut x1, mut y0, mut y1) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut sums: Vec<GroupSums> = groups.iter().map(|_| GroupSums::default()).collect();
+        let keyed: Vec<(i32, &GaloisKey)> = babies
+            .iter()
+            .zip(&baby_keys)
+            .filter_map(|(&b, key)| key.map(|k| (b, k)))
+            .collect();
+        for (group, sum) in groups.iter().zip(&mut sums) {
+            let (mut x0, mut x1) = (Vec::new(), Vec::new());
             for (b, d) in &group.diagonals {
-                match rotations.get(b) {
-                    Some(BabyRotation {
-                        c0: Some(c0),
-                        inner: Some((ip0, ip1)),
-                    }) => {
-                        x0.push((c0, *d));
-                        y0.push((ip0, *d));
-                        y1.push((ip1, *d));
-                    }
-                    _ => {
-                        x0.push((&ct.c0, *d));
-                        x1.push((&ct.c1, *d));
-                    }
+                if !keyed.iter().any(|(k, _)| k == b) {
+                    x0.push((&ct.c0, *d));
+                    x1.push((&ct.c1, *d));
                 }
             }
-            sums.push(GroupSums {
-                x0: dot(ctx, &x0),
-                x1: dot(ctx, &x1),
-                y0: dot(ctx, &y0),
-                y1: dot(ctx, &y1),
-            });
+            dot_into(ctx, &mut sum.x0, &x0);
+            dot_into(ctx, &mut sum.x1, &x1);
         }
-        drop(rotations);
+        if !keyed.is_empty() {
+            let dec = decompose(ctx, &ct.c1);
+            for chunk in keyed.chunks(BABY_CHUNK) {
+                let rotations: BTreeMap<i32, BabyRotation> = chunk
+                    .iter()
+                    .map(|&(b, key)| {
+                        let perm = self.permutation(key.element);
+                        let rotation = BabyRotation {
+                            c0: ct.c0.automorphism(ring, key.element, &perm),
+                            inner: inner_products(ctx, &dec, &key.key, Some(&perm)),
+                        };
+                        (b, rotation)
+                    })
+                    .collect();
+                for (group, sum) in groups.iter().zip(&mut sums) {
+                    let (mut x0, mut y0, mut y1) = (Vec::new(), Vec::new(), Vec::new());
+                    for (b, d) in &group.diagonals {
+                        if let Some(r) = rotations.get(b) {
+                            x0.push((&r.c0, *d));
+                            y0.push((&r.inner.0, *d));
+                            y1.push((&r.inner.1, *d));
+                        }
+                    }
+                    dot_into(ctx, &mut sum.x0, &x0);
+                    dot_into(ctx, &mut sum.y0, &y0);
+                    dot_into(ctx, &mut sum.y1, &y1);
+                }
+            }
+        }
 
         // Σ over giant steps: x0, x1 over Q_l; y0, y1 over Q_l ∪ P.
         let mut out_x0: Option<RnsPoly> = None;
