@@ -17,8 +17,8 @@
 //!   level instead and `bootstrap_level` = `output_level − 1`).
 //!
 //! The trainer's [`LevelPolicy`](crate::train::LevelPolicy) then works with
-//! `bootstrap_level − bootstrap_min` levels between bootstraps: 9 on `boot-n16` and on
-//! `insecure-boot-n12` (10 − 1), as in HETAL's 12 → 3 setting. Fresh encryptions stay at the top
+//! `bootstrap_level − bootstrap_min` levels between bootstraps: 11 on `boot-n16` and on
+//! `insecure-boot-n12` (12 − 1; HETAL's 12 → 3 setting has 9). Fresh encryptions stay at the top
 //! of the chain (the evaluator aligns them down where they meet lower operands).
 
 use std::sync::Arc;
