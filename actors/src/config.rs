@@ -16,13 +16,26 @@
 //!
 //! [client]                     # role = "client" only
 //! data = "data/digits"
+//!
+//! [transport]                  # optional: the runtime's table, same keys and defaults
+//! connect_timeout_ms = 10000
+//!
+//! [reconnect]                  # optional: the runtime's table
+//! max_attempts = 10
 //! ```
+//!
+//! The node part (`name`, `listen`, `cert_dir`, `mailbox_capacity`, `[peers]`, `[transport]`,
+//! `[reconnect]`) has the vocabulary of a plain runtime node file
+//! (`hetal_runtime::node::NODE_CONFIG_EXAMPLE` lists every key): both are checked and turned into
+//! a [`NodeConfig`] by the runtime's [`NodeConfigFile`]. The roster replaces the runtime's
+//! `accept_from`: every roster node without an address under `[peers]` may dial this one.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use hetal_runtime::NodeName;
+use hetal_runtime::node::{NodeConfigFile, ReconnectSection, TransportSection};
+use hetal_runtime::{NodeConfig, NodeName};
 use serde::Deserialize;
 
 use crate::error::{ActorError, Result};
@@ -50,6 +63,18 @@ pub struct NodeFileConfig {
     pub roster: RosterConfig,
     /// The data owner's job (role `client` only).
     pub client: Option<ClientJobConfig>,
+    /// Messages an actor's mailbox holds before senders wait (the runtime's default if absent).
+    #[serde(default)]
+    pub mailbox_capacity: Option<usize>,
+    /// QUIC timeouts, windows, packet sizes: the runtime's `[transport]` table.
+    #[serde(default)]
+    pub transport: TransportSection,
+    /// Redialling a lost peer: the runtime's `[reconnect]` table.
+    #[serde(default)]
+    pub reconnect: ReconnectSection,
+    /// The file this came from (or `<string>`), for error messages.
+    #[serde(skip)]
+    source_name: String,
 }
 
 /// The `[roster]` table.
@@ -96,10 +121,16 @@ fn node_name(s: &str) -> Result<NodeName> {
 }
 
 impl NodeFileConfig {
-    /// Parses a configuration; relative paths are resolved against `base`.
+    /// Parses a configuration; relative paths are resolved against `base`. Every value but the
+    /// certificates is checked here (those are loaded by [`Self::node_config`]).
     pub fn parse(text: &str, base: &Path) -> Result<Self> {
+        Self::parse_named(text, base, "<string>")
+    }
+
+    fn parse_named(text: &str, base: &Path, source_name: &str) -> Result<Self> {
         let mut config: NodeFileConfig =
-            toml::from_str(text).map_err(|e| ActorError::Config(e.to_string()))?;
+            toml::from_str(text).map_err(|e| ActorError::Config(format!("{source_name}: {e}")))?;
+        config.source_name = source_name.to_owned();
         config.cert_dir = base.join(&config.cert_dir);
         if let Some(job) = &mut config.client {
             job.data = base.join(&job.data);
@@ -118,10 +149,58 @@ impl NodeFileConfig {
                 "a [client] table is required for role client and only there".into(),
             ));
         }
-        for peer in config.peers.keys() {
-            node_name(peer)?;
-        }
+        config
+            .node_file()?
+            .check(&config.source_name)
+            .map_err(|e| ActorError::Config(e.to_string()))?;
         Ok(config)
+    }
+
+    /// The node part as the runtime's configuration file: `[peers]` are dialled, the other
+    /// roster nodes may dial us.
+    fn node_file(&self) -> Result<NodeConfigFile> {
+        let me = self.node_name()?;
+        let nodes = self.roster()?.all_nodes();
+        if let Some(stranger) = self
+            .peers
+            .keys()
+            .find(|p| !nodes.iter().any(|n| n.as_str() == p.as_str()))
+        {
+            return Err(ActorError::Config(format!(
+                "{}: peers.{stranger}: not in the [roster]",
+                self.source_name
+            )));
+        }
+        let mut accept_from: Vec<String> = Vec::new();
+        for n in nodes {
+            let n = n.as_str();
+            if n != me.as_str()
+                && !self.peers.contains_key(n)
+                && !accept_from.iter().any(|a| a == n)
+            {
+                accept_from.push(n.to_owned());
+            }
+        }
+        Ok(NodeConfigFile {
+            name: self.name.clone(),
+            listen: self.listen,
+            cert_dir: self.cert_dir.clone(),
+            mailbox_capacity: self.mailbox_capacity,
+            peers: self.peers.clone(),
+            accept_from,
+            transport: self.transport.clone(),
+            reconnect: self.reconnect.clone(),
+        })
+    }
+
+    /// The runtime configuration of this node: certificates loaded from `cert_dir`, every
+    /// roster node a peer (dialled if it has an address under `[peers]`), the `[transport]` and
+    /// `[reconnect]` settings applied.
+    pub fn node_config(&self) -> Result<NodeConfig> {
+        // `cert_dir` was resolved against the file's directory by `parse`.
+        self.node_file()?
+            .resolve(Path::new(""), &self.source_name)
+            .map_err(|e| ActorError::Config(e.to_string()))
     }
 
     /// Reads and parses `path` (bounded in size).
@@ -137,7 +216,11 @@ impl NodeFileConfig {
         }
         let text = std::fs::read_to_string(path)
             .map_err(|e| ActorError::Config(format!("{}: {e}", path.display())))?;
-        Self::parse(&text, path.parent().unwrap_or(Path::new(".")))
+        Self::parse_named(
+            &text,
+            path.parent().unwrap_or(Path::new(".")),
+            &path.display().to_string(),
+        )
     }
 
     /// This node's name.
@@ -195,5 +278,89 @@ workers = ["worker-1"]
         assert!(NodeFileConfig::parse(&wrong, Path::new(".")).is_err());
         let client_table = format!("{WORKER}[client]\ndata = \"d\"\n");
         assert!(NodeFileConfig::parse(&client_table, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn transport_and_reconnect_tables_are_the_runtimes() {
+        let text = format!(
+            "{WORKER}[transport]\nprofile = \"loopback\"\nconnect_timeout_ms = 2500\nchunk_size = 65536\n\
+             [reconnect]\nmax_attempts = 3\ninitial_delay_ms = 50\n"
+        );
+        let c = NodeFileConfig::parse(&text, Path::new(".")).unwrap();
+        let settings = c.transport.settings();
+        assert_eq!(
+            settings.connect_timeout,
+            std::time::Duration::from_millis(2500)
+        );
+        assert_eq!(settings.chunk_size, 65536);
+        assert_eq!(c.reconnect.settings().max_attempts, 3);
+        // The runtime's checks run at parse time and name the key.
+        let typo = format!("{WORKER}[transport]\nconect_timeout_ms = 1\n");
+        let e = NodeFileConfig::parse(&typo, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("conect_timeout_ms"), "{e}");
+        let contradiction = format!("{WORKER}[transport]\nkeep_alive_ms = 40000\n");
+        let e = NodeFileConfig::parse(&contradiction, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("keep_alive"), "{e}");
+        let bad_jitter = format!("{WORKER}[reconnect]\njitter = 2.0\n");
+        let e = NodeFileConfig::parse(&bad_jitter, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("reconnect"), "{e}");
+        let zero_mailbox = WORKER.replace("cert_dir", "mailbox_capacity = 0\ncert_dir");
+        let e = NodeFileConfig::parse(&zero_mailbox, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("mailbox_capacity"), "{e}");
+        let stranger = WORKER.replace("[peers]", "[peers]\nmallory = \"127.0.0.1:9\"");
+        let e = NodeFileConfig::parse(&stranger, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("peers.mallory"), "{e}");
+    }
+
+    #[test]
+    fn node_config_loads_certificates_and_applies_the_tables() {
+        let dir = std::env::temp_dir().join(format!("hetal-config-test-{}", std::process::id()));
+        let names: Vec<_> = ["client", "trainer", "worker-1"]
+            .iter()
+            .map(|n| NodeName::new(n).unwrap())
+            .collect();
+        let (ca, ids) =
+            hetal_runtime::identity::generate_cluster(&names, hetal_runtime::Validity::default())
+                .unwrap();
+        hetal_runtime::identity::write_cluster(&dir.join("certs"), &ca, &ids).unwrap();
+        let text = format!(
+            "{}[transport]\nconnect_timeout_ms = 2500\n[reconnect]\nmax_attempts = 0\n",
+            WORKER.replace("cert_dir", "mailbox_capacity = 5\ncert_dir")
+        );
+        let path = dir.join("worker-1.toml");
+        std::fs::write(&path, text).unwrap();
+        let result = NodeFileConfig::load(&path).and_then(|c| c.node_config());
+        let missing = NodeFileConfig::load(&path).and_then(|c| {
+            let mut c = c;
+            c.cert_dir = dir.join("nowhere");
+            c.node_config()
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+        let config = result.unwrap();
+        assert_eq!(config.identity.name().as_str(), "worker-1");
+        assert_eq!(config.mailbox_capacity, 5);
+        assert_eq!(
+            config.transport.connect_timeout,
+            std::time::Duration::from_millis(2500)
+        );
+        assert_eq!(config.transport.reconnect.max_attempts, 0);
+        let mut peers: Vec<_> = config
+            .peers
+            .iter()
+            .map(|p| (p.name.as_str().to_owned(), p.addr))
+            .collect();
+        peers.sort();
+        assert_eq!(
+            peers,
+            vec![
+                ("client".to_owned(), None),
+                (
+                    "trainer".to_owned(),
+                    Some("127.0.0.1:7101".parse().unwrap())
+                ),
+            ]
+        );
+        let e = missing.unwrap_err().to_string();
+        assert!(e.contains("worker-1.toml") && e.contains("cert_dir"), "{e}");
     }
 }

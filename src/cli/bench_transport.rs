@@ -1,5 +1,5 @@
 //! `hetal bench transport [--size BYTES] [--streams K] [--rounds R] [--asks N] [--chunk-size B]
-//! [--mtu-max B] [--lan] [--json]`: loopback throughput and latency of the hetal runtime (QUIC +
+//! [--mtu-max B] [--lan] [--threads T] [--json]`: loopback throughput and latency of the hetal runtime (QUIC +
 //! mutual TLS, actor to actor) beside a plain tokio TCP copy through the same loopback, in the same
 //! run.
 //!
@@ -14,6 +14,8 @@
 //!   `--mtu-max` override single knobs. The report names the chunk size, the MTU bounds, the MTU
 //!   the connection actually reached, and the process CPU time per GB for both transports
 //!   (steadier than MB/s on a shared machine).
+//! * Each end (node and TCP peer) runs on a tokio runtime of its own with `T` workers (default 2,
+//!   like `hetal node`), as two node processes would.
 //!
 //! `--json` prints one object with the fields of `hetal_runtime::bench::TransportBenchReport`.
 
@@ -46,6 +48,9 @@ pub struct BenchTransportArgs {
     /// growing them to 64 KB on loopback.
     #[arg(long)]
     pub lan: bool,
+    /// Tokio worker threads of each end's runtime.
+    #[arg(long, default_value_t = hetal_runtime::bench::NODE_WORKER_THREADS)]
+    pub threads: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -57,6 +62,10 @@ pub fn run(args: &BenchTransportArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.streams > 0, "--streams must be positive");
     anyhow::ensure!(args.rounds > 0, "--rounds must be positive");
     anyhow::ensure!(args.asks > 0, "--asks must be positive");
+    anyhow::ensure!(
+        (1..=256).contains(&args.threads),
+        "--threads must be between 1 and 256"
+    );
     let mut settings = TransportSettings {
         large_packets_on_loopback: !args.lan,
         ..TransportSettings::default()
@@ -74,14 +83,15 @@ pub fn run(args: &BenchTransportArgs) -> anyhow::Result<()> {
         rounds: args.rounds,
         asks: args.asks,
         settings,
+        threads: args.threads,
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     println!(
-        "loopback, {} x {} bytes x {} rounds; {} small asks",
-        report.streams, report.size, report.rounds, report.quic_ask.count
+        "loopback, {} x {} bytes x {} rounds; {} small asks; {} tokio workers per end",
+        report.streams, report.size, report.rounds, report.quic_ask.count, report.threads
     );
     let reached = report
         .quic_path

@@ -292,9 +292,31 @@ impl NodeConfigFile {
         })
     }
 
+    /// Checks every value except the certificates (which need not exist yet, e.g. before
+    /// `hetal certs init`): names, peers, mailbox capacity, `[transport]` and `[reconnect]`.
+    pub fn check(&self, source_name: &str) -> Result<(), ConfigError> {
+        self.checked(source_name).map(|_| ())
+    }
+
     /// Checks every value and builds the node configuration: certificates are loaded from
     /// `cert_dir` resolved against `base` (the directory of the file).
     pub fn resolve(&self, base: &Path, source_name: &str) -> Result<NodeConfig, ConfigError> {
+        let checked = self.checked(source_name)?;
+        let identity =
+            NodeIdentity::load(&base.join(&self.cert_dir), &checked.name).map_err(|error| {
+                ConfigError::Identity {
+                    source_name: source_name.to_owned(),
+                    error,
+                }
+            })?;
+        let mut config = NodeConfig::new(identity, self.listen);
+        config.peers = checked.peers;
+        config.transport = checked.transport;
+        config.mailbox_capacity = checked.mailbox_capacity;
+        Ok(config)
+    }
+
+    fn checked(&self, source_name: &str) -> Result<Checked, ConfigError> {
         let invalid = |key: &str, reason: String| ConfigError::Invalid {
             source_name: source_name.to_owned(),
             key: key.to_owned(),
@@ -339,18 +361,21 @@ impl NodeConfigFile {
         transport
             .validate()
             .map_err(|e| invalid("transport", e.to_string()))?;
-        let identity = NodeIdentity::load(&base.join(&self.cert_dir), &name).map_err(|error| {
-            ConfigError::Identity {
-                source_name: source_name.to_owned(),
-                error,
-            }
-        })?;
-        let mut config = NodeConfig::new(identity, self.listen);
-        config.peers = peers;
-        config.transport = transport;
-        config.mailbox_capacity = mailbox_capacity;
-        Ok(config)
+        Ok(Checked {
+            name,
+            peers,
+            transport,
+            mailbox_capacity,
+        })
     }
+}
+
+/// The values of a [`NodeConfigFile`] after checking, before the certificates are loaded.
+struct Checked {
+    name: NodeName,
+    peers: Vec<PeerConfig>,
+    transport: TransportSettings,
+    mailbox_capacity: usize,
 }
 
 impl NodeConfig {
