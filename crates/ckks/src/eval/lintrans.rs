@@ -190,6 +190,9 @@ impl Evaluator {
             .zip(&baby_keys)
             .filter_map(|(&b, key)| key.map(|k| (b, k)))
             .collect();
+        // The identity baby steps (no key) multiply the input itself: its c1 goes into x1, its
+        // c0 into x0 together with the first chunk of rotations (one reduction pass fewer).
+        let mut identity_x0: Vec<Vec<(&RnsPoly, &RnsPoly)>> = Vec::with_capacity(groups.len());
         for (group, sum) in groups.iter().zip(&mut sums) {
             let (mut x0, mut x1) = (Vec::new(), Vec::new());
             for (b, d) in &group.diagonals {
@@ -198,12 +201,16 @@ impl Evaluator {
                     x1.push((&ct.c1, *d));
                 }
             }
-            dot_into(ctx, &mut sum.x0, &x0);
             dot_into(ctx, &mut sum.x1, &x1);
+            identity_x0.push(x0);
         }
-        if !keyed.is_empty() {
+        if keyed.is_empty() {
+            for (x0, sum) in identity_x0.iter().zip(&mut sums) {
+                dot_into(ctx, &mut sum.x0, x0);
+            }
+        } else {
             let dec = decompose(ctx, &ct.c1);
-            for chunk in keyed.chunks(BABY_CHUNK) {
+            for (i, chunk) in keyed.chunks(BABY_CHUNK).enumerate() {
                 let rotations: BTreeMap<i32, BabyRotation> = chunk
                     .iter()
                     .map(|&(b, key)| {
@@ -215,8 +222,9 @@ impl Evaluator {
                         (b, rotation)
                     })
                     .collect();
-                for (group, sum) in groups.iter().zip(&mut sums) {
-                    let (mut x0, mut y0, mut y1) = (Vec::new(), Vec::new(), Vec::new());
+                for ((group, sum), identity) in groups.iter().zip(&mut sums).zip(&identity_x0) {
+                    let mut x0 = if i == 0 { identity.clone() } else { Vec::new() };
+                    let (mut y0, mut y1) = (Vec::new(), Vec::new());
                     for (b, d) in &group.diagonals {
                         if let Some(r) = rotations.get(b) {
                             x0.push((&r.c0, *d));
