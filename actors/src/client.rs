@@ -15,7 +15,8 @@ use ndarray::{Array2, Axis};
 use tokio::sync::mpsc;
 
 use crate::backend::rotations::abt_rotations;
-use crate::backend::{ClientBackend, KeyScope, ServerBackend};
+use crate::backend::shared::negotiate;
+use crate::backend::{ClientBackend, KeyScope, MaterialBody, MaterialDigest, ServerBackend};
 use crate::error::{ActorError, Result};
 use crate::messages::{
     BlobSink, EpochVerdict, FinalModel, TrainingSetup, UploadTraining, UploadTrainingBody,
@@ -278,11 +279,66 @@ pub fn upload_messages<K: ClientBackend>(
     setup: TrainingSetup,
     data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
 ) -> Result<(Option<UploadValidation>, UploadTraining)> {
+    upload_messages_held(roster, backend, setup, data, HeldMaterial::default())
+}
+
+/// Which receivers hold the client's public material already (they answered its offer "held"
+/// within this process): they get [`MaterialBody::Held`] instead of the keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeldMaterial {
+    /// The evaluator's scope, held by the evaluator.
+    pub evaluator: Option<MaterialDigest>,
+    /// The full key set, held by the trainer.
+    pub trainer: Option<MaterialDigest>,
+}
+
+/// The public material of `scope`: by reference when `held`, else serialized into `sink`.
+fn material_for<K: ClientBackend>(
+    backend: &K,
+    scope: &KeyScope,
+    held: Option<MaterialDigest>,
+    sink: &mut BlobSink,
+) -> Result<MaterialBody> {
+    match held {
+        Some(digest) => Ok(MaterialBody::Held(digest)),
+        None => backend.material(scope, sink),
+    }
+}
+
+/// Offers the evaluator and the trainer their material by digest (see
+/// [`crate::backend::shared`]); the offers keep the material alive until they are answered.
+pub async fn offer_material<K: ClientBackend>(
+    node: &Node,
+    roster: &Roster,
+    backend: &K,
+    setup: TrainingSetup,
+    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
+) -> Result<HeldMaterial> {
+    let mut held = HeldMaterial::default();
+    if let Some(evaluator) = &roster.evaluator {
+        let offer = backend.offer(&evaluator_scope(setup, data)?)?;
+        held.evaluator = negotiate(node, evaluator, EVALUATOR_ACTOR, offer.as_ref()).await;
+    }
+    let offer = backend.offer(&KeyScope::Full)?;
+    held.trainer = negotiate(node, &roster.trainer, TRAINER_ACTOR, offer.as_ref()).await;
+    Ok(held)
+}
+
+/// [`upload_messages`] with the material that `held` says the receivers hold sent by
+/// reference.
+pub fn upload_messages_held<K: ClientBackend>(
+    roster: &Roster,
+    backend: &K,
+    setup: TrainingSetup,
+    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
+    held: HeldMaterial,
+) -> Result<(Option<UploadValidation>, UploadTraining)> {
     let server = backend.server();
     let validation = match &roster.evaluator {
         Some(_) => {
             let mut sink = BlobSink::default();
-            let material = backend.material(&evaluator_scope(setup, data)?, &mut sink)?;
+            let scope = evaluator_scope(setup, data)?;
+            let material = material_for(backend, &scope, held.evaluator, &mut sink)?;
             let batches = data
                 .validation
                 .iter()
@@ -297,7 +353,7 @@ pub fn upload_messages<K: ClientBackend>(
         None => None,
     };
     let mut sink = BlobSink::default();
-    let material = backend.material(&KeyScope::Full, &mut sink)?;
+    let material = material_for(backend, &KeyScope::Full, held.trainer, &mut sink)?;
     let train = data
         .train
         .iter()
@@ -348,7 +404,9 @@ pub async fn upload_with_progress<K: ClientBackend>(
 ) -> Result<()> {
     let tap = tap.cloned();
     let progress = progress.cloned();
-    let (validation, training) = upload_messages(roster, backend, setup, data)?;
+    // Receivers of this process share the client's keys: only the ciphertexts travel to them.
+    let held = offer_material(node, roster, backend, setup, data).await?;
+    let (validation, training) = upload_messages_held(roster, backend, setup, data, held)?;
     let validation_bytes = validation.as_ref().map_or(0, |m| m.blob_bytes());
     let total = validation_bytes + training.blob_bytes();
     report(&progress, ProgressEvent::Upload { bytes: 0, total });

@@ -8,14 +8,16 @@ use std::time::Instant;
 
 use hetal_learn::pack::BlockMatrix;
 use hetal_learn::train::{EncryptedBatch, EncryptedTrainer};
-use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, Rejection};
+use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, Rejection, Respond, Response};
 
-use crate::backend::{ServerBackend, ServerOptions};
+use crate::backend::shared::Pinned;
+use crate::backend::{MaterialBody, ServerBackend, ServerOptions};
 use crate::error::{ActorError, Result};
 use crate::messages::{
     BlobSink, EvaluateEpoch, TrainingSetup, UploadValidation, ValidationForm, ValidationOutput,
     ValidationOutputBody, decode_batch, decode_matrix, encode_matrix,
 };
+use crate::messages::{MaterialAnswer, OfferMaterial};
 use crate::progress::{Party, Phase, ProgressEvent, ProgressSink, ValidationKind, report};
 use crate::roster::{CLIENT_ACTOR, Role, Roster};
 use crate::tap::{self, Tap};
@@ -66,6 +68,8 @@ pub struct Evaluator<B: ServerBackend> {
     node: Node,
     runtime: tokio::runtime::Handle,
     job: Option<ValidationJob<B>>,
+    /// Material the client offered by reference and this process holds, until its upload.
+    pinned: Pinned<B>,
     tap: Option<Tap>,
     progress: Option<ProgressSink>,
 }
@@ -85,6 +89,7 @@ impl<B: ServerBackend> Evaluator<B> {
             node,
             runtime,
             job: None,
+            pinned: Pinned::default(),
             tap,
             progress: None,
         }
@@ -100,6 +105,18 @@ impl<B: ServerBackend> Evaluator<B> {
 impl<B: ServerBackend> Actor for Evaluator<B> {
     fn handlers(handlers: &mut Handlers<Self>) {
         handlers.tell::<UploadValidation>().tell::<EvaluateEpoch>();
+        handlers.ask::<OfferMaterial>();
+    }
+}
+
+impl<B: ServerBackend> Respond<OfferMaterial> for Evaluator<B> {
+    fn respond(&mut self, msg: OfferMaterial, ctx: &MessageContext) -> Response<MaterialAnswer> {
+        if let Err(e) = self.roster.require(ctx, "OfferMaterial", &[Role::Client]) {
+            return Response::Ready(Err(e));
+        }
+        let answer = self.pinned.answer(&msg);
+        tap::record(&self.tap, &answer);
+        Response::ok(answer)
     }
 }
 
@@ -107,13 +124,18 @@ impl<B: ServerBackend> Handle<UploadValidation> for Evaluator<B> {
     fn handle(&mut self, msg: UploadValidation, ctx: &MessageContext) -> Result<(), Rejection> {
         self.roster
             .require(ctx, "UploadValidation", &[Role::Client])?;
+        let pinned = match &msg.body.material {
+            MaterialBody::Held(digest) => self.pinned.take(Some(digest)),
+            _ => None,
+        };
         let decode = || -> Result<ValidationJob<B>> {
-            let backend = B::from_material(&msg.body.material, &msg.blobs, self.options)?;
+            let backend =
+                B::from_material_shared(&msg.body.material, &msg.blobs, self.options, pinned)?;
             let batches = msg
                 .body
                 .batches
                 .iter()
-                .map(|b| decode_batch(&backend, b, &msg.blobs))
+                .map(|b| decode_batch(&*backend, b, &msg.blobs))
                 .collect::<Result<Vec<_>>>()?;
             if batches.is_empty() || batches.iter().any(|b| b.y.is_some()) {
                 return Err(ActorError::Protocol(
@@ -121,7 +143,7 @@ impl<B: ServerBackend> Handle<UploadValidation> for Evaluator<B> {
                 ));
             }
             Ok(ValidationJob {
-                backend: Arc::new(backend),
+                backend,
                 setup: msg.body.setup,
                 batches: Arc::new(batches),
             })

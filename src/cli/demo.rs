@@ -211,6 +211,31 @@ pub fn plan(
 /// shared process-wide, refuse up front instead of being killed half-way.
 const SECURE_DEMO_MIN_AVAILABLE_BYTES: u64 = 28 << 30;
 
+/// This process's resident memory now and at its peak (`VmRSS`, `VmHWM` from
+/// `/proc/self/status`, Linux), in bytes; `None` where they cannot be read.
+fn resident_memory() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        kib.checked_mul(1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Logs the resident memory at a phase boundary (`RUST_LOG=info` or `-v` shows it): where the
+/// secure demo's memory goes.
+fn log_memory(phase: &str) {
+    if let Some((now, peak)) = resident_memory() {
+        let gb = |b: u64| b as f64 / 1e9;
+        tracing::info!(
+            "memory after {phase}: resident {:.2} GB, peak so far {:.2} GB",
+            gb(now),
+            gb(peak)
+        );
+    }
+}
+
 /// `MemAvailable` from `/proc/meminfo` (Linux), in bytes; `None` where it cannot be read.
 fn available_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -369,6 +394,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
                 CkksClient::generate_bootstrappable(&spec, allow_insecure, &setup, seed)
             })
             .context("client key generation")?;
+            log_memory("key generation");
             report_event(
                 &keygen_sink,
                 ProgressEvent::KeyGen {
@@ -566,6 +592,7 @@ where
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    log_memory("deployment start");
     stages.push(StageTime {
         name: "deployment start".into(),
         seconds: t.elapsed().as_secs_f64(),
@@ -586,6 +613,7 @@ where
             sink.as_ref(),
         )
     })?;
+    log_memory("encryption");
     stages.push(StageTime {
         name: "encryption".into(),
         seconds: t.elapsed().as_secs_f64(),
@@ -598,6 +626,7 @@ where
     ));
     upload_from_client(&deployment, &*backend, setup, &upload, None).await?;
     drop(upload);
+    log_memory("upload");
     stages.push(StageTime {
         name: "upload".into(),
         seconds: t.elapsed().as_secs_f64(),
@@ -613,6 +642,7 @@ where
         })
         .await?;
     let training = t.elapsed();
+    log_memory("training");
     let tally = bars.tally();
     stages.push(StageTime {
         name: "training steps".into(),

@@ -10,7 +10,7 @@
 //! [`bootstrap_params_for`], the one choice per preset every caller agrees on.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use hetal_ckks::circuits::bootstrap::SparseSecretKeys;
@@ -26,20 +26,31 @@ use hetal_learn::eval::{
     CkksSlots, NoClient, SecretKeyClient, ServerBootstrapper, SimConfig, bootstrap_params_for,
 };
 
+use super::digest::KeyDigests;
+use super::key_registry::{self, PublicMaterial, Sealed};
 use super::rotations::{KeyScope, training_rotations};
-use super::{BootstrapMaterial, ClientBackend, MaterialBody, ServerBackend, ServerOptions, blob};
+use super::{
+    BootstrapMaterial, ClientBackend, MaterialBody, MaterialDigest, MaterialOffer, ServerBackend,
+    ServerOptions, blob,
+};
 use crate::error::{ActorError, Result};
 use crate::messages::{BlobSink, TrainingSetup};
 
 /// CKKS on a key-less node: context, evaluator (the evaluation keys it was sent), encoder and,
-/// when it was sent the bootstrapping material, a bootstrapper.
+/// when it was sent the bootstrapping material, a bootstrapper. Shared by the parties of one
+/// process through [`key_registry`] (it holds public material only).
 pub struct CkksServer {
     ctx: Arc<Context>,
     keys: Arc<EvaluationKeys>,
     evaluator: Evaluator,
     encoder: Encoder,
     bootstrap: Option<ServerBootstrap>,
+    /// Content digests of its keys, computed on first use.
+    digests: OnceLock<KeyDigests>,
 }
+
+impl Sealed for CkksServer {}
+impl PublicMaterial for CkksServer {}
 
 /// A server's bootstrapping: the planned bootstrapper and the encapsulation keys it came from
 /// (passed on to parties that also bootstrap).
@@ -94,7 +105,39 @@ impl CkksServer {
             keys,
             ctx: Arc::clone(ctx),
             bootstrap,
+            digests: OnceLock::new(),
         })
+    }
+
+    /// Content digests of its keys (hashed once, in parallel, on first use).
+    fn key_digests(&self) -> Result<&KeyDigests> {
+        if let Some(d) = self.digests.get() {
+            return Ok(d);
+        }
+        let sparse = self.bootstrap.as_ref().map(|b| b.sparse.as_deref());
+        let computed = KeyDigests::compute(&self.ctx, &self.keys, sparse)?;
+        Ok(self.digests.get_or_init(|| computed))
+    }
+
+    /// The content digest of everything it holds (what a receiver of its material computes).
+    pub fn material_digest(&self) -> Result<MaterialDigest> {
+        self.key_digests()?
+            .material(&self.keys.galois.elements().collect())
+    }
+
+    /// A server holding the `scope` subset of its keys, sharing their key-switching keys (no
+    /// copy of any residue), without bootstrapping unless the scope is everything.
+    fn view(self: &Arc<Self>, scope: &KeyScope) -> Result<Arc<Self>> {
+        if *scope == KeyScope::Full {
+            return Ok(Arc::clone(self));
+        }
+        let keys = scoped_keys(&self.ctx, &self.keys, scope)?;
+        let elements: BTreeSet<u64> = keys.galois.elements().collect();
+        let view = Self::new(&self.ctx, keys)?;
+        if let Ok(d) = self.key_digests() {
+            let _ = view.digests.set(d.restricted(&elements));
+        }
+        Ok(Arc::new(view))
     }
 
     /// The context.
@@ -113,10 +156,11 @@ impl CkksServer {
     }
 }
 
-/// `keys` restricted to `scope` (shares nothing: the subset is copied).
-fn scoped_keys(ctx: &Context, keys: &EvaluationKeys, scope: &KeyScope) -> Result<EvaluationKeys> {
+/// The Galois elements of the rotation steps (and conjugation) of `scope`; `None` for
+/// [`KeyScope::Full`].
+fn scope_elements(ctx: &Context, scope: &KeyScope) -> Result<Option<BTreeSet<u64>>> {
     let KeyScope::Rotations { steps, conjugation } = scope else {
-        return Ok(keys.clone());
+        return Ok(None);
     };
     let mut elements: BTreeSet<u64> = BTreeSet::new();
     let order = (ctx.n() / 2) as isize;
@@ -131,6 +175,15 @@ fn scoped_keys(ctx: &Context, keys: &EvaluationKeys, scope: &KeyScope) -> Result
     if *conjugation {
         elements.insert(ctx.galois_element_for_conjugation());
     }
+    Ok(Some(elements))
+}
+
+/// `keys` restricted to `scope`. The subset's keys share their key-switching keys with `keys`
+/// (a clone of a Galois or relinearization key copies no residue).
+fn scoped_keys(ctx: &Context, keys: &EvaluationKeys, scope: &KeyScope) -> Result<EvaluationKeys> {
+    let Some(elements) = scope_elements(ctx, scope)? else {
+        return Ok(keys.clone());
+    };
     let mut galois = GaloisKeys::default();
     for element in elements {
         let key = keys.galois.get(element).ok_or_else(|| {
@@ -194,9 +247,12 @@ impl ServerBackend for CkksServer {
             bootstrap,
         } = material
         else {
-            return Err(ActorError::Protocol(
-                "simulator material sent to a CKKS node".into(),
-            ));
+            return Err(ActorError::Protocol(match material {
+                MaterialBody::Held(digest) => {
+                    format!("material {digest} sent by reference to a node that does not hold it")
+                }
+                _ => "simulator material sent to a CKKS node".into(),
+            }));
         };
         let spec: ParameterSpec = serial::spec_from_bytes(blob(blobs, *spec)?)?;
         let ctx = Context::new(&spec, options.allow_insecure)?;
@@ -216,6 +272,36 @@ impl ServerBackend for CkksServer {
                 Self::bootstrapping(&ctx, Arc::new(keys), sparse)
             }
         }
+    }
+
+    fn from_material_shared(
+        material: &MaterialBody,
+        blobs: &[Bytes],
+        options: ServerOptions,
+        pinned: Option<Arc<Self>>,
+    ) -> Result<Arc<Self>> {
+        if let MaterialBody::Held(digest) = material {
+            return pinned.or_else(|| Self::held(digest)).ok_or_else(|| {
+                ActorError::Protocol(format!("material {digest} is not held here"))
+            });
+        }
+        let built = Arc::new(Self::from_material(material, blobs, options)?);
+        // Registered under the digest of what arrived (never the sender's word for it), so a
+        // party of this process offered the same material later shares this copy.
+        let digest = built.material_digest()?;
+        Ok(key_registry::register(digest, &built))
+    }
+
+    fn offer(self: &Arc<Self>, scope: &KeyScope) -> Result<Option<MaterialOffer>> {
+        let view = self.view(scope)?;
+        let digest = view.material_digest()?;
+        let shared = key_registry::register(digest, &view);
+        let bytes = shared.keys.size_bytes() as u64;
+        Ok(Some(MaterialOffer::new(digest, bytes, shared)))
+    }
+
+    fn held(digest: &MaterialDigest) -> Option<Arc<Self>> {
+        key_registry::lookup(digest)
     }
 
     fn evaluator(&self) -> Result<Self::Eval<'_>> {
@@ -393,6 +479,10 @@ impl ClientBackend for CkksClient {
 
     fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody> {
         self.public()?.material(scope, sink)
+    }
+
+    fn offer(&self, scope: &KeyScope) -> Result<Option<MaterialOffer>> {
+        ServerBackend::offer(&self.public()?, scope)
     }
 
     fn release_public_material(&self) {

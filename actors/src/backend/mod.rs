@@ -7,10 +7,17 @@
 //! whole training runs in tests) and [`ckks`] (real CKKS ciphertexts and evaluation keys).
 
 pub mod ckks;
+mod digest;
+pub mod key_registry;
 pub mod rotations;
+pub mod shared;
 pub mod sim;
 
+pub use key_registry::MaterialDigest;
 pub use rotations::KeyScope;
+pub use shared::MaterialOffer;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hetal_learn::eval::{SimConfig, SlotCodec, SlotEvaluator};
@@ -41,6 +48,9 @@ pub enum MaterialBody {
         /// Present when the receiver bootstraps.
         bootstrap: Option<BootstrapMaterial>,
     },
+    /// Material the receiver said it already holds (it answered a
+    /// [`crate::messages::OfferMaterial`] for this digest within this process): no blob.
+    Held(MaterialDigest),
 }
 
 /// What a CKKS party needs besides its evaluation keys to bootstrap. The bootstrap's parameters
@@ -68,12 +78,40 @@ pub trait ServerBackend: Send + Sync + Sized + 'static {
     where
         Self: 'a;
 
-    /// Builds the backend from the client's public material.
+    /// Builds the backend from the client's public material (sent in full, not
+    /// [`MaterialBody::Held`]).
     fn from_material(
         material: &MaterialBody,
         blobs: &[Bytes],
         options: ServerOptions,
     ) -> Result<Self>;
+    /// The backend for received material, shared with the other parties of this process: a
+    /// [`MaterialBody::Held`] reference resolves to `pinned` (what the receiver took when it
+    /// answered the offer) or the process registry; material sent in full is built once and,
+    /// where the backend shares, registered so that the next party finds it.
+    fn from_material_shared(
+        material: &MaterialBody,
+        blobs: &[Bytes],
+        options: ServerOptions,
+        pinned: Option<Arc<Self>>,
+    ) -> Result<Arc<Self>> {
+        match material {
+            MaterialBody::Held(digest) => pinned
+                .or_else(|| Self::held(digest))
+                .ok_or_else(|| ActorError::Protocol(format!("material {digest} is not held here"))),
+            _ => Ok(Arc::new(Self::from_material(material, blobs, options)?)),
+        }
+    }
+    /// The material of `scope` as an offer by reference to a party of this process (registered
+    /// in [`key_registry`]); `None` where the backend does not share (the simulator's material
+    /// is a few numbers).
+    fn offer(self: &Arc<Self>, _scope: &KeyScope) -> Result<Option<MaterialOffer>> {
+        Ok(None)
+    }
+    /// The live material registered under `digest` in this process, if any.
+    fn held(_digest: &MaterialDigest) -> Option<Arc<Self>> {
+        None
+    }
     /// A slot evaluator.
     fn evaluator(&self) -> Result<Self::Eval<'_>>;
     /// Serializes a ciphertext for the wire.
@@ -113,6 +151,11 @@ pub trait ClientBackend: Send + Sync + 'static {
     /// Adds the public material of `scope` to `sink` and describes it (the trainer gets it
     /// all, an evaluator sending logits only the rotations of its multiplication).
     fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody>;
+    /// The public material of `scope` as an offer by reference to a party of this process
+    /// (see [`ServerBackend::offer`]); `None` where the backend does not share.
+    fn offer(&self, _scope: &KeyScope) -> Result<Option<MaterialOffer>> {
+        Ok(None)
+    }
     /// Drops the client's own copy of the public material once it has been uploaded (at
     /// N = 2^16 the bootstrapping keys are gigabytes; encrypting and decrypting need none).
     /// Later calls to [`ClientBackend::material`] fail.

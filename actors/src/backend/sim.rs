@@ -39,6 +39,9 @@ impl ServerBackend for SimServer {
             MaterialBody::Ckks { .. } => Err(ActorError::Protocol(
                 "CKKS material sent to a simulator node".into(),
             )),
+            MaterialBody::Held(digest) => Err(ActorError::Protocol(format!(
+                "material {digest} sent by reference to a simulator node"
+            ))),
         }
     }
 

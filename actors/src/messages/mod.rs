@@ -7,11 +7,13 @@
 //! public by construction.
 
 pub mod envelope;
+pub mod material;
 pub mod matrix;
 pub mod training;
 pub mod work;
 
 pub use envelope::{BlobSink, Body, Envelope};
+pub use material::{MaterialAnswer, OfferMaterial};
 pub use matrix::{BatchBody, decode_batch, decode_matrix, encode_batch, encode_matrix};
 pub use training::{
     EpochVerdict, EvaluateEpoch, EvaluateEpochBody, FinalModel, FinalModelBody, TrainingSetup,
@@ -24,7 +26,7 @@ pub use work::{
 };
 
 /// Wire names of every message type, for tests that enumerate them.
-pub const ALL_MESSAGE_NAMES: [&str; 11] = [
+pub const ALL_MESSAGE_NAMES: [&str; 13] = [
     training::UPLOAD_TRAINING,
     training::UPLOAD_VALIDATION,
     training::EVALUATE_EPOCH,
@@ -36,4 +38,6 @@ pub const ALL_MESSAGE_NAMES: [&str; 11] = [
     work::KEYS_LOADED,
     work::COMPUTE_UNIT,
     work::UNIT_OUTCOME,
+    material::OFFER_MATERIAL,
+    material::MATERIAL_ANSWER,
 ];

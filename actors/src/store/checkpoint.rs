@@ -241,6 +241,11 @@ pub fn material_fingerprint(material: &MaterialBody, blobs: &[Bytes]) -> StoreRe
                 hash_blob(&mut h, bytes);
             }
         }
+        // Shared by reference within one process: its content digest stands for the keys.
+        MaterialBody::Held(digest) => {
+            h.update(b"hetal-material/held/1");
+            h.update(digest.0);
+        }
     }
     Ok(h.finalize().into())
 }

@@ -3,6 +3,7 @@
 //! epoch and follows the client's verdict. It is generic over a [`ServerBackend`], which cannot
 //! decrypt: the trainer holds no secret key by type.
 
+pub mod keys;
 pub mod pool;
 pub mod scheduler;
 pub mod step;
@@ -15,20 +16,23 @@ use hetal_learn::pack::BlockMatrix;
 use hetal_learn::train::checkpoint::{Digest32, RunConfig, TrainingCheckpoint};
 use hetal_learn::train::server::MatmulExecutor;
 use hetal_learn::train::{Decision, EncryptedBatch, EncryptedTrainer, Verdict};
-use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, NodeName, Rejection};
+use hetal_runtime::{
+    Actor, Handle, Handlers, MessageContext, Node, NodeName, Rejection, Respond, Response,
+};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 
 use crate::backend::rotations::matmul_rotations;
-use crate::backend::{KeyScope, ServerBackend, ServerOptions};
+use crate::backend::shared::Pinned;
+use crate::backend::{KeyScope, MaterialBody, ServerBackend, ServerOptions};
 use crate::error::{ActorError, Result};
 use crate::evaluator::validation_kind;
 use crate::messages::{
     BlobSink, EpochVerdict, EvaluateEpoch, EvaluateEpochBody, FinalModel, FinalModelBody, JoinPool,
-    LoadKeys, LoadKeysBody, TrainingSetup, UploadTraining, ValidationOutput, ValidationOutputBody,
-    decode_batch, decode_matrix, encode_matrix,
+    MaterialAnswer, OfferMaterial, TrainingSetup, UploadTraining, ValidationOutput,
+    ValidationOutputBody, decode_batch, decode_matrix, encode_matrix,
 };
 use crate::progress::{self, Party, Phase, ProgressEvent, ProgressSink};
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster};
@@ -36,6 +40,7 @@ use crate::store::checkpoint::{
     CheckpointConfig, JobCheckpoints, dataset_digest, material_fingerprint,
 };
 use crate::tap::{self, Tap};
+use keys::WorkerKeys;
 use pool::WorkerPool;
 use scheduler::{Scheduler, SchedulerStats};
 use step::{DistributedMatmul, check_weights};
@@ -131,7 +136,8 @@ pub struct Trainer<B: ServerBackend> {
     node: Node,
     handle: TrainerHandle,
     verdicts: Option<mpsc::UnboundedSender<Verdict>>,
-    _backend: std::marker::PhantomData<fn() -> B>,
+    /// Material the client offered by reference and this process holds, until its upload.
+    pinned: Pinned<B>,
 }
 
 impl<B: ServerBackend> Trainer<B> {
@@ -142,7 +148,7 @@ impl<B: ServerBackend> Trainer<B> {
             node,
             handle: TrainerHandle::default(),
             verdicts: None,
-            _backend: std::marker::PhantomData,
+            pinned: Pinned::default(),
         }
     }
 
@@ -157,7 +163,21 @@ impl<B: ServerBackend> Actor for Trainer<B> {
         handlers
             .tell::<UploadTraining>()
             .tell::<JoinPool>()
-            .tell::<EpochVerdict>();
+            .tell::<EpochVerdict>()
+            .ask::<OfferMaterial>();
+    }
+}
+
+impl<B: ServerBackend> Respond<OfferMaterial> for Trainer<B> {
+    fn respond(&mut self, msg: OfferMaterial, ctx: &MessageContext) -> Response<MaterialAnswer> {
+        if let Err(e) = self
+            .config
+            .roster
+            .require(ctx, "OfferMaterial", &[Role::Client])
+        {
+            return Response::Ready(Err(e));
+        }
+        Response::ok(self.pinned.answer(&msg))
     }
 }
 
@@ -195,6 +215,10 @@ impl<B: ServerBackend> Handle<UploadTraining> for Trainer<B> {
         if self.verdicts.as_ref().is_some_and(|tx| !tx.is_closed()) {
             return Err(Rejection::new("a training job is already running"));
         }
+        let pinned = match &msg.body.material {
+            MaterialBody::Held(digest) => self.pinned.take(Some(digest)),
+            _ => None,
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         self.verdicts = Some(tx);
         if let Ok(mut outcome) = self.handle.outcome.lock() {
@@ -207,7 +231,7 @@ impl<B: ServerBackend> Handle<UploadTraining> for Trainer<B> {
         };
         let outcome = Arc::clone(&self.handle.outcome);
         self.config.runtime.spawn(async move {
-            let result = job.run::<B>(msg, rx).await;
+            let result = job.run::<B>(msg, pinned, rx).await;
             if let Err(e) = &result {
                 tracing::error!("training job failed: {e}");
             }
@@ -232,7 +256,7 @@ struct Decoded<B: ServerBackend> {
     train: Vec<EncryptedBatch<B::Ct>>,
     initial: BlockMatrix<B::Ct>,
     validation: Option<Vec<EncryptedBatch<B::Ct>>>,
-    keys: LoadKeys,
+    keys: WorkerKeys,
     /// Material fingerprint and dataset digest, when the job checkpoints.
     identity: Option<(Digest32, Digest32)>,
 }
@@ -241,9 +265,11 @@ fn decode_upload<B: ServerBackend>(
     msg: UploadTraining,
     options: ServerOptions,
     checkpoints: bool,
+    pinned: Option<Arc<B>>,
 ) -> Result<Decoded<B>> {
     let body = &msg.body;
-    let backend = B::from_material(&body.material, &msg.blobs, options)?;
+    // Shared with the client's copy when both run in this process (one copy of the keys).
+    let backend = B::from_material_shared(&body.material, &msg.blobs, options, pinned)?;
     if body.train.is_empty() {
         return Err(ActorError::Protocol("no training batches".into()));
     }
@@ -259,39 +285,40 @@ fn decode_upload<B: ServerBackend>(
     let train = body
         .train
         .iter()
-        .map(|b| decode_batch(&backend, b, &msg.blobs))
+        .map(|b| decode_batch(&*backend, b, &msg.blobs))
         .collect::<Result<Vec<_>>>()?;
-    let initial = decode_matrix(&backend, &body.initial_weights, &msg.blobs)?;
+    let initial = decode_matrix(&*backend, &body.initial_weights, &msg.blobs)?;
     check_weights(&body.setup, &initial)?;
     let validation = body
         .validation
         .as_ref()
         .map(|v| {
             v.iter()
-                .map(|b| decode_batch(&backend, b, &msg.blobs))
+                .map(|b| decode_batch(&*backend, b, &msg.blobs))
                 .collect::<Result<Vec<_>>>()
         })
         .transpose()?;
+    let setup = body.setup;
+    // The upload's bytes (one buffer: the keys sent in full among them) go before anything else
+    // is built.
+    drop(msg);
     // The workers get relinearization and the rotations of their units: no bootstrapping key.
+    // A worker of this process shares those keys with the trainer; others get them in full.
     let steps = {
         let ev = backend.evaluator()?;
         matmul_rotations(&ev, &train[0], &initial)?
     };
-    let mut sink = BlobSink::default();
-    let material = backend.material(
-        &KeyScope::Rotations {
+    let keys = WorkerKeys::scoped(
+        rand::random(),
+        &backend,
+        KeyScope::Rotations {
             steps,
             conjugation: false,
         },
-        &mut sink,
     )?;
-    let keys = sink.seal(LoadKeysBody {
-        session: rand::random(),
-        material,
-    });
     Ok(Decoded {
-        backend: Arc::new(backend),
-        setup: body.setup,
+        backend,
+        setup,
         train,
         initial,
         validation,
@@ -376,12 +403,13 @@ impl Job {
     async fn run<B: ServerBackend>(
         self,
         msg: UploadTraining,
+        pinned: Option<Arc<B>>,
         verdicts: mpsc::UnboundedReceiver<Verdict>,
     ) -> Result<TrainerReport> {
         let options = self.config.options;
         let checkpoints = self.config.checkpoint.is_some();
         let job: Decoded<B> =
-            tokio::task::spawn_blocking(move || decode_upload(msg, options, checkpoints))
+            tokio::task::spawn_blocking(move || decode_upload(msg, options, checkpoints, pinned))
                 .await
                 .map_err(|e| ActorError::Lost(e.to_string()))??;
         if self.config.roster.evaluator.is_none() && job.validation.is_none() {

@@ -12,6 +12,7 @@ use hetal_runtime::{Node, NodeName};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::keys::WorkerKeys;
 use super::pool::WorkerPool;
 use crate::backend::ServerBackend;
 use crate::error::{ActorError, Result};
@@ -78,7 +79,7 @@ pub struct Scheduler<B: ServerBackend> {
     pool: Arc<Mutex<WorkerPool>>,
     backend: Arc<B>,
     session: u64,
-    keys: LoadKeys,
+    keys: Arc<WorkerKeys>,
     unit_timeout: Duration,
     tap: Option<Tap>,
     stats: Mutex<SchedulerStats>,
@@ -97,21 +98,23 @@ fn lock(pool: &Mutex<WorkerPool>) -> Result<std::sync::MutexGuard<'_, WorkerPool
 }
 
 impl<B: ServerBackend> Scheduler<B> {
-    /// A scheduler for job `session`, whose workers get `keys` before their first unit.
+    /// A scheduler for job `session`, whose workers get `keys` before their first unit (a
+    /// [`LoadKeys`] message, or [`WorkerKeys`] offered by reference first).
     pub fn new(
         node: Node,
         pool: Arc<Mutex<WorkerPool>>,
         backend: Arc<B>,
-        keys: LoadKeys,
+        keys: impl Into<WorkerKeys>,
         unit_timeout: Duration,
         tap: Option<Tap>,
     ) -> Self {
+        let keys: WorkerKeys = keys.into();
         Self {
             node,
             pool,
             backend,
-            session: keys.body.session,
-            keys,
+            session: keys.session(),
+            keys: Arc::new(keys),
             unit_timeout,
             tap,
             stats: Mutex::new(SchedulerStats::default()),
@@ -211,10 +214,8 @@ impl<B: ServerBackend> Scheduler<B> {
                 let Some(worker) = pool.pick() else { break };
                 pending.pop_front();
                 worker.in_flight += 1;
-                let load = (!worker.keys_ready && !worker.keys_sending).then(|| {
-                    worker.keys_sending = true;
-                    self.keys.clone()
-                });
+                let load = !worker.keys_ready && !worker.keys_sending;
+                worker.keys_sending |= load;
                 let mut sink = BlobSink::default();
                 let mut inline = Vec::new();
                 for op in &prepared[i].operands {
@@ -235,7 +236,7 @@ impl<B: ServerBackend> Scheduler<B> {
                 });
                 let name = worker.name.clone();
                 drop(pool);
-                let sent = msg.blob_bytes() + load.as_ref().map_or(0, |k| k.blob_bytes());
+                let sent = msg.blob_bytes();
                 self.add_stats(|s| s.bytes_sent += sent);
                 let this = Arc::clone(self);
                 in_flight.push(async move {
@@ -330,11 +331,14 @@ impl<B: ServerBackend> Scheduler<B> {
     async fn send(
         &self,
         worker: &NodeName,
-        load: Option<LoadKeys>,
+        load: bool,
         msg: ComputeUnit,
     ) -> Result<(bool, UnitOutcome)> {
-        let keys_sent = load.is_some();
-        if let Some(load) = load {
+        let keys_sent = load;
+        if load {
+            let load: LoadKeys = self.keys.message_for(&self.node, worker).await?;
+            let bytes = load.blob_bytes();
+            self.add_stats(|s| s.bytes_sent += bytes);
             tap::record(&self.tap, &load);
             let loaded = self
                 .node

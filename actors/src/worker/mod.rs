@@ -15,10 +15,12 @@ use bytes::Bytes;
 use hetal_learn::matmul::{Partial, WorkUnit};
 use hetal_runtime::{Actor, Handlers, MessageContext, Node, Rejection, Respond, Response};
 
-use crate::backend::{ServerBackend, ServerOptions};
+use crate::backend::shared::Pinned;
+use crate::backend::{MaterialBody, ServerBackend, ServerOptions};
 use crate::error::{ActorError, Result};
 use crate::messages::{
-    BlobSink, ComputeUnit, JoinPool, KeysLoaded, LoadKeys, OutcomeBody, UnitOutcome, WorkItem,
+    BlobSink, ComputeUnit, JoinPool, KeysLoaded, LoadKeys, MaterialAnswer, OfferMaterial,
+    OutcomeBody, UnitOutcome, WorkItem,
 };
 use crate::roster::{Role, Roster, TRAINER_ACTOR, WORKER_ACTOR};
 use crate::tap::{self, Tap};
@@ -41,6 +43,8 @@ pub struct LoadedKeys {
     pub bytes: u64,
     /// Whether it can bootstrap (it should not: only the trainer gets bootstrapping keys).
     pub bootstraps: bool,
+    /// Whether the keys came by reference (shared with the trainer's process, no key bytes).
+    pub by_reference: bool,
 }
 
 impl WorkerStats {
@@ -70,6 +74,8 @@ pub struct Worker<B: ServerBackend> {
     roster: Roster,
     options: ServerOptions,
     job: Option<Job<B>>,
+    /// Keys the trainer offered by reference and this process holds, until its `LoadKeys`.
+    pinned: Pinned<B>,
     cache: Arc<Mutex<OperandCache<B::Ct>>>,
     stats: WorkerStats,
     tap: Option<Tap>,
@@ -82,6 +88,7 @@ impl<B: ServerBackend> Worker<B> {
             roster,
             options,
             job: None,
+            pinned: Pinned::default(),
             cache: Arc::new(Mutex::new(OperandCache::new(DEFAULT_CACHE_CAPACITY))),
             stats: WorkerStats::default(),
             tap,
@@ -96,7 +103,21 @@ impl<B: ServerBackend> Worker<B> {
 
 impl<B: ServerBackend> Actor for Worker<B> {
     fn handlers(handlers: &mut Handlers<Self>) {
-        handlers.ask::<LoadKeys>().ask::<ComputeUnit>();
+        handlers
+            .ask::<LoadKeys>()
+            .ask::<ComputeUnit>()
+            .ask::<OfferMaterial>();
+    }
+}
+
+impl<B: ServerBackend> Respond<OfferMaterial> for Worker<B> {
+    fn respond(&mut self, msg: OfferMaterial, ctx: &MessageContext) -> Response<MaterialAnswer> {
+        if let Err(e) = self.roster.require(ctx, "OfferMaterial", &[Role::Trainer]) {
+            return Response::Ready(Err(e));
+        }
+        let answer = self.pinned.answer(&msg);
+        tap::record(&self.tap, &answer);
+        Response::ok(answer)
     }
 }
 
@@ -109,18 +130,20 @@ impl<B: ServerBackend> Respond<LoadKeys> for Worker<B> {
         if self.job.as_ref().is_some_and(|j| j.session == session) {
             return Response::ok(KeysLoaded { session });
         }
-        match B::from_material(&msg.body.material, &msg.blobs, self.options) {
+        let (pinned, by_reference) = match &msg.body.material {
+            MaterialBody::Held(digest) => (self.pinned.take(Some(digest)), true),
+            _ => (None, false),
+        };
+        match B::from_material_shared(&msg.body.material, &msg.blobs, self.options, pinned) {
             Ok(backend) => {
                 if let Ok(mut keys) = self.stats.keys.lock() {
                     *keys = Some(LoadedKeys {
                         bytes: msg.blob_bytes(),
                         bootstraps: backend.bootstraps(),
+                        by_reference,
                     });
                 }
-                self.job = Some(Job {
-                    session,
-                    backend: Arc::new(backend),
-                });
+                self.job = Some(Job { session, backend });
                 if let Ok(mut cache) = self.cache.lock() {
                     cache.clear();
                 }

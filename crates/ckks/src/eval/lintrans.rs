@@ -8,6 +8,8 @@
 //!
 //! * the input's `c1` is decomposed once; each baby step is its inner product with the rotation
 //!   key (permuted digits), *not* divided by P, plus the rotated `c0` over `Q_l`;
+//! * the rotated `c0` is folded into the first inner product as `P·σ_b(c0)` (it stands for
+//!   `σ_b(c0)` once divided by P), so a baby step is two polynomials over `Q_l ∪ P`;
 //! * the diagonals, encoded over `Q_l ∪ P`, multiply those raw inner products; each giant step
 //!   needs one ModDown (of its sum's `c1`, which it must decompose) instead of one per baby
 //!   step, and its own key switch stays over `Q_l ∪ P` as well;
@@ -26,7 +28,7 @@ use crate::keys::GaloisKey;
 use crate::keys::switching::{
     decompose, inner_products, inner_products_into, mod_down, mod_down_and_rescale,
 };
-use crate::math::poly::{Form, RnsPoly, for_each_limb, join};
+use crate::math::poly::{Form, RnsPoly, for_each_limb, for_each_limb_pair, join};
 use crate::params::context::Context;
 
 /// One giant step of a pre-encoded transform: its rotation and its diagonals, each with the
@@ -53,11 +55,10 @@ struct GroupSums {
 /// below 2^124, so 15 of them and a reduced residue stay below 2^128).
 const LAZY_TERMS: usize = 15;
 
-/// Baby-step rotations held at once. Each is three polynomials (`c0` over `Q_l`, two inner
-/// products over `Q_l ∪ P`: 47 MiB at the top of `boot-n16`), so all 15 baby steps of a
-/// 63-diagonal level would hold 0.7 GiB; they are computed and folded into the giant-step sums
-/// a few at a time instead (the sums are reduced once more per chunk, a negligible cost).
-const BABY_CHUNK: usize = 5;
+/// Baby-step rotations held at once. Each is two polynomials over `Q_l ∪ P` (34 MiB at the top
+/// of `boot-n16`), so all 15 baby steps of a 63-diagonal level would hold 0.5 GiB; they are
+/// computed and folded into the giant-step sums 8 at a time instead (2 passes over the sums).
+const BABY_CHUNK: usize = 8;
 
 /// `Σ_k a_k ⊙ d_k` limb by limb (NTT form) with 128-bit lazy accumulation (one reduction per
 /// output residue for up to [`LAZY_TERMS`] terms), added to `acc` (or into a new polynomial
@@ -90,11 +91,60 @@ fn dot_into(ctx: &Context, acc: &mut Option<RnsPoly>, terms: &[(&RnsPoly, &RnsPo
     });
 }
 
-/// A baby-step rotation of the input: `c0` rotated over `Q_l` and the raw inner products over
-/// `Q_l ∪ P`.
+/// A baby-step rotation of the input as two polynomials over `Q_l ∪ P` standing for `/P`: the
+/// raw inner products with the rotation key, the rotated `c0` folded into the first as `P·c0`
+/// (so that every diagonal multiplies two polynomials, read once for both).
 struct BabyRotation {
-    c0: RnsPoly,
-    inner: (RnsPoly, RnsPoly),
+    y0: RnsPoly,
+    y1: RnsPoly,
+}
+
+/// `(acc0, acc1) += Σ_k (a_k ⊙ d_k, b_k ⊙ d_k)` over `Q_l ∪ P` with 128-bit lazy accumulation,
+/// each diagonal limb read once for both outputs; both accumulators are created when `acc0` is
+/// `None` (they are always set together). No terms: unchanged.
+fn dot_pair_into(
+    ctx: &Context,
+    acc0: &mut Option<RnsPoly>,
+    acc1: &mut Option<RnsPoly>,
+    terms: &[(&RnsPoly, &RnsPoly, &RnsPoly)],
+) {
+    let Some((first, _, _)) = terms.first() else {
+        return;
+    };
+    let ring = ctx.ring();
+    let n = ctx.n();
+    let (nq, np) = (first.num_q(), first.num_p());
+    let fresh = acc0.is_none() || acc1.is_none();
+    if fresh {
+        *acc0 = Some(RnsPoly::for_overwrite(n, nq, np, Form::Ntt));
+        *acc1 = Some(RnsPoly::for_overwrite(n, nq, np, Form::Ntt));
+    }
+    let (Some(out0), Some(out1)) = (acc0.as_mut(), acc1.as_mut()) else {
+        return;
+    };
+    for_each_limb_pair(out0.data_mut(), out1.data_mut(), n, |i, o0, o1| {
+        let m = ring.modulus(i, nq);
+        let limbs: Vec<(&[u64], &[u64], &[u64])> = terms
+            .iter()
+            .map(|(a, b, d)| (a.limb(i), b.limb(i), &d.data()[i * n..(i + 1) * n]))
+            .collect();
+        for (start, chunk) in limbs.chunks(LAZY_TERMS).enumerate() {
+            for (c, (r0, r1)) in o0.iter_mut().zip(o1.iter_mut()).enumerate() {
+                let (mut s0, mut s1): (u128, u128) = if fresh && start == 0 {
+                    (0, 0)
+                } else {
+                    (*r0 as u128, *r1 as u128)
+                };
+                for (a, b, d) in chunk {
+                    let dc = d[c] as u128;
+                    s0 += a[c] as u128 * dc;
+                    s1 += b[c] as u128 * dc;
+                }
+                *r0 = m.reduce_u128(s0);
+                *r1 = m.reduce_u128(s1);
+            }
+        }
+    });
 }
 
 /// `y += P·x` on the q-limbs of `y` (`x` over the same `Q_l`): folds a part over `Q_l` into one
@@ -182,17 +232,15 @@ impl Evaluator {
             .map(|&b| key_for(b))
             .collect::<Result<Vec<_>>>()?;
 
-        // Per giant step: x0 = Σ d_b·σ_b(c0), x1 = d_0·c1 (identity baby step only), and the
-        // raw inner products y0, y1 = Σ d_b·(ip0_b, ip1_b) over Q_l ∪ P.
+        // Per giant step: x0 = d_0·c0, x1 = d_0·c1 over Q_l (identity baby step only), and
+        // y0, y1 = Σ d_b·(ip0_b + P·σ_b(c0), ip1_b) over Q_l ∪ P (raw inner products).
         let mut sums: Vec<GroupSums> = groups.iter().map(|_| GroupSums::default()).collect();
         let keyed: Vec<(i32, &GaloisKey)> = babies
             .iter()
             .zip(&baby_keys)
             .filter_map(|(&b, key)| key.map(|k| (b, k)))
             .collect();
-        // The identity baby steps (no key) multiply the input itself: its c1 goes into x1, its
-        // c0 into x0 together with the first chunk of rotations (one reduction pass fewer).
-        let mut identity_x0: Vec<Vec<(&RnsPoly, &RnsPoly)>> = Vec::with_capacity(groups.len());
+        // The identity baby steps (no key) multiply the input itself over Q_l: x0 and x1.
         for (group, sum) in groups.iter().zip(&mut sums) {
             let (mut x0, mut x1) = (Vec::new(), Vec::new());
             for (b, d) in &group.diagonals {
@@ -201,40 +249,28 @@ impl Evaluator {
                     x1.push((&ct.c1, *d));
                 }
             }
+            dot_into(ctx, &mut sum.x0, &x0);
             dot_into(ctx, &mut sum.x1, &x1);
-            identity_x0.push(x0);
         }
-        if keyed.is_empty() {
-            for (x0, sum) in identity_x0.iter().zip(&mut sums) {
-                dot_into(ctx, &mut sum.x0, x0);
-            }
-        } else {
+        if !keyed.is_empty() {
             let dec = decompose(ctx, &ct.c1);
-            for (i, chunk) in keyed.chunks(BABY_CHUNK).enumerate() {
+            for chunk in keyed.chunks(BABY_CHUNK) {
                 let rotations: BTreeMap<i32, BabyRotation> = chunk
                     .iter()
                     .map(|&(b, key)| {
                         let perm = self.permutation(key.element);
-                        let rotation = BabyRotation {
-                            c0: ct.c0.automorphism(ring, key.element, &perm),
-                            inner: inner_products(ctx, &dec, &key.key, Some(&perm)),
-                        };
-                        (b, rotation)
+                        let (mut y0, y1) = inner_products(ctx, &dec, &key.key, Some(&perm));
+                        add_p_times(ctx, &mut y0, &ct.c0.automorphism(ring, key.element, &perm));
+                        (b, BabyRotation { y0, y1 })
                     })
                     .collect();
-                for ((group, sum), identity) in groups.iter().zip(&mut sums).zip(&identity_x0) {
-                    let mut x0 = if i == 0 { identity.clone() } else { Vec::new() };
-                    let (mut y0, mut y1) = (Vec::new(), Vec::new());
-                    for (b, d) in &group.diagonals {
-                        if let Some(r) = rotations.get(b) {
-                            x0.push((&r.c0, *d));
-                            y0.push((&r.inner.0, *d));
-                            y1.push((&r.inner.1, *d));
-                        }
-                    }
-                    dot_into(ctx, &mut sum.x0, &x0);
-                    dot_into(ctx, &mut sum.y0, &y0);
-                    dot_into(ctx, &mut sum.y1, &y1);
+                for (group, sum) in groups.iter().zip(&mut sums) {
+                    let terms: Vec<(&RnsPoly, &RnsPoly, &RnsPoly)> = group
+                        .diagonals
+                        .iter()
+                        .filter_map(|(b, d)| rotations.get(b).map(|r| (&r.y0, &r.y1, *d)))
+                        .collect();
+                    dot_pair_into(ctx, &mut sum.y0, &mut sum.y1, &terms);
                 }
             }
         }

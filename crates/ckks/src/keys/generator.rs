@@ -134,10 +134,7 @@ impl KeyGenerator {
     pub fn relinearization_key(&mut self) -> RelinearizationKey {
         let mut s2 = SecretPoly(self.sk.poly.0.clone());
         s2.0.mul_assign(self.ctx.ring(), &self.sk.poly);
-        RelinearizationKey {
-            key: self.key_switch_key(&s2),
-            context_id: self.ctx.id(),
-        }
+        RelinearizationKey::from_key(self.key_switch_key(&s2), self.ctx.id())
     }
 
     /// The key for the automorphism `X → X^element` (odd element below 2N).
@@ -150,10 +147,7 @@ impl KeyGenerator {
         }
         let perm = self.ctx.ring().galois_permutation(element);
         let rotated = SecretPoly(self.sk.poly.automorphism(self.ctx.ring(), element, &perm));
-        Ok(GaloisKey {
-            element,
-            key: self.key_switch_key(&rotated),
-        })
+        Ok(GaloisKey::from_key(element, self.key_switch_key(&rotated)))
     }
 
     /// Galois keys for left rotations by each of `steps` (negative = right; steps that are

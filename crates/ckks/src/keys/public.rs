@@ -3,6 +3,7 @@
 use super::switching::KeySwitchKey;
 use crate::math::poly::RnsPoly;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Public encryption key `(b, a) = (-a·s + e, a)` in NTT form. `a` is expanded from `seed`.
 ///
@@ -111,10 +112,11 @@ impl PublicKey {
     }
 }
 
-/// Relinearization key: switches from `s²` to `s`.
+/// Relinearization key: switches from `s²` to `s`. The key-switching key is shared: clones
+/// (e.g. a key subset handed to another party in the same process) point at the same residues.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RelinearizationKey {
-    pub(crate) key: KeySwitchKey,
+    pub(crate) key: Arc<KeySwitchKey>,
     pub(crate) context_id: u64,
 }
 
@@ -131,15 +133,24 @@ impl RelinearizationKey {
 
     /// Wraps a key-switching key (for deserializers).
     pub fn from_key(key: KeySwitchKey, context_id: u64) -> Self {
-        Self { key, context_id }
+        Self {
+            key: Arc::new(key),
+            context_id,
+        }
+    }
+
+    /// The shared key-switching key (clones of this key point at the same one).
+    pub fn shared_key(&self) -> &Arc<KeySwitchKey> {
+        &self.key
     }
 }
 
-/// Key for the automorphism `X → X^element`: switches from `σ(s)` to `s`.
+/// Key for the automorphism `X → X^element`: switches from `σ(s)` to `s`. The key-switching
+/// key is shared: clones point at the same residues.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GaloisKey {
     pub(crate) element: u64,
-    pub(crate) key: KeySwitchKey,
+    pub(crate) key: Arc<KeySwitchKey>,
 }
 
 impl GaloisKey {
@@ -155,7 +166,15 @@ impl GaloisKey {
 
     /// Wraps a key-switching key (for deserializers).
     pub fn from_key(element: u64, key: KeySwitchKey) -> Self {
-        Self { element, key }
+        Self {
+            element,
+            key: Arc::new(key),
+        }
+    }
+
+    /// The shared key-switching key (clones of this key point at the same one).
+    pub fn shared_key(&self) -> &Arc<KeySwitchKey> {
+        &self.key
     }
 }
 
