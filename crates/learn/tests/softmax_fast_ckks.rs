@@ -1,7 +1,7 @@
-//! `hetal-fast` on real CKKS ciphertexts (INSECURE test parameters: N = 2^11 with a modulus chain
-//! deep enough for the whole approximation without bootstrapping): the decrypted probabilities
-//! match the simulator's within a noise bound computed from the operation count, and the exact
-//! softmax within the variant's 1e-3 budget.
+//! `hetal-fast` and `hetal-shallow` on real CKKS ciphertexts (INSECURE test parameters: N = 2^11
+//! with a modulus chain deep enough for the whole approximation without bootstrapping): the
+//! decrypted probabilities match the simulator's within a noise bound computed from the
+//! operation count, and the exact softmax within the variants' 1e-3 budget.
 
 use hetal_ckks::params::{ParameterSpec, SecretDistribution, SecurityLevel};
 use hetal_learn::eval::ckks_session::CkksSession;
@@ -28,6 +28,15 @@ fn deep_insecure_spec(levels: usize) -> ParameterSpec {
 
 #[test]
 fn ckks_hetal_fast_matches_the_simulator_and_the_exact_softmax() {
+    matches_the_simulator_and_the_exact_softmax(SoftmaxVariant::HetalFast);
+}
+
+#[test]
+fn ckks_hetal_shallow_matches_the_simulator_and_the_exact_softmax() {
+    matches_the_simulator_and_the_exact_softmax(SoftmaxVariant::HetalShallow);
+}
+
+fn matches_the_simulator_and_the_exact_softmax(variant: SoftmaxVariant) {
     // Three classes in a period of four, logits in [-8, 8] (range 8 keeps the chain short).
     let (classes, cols, range) = (3, 4, 8.0);
     let slots = 1 << 10;
@@ -45,7 +54,7 @@ fn ckks_hetal_fast_matches_the_simulator_and_the_exact_softmax() {
             values[rows.slot(r, j)] = Complex64::new(x, 0.0);
         }
     }
-    let approx = SoftmaxApprox::new(SoftmaxVariant::HetalFast, rows, range).unwrap();
+    let approx = SoftmaxApprox::new(variant, rows, range).unwrap();
     let depth = approx.depth();
     let session = CkksSession::new(
         &deep_insecure_spec(depth + 1),
@@ -93,8 +102,9 @@ fn ckks_hetal_fast_matches_the_simulator_and_the_exact_softmax() {
         }
     }
     println!(
-        "hetal-fast on CKKS (N = 2^11): depth {depth}, CKKS − simulator {noise:.2e} (bound \
-         {bound:.1e}), max error vs exact softmax {error:.2e}"
+        "{} on CKKS (N = 2^11): depth {depth}, CKKS − simulator {noise:.2e} (bound \
+         {bound:.1e}), max error vs exact softmax {error:.2e}",
+        variant.name()
     );
     assert!(
         noise < bound && bound < 1e-4,

@@ -3,6 +3,7 @@
 //! reference, the same approximation on plaintext matrices (through the simulator), and error
 //! statistics over HETAL's sampling scheme.
 
+pub mod abs_fit;
 pub mod approx;
 pub mod bench;
 pub mod constants;
@@ -19,7 +20,7 @@ pub use bench::{SoftmaxBench, bench_softmax};
 pub use exact::{ExactSoftmax, RowSoftmax, softmax_exact};
 pub use geometry::TiledRows;
 pub use planner::fill_row;
-pub use poly::Poly;
+pub use poly::{Basis, Poly};
 pub use simulated::{SimulatedSoftmax, simulate_rows};
 pub use stats::{ErrorStats, error_stats, hetal_samples, row_errors};
 pub use variant::SoftmaxVariant;

@@ -5,6 +5,7 @@
 //! refresh at the same time go through one bootstrap as `a + i·b`.
 
 use num_complex::Complex64;
+use std::time::{Duration, Instant};
 
 use crate::eval::SlotEvaluator;
 use crate::{Error, Result};
@@ -31,6 +32,8 @@ pub(crate) struct Runner<'a, E: SlotEvaluator> {
     pub(crate) out_min: usize,
     pub(crate) remaining: usize,
     pub(crate) bootstraps: usize,
+    /// Wall time spent in the bootstraps (one clock read before and after each).
+    pub(crate) boot_time: Duration,
 }
 
 impl<E: SlotEvaluator> Runner<'_, E> {
@@ -52,7 +55,9 @@ impl<E: SlotEvaluator> Runner<'_, E> {
     }
 
     pub(crate) fn boot(&mut self, ct: &E::Ct, depth: usize) -> Result<E::Ct> {
+        let clock = Instant::now();
         let out = self.ev.bootstrap(ct)?;
+        self.boot_time += clock.elapsed();
         self.bootstraps += 1;
         if self.needs_boot(self.ev.level(&out), depth) {
             return Err(Error::LevelExhausted {
@@ -86,7 +91,9 @@ impl<E: SlotEvaluator> Runner<'_, E> {
     pub(crate) fn bootstrap_pair(&mut self, a: &E::Ct, b: &E::Ct) -> Result<(E::Ct, E::Ct)> {
         let ev = self.ev;
         let packed = ev.add(a, &ev.mul_i(b)?)?;
+        let clock = Instant::now();
         let fresh = ev.bootstrap(&packed)?;
+        self.boot_time += clock.elapsed();
         self.bootstraps += 1;
         let conj = ev.conjugate(&fresh)?;
         let re = ev.mul_scalar(&ev.add(&fresh, &conj)?, Complex64::new(0.5, 0.0))?;

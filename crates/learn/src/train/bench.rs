@@ -48,15 +48,32 @@ pub fn step_counts(
     variant: SoftmaxVariant,
     steps: usize,
 ) -> Result<StepCounts> {
+    step_counts_with_window(batch, features, classes, variant, steps, 9)
+}
+
+/// [`step_counts`] with `window` levels between bootstraps (bootstrap from level 3 to
+/// `3 + window`, fresh data at `max(12, 3 + window)`): HETAL's setting is 9.
+pub fn step_counts_with_window(
+    batch: usize,
+    features: usize,
+    classes: usize,
+    variant: SoftmaxVariant,
+    steps: usize,
+    window: usize,
+) -> Result<StepCounts> {
     if steps == 0 || batch == 0 || features == 0 {
         return Err(Error::InvalidInput(
             "steps, batch and features must be positive".into(),
         ));
     }
     let slots = 1 << 15;
+    let base = SimConfig::with_slots(slots);
+    let bootstrap_level = base.bootstrap_min_level + window;
     let sim = Simulator::new(SimConfig {
         bootstrap_max_abs: Some(1.0),
-        ..SimConfig::with_slots(slots)
+        bootstrap_level,
+        max_level: base.max_level.max(bootstrap_level),
+        ..base
     })?;
     let unit = UnitShape::hetal(batch, classes, slots)?;
     let mut rng = ChaCha8Rng::seed_from_u64(1);

@@ -172,6 +172,7 @@ impl RunConfig {
             SoftmaxVariant::HetalPrecise => 1,
             SoftmaxVariant::HetalRs => 2,
             SoftmaxVariant::HetalFast => 3,
+            SoftmaxVariant::HetalShallow => 4,
         });
         w.u64(self.unit.s0() as u64);
         w.u64(self.unit.s1() as u64);

@@ -22,6 +22,7 @@ use crate::pack::{BlockMatrix, Layout, UnitShape};
 use crate::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows};
 use crate::{Error, Result};
 use num_complex::Complex64;
+use std::time::{Duration, Instant};
 
 /// The server stores `W / DEFAULT_WEIGHT_SCALE` (and the same for `V`): trained weights of a few
 /// units then stay well inside the message range CKKS bootstrapping handles. The factor is folded
@@ -42,6 +43,28 @@ pub struct StepReport {
     pub probabilities_level: usize,
     /// Levels of `(W, V)` after the step.
     pub state_levels: (usize, usize),
+}
+
+/// Wall time of the training steps so far, by part, measured with a clock read around each
+/// stage inside [`EncryptedTrainer::step`] (a handful of reads per step, nothing else): what
+/// `hetal bench step` reports instead of splitting the step by operation counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageTimes {
+    /// DiagABT (logits) and DiagATB (gradient).
+    pub matmul: Duration,
+    /// The softmax without the bootstraps inside it.
+    pub softmax: Duration,
+    /// Every bootstrap: state refresh, inside the softmax, residual.
+    pub bootstraps: Duration,
+    /// Residual, weight and momentum updates.
+    pub update: Duration,
+}
+
+impl StageTimes {
+    /// The four parts together.
+    pub fn total(&self) -> Duration {
+        self.matmul + self.softmax + self.bootstraps + self.update
+    }
 }
 
 /// Running totals.
@@ -153,6 +176,7 @@ pub struct EncryptedTrainer<'a, E: SlotEvaluator, M = LocalMatmul> {
     totals: TrainerTotals,
     weight_scale: f64,
     bootstrapping: bool,
+    times: StageTimes,
 }
 
 fn min_level<E: SlotEvaluator>(ev: &E, m: &BlockMatrix<E::Ct>) -> usize {
@@ -219,7 +243,12 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
             )));
         }
         let rows = TiledRows::new(ev.slots(), unit.s1(), classes)?;
-        let softmax = SoftmaxApprox::new(variant, rows, crate::softmax::constants::RANGE)?;
+        let softmax = SoftmaxApprox::for_window(
+            variant,
+            rows,
+            crate::softmax::constants::RANGE,
+            ev.bootstrap_level().saturating_sub(bootstrap_min),
+        )?;
         let (atb_a, atb_b) = diag_atb_depths(period, AtbForm::PRotUp);
         let policy = LevelPolicy {
             bootstrap_level: ev.bootstrap_level(),
@@ -243,12 +272,18 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
             totals: TrainerTotals::default(),
             weight_scale: DEFAULT_WEIGHT_SCALE,
             bootstrapping: true,
+            times: StageTimes::default(),
         })
     }
 
     /// Running totals of steps and bootstraps.
     pub fn totals(&self) -> TrainerTotals {
         self.totals
+    }
+
+    /// Wall time of the steps taken so far, by part.
+    pub fn stage_times(&self) -> StageTimes {
+        self.times
     }
 
     /// The level policy in use.
@@ -297,17 +332,20 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
         Ok(fresh.w)
     }
 
-    /// The logits block prepared for the softmax: `X̂·(W/σ)ᵀ·σ/(2R)` by DiagABT with the factor
-    /// folded into its masks, `−1/2` on the padded class columns.
+    /// The logits block prepared for the softmax: `X̂·(W/σ)ᵀ·σ/(2R)` (the softmax's
+    /// [`prepared_scale`](SoftmaxApprox::prepared_scale)) by DiagABT with the factor folded into
+    /// its masks, the softmax's pad value (`−1/2`) on the padded class columns.
     fn prepared_logits(&self, x: &BlockMatrix<E::Ct>, w: &BlockMatrix<E::Ct>) -> Result<E::Ct> {
-        let factor = self.weight_scale / (2.0 * self.softmax.range());
+        let factor = self.weight_scale * self.softmax.prepared_scale();
         let z = self.matmul.abt(self.ev, x, w, factor)?;
         let block = z
             .blocks()
             .first()
             .ok_or_else(|| Error::InvalidInput("empty logits".into()))?;
-        self.ev
-            .add_const(block, &self.softmax.rows().pad_mask(-0.5))
+        self.ev.add_const(
+            block,
+            &self.softmax.rows().pad_mask(self.softmax.prepared_pad()),
+        )
     }
 
     /// One training step on `batch`.
@@ -329,18 +367,29 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
             Refresh::default()
         };
         let before = self.totals.state_bootstraps;
+        let clock = Instant::now();
         if plan.weights || plan.lookahead {
             self.refresh_state()?;
         }
         report.state_bootstraps = self.totals.state_bootstraps - before;
+        let mut times = StageTimes {
+            bootstraps: clock.elapsed(),
+            ..StageTimes::default()
+        };
 
+        let clock = Instant::now();
         let xs = self.prepared_logits(&batch.x, &self.v)?;
+        times.matmul += clock.elapsed();
+        let clock = Instant::now();
         let run = self.softmax.apply_prepared(
             self.ev,
             &xs,
             self.policy.bootstrap_min,
             self.policy.bootstrap_min,
         )?;
+        times.softmax += clock.elapsed().saturating_sub(run.bootstrap_time);
+        times.bootstraps += run.bootstrap_time;
+        let clock = Instant::now();
         report.softmax_bootstraps = run.bootstraps;
         self.totals.softmax_bootstraps += run.bootstraps;
         report.probabilities_level = self.ev.level(&run.output);
@@ -352,19 +401,25 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
             vec![run.output],
         )?;
         let mut residual = zip_blocks::<E>(&p, y, |a, b| self.ev.sub(a, b))?;
+        times.update += clock.elapsed();
         if self.bootstrapping
             && self
                 .policy
                 .refresh_residual(min_level(self.ev, &residual), min_level(self.ev, &self.v))
         {
+            let clock = Instant::now();
             residual = residual.try_map(|c| self.ev.bootstrap(c))?;
+            times.bootstraps += clock.elapsed();
             report.residual_bootstraps = residual.blocks().len();
             self.totals.residual_bootstraps += report.residual_bootstraps;
         }
         let factor = -self.hyper.learning_rate / (batch.rows as f64 * self.weight_scale);
+        let clock = Instant::now();
         let g = self
             .matmul
             .atb(self.ev, &residual, &batch.x, factor, AtbForm::Auto)?;
+        times.matmul += clock.elapsed();
+        let clock = Instant::now();
 
         let w_new = zip_blocks::<E>(&self.v, &g, |a, b| self.ev.add(a, b))?;
         match self.hyper.optimizer {
@@ -382,6 +437,11 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
                 self.v = v_new;
             }
         }
+        times.update += clock.elapsed();
+        self.times.matmul += times.matmul;
+        self.times.softmax += times.softmax;
+        self.times.bootstraps += times.bootstraps;
+        self.times.update += times.update;
         self.totals.steps += 1;
         report.state_levels = (min_level(self.ev, &self.w), min_level(self.ev, &self.v));
         Ok(report)
