@@ -2,13 +2,14 @@
 //! data with the public material, decrypts each epoch's validation output, answers continue or
 //! stop (early stopping), and finally receives the encrypted best weights.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hetal_learn::pack::BlockMatrix;
 use hetal_learn::softmax::{ExactSoftmax, RowSoftmax};
 use hetal_learn::train::{
-    Decision, EarlyStopping, EncryptedBatch, SoftmaxRegression, Verdict, accuracy, argmax_rows,
-    cross_entropy,
+    Decision, EncryptedBatch, SoftmaxRegression, Verdict, accuracy, argmax_rows, cross_entropy,
 };
 use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, Rejection};
 use ndarray::{Array2, Axis};
@@ -25,7 +26,13 @@ use crate::messages::{
 };
 use crate::progress::{ProgressEvent, ProgressSink, report};
 use crate::roster::{EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
+use crate::store::review::{ReviewPolicy, ReviewState, ReviewStore};
 use crate::tap::{self, Tap};
+use crate::trainer::resend::tell_patiently;
+
+/// Default time the client keeps re-sending a verdict the trainer cannot be reached for (a
+/// dropped connection, a trainer restarting from its checkpoint).
+pub const DEFAULT_SEND_PATIENCE: Duration = Duration::from_secs(600);
 
 /// What the client reports to its host.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,9 +54,18 @@ pub enum ClientEvent {
 
 struct Review {
     labels: Vec<usize>,
-    stopper: EarlyStopping,
-    epoch: usize,
-    budget: Option<usize>,
+    state: ReviewState,
+    /// Where the state is saved before each verdict leaves (none: memory only).
+    store: Option<ReviewStore>,
+}
+
+/// What the client answers a validation output with.
+enum Answer {
+    /// A new epoch's verdict.
+    Fresh(Verdict),
+    /// The verdict already given for this epoch (the trainer resumed from a checkpoint taken
+    /// before it, or the output was delivered twice): sent again, decided once.
+    Repeated(Verdict),
 }
 
 /// How the client decides after each epoch.
@@ -61,9 +77,20 @@ pub struct StopPolicy {
     pub budget: Option<usize>,
 }
 
+impl From<StopPolicy> for ReviewPolicy {
+    fn from(p: StopPolicy) -> Self {
+        ReviewPolicy {
+            patience: p.patience,
+            budget: p.budget,
+        }
+    }
+}
+
 /// The client actor.
 pub struct Client<K: ClientBackend> {
     roster: Roster,
+    policy: StopPolicy,
+    send_patience: Duration,
     backend: Arc<K>,
     review: Arc<Mutex<Review>>,
     node: Node,
@@ -74,6 +101,38 @@ pub struct Client<K: ClientBackend> {
 }
 
 impl<K: ClientBackend> Client<K> {
+    /// Keeps the review state (every verdict) in the file `path`: loaded now, so that a
+    /// restarted client continues the early-stopping dialogue of its run, and rewritten before
+    /// each verdict is sent. A corrupt file or one of another run is refused.
+    pub fn with_review_file(self, path: impl Into<PathBuf>) -> Result<Self> {
+        let path = path.into();
+        {
+            let mut review = self
+                .review
+                .lock()
+                .map_err(|_| ActorError::Lost("review state poisoned".into()))?;
+            let store = ReviewStore::new(path, self.policy.into(), &review.labels);
+            review.state = store.load()?;
+            review.store = Some(store);
+        }
+        Ok(self)
+    }
+
+    /// How long a verdict is re-sent while the trainer cannot be reached
+    /// ([`DEFAULT_SEND_PATIENCE`] unless set).
+    pub fn with_send_patience(mut self, patience: Duration) -> Self {
+        self.send_patience = patience;
+        self
+    }
+
+    /// The verdicts given so far (restored from the review file, if any).
+    pub fn verdicts(&self) -> Vec<Verdict> {
+        self.review
+            .lock()
+            .map(|r| r.state.verdicts().to_vec())
+            .unwrap_or_default()
+    }
+
     /// Reports each verdict to `sink`.
     pub fn with_progress(mut self, sink: Option<ProgressSink>) -> Self {
         self.progress = sink;
@@ -95,12 +154,13 @@ impl<K: ClientBackend> Client<K> {
     ) -> Self {
         Self {
             roster,
+            policy,
+            send_patience: DEFAULT_SEND_PATIENCE,
             backend,
             review: Arc::new(Mutex::new(Review {
                 labels: val_labels,
-                stopper: EarlyStopping::new(policy.patience),
-                epoch: 0,
-                budget: policy.budget,
+                state: ReviewState::new(policy.into()),
+                store: None,
             })),
             node,
             runtime,
@@ -118,12 +178,21 @@ impl<K: ClientBackend> Actor for Client<K> {
 }
 
 /// Decrypts the validation output (logits or probabilities) and decides (the client side of
-/// an epoch). Logits get the exact softmax here, in plaintext.
+/// an epoch). Logits get the exact softmax here, in plaintext. An epoch already decided gets
+/// its recorded verdict; the state is saved before a fresh verdict is returned.
 fn review<K: ClientBackend>(
     backend: &K,
     review: &Mutex<Review>,
     msg: &ValidationOutput,
-) -> Result<Verdict> {
+) -> Result<Answer> {
+    {
+        let state = review
+            .lock()
+            .map_err(|_| ActorError::Lost("review state poisoned".into()))?;
+        if let Some(v) = state.state.verdict_for(msg.body.epoch) {
+            return Ok(Answer::Repeated(v));
+        }
+    }
     let server = backend.server();
     let parts = msg
         .body
@@ -141,27 +210,23 @@ fn review<K: ClientBackend>(
     let mut state = review
         .lock()
         .map_err(|_| ActorError::Lost("review state poisoned".into()))?;
-    if msg.body.epoch != state.epoch {
+    let expected = state.state.next_epoch();
+    if msg.body.epoch != expected {
         return Err(ActorError::Protocol(format!(
-            "validation output for epoch {}, expected epoch {}",
-            msg.body.epoch, state.epoch
+            "validation output for epoch {}, expected epoch {expected}",
+            msg.body.epoch
         )));
     }
     let val_loss = cross_entropy(&p, &state.labels)?;
     let val_accuracy = accuracy(&argmax_rows(&p), &state.labels);
-    let mut decision = state.stopper.observe(val_loss);
-    if state.budget.is_some_and(|b| state.epoch + 1 >= b) {
-        decision = Decision::Stop;
+    let mut next = state.state.clone();
+    let verdict = next.review(val_loss, val_accuracy);
+    // Saved before the verdict leaves: the trainer never holds a decision the client lost.
+    if let Some(store) = &state.store {
+        store.save(&next)?;
     }
-    let verdict = Verdict {
-        epoch: state.epoch,
-        val_loss,
-        val_accuracy,
-        decision,
-        new_best: state.stopper.last_is_best(),
-    };
-    state.epoch += 1;
-    Ok(verdict)
+    state.state = next;
+    Ok(Answer::Fresh(verdict))
 }
 
 impl<K: ClientBackend> Handle<ValidationOutput> for Client<K> {
@@ -172,12 +237,13 @@ impl<K: ClientBackend> Handle<ValidationOutput> for Client<K> {
             Role::Trainer
         };
         self.roster.require(ctx, "ValidationOutput", &[from])?;
-        let (backend, state, events, tap, progress) = (
+        let (backend, state, events, tap, progress, patience) = (
             Arc::clone(&self.backend),
             Arc::clone(&self.review),
             self.events.clone(),
             self.tap.clone(),
             self.progress.clone(),
+            self.send_patience,
         );
         let trainer = self
             .node
@@ -185,8 +251,15 @@ impl<K: ClientBackend> Handle<ValidationOutput> for Client<K> {
         self.runtime.spawn(async move {
             let verdict =
                 tokio::task::spawn_blocking(move || review(&*backend, &state, &msg)).await;
-            match verdict {
-                Ok(Ok(verdict)) => {
+            let verdict = match verdict {
+                Ok(Ok(Answer::Repeated(verdict))) => {
+                    tracing::info!(
+                        "epoch {} was decided before: verdict re-sent",
+                        verdict.epoch
+                    );
+                    Ok(verdict)
+                }
+                Ok(Ok(Answer::Fresh(verdict))) => {
                     report(
                         &progress,
                         ProgressEvent::Verdict {
@@ -198,18 +271,23 @@ impl<K: ClientBackend> Handle<ValidationOutput> for Client<K> {
                         },
                     );
                     let _ = events.send(ClientEvent::Reviewed(verdict));
+                    Ok(verdict)
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let sent = match verdict {
+                Ok(verdict) => {
                     let msg = EpochVerdict(verdict);
                     tap::record(&tap, &msg);
-                    if let Err(e) = trainer.tell(msg).await {
-                        let _ = events.send(ClientEvent::Failed(format!("sending verdict: {e}")));
-                    }
+                    tell_patiently(&trainer, msg, patience)
+                        .await
+                        .map_err(|e| format!("sending verdict: {e}"))
                 }
-                Ok(Err(e)) => {
-                    let _ = events.send(ClientEvent::Failed(e.to_string()));
-                }
-                Err(e) => {
-                    let _ = events.send(ClientEvent::Failed(e.to_string()));
-                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                let _ = events.send(ClientEvent::Failed(e));
             }
         });
         Ok(())

@@ -66,6 +66,8 @@ pub struct Deployment {
     cert_dir: Option<PathBuf>,
     progress: Option<ProgressSink>,
     checkpoint: Option<CheckpointConfig>,
+    review_file: Option<PathBuf>,
+    memory_network: Option<MemoryNetwork>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -105,6 +107,7 @@ impl Deployment {
                 .collect::<Result<_>>()?,
         };
         let names = roster.all_nodes();
+        let mut memory_network = None;
         let (nodes, cert_dir) = match layout.network {
             Network::InMemory => {
                 let net = MemoryNetwork::new();
@@ -112,6 +115,7 @@ impl Deployment {
                 for n in &names {
                     nodes.push(Node::in_memory(&net, n.clone()).await?);
                 }
+                memory_network = Some(net);
                 (nodes, None)
             }
             Network::QuicLoopback => {
@@ -170,6 +174,8 @@ impl Deployment {
             cert_dir,
             progress: None,
             checkpoint: None,
+            review_file: None,
+            memory_network,
         })
     }
 
@@ -183,6 +189,20 @@ impl Deployment {
     pub fn with_checkpoints(mut self, config: CheckpointConfig) -> Self {
         self.checkpoint = Some(config);
         self
+    }
+
+    /// Has the client started afterwards keep its verdicts in `path` (and continue from the
+    /// verdicts already there): with [`Deployment::with_checkpoints`], a restarted deployment
+    /// resumes in any epoch.
+    pub fn with_review_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.review_file = Some(path.into());
+        self
+    }
+
+    /// The in-process network of a [`Network::InMemory`] deployment (tests cut and heal its
+    /// links: [`MemoryNetwork::partition`]).
+    pub fn memory_network(&self) -> Option<&MemoryNetwork> {
+        self.memory_network.as_ref()
     }
 
     /// The progress sink, if any.
@@ -250,20 +270,21 @@ impl Deployment {
             )?;
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        self.client.register(
-            CLIENT_ACTOR,
-            Client::new(
-                self.client.clone(),
-                self.roster.clone(),
-                backend,
-                val_labels,
-                policy,
-                runtime,
-                tx,
-                taps.client.clone(),
-            )
-            .with_progress(self.progress.clone()),
-        )?;
+        let mut client = Client::new(
+            self.client.clone(),
+            self.roster.clone(),
+            backend,
+            val_labels,
+            policy,
+            runtime,
+            tx,
+            taps.client.clone(),
+        )
+        .with_progress(self.progress.clone());
+        if let Some(path) = &self.review_file {
+            client = client.with_review_file(path)?;
+        }
+        self.client.register(CLIENT_ACTOR, client)?;
         Ok(Parties {
             trainer: handle,
             events: rx,

@@ -64,7 +64,18 @@ async fn run_with_budget(
     checkpoint: CheckpointConfig,
     budget: Option<usize>,
 ) -> hetal_actors::error::Result<RunOutcome> {
-    let deployment = Deployment::start(Layout {
+    run_with_review(data, setup, checkpoint, budget, None).await
+}
+
+/// As [`run_with_budget`], the client keeping its verdicts in `review` (when given).
+async fn run_with_review(
+    data: &Digits,
+    setup: TrainingSetup,
+    checkpoint: CheckpointConfig,
+    budget: Option<usize>,
+    review: Option<&Path>,
+) -> hetal_actors::error::Result<RunOutcome> {
+    let mut deployment = Deployment::start(Layout {
         workers: 0,
         spare_workers: 0,
         evaluator: false,
@@ -72,6 +83,9 @@ async fn run_with_budget(
     })
     .await?
     .with_checkpoints(checkpoint);
+    if let Some(path) = review {
+        deployment = deployment.with_review_file(path);
+    }
     let backend = Arc::new(SimClient::new(sim_config())?);
     let mut parties = deployment.start_parties(
         Arc::clone(&backend),
@@ -88,6 +102,20 @@ async fn run_with_budget(
     let out = parties.finish(Duration::from_secs(60), |_| {}).await;
     deployment.shutdown().await;
     out
+}
+
+/// How many checkpoint files `dir` holds.
+fn checkpoint_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("checkpoint-")
+        })
+        .count()
 }
 
 /// The checkpoint file written after `steps` steps in `dir`.
@@ -107,8 +135,9 @@ async fn a_resumed_run_ends_with_the_weights_of_the_uninterrupted_run() {
     assert_eq!(full.epochs, 2);
     assert_eq!(full.steps, steps_per_epoch * full.epochs);
     // One checkpoint per step (the epoch's last step's replaced by the one after its verdict).
-    let written = std::fs::read_dir(&full_dir.0).unwrap().count();
-    assert_eq!(written, full.steps);
+    assert_eq!(checkpoint_count(&full_dir.0), full.steps);
+    // The job finished: the upload a restarted trainer process would resume is gone.
+    assert!(!full_dir.0.join("upload.hupl").exists());
 
     // A crash after step k (mid-epoch, or after the last verdict): only files up to k remain.
     for k in [1u64, 2, full.steps as u64] {
@@ -136,8 +165,7 @@ async fn a_resumed_run_ends_with_the_weights_of_the_uninterrupted_run() {
             resumed.trainer.scheduler
         );
         // Its checkpoints continued where the copied ones stopped.
-        let last = std::fs::read_dir(&dir.0).unwrap().count() as u64;
-        assert_eq!(last, full.steps as u64, "after {k}");
+        assert_eq!(checkpoint_count(&dir.0), full.steps, "after {k}");
     }
 }
 
@@ -189,4 +217,97 @@ async fn a_checkpoint_of_another_configuration_is_refused() {
     };
     let out = run(&data, other, fresh).await.unwrap();
     assert_eq!(out.epochs, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_resumed_after_a_verdict_continues_the_clients_early_stopping() {
+    use hetal_actors::store::review::{ReviewPolicy, ReviewState, ReviewStore};
+    use hetal_learn::train::Decision;
+    let data = digits(96, 48);
+    // Four epochs at most; the client's budget stops the run after the third.
+    let setup = setup(&data, 4, 1);
+    let budget = Some(3);
+    let policy = ReviewPolicy {
+        patience: setup.hyper.patience,
+        budget,
+    };
+    let full_dir = TempDir::new("review-full");
+    let full_review = full_dir.0.join("client/review.hcrv");
+    let full = run_with_review(
+        &data,
+        setup,
+        checkpoints_in(&full_dir.0, 100),
+        budget,
+        Some(&full_review),
+    )
+    .await
+    .unwrap();
+    let steps_per_epoch = 3u64;
+    let stop_epoch = full.verdicts.len();
+    assert!(
+        stop_epoch >= 2,
+        "the run reaches epoch 1: {:?}",
+        full.verdicts
+    );
+    assert_eq!(
+        full.verdicts.last().map(|v| v.decision),
+        Some(Decision::Stop)
+    );
+    // The file the client wrote holds exactly the verdicts it sent.
+    let written = ReviewStore::new(&full_review, policy, &data.val_y)
+        .load()
+        .unwrap();
+    assert_eq!(written.verdicts(), &full.verdicts[..]);
+
+    // A crash in epoch 1, after the client's verdict on epoch 0: the trainer's files up to
+    // `k` steps remain, the client's file holds its first `decided` verdicts. The second case
+    // is a trainer that lost the verdict on epoch 1 (its checkpoint is from before it): the
+    // client answers the repeated validation with the verdict it recorded.
+    for (k, decided) in [(steps_per_epoch + 1, 1), (2 * steps_per_epoch - 1, 2)] {
+        let dir = TempDir::new("review-resume");
+        for s in 1..=k {
+            std::fs::copy(file_after(&full_dir.0, s), file_after(&dir.0, s)).unwrap();
+        }
+        let review = dir.0.join("client/review.hcrv");
+        let before = ReviewState::replay(policy, &full.verdicts[..decided]).unwrap();
+        ReviewStore::new(&review, policy, &data.val_y)
+            .save(&before)
+            .unwrap();
+        let resumed = run_with_review(
+            &data,
+            setup,
+            checkpoints_in(&dir.0, 100),
+            budget,
+            Some(&review),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            max_diff(&resumed.model, &full.model),
+            0.0,
+            "resumed after step {k}"
+        );
+        assert_eq!(resumed.epochs, full.epochs, "after step {k}");
+        assert_eq!(resumed.steps, full.steps, "after step {k}");
+        // The trainer saw every verdict of the uninterrupted run; the client decided only the
+        // epochs it had not decided before the crash, the same way.
+        assert_eq!(resumed.trainer.verdicts, full.verdicts, "after step {k}");
+        assert_eq!(resumed.verdicts, full.verdicts[decided..], "after step {k}");
+        let after = ReviewStore::new(&review, policy, &data.val_y)
+            .load()
+            .unwrap();
+        assert_eq!(after.verdicts(), &full.verdicts[..], "after step {k}");
+    }
+
+    // Without the client's file the resumed client would start at epoch 0 while the trainer
+    // asks about epoch 1: refused, not silently mis-numbered.
+    let dir = TempDir::new("review-missing");
+    for s in 1..=steps_per_epoch + 1 {
+        std::fs::copy(file_after(&full_dir.0, s), file_after(&dir.0, s)).unwrap();
+    }
+    let err = run_with_budget(&data, setup, checkpoints_in(&dir.0, 100), budget)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected epoch 0"), "{err}");
 }

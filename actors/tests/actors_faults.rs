@@ -1,6 +1,7 @@
 //! Over QUIC on loopback and in memory: the full deployment equals the single-process trainer,
 //! the client's stop decision ends training at its epoch, a worker killed mid-run changes
-//! nothing, and messages from the wrong party are refused.
+//! nothing, messages from the wrong party are refused, and a network drop between client and
+//! trainer heals without changing the result.
 
 mod common;
 
@@ -258,5 +259,107 @@ async fn a_worker_joining_mid_run_takes_units_and_the_result_is_unchanged() {
     let bound = float_reorder_bound(out.steps, &ref_model);
     let diff = max_diff(&out.model, &ref_model);
     assert!(diff <= bound, "{diff} > {bound}");
+    deployment.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_drop_between_client_and_trainer_heals_and_the_run_is_unchanged() {
+    use hetal_actors::progress::ProgressEvent;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let data = digits(96, 48);
+    let setup = setup(&data, 3, 3);
+    let reference = run_sim(Network::InMemory, 0, false, &data, setup, None).await;
+
+    // The link is cut twice: as the client sends its verdict on epoch 0 (its re-sends wait),
+    // and mid-epoch 1 (the trainer's validation output waits). Each cut is healed only after
+    // the network refused three sends through it.
+    let cut = Arc::new(AtomicBool::new(false));
+    let cuts = Arc::new(AtomicU64::new(0));
+    let deployment = Deployment::start(Layout {
+        workers: 0,
+        spare_workers: 0,
+        evaluator: false,
+        network: Network::InMemory,
+    })
+    .await
+    .unwrap();
+    let net = deployment.memory_network().unwrap().clone();
+    let (client, trainer) = (
+        deployment.roster.client.clone(),
+        deployment.roster.trainer.clone(),
+    );
+    let sink: hetal_actors::progress::ProgressSink = {
+        let (net, cut, cuts) = (net.clone(), Arc::clone(&cut), Arc::clone(&cuts));
+        let (client, trainer) = (client.clone(), trainer.clone());
+        Arc::new(move |event| {
+            let now = match event {
+                ProgressEvent::Verdict { epoch: 0, .. } => true,
+                ProgressEvent::Step {
+                    epoch: 1, step: 2, ..
+                } => true,
+                _ => false,
+            };
+            if now {
+                net.partition(&client, &trainer);
+                cuts.fetch_add(1, Ordering::SeqCst);
+                cut.store(true, Ordering::SeqCst);
+            }
+        })
+    };
+    let deployment = deployment.with_progress(sink);
+    let healer = {
+        let (net, cut) = (net.clone(), Arc::clone(&cut));
+        tokio::spawn(async move {
+            let mut healed = 0;
+            let mut refused_at_heal = 0;
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while healed < 2 && std::time::Instant::now() < deadline {
+                let refused = net.refused_sends();
+                if cut.load(Ordering::SeqCst) && refused >= refused_at_heal + 3 {
+                    cut.store(false, Ordering::SeqCst);
+                    net.heal(&client, &trainer);
+                    refused_at_heal = refused;
+                    healed += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            healed
+        })
+    };
+    let backend = Arc::new(SimClient::new(sim_config()).unwrap());
+    let mut parties = deployment
+        .start_parties(
+            Arc::clone(&backend),
+            data.val_y.clone(),
+            StopPolicy {
+                patience: setup.hyper.patience,
+                budget: None,
+            },
+            ServerOptions::default(),
+            &Taps::default(),
+        )
+        .unwrap();
+    let upload = encrypt_dataset(&*backend, &setup, plain(&data)).unwrap();
+    upload_from_client(&deployment, &*backend, setup, &upload, None)
+        .await
+        .unwrap();
+    let out = parties
+        .finish(Duration::from_secs(120), |_| {})
+        .await
+        .unwrap();
+    let healed = healer.await.unwrap();
+    println!(
+        "{} cuts healed, {} sends refused while cut",
+        healed,
+        net.refused_sends()
+    );
+    assert_eq!(cuts.load(Ordering::SeqCst), 2);
+    assert_eq!(healed, 2);
+    assert!(net.refused_sends() >= 6);
+    // Same verdicts, each epoch decided once; the trainer computes locally: bit-identical.
+    assert_eq!(out.verdicts, reference.verdicts);
+    assert_eq!(out.trainer.verdicts, reference.verdicts);
+    assert_eq!(out.steps, reference.steps);
+    assert_eq!(max_diff(&out.model, &reference.model), 0.0);
     deployment.shutdown().await;
 }

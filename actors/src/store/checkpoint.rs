@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use hetal_learn::train::checkpoint::{
-    CheckpointCodec, Digest32, RunConfig, TrainingCheckpoint, decode_checkpoint, encode_checkpoint,
+    CheckpointCodec, CheckpointSummary, Digest32, RunConfig, TrainingCheckpoint, decode_checkpoint,
+    encode_checkpoint, inspect_checkpoint,
 };
 use sha2::{Digest, Sha256};
 
@@ -155,6 +156,25 @@ impl CheckpointStore {
         Ok(Some(LoadedCheckpoint { path, checkpoint }))
     }
 
+    /// The newest checkpoint's envelope and run checked without decoding a ciphertext (see
+    /// [`inspect_checkpoint`]); `None` when the directory holds none. For a host that refuses
+    /// a damaged or foreign checkpoint before starting the run.
+    pub fn inspect_latest(
+        &self,
+        config: &Digest32,
+    ) -> StoreResult<Option<(PathBuf, CheckpointSummary)>> {
+        let Some((_, path)) = self.files()?.into_iter().next() else {
+            return Ok(None);
+        };
+        let bytes = read_bounded(&path, self.config.max_file_bytes)?;
+        let summary =
+            inspect_checkpoint(&bytes, config).map_err(|source| StoreError::Checkpoint {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Some((path, summary)))
+    }
+
     /// Reads and checks one checkpoint file.
     pub fn load<K: CheckpointCodec>(
         &self,
@@ -267,6 +287,26 @@ pub fn dataset_digest(batches: &[BatchBody], blobs: &[Bytes]) -> StoreResult<Dig
     Ok(h.finalize().into())
 }
 
+/// The identity of the job uploaded in `body` (with `blobs`), trained with weights divided by
+/// `weight_scale` (the trainer's is `hetal_learn::train::server::DEFAULT_WEIGHT_SCALE`).
+pub fn run_config(
+    body: &UploadTrainingBody,
+    blobs: &[Bytes],
+    weight_scale: f64,
+) -> StoreResult<RunConfig> {
+    let setup = &body.setup;
+    Ok(RunConfig {
+        hyper: setup.hyper,
+        variant: setup.variant,
+        unit: setup.unit,
+        classes: setup.classes,
+        dim: setup.dim,
+        train_batches: body.train.len(),
+        weight_scale,
+        dataset: dataset_digest(&body.train, blobs)?,
+    })
+}
+
 /// A training job's checkpoints: the store, the codec of its backend and the hash of its
 /// configuration, built from the upload. The trainer asks [`JobCheckpoints::resume`] once at
 /// the start, and calls [`JobCheckpoints::after_step`] after every step and
@@ -288,17 +328,7 @@ impl<'a, B: ServerBackend> JobCheckpoints<'a, B> {
         blobs: &[Bytes],
         weight_scale: f64,
     ) -> StoreResult<Self> {
-        let setup = &body.setup;
-        let run = RunConfig {
-            hyper: setup.hyper,
-            variant: setup.variant,
-            unit: setup.unit,
-            classes: setup.classes,
-            dim: setup.dim,
-            train_batches: body.train.len(),
-            weight_scale,
-            dataset: dataset_digest(&body.train, blobs)?,
-        };
+        let run = run_config(body, blobs, weight_scale)?;
         Ok(Self {
             store: CheckpointStore::open(config.clone())?,
             codec: BackendCodec::new(backend, &body.material, blobs)?,

@@ -8,6 +8,8 @@
 
 pub mod checkpoint;
 pub mod dataset;
+pub mod review;
+pub mod upload;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};

@@ -5,6 +5,7 @@
 
 pub mod keys;
 pub mod pool;
+pub mod resend;
 pub mod scheduler;
 pub mod step;
 
@@ -39,6 +40,8 @@ use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster};
 use crate::store::checkpoint::{
     CheckpointConfig, JobCheckpoints, dataset_digest, material_fingerprint,
 };
+use crate::store::prepare_dir;
+use crate::store::upload::{load_upload, save_upload, upload_path};
 use crate::tap::{self, Tap};
 use keys::WorkerKeys;
 use pool::WorkerPool;
@@ -156,6 +159,52 @@ impl<B: ServerBackend> Trainer<B> {
     pub fn handle(&self) -> TrainerHandle {
         self.handle.clone()
     }
+
+    /// Resumes the job whose upload a previous trainer process saved in the checkpoint
+    /// directory (it was killed or crashed): the job continues from its newest checkpoint and
+    /// talks to the client as if nothing had happened. Returns whether there was such a job;
+    /// a damaged upload file is an error. Call it before registering the actor.
+    pub fn resume_saved_job(&mut self) -> Result<bool> {
+        let Some(config) = self.config.checkpoint.as_ref().filter(|c| c.resume) else {
+            return Ok(false);
+        };
+        let Some(msg) = load_upload(&upload_path(&config.dir), config.max_file_bytes)? else {
+            return Ok(false);
+        };
+        tracing::info!(
+            "resuming the job saved in {} ({} training batches)",
+            config.dir.display(),
+            msg.body.train.len()
+        );
+        self.start_job(msg, None, false);
+        Ok(true)
+    }
+
+    /// Runs the job of `msg` in the background; `save` writes the upload next to the
+    /// checkpoints first (when the job checkpoints) so that a restarted trainer finds it.
+    fn start_job(&mut self, msg: UploadTraining, pinned: Option<Arc<B>>, save: bool) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.verdicts = Some(tx);
+        if let Ok(mut outcome) = self.handle.outcome.lock() {
+            *outcome = None;
+        }
+        let job = Job {
+            node: self.node.clone(),
+            config: self.config.clone(),
+            pool: Arc::clone(&self.handle.pool),
+            save_upload: save,
+        };
+        let outcome = Arc::clone(&self.handle.outcome);
+        self.config.runtime.spawn(async move {
+            let result = job.run::<B>(msg, pinned, rx).await;
+            if let Err(e) = &result {
+                tracing::error!("training job failed: {e}");
+            }
+            if let Ok(mut slot) = outcome.lock() {
+                *slot = Some(result.map_err(|e| e.to_string()));
+            }
+        });
+    }
 }
 
 impl<B: ServerBackend> Actor for Trainer<B> {
@@ -219,26 +268,7 @@ impl<B: ServerBackend> Handle<UploadTraining> for Trainer<B> {
             MaterialBody::Held(digest) => self.pinned.take(Some(digest)),
             _ => None,
         };
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.verdicts = Some(tx);
-        if let Ok(mut outcome) = self.handle.outcome.lock() {
-            *outcome = None;
-        }
-        let job = Job {
-            node: self.node.clone(),
-            config: self.config.clone(),
-            pool: Arc::clone(&self.handle.pool),
-        };
-        let outcome = Arc::clone(&self.handle.outcome);
-        self.config.runtime.spawn(async move {
-            let result = job.run::<B>(msg, pinned, rx).await;
-            if let Err(e) = &result {
-                tracing::error!("training job failed: {e}");
-            }
-            if let Ok(mut slot) = outcome.lock() {
-                *slot = Some(result.map_err(|e| e.to_string()));
-            }
-        });
+        self.start_job(msg, pinned, true);
         Ok(())
     }
 }
@@ -247,6 +277,8 @@ struct Job {
     node: Node,
     config: TrainerConfig,
     pool: Arc<Mutex<WorkerPool>>,
+    /// Save the upload next to the checkpoints before training (not when it came from there).
+    save_upload: bool,
 }
 
 /// A decoded upload.
@@ -408,10 +440,19 @@ impl Job {
     ) -> Result<TrainerReport> {
         let options = self.config.options;
         let checkpoints = self.config.checkpoint.is_some();
-        let job: Decoded<B> =
-            tokio::task::spawn_blocking(move || decode_upload(msg, options, checkpoints, pinned))
-                .await
-                .map_err(|e| ActorError::Lost(e.to_string()))??;
+        let save_to = match &self.config.checkpoint {
+            Some(c) if self.save_upload => Some(c.dir.clone()),
+            _ => None,
+        };
+        let job: Decoded<B> = tokio::task::spawn_blocking(move || {
+            if let Some(dir) = save_to {
+                prepare_dir(&dir)?;
+                save_upload(&upload_path(&dir), &msg)?;
+            }
+            decode_upload(msg, options, checkpoints, pinned)
+        })
+        .await
+        .map_err(|e| ActorError::Lost(e.to_string()))??;
         if self.config.roster.evaluator.is_none() && job.validation.is_none() {
             return Err(ActorError::Protocol(
                 "no evaluator and no validation set for the trainer".into(),
@@ -428,11 +469,20 @@ impl Job {
         });
         // The epoch loop is synchronous (the step is `hetal_learn`'s); it runs on a blocking
         // thread and blocks on the runtime for the network.
+        let saved = self.config.checkpoint.as_ref().map(|c| upload_path(&c.dir));
         let result = tokio::task::spawn_blocking(move || self.train(job, verdicts, runtime))
             .await
             .map_err(|e| ActorError::Lost(e.to_string()))?;
         if let Some(ticker) = ticker {
             ticker.abort();
+        }
+        // The client has its model: a restarted trainer has no job to resume (the checkpoints
+        // stay, so a re-upload of the same job still ends at once with the same model).
+        if let (Ok(_), Some(path)) = (&result, saved)
+            && let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("removing {}: {e}", path.display());
         }
         result
     }
@@ -584,26 +634,7 @@ impl Job {
                 job.validation.as_deref(),
             )
             .map_err(|e| matmul.take_failure().unwrap_or(e))?;
-            let verdict = runtime
-                .block_on(tokio::time::timeout(
-                    self.config.verdict_timeout,
-                    verdicts.recv(),
-                ))
-                .map_err(|_| {
-                    ActorError::Lost(format!(
-                        "no verdict for epoch {epoch} within {:?}",
-                        self.config.verdict_timeout
-                    ))
-                })?
-                .ok_or_else(|| {
-                    ActorError::Protocol("the client went away before its verdict".into())
-                })?;
-            if verdict.epoch != epoch {
-                return Err(ActorError::Protocol(format!(
-                    "verdict for epoch {} while waiting for epoch {epoch}",
-                    verdict.epoch
-                )));
-            }
+            let verdict = self.await_verdict(epoch, &report.verdicts, &mut verdicts, &runtime)?;
             trainer.apply_verdict(&verdict);
             report.verdicts.push(verdict);
             report.epochs = epoch + 1;
@@ -631,11 +662,13 @@ impl Job {
             steps: report.steps,
         });
         tap::record(&self.config.tap, &msg);
-        runtime.block_on(
-            self.node
-                .remote_ref::<FinalModel>(&self.config.roster.client, CLIENT_ACTOR)
-                .tell(msg),
-        )?;
+        runtime.block_on(resend::tell_patiently(
+            &self
+                .node
+                .remote_ref::<FinalModel>(&self.config.roster.client, CLIENT_ACTOR),
+            msg,
+            self.config.verdict_timeout,
+        ))?;
         progress::report(
             progress,
             ProgressEvent::FinalModel {
@@ -644,6 +677,46 @@ impl Job {
             },
         );
         Ok(report)
+    }
+
+    /// Waits for the client's verdict on `epoch`. A repeat of a verdict already applied (`given`:
+    /// the client re-sent it through a dropped connection, or answered a validation this
+    /// trainer asked for again after resuming) is skipped; any other epoch is a protocol error.
+    fn await_verdict(
+        &self,
+        epoch: usize,
+        given: &[Verdict],
+        verdicts: &mut mpsc::UnboundedReceiver<Verdict>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Verdict> {
+        let deadline = tokio::time::Instant::now() + self.config.verdict_timeout;
+        loop {
+            let verdict = runtime
+                .block_on(tokio::time::timeout_at(deadline, verdicts.recv()))
+                .map_err(|_| {
+                    ActorError::Lost(format!(
+                        "no verdict for epoch {epoch} within {:?}",
+                        self.config.verdict_timeout
+                    ))
+                })?
+                .ok_or_else(|| {
+                    ActorError::Protocol("the client went away before its verdict".into())
+                })?;
+            if verdict.epoch == epoch {
+                return Ok(verdict);
+            }
+            let repeat = given.get(verdict.epoch).is_some_and(|g| {
+                (g.epoch, g.decision, g.new_best)
+                    == (verdict.epoch, verdict.decision, verdict.new_best)
+            });
+            if !repeat {
+                return Err(ActorError::Protocol(format!(
+                    "verdict for epoch {} while waiting for epoch {epoch}",
+                    verdict.epoch
+                )));
+            }
+            tracing::debug!("verdict for epoch {} repeated: skipped", verdict.epoch);
+        }
     }
 
     /// Sends the epoch's weights to the evaluator, or computes the validation output itself
@@ -669,11 +742,13 @@ impl Job {
                 weight_scale: trainer.weight_scale(),
             });
             tap::record(&self.config.tap, &msg);
-            runtime.block_on(
-                self.node
-                    .remote_ref::<EvaluateEpoch>(evaluator, EVALUATOR_ACTOR)
-                    .tell(msg),
-            )?;
+            runtime.block_on(resend::tell_patiently(
+                &self
+                    .node
+                    .remote_ref::<EvaluateEpoch>(evaluator, EVALUATOR_ACTOR),
+                msg,
+                self.config.verdict_timeout,
+            ))?;
             return Ok(());
         }
         let validation =
@@ -703,11 +778,13 @@ impl Job {
             }),
         );
         tap::record(&self.config.tap, &msg);
-        runtime.block_on(
-            self.node
-                .remote_ref::<ValidationOutput>(&roster.client, CLIENT_ACTOR)
-                .tell(msg),
-        )?;
+        runtime.block_on(resend::tell_patiently(
+            &self
+                .node
+                .remote_ref::<ValidationOutput>(&roster.client, CLIENT_ACTOR),
+            msg,
+            self.config.verdict_timeout,
+        ))?;
         Ok(())
     }
 }

@@ -2,8 +2,9 @@
 //! deterministic, no sockets, no certificates. The sender's name is taken from the transport it
 //! sends through, which plays the part of the certificate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::future::BoxFuture;
@@ -24,12 +25,42 @@ struct Member {
 #[derive(Clone, Default)]
 pub struct MemoryNetwork {
     members: Arc<Mutex<HashMap<NodeName, Member>>>,
+    /// Partitioned pairs (both orders stored) and the sends they refused: a fault-injection
+    /// hook for tests of dropped networks.
+    cuts: Arc<Mutex<HashSet<(NodeName, NodeName)>>>,
+    refused: Arc<AtomicU64>,
 }
 
 impl MemoryNetwork {
     /// An empty network.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Cuts the link between `a` and `b` both ways until [`MemoryNetwork::heal`]: every send
+    /// between them fails as a broken connection would (a test hook for network drops).
+    pub fn partition(&self, a: &NodeName, b: &NodeName) {
+        let mut cuts = self.cuts();
+        cuts.insert((a.clone(), b.clone()));
+        cuts.insert((b.clone(), a.clone()));
+    }
+
+    /// Restores the link [`MemoryNetwork::partition`] cut.
+    pub fn heal(&self, a: &NodeName, b: &NodeName) {
+        let mut cuts = self.cuts();
+        cuts.remove(&(a.clone(), b.clone()));
+        cuts.remove(&(b.clone(), a.clone()));
+    }
+
+    /// Sends refused by partitions so far.
+    pub fn refused_sends(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    fn cuts(&self) -> MutexGuard<'_, HashSet<(NodeName, NodeName)>> {
+        self.cuts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn members(&self) -> MutexGuard<'_, HashMap<NodeName, Member>> {
@@ -133,9 +164,19 @@ impl Transport for MemoryTransport {
             .unwrap_or(self.settings.first_byte_timeout);
         let from = self.local.clone();
         let peer = peer.clone();
+        let cut = self.network.cuts().contains(&(from.clone(), peer.clone()));
+        if cut {
+            self.network.refused.fetch_add(1, Ordering::Relaxed);
+        }
         Box::pin(async move {
             if !me_alive {
                 return Err(TransportError::ShuttingDown);
+            }
+            if cut {
+                return Err(TransportError::Stream {
+                    peer,
+                    reason: "network partitioned".into(),
+                });
             }
             let handler = handler.ok_or_else(|| TransportError::UnknownPeer(peer.clone()))?;
             let len = msg.payload.bulk.len() as u64;

@@ -488,6 +488,42 @@ fn open_envelope(bytes: &[u8]) -> CheckpointResult<&[u8]> {
     Ok(body)
 }
 
+/// Where a checkpoint stands, read without decoding its ciphertexts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointSummary {
+    /// The parameter fingerprint its ciphertexts were written under.
+    pub parameters: Digest32,
+    /// The epoch in progress.
+    pub epoch: u64,
+    /// Steps taken in total.
+    pub steps: u64,
+}
+
+/// Checks a checkpoint's envelope (magic, version, length, SHA-256) and that it belongs to the
+/// run whose [`RunConfig::hash`] is `config`, without decoding a ciphertext: a host refuses a
+/// damaged or foreign checkpoint before it spends anything on the run (key generation,
+/// encryption, upload). [`decode_checkpoint`] repeats these checks when it loads.
+pub fn inspect_checkpoint(bytes: &[u8], config: &Digest32) -> CheckpointResult<CheckpointSummary> {
+    let body = open_envelope(bytes)?;
+    let mut r = Reader { bytes: body };
+    let found: Digest32 = r.array("config hash")?;
+    if &found != config {
+        return Err(CheckpointError::ForeignConfig {
+            expected: hex(config),
+            found: hex(&found),
+        });
+    }
+    let parameters: Digest32 = r.array("parameter fingerprint")?;
+    let epoch = r.u64("epoch")?;
+    let _epoch_step = r.u64("epoch step")?;
+    let steps = r.u64("steps")?;
+    Ok(CheckpointSummary {
+        parameters,
+        epoch,
+        steps,
+    })
+}
+
 /// Reads a checkpoint written by [`encode_checkpoint`] for the run whose [`RunConfig::hash`] is
 /// `config`, decoding its ciphertexts with `codec` (whose fingerprint must match).
 pub fn decode_checkpoint<K: CheckpointCodec>(
@@ -839,6 +875,32 @@ mod tests {
         assert!(matches!(
             decode_checkpoint(&bytes, &foreign, &hash),
             Err(CheckpointError::ForeignParameters { .. })
+        ));
+    }
+
+    #[test]
+    fn inspection_checks_the_envelope_and_the_run_without_the_codec() {
+        let p = problem();
+        let cfg = config(&p, Optimizer::Nesterov);
+        let ckpt = sample_checkpoint(&p, &cfg);
+        let bytes = encode_checkpoint(&ckpt, &codec()).unwrap();
+        let summary = inspect_checkpoint(&bytes, &cfg.hash()).unwrap();
+        assert_eq!(summary.parameters, codec().fingerprint());
+        assert_eq!((summary.epoch, summary.steps), (ckpt.epoch, ckpt.steps));
+        let other = config(&p, Optimizer::GradientDescent).hash();
+        assert!(matches!(
+            inspect_checkpoint(&bytes, &other),
+            Err(CheckpointError::ForeignConfig { .. })
+        ));
+        let mut bad = bytes.clone();
+        bad[CHECKPOINT_HEADER_LEN + 100] ^= 1;
+        assert_eq!(
+            inspect_checkpoint(&bad, &cfg.hash()),
+            Err(CheckpointError::Corrupt)
+        );
+        assert!(matches!(
+            inspect_checkpoint(&bytes[..bytes.len() / 2], &cfg.hash()),
+            Err(CheckpointError::Truncated { .. })
         ));
     }
 
