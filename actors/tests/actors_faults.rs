@@ -292,13 +292,15 @@ async fn a_network_drop_between_client_and_trainer_heals_and_the_run_is_unchange
         let (net, cut, cuts) = (net.clone(), Arc::clone(&cut), Arc::clone(&cuts));
         let (client, trainer) = (client.clone(), trainer.clone());
         Arc::new(move |event| {
-            let now = match event {
-                ProgressEvent::Verdict { epoch: 0, .. } => true,
-                ProgressEvent::Step {
-                    epoch: 1, step: 2, ..
-                } => true,
-                _ => false,
-            };
+            let now = matches!(
+                event,
+                ProgressEvent::Verdict { epoch: 0, .. }
+                    | ProgressEvent::Step {
+                        epoch: 1,
+                        step: 2,
+                        ..
+                    }
+            );
             if now {
                 net.partition(&client, &trainer);
                 cuts.fetch_add(1, Ordering::SeqCst);
