@@ -56,6 +56,16 @@ pub(crate) use sealed::Sealed;
 ///     register(MaterialDigest([0; 32]), &client);
 /// }
 /// ```
+///
+/// ```
+/// // Whereas the key-less server half registers (the same call compiles).
+/// use std::sync::Arc;
+/// use hetal_actors::backend::ckks::CkksServer;
+/// use hetal_actors::backend::key_registry::{register, MaterialDigest};
+/// fn share(server: Arc<CkksServer>) -> Arc<CkksServer> {
+///     register(MaterialDigest([0; 32]), &server)
+/// }
+/// ```
 pub trait PublicMaterial: Sealed + Send + Sync + 'static {}
 
 type Entries = HashMap<MaterialDigest, Weak<dyn Any + Send + Sync>>;
