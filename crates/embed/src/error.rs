@@ -123,20 +123,26 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) 
     })
 }
 
-/// Checks `model_type` of the `config.json` at `path` before its other fields are parsed, so that
-/// a directory of the wrong kind of model gets a clear error rather than a missing-field one.
-pub(crate) fn require_model_type(path: &std::path::Path, expected: &str, use_: &str) -> Result<()> {
+/// Checks `model_type` of the `config.json` at `path` (one of `expected`) before its other
+/// fields are parsed, so that a directory of the wrong kind of model gets a clear error rather
+/// than a missing-field one.
+pub(crate) fn require_model_type(
+    path: &std::path::Path,
+    expected: &[&str],
+    use_: &str,
+) -> Result<()> {
     #[derive(serde::Deserialize)]
     struct Kind {
         model_type: Option<String>,
     }
     let kind: Kind = read_json(path)?;
     match kind.model_type.as_deref() {
-        Some(found) if found == expected => Ok(()),
+        Some(found) if expected.contains(&found) => Ok(()),
         found => Err(EmbedError::Config {
             path: path.to_path_buf(),
             message: format!(
-                "model_type {found:?} is not supported for {use_} (only {expected:?})"
+                "model_type {found:?} is not supported for {use_} (supported: {})",
+                expected.join(", ")
             ),
         }),
     }

@@ -1,6 +1,6 @@
 //! Feature extraction for hetal: the frozen encoder HETAL runs before training, in Rust.
 //!
-//! * [`text`]: a sentence transformer (MPNet encoder, masked mean pooling, L2 normalisation),
+//! * [`text`]: a sentence transformer (MPNet or BERT encoder, masked pooling, L2 normalisation),
 //!   configured by the model directory's `config.json`, `modules.json`, `1_Pooling/config.json`,
 //!   `sentence_bert_config.json` and `tokenizer.json`.
 //! * [`image`]: a ViT encoder (patch embedding, pre-LN transformer, CLS or mean pooling) with the

@@ -8,6 +8,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 
 use crate::error::{EmbedError, Result};
+use crate::text::encoder::Family;
 
 /// The words of the tiny tokenizer's vocabulary (after the four special tokens).
 pub const TINY_WORDS: &[&str] = &[
@@ -16,9 +17,11 @@ pub const TINY_WORDS: &[&str] = &[
     "times", "##s", "##ing", "?", ".", ",", "cat", "dog", "sat",
 ];
 
-/// Shape of a tiny MPNet sentence transformer.
+/// Shape of a tiny sentence transformer (MPNet or BERT).
 #[derive(Debug, Clone)]
-pub struct TinyMpnet {
+pub struct TinyText {
+    /// Which encoder.
+    pub family: Family,
     /// Hidden width.
     pub hidden: usize,
     /// Transformer layers.
@@ -27,19 +30,20 @@ pub struct TinyMpnet {
     pub heads: usize,
     /// Feed-forward width.
     pub intermediate: usize,
-    /// Relative-position buckets.
+    /// Relative-position buckets (MPNet).
     pub buckets: usize,
     /// Seed of the weights.
     pub seed: u64,
-    /// Multiplier of the relative-position bias table (0 turns it off).
+    /// Multiplier of the relative-position bias table (MPNet; 0 turns it off).
     pub relative_bias_scale: f32,
     /// Multiplier of the absolute position embedding (0 makes all positions alike).
     pub position_scale: f32,
 }
 
-impl Default for TinyMpnet {
+impl Default for TinyText {
     fn default() -> Self {
         Self {
+            family: Family::Mpnet,
             hidden: 16,
             layers: 2,
             heads: 2,
@@ -178,19 +182,30 @@ pub fn tiny_tokenizer_json() -> String {
 
 /// Writes a complete sentence-transformers directory for `spec` into `dir` (which must exist):
 /// `config.json`, `model.safetensors`, `tokenizer.json`, `modules.json`,
-/// `1_Pooling/config.json` (mean pooling), `sentence_bert_config.json` (max 32 tokens).
-pub fn write_tiny_mpnet(dir: &Path, spec: &TinyMpnet) -> Result<()> {
+/// `1_Pooling/config.json` (mean pooling), `sentence_bert_config.json` (max 32 tokens). Both
+/// families use the same tokenizer and `pad_token_id` 1.
+pub fn write_tiny_text(dir: &Path, spec: &TinyText) -> Result<()> {
     let vocab = 4 + TINY_WORDS.len();
     let max_positions = 40;
     let h = spec.hidden;
+    let family_fields = match spec.family {
+        Family::Mpnet => format!(
+            r#""model_type": "mpnet", "relative_attention_num_buckets": {}"#,
+            spec.buckets
+        ),
+        Family::Bert => {
+            r#""model_type": "bert", "type_vocab_size": 2, "position_embedding_type": "absolute""#
+                .to_owned()
+        }
+    };
     write(
         &dir.join("config.json"),
         &format!(
-            r#"{{"model_type": "mpnet", "vocab_size": {vocab}, "hidden_size": {h},
+            r#"{{{family_fields}, "vocab_size": {vocab}, "hidden_size": {h},
   "num_hidden_layers": {}, "num_attention_heads": {}, "intermediate_size": {},
   "hidden_act": "gelu", "layer_norm_eps": 1e-05, "max_position_embeddings": {max_positions},
-  "pad_token_id": 1, "relative_attention_num_buckets": {}}}"#,
-            spec.layers, spec.heads, spec.intermediate, spec.buckets
+  "pad_token_id": 1}}"#,
+            spec.layers, spec.heads, spec.intermediate
         ),
     )?;
     write(&dir.join("tokenizer.json"), &tiny_tokenizer_json())?;
@@ -228,16 +243,34 @@ pub fn write_tiny_mpnet(dir: &Path, spec: &TinyMpnet) -> Result<()> {
         rng.tensor(&[max_positions, h], spec.position_scale)?,
     );
     rng.norm(&mut t, "embeddings.LayerNorm", h)?;
-    t.insert(
-        "encoder.relative_attention_bias.weight".to_owned(),
-        rng.tensor(&[spec.buckets, spec.heads], 2.0 * spec.relative_bias_scale)?,
-    );
+    let attention: [&str; 5] = match spec.family {
+        Family::Mpnet => {
+            t.insert(
+                "encoder.relative_attention_bias.weight".to_owned(),
+                rng.tensor(&[spec.buckets, spec.heads], 2.0 * spec.relative_bias_scale)?,
+            );
+            ["attn.q", "attn.k", "attn.v", "attn.o", "LayerNorm"]
+        }
+        Family::Bert => {
+            t.insert(
+                "embeddings.token_type_embeddings.weight".to_owned(),
+                rng.tensor(&[2, h], 0.5)?,
+            );
+            [
+                "self.query",
+                "self.key",
+                "self.value",
+                "output.dense",
+                "output.LayerNorm",
+            ]
+        }
+    };
     for i in 0..spec.layers {
         let p = format!("encoder.layer.{i}");
-        for n in ["q", "k", "v", "o"] {
-            rng.dense(&mut t, &format!("{p}.attention.attn.{n}"), h, h)?;
+        for n in &attention[..4] {
+            rng.dense(&mut t, &format!("{p}.attention.{n}"), h, h)?;
         }
-        rng.norm(&mut t, &format!("{p}.attention.LayerNorm"), h)?;
+        rng.norm(&mut t, &format!("{p}.attention.{}", attention[4]), h)?;
         rng.dense(
             &mut t,
             &format!("{p}.intermediate.dense"),

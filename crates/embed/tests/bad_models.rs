@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use hetal_embed::tiny::{TinyMpnet, TinyVit, write_tiny_mpnet, write_tiny_vit};
+use hetal_embed::tiny::{TinyText, TinyVit, write_tiny_text, write_tiny_vit};
 use hetal_embed::{EmbedError, ImageEmbedder, ImagePooling, TextEmbedder};
 
 fn tiny_text() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    write_tiny_mpnet(dir.path(), &TinyMpnet::default()).unwrap();
+    write_tiny_text(dir.path(), &TinyText::default()).unwrap();
     dir
 }
 
@@ -101,7 +101,7 @@ fn unsupported_configurations_name_their_file() {
     let cases: [(&str, Edit, &str); 6] = [
         (
             "config.json",
-            |t| t.replace("\"mpnet\"", "\"bert\""),
+            |t| t.replace("\"mpnet\"", "\"roberta\""),
             "model_type",
         ),
         (

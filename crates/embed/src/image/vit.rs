@@ -54,7 +54,7 @@ fn yes() -> bool {
 impl VitConfig {
     /// Reads and checks `config.json`.
     pub fn load(path: &Path) -> Result<Self> {
-        crate::error::require_model_type(path, "vit", "images")?;
+        crate::error::require_model_type(path, &["vit"], "images")?;
         let config: Self = crate::error::read_json(path)?;
         let bad = |message: String| {
             Err(EmbedError::Config {

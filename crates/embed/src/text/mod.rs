@@ -1,4 +1,5 @@
-//! Sentence embeddings: a sentence-transformers model directory (MPNet encoder) run on CPU.
+//! Sentence embeddings: a sentence-transformers model directory (MPNet or BERT encoder, see
+//! [`encoder`]) run on CPU.
 //!
 //! The directory holds `config.json`, `model.safetensors`, `tokenizer.json`, and optionally
 //! `modules.json` + `1_Pooling/config.json` (the head, see [`pooling::Head`]) and
@@ -8,7 +9,7 @@
 //! so) L2-normalised. Padding never changes a row: masked pooling and masked attention make a
 //! batch of N equal to N single calls up to float rounding.
 
-pub mod mpnet;
+pub mod encoder;
 pub mod pooling;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use crate::Embeddings;
 use crate::error::{EmbedError, Result, read_json};
 use crate::nn::l2_normalize;
 use crate::weights::Weights;
-use mpnet::{Mpnet, MpnetConfig};
+use encoder::{Encoder, EncoderConfig};
 use pooling::Head;
 
 #[derive(Debug, Deserialize)]
@@ -36,7 +37,7 @@ struct SentenceBertConfig {
 pub struct TextEmbedder {
     tokenizer: Tokenizer,
     tokenizer_path: PathBuf,
-    model: Mpnet,
+    model: Encoder,
     head: Head,
     max_seq_length: usize,
     lower_case: bool,
@@ -46,7 +47,7 @@ impl TextEmbedder {
     /// Loads the model in `dir` (see the module documentation for the files).
     pub fn load(dir: &Path) -> Result<Self> {
         let config_path = dir.join("config.json");
-        let config = MpnetConfig::load(&config_path)?;
+        let config = EncoderConfig::load(&config_path)?;
         let st_path = dir.join("sentence_bert_config.json");
         let (requested, lower_case) = if st_path.exists() {
             let st: SentenceBertConfig = read_json(&st_path)?;
@@ -68,7 +69,7 @@ impl TextEmbedder {
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer = load_tokenizer(&tokenizer_path, max_seq_length)?;
         let mut weights = Weights::load(&dir.join("model.safetensors"))?;
-        let model = Mpnet::new(config, &config_path, &mut weights)?;
+        let model = Encoder::new(config, &config_path, &mut weights)?;
         Ok(Self {
             tokenizer,
             tokenizer_path,

@@ -101,42 +101,59 @@ fn bucket(relative: i64, buckets: usize) -> usize {
     }
 }
 
-/// The sentence embedding of `ids` by a one-layer, one-head MPNet with mean pooling and L2
-/// normalisation, in float64.
-pub fn mpnet_one_head(w: &Weights, ids: &[u32], hidden: usize, buckets: usize) -> Vec<f64> {
+/// The sentence embedding of `ids` by a one-layer, one-head encoder with mean pooling and L2
+/// normalisation, in float64: MPNet when `relative_buckets` is given (positions from 2,
+/// relative-position bias), BERT otherwise (positions from 0, token type 0).
+pub fn one_head(
+    w: &Weights,
+    ids: &[u32],
+    hidden: usize,
+    relative_buckets: Option<usize>,
+) -> Vec<f64> {
     let eps = 1e-5;
-    let pad = 1;
+    let first_position = if relative_buckets.is_some() { 2 } else { 0 };
     let s = ids.len();
     let x: Vec<Vec<f64>> = ids
         .iter()
         .enumerate()
         .map(|(j, &id)| {
             let word = w.row("embeddings.word_embeddings.weight", id as usize);
-            let pos = w.row("embeddings.position_embeddings.weight", pad + 1 + j);
-            let sum: Vec<f64> = word.iter().zip(pos).map(|(a, b)| a + b).collect();
+            let pos = w.row("embeddings.position_embeddings.weight", first_position + j);
+            let mut sum: Vec<f64> = word.iter().zip(pos).map(|(a, b)| a + b).collect();
+            if relative_buckets.is_none() {
+                let token_type = w.row("embeddings.token_type_embeddings.weight", 0);
+                sum.iter_mut().zip(token_type).for_each(|(a, b)| *a += b);
+            }
             w.layer_norm("embeddings.LayerNorm", &sum, eps)
         })
         .collect();
     let p = "encoder.layer.0";
-    let q: Vec<_> = x
-        .iter()
-        .map(|t| w.dense(&format!("{p}.attention.attn.q"), t))
-        .collect();
-    let k: Vec<_> = x
-        .iter()
-        .map(|t| w.dense(&format!("{p}.attention.attn.k"), t))
-        .collect();
-    let v: Vec<_> = x
-        .iter()
-        .map(|t| w.dense(&format!("{p}.attention.attn.v"), t))
-        .collect();
-    let table = w.get("encoder.relative_attention_bias.weight");
+    let [qn, kn, vn, on, norm] = if relative_buckets.is_some() {
+        ["attn.q", "attn.k", "attn.v", "attn.o", "LayerNorm"]
+    } else {
+        [
+            "self.query",
+            "self.key",
+            "self.value",
+            "output.dense",
+            "output.LayerNorm",
+        ]
+    };
+    let project = |n: &str| -> Vec<Vec<f64>> {
+        x.iter()
+            .map(|t| w.dense(&format!("{p}.attention.{n}"), t))
+            .collect()
+    };
+    let (q, k, v) = (project(qn), project(kn), project(vn));
     let mut out = vec![0.0; hidden];
     for i in 0..s {
         let scores: Vec<f64> = (0..s)
             .map(|j| {
                 let dot: f64 = q[i].iter().zip(&k[j]).map(|(a, b)| a * b).sum();
-                dot / (hidden as f64).sqrt() + table[bucket(j as i64 - i as i64, buckets)]
+                let bias = relative_buckets.map_or(0.0, |b| {
+                    w.get("encoder.relative_attention_bias.weight")[bucket(j as i64 - i as i64, b)]
+                });
+                dot / (hidden as f64).sqrt() + bias
             })
             .collect();
         let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -145,9 +162,9 @@ pub fn mpnet_one_head(w: &Weights, ids: &[u32], hidden: usize, buckets: usize) -
         let context: Vec<f64> = (0..hidden)
             .map(|d| (0..s).map(|j| exps[j] / total * v[j][d]).sum())
             .collect();
-        let attended = w.dense(&format!("{p}.attention.attn.o"), &context);
+        let attended = w.dense(&format!("{p}.attention.{on}"), &context);
         let res: Vec<f64> = attended.iter().zip(&x[i]).map(|(a, b)| a + b).collect();
-        let x1 = w.layer_norm(&format!("{p}.attention.LayerNorm"), &res, eps);
+        let x1 = w.layer_norm(&format!("{p}.attention.{norm}"), &res, eps);
         let inner: Vec<f64> = w
             .dense(&format!("{p}.intermediate.dense"), &x1)
             .into_iter()

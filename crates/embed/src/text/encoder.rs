@@ -1,6 +1,8 @@
-//! The MPNet encoder (Hugging Face `MPNetModel`): word + absolute position embeddings (position
-//! ids start after the padding index), post-LN transformer layers whose attention adds a
-//! relative-position bias computed once from bucketed token distances and shared by all layers.
+//! The text encoders: MPNet (Hugging Face `MPNetModel`) and BERT (`BertModel`, e.g.
+//! all-MiniLM-L6-v2). Both are post-LN transformers over word + absolute position embeddings;
+//! they differ in where positions start, in BERT's token-type embedding, in MPNet's
+//! relative-position bias (computed once from bucketed token distances and shared by all
+//! layers), and in tensor names.
 
 use std::path::Path;
 
@@ -18,11 +20,21 @@ pub const RELATIVE_MAX_DISTANCE: usize = 128;
 /// the weights file must still hold tensors of the implied shapes.
 const MAX_DIM: usize = 1 << 20;
 
-/// The fields of an MPNet `config.json` that the forward pass uses.
+/// Which encoder a `config.json` describes (its `model_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// MPNet: positions from `pad_token_id + 1`, relative-position bias.
+    Mpnet,
+    /// BERT: positions from 0, token-type embedding (type 0 for single texts).
+    Bert,
+}
+
+/// The fields of a text encoder's `config.json` that the forward pass uses.
 #[derive(Debug, Clone, Deserialize)]
-pub struct MpnetConfig {
-    /// Must be `"mpnet"`.
-    pub model_type: String,
+pub struct EncoderConfig {
+    /// `"mpnet"` or `"bert"`.
+    pub model_type: Family,
     /// Rows of the word embedding.
     pub vocab_size: usize,
     /// Width of every hidden state.
@@ -39,16 +51,20 @@ pub struct MpnetConfig {
     pub layer_norm_eps: f64,
     /// Rows of the absolute position embedding.
     pub max_position_embeddings: usize,
-    /// Id of the padding token; position ids start at `pad_token_id + 1`.
+    /// Id of the padding token (MPNet's position ids start at `pad_token_id + 1`).
     pub pad_token_id: u32,
-    /// Number of relative-position buckets (half for each direction).
-    pub relative_attention_num_buckets: usize,
+    /// MPNet: number of relative-position buckets (half for each direction).
+    pub relative_attention_num_buckets: Option<usize>,
+    /// BERT: rows of the token-type embedding (default 2).
+    pub type_vocab_size: Option<usize>,
+    /// BERT: must be `"absolute"` when present.
+    pub position_embedding_type: Option<String>,
 }
 
-impl MpnetConfig {
+impl EncoderConfig {
     /// Reads and checks `config.json`.
     pub fn load(path: &Path) -> Result<Self> {
-        crate::error::require_model_type(path, "mpnet", "text")?;
+        crate::error::require_model_type(path, &["mpnet", "bert"], "text")?;
         let config: Self = crate::error::read_json(path)?;
         config.check(path)?;
         Ok(config)
@@ -68,10 +84,6 @@ impl MpnetConfig {
             ("num_attention_heads", self.num_attention_heads),
             ("intermediate_size", self.intermediate_size),
             ("max_position_embeddings", self.max_position_embeddings),
-            (
-                "relative_attention_num_buckets",
-                self.relative_attention_num_buckets,
-            ),
         ];
         for (name, value) in sizes {
             if value == 0 || value > MAX_DIM {
@@ -84,25 +96,41 @@ impl MpnetConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if self.relative_attention_num_buckets < 4
-            || !self.relative_attention_num_buckets.is_multiple_of(2)
-        {
-            return bad(format!(
-                "relative_attention_num_buckets {} must be even and at least 4",
-                self.relative_attention_num_buckets
-            ));
-        }
         if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
             return bad(format!(
                 "layer_norm_eps {} is not in (0, 1)",
                 self.layer_norm_eps
             ));
         }
-        if (self.pad_token_id as usize) + 2 > self.max_position_embeddings {
-            return bad(format!(
-                "pad_token_id {} leaves no position embedding (max_position_embeddings {})",
-                self.pad_token_id, self.max_position_embeddings
-            ));
+        match self.model_type {
+            Family::Mpnet => {
+                let Some(buckets) = self.relative_attention_num_buckets else {
+                    return bad("relative_attention_num_buckets is missing".to_owned());
+                };
+                if !(4..=MAX_DIM).contains(&buckets) || !buckets.is_multiple_of(2) {
+                    return bad(format!(
+                        "relative_attention_num_buckets {buckets} must be even and at least 4"
+                    ));
+                }
+                if (self.pad_token_id as usize) + 2 > self.max_position_embeddings {
+                    return bad(format!(
+                        "pad_token_id {} leaves no position embedding (max_position_embeddings {})",
+                        self.pad_token_id, self.max_position_embeddings
+                    ));
+                }
+            }
+            Family::Bert => {
+                if let Some(kind) = &self.position_embedding_type
+                    && kind != "absolute"
+                {
+                    return bad(format!(
+                        "position_embedding_type {kind:?} is not supported (only \"absolute\")"
+                    ));
+                }
+                if !(1..=MAX_DIM).contains(&self.type_vocab_size.unwrap_or(2)) {
+                    return bad("type_vocab_size must be at least 1".to_owned());
+                }
+            }
         }
         Activation::parse(&self.hidden_act, path)?;
         Ok(())
@@ -110,7 +138,10 @@ impl MpnetConfig {
 
     /// The longest token sequence the position embedding covers.
     pub fn max_tokens(&self) -> usize {
-        self.max_position_embeddings - self.pad_token_id as usize - 1
+        match self.model_type {
+            Family::Mpnet => self.max_position_embeddings - self.pad_token_id as usize - 1,
+            Family::Bert => self.max_position_embeddings,
+        }
     }
 }
 
@@ -144,23 +175,56 @@ struct Layer {
     output_norm: LayerNorm,
 }
 
-/// MPNet with its weights loaded.
+/// Where each family keeps a layer's attention tensors.
+struct AttentionNames {
+    q: &'static str,
+    k: &'static str,
+    v: &'static str,
+    o: &'static str,
+    norm: &'static str,
+}
+
+const MPNET_NAMES: AttentionNames = AttentionNames {
+    q: "attention.attn.q",
+    k: "attention.attn.k",
+    v: "attention.attn.v",
+    o: "attention.attn.o",
+    norm: "attention.LayerNorm",
+};
+
+const BERT_NAMES: AttentionNames = AttentionNames {
+    q: "attention.self.query",
+    k: "attention.self.key",
+    v: "attention.self.value",
+    o: "attention.output.dense",
+    norm: "attention.output.LayerNorm",
+};
+
+/// A text encoder with its weights loaded.
 #[derive(Debug)]
-pub struct Mpnet {
-    config: MpnetConfig,
+pub struct Encoder {
+    config: EncoderConfig,
     activation: Activation,
     word_embeddings: Embedding,
     position_embeddings: Embedding,
+    /// BERT: row 0 of the token-type embedding, added to every token.
+    token_type: Option<Tensor>,
     embedding_norm: LayerNorm,
-    relative_bias: Tensor,
+    /// MPNet: the `(buckets, heads)` relative-position bias table.
+    relative_bias: Option<Tensor>,
     layers: Vec<Layer>,
 }
 
-impl Mpnet {
+impl Encoder {
     /// Builds the encoder from checked `config` and the tensors of `weights` (names as in
-    /// `MPNetModel`, optionally under `mpnet.`); every shape is checked against `config`.
-    pub fn new(config: MpnetConfig, config_path: &Path, weights: &mut Weights) -> Result<Self> {
-        weights.detect_prefix("embeddings.word_embeddings.weight", &["", "mpnet."]);
+    /// `MPNetModel` / `BertModel`, optionally under `mpnet.` / `bert.`); every shape is checked
+    /// against `config`.
+    pub fn new(config: EncoderConfig, config_path: &Path, weights: &mut Weights) -> Result<Self> {
+        let (prefix, names) = match config.model_type {
+            Family::Mpnet => ("mpnet.", &MPNET_NAMES),
+            Family::Bert => ("bert.", &BERT_NAMES),
+        };
+        weights.detect_prefix("embeddings.word_embeddings.weight", &["", prefix]);
         let h = config.hidden_size;
         let eps = config.layer_norm_eps;
         let word = weights.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?;
@@ -168,26 +232,37 @@ impl Mpnet {
             "embeddings.position_embeddings.weight",
             &[config.max_position_embeddings, h],
         )?;
-        let relative_bias = weights.get(
-            "encoder.relative_attention_bias.weight",
-            &[
-                config.relative_attention_num_buckets,
-                config.num_attention_heads,
-            ],
-        )?;
+        let token_type = match config.model_type {
+            Family::Bert => Some(
+                weights
+                    .get(
+                        "embeddings.token_type_embeddings.weight",
+                        &[config.type_vocab_size.unwrap_or(2), h],
+                    )?
+                    .narrow(0, 0, 1)?,
+            ),
+            Family::Mpnet => None,
+        };
+        let relative_bias = match config.relative_attention_num_buckets {
+            Some(buckets) if config.model_type == Family::Mpnet => Some(weights.get(
+                "encoder.relative_attention_bias.weight",
+                &[buckets, config.num_attention_heads],
+            )?),
+            _ => None,
+        };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
-            let attn = |n: &str| linear(weights, &format!("{p}.attention.attn.{n}"), h, h);
+            let attn = |n: &str| linear(weights, &format!("{p}.{n}"), h, h);
             layers.push(Layer {
                 attention: Attention {
-                    query: attn("q")?,
-                    key: attn("k")?,
-                    value: attn("v")?,
-                    output: attn("o")?,
+                    query: attn(names.q)?,
+                    key: attn(names.k)?,
+                    value: attn(names.v)?,
+                    output: attn(names.o)?,
                     heads: config.num_attention_heads,
                 },
-                attention_norm: layer_norm(weights, &format!("{p}.attention.LayerNorm"), h, eps)?,
+                attention_norm: layer_norm(weights, &format!("{p}.{}", names.norm), h, eps)?,
                 intermediate: linear(
                     weights,
                     &format!("{p}.intermediate.dense"),
@@ -207,6 +282,7 @@ impl Mpnet {
             activation: Activation::parse(&config.hidden_act, config_path)?,
             word_embeddings: Embedding::new(word, h),
             position_embeddings: Embedding::new(position, h),
+            token_type,
             embedding_norm: layer_norm(weights, "embeddings.LayerNorm", h, eps)?,
             relative_bias,
             layers,
@@ -215,13 +291,35 @@ impl Mpnet {
     }
 
     /// The configuration the encoder was built from.
-    pub fn config(&self) -> &MpnetConfig {
+    pub fn config(&self) -> &EncoderConfig {
         &self.config
     }
 
-    /// Hidden states `(batch, seq, hidden)` of right-padded token ids `(batch, seq)` (u32) with
-    /// attention mask `(batch, seq)` (f32, 1 on real tokens). Ids must be below `vocab_size` and
-    /// `seq` at most [`MpnetConfig::max_tokens`] (the caller checks both).
+    /// Appends the position ids of `row` right-padded to `seq` tokens.
+    fn positions(&self, row: &[u32], seq: usize, out: &mut Vec<u32>) {
+        let pad = self.config.pad_token_id;
+        match self.config.model_type {
+            // As create_position_ids_from_input_ids: padding tokens sit at the padding index,
+            // the others count up from padding index + 1.
+            Family::Mpnet => {
+                let mut seen = 0u32;
+                for j in 0..seq {
+                    match row.get(j) {
+                        Some(&id) if id != pad => {
+                            seen += 1;
+                            out.push(pad + seen);
+                        }
+                        _ => out.push(pad),
+                    }
+                }
+            }
+            Family::Bert => out.extend(0..seq as u32),
+        }
+    }
+
+    /// Hidden states `(batch, seq, hidden)` of token-id rows, right-padded to `seq` with the
+    /// padding id and masked. Ids must be below `vocab_size` and `seq` at most
+    /// [`EncoderConfig::max_tokens`] (the caller checks both).
     pub fn forward(&self, ids: &[Vec<u32>], seq: usize) -> Result<Tensor> {
         let batch = ids.len();
         let pad = self.config.pad_token_id;
@@ -229,32 +327,29 @@ impl Mpnet {
         let mut positions = Vec::with_capacity(batch * seq);
         let mut mask = Vec::with_capacity(batch * seq);
         for row in ids {
-            let mut seen = 0u32;
-            for j in 0..seq {
-                let id = row.get(j).copied().unwrap_or(pad);
-                flat.push(id);
-                // As create_position_ids_from_input_ids: padding tokens sit at the padding
-                // index, the others count up from padding index + 1.
-                if id == pad {
-                    positions.push(pad);
-                } else {
-                    seen += 1;
-                    positions.push(pad + seen);
-                }
-                mask.push(if j < row.len() { 1f32 } else { 0f32 });
-            }
+            flat.extend((0..seq).map(|j| row.get(j).copied().unwrap_or(pad)));
+            mask.extend((0..seq).map(|j| if j < row.len() { 1f32 } else { 0f32 }));
+            self.positions(row, seq, &mut positions);
         }
         let device = Device::Cpu;
         let ids = Tensor::from_vec(flat, (batch, seq), &device)?;
         let positions = Tensor::from_vec(positions, (batch, seq), &device)?;
         let mask = Tensor::from_vec(mask, (batch, seq), &device)?;
-        let embedded = (self.word_embeddings.forward(&ids)?
+        let mut embedded = (self.word_embeddings.forward(&ids)?
             + self.position_embeddings.forward(&positions)?)?;
+        if let Some(token_type) = &self.token_type {
+            embedded = embedded.broadcast_add(token_type)?;
+        }
         let mut x = self.embedding_norm.forward(&embedded)?;
-        let bias = self.position_bias(seq)?;
+        let bias = match &self.relative_bias {
+            Some(table) => Some(self.position_bias(table, seq)?),
+            None => None,
+        };
         let additive = additive_mask(&mask)?;
         for layer in &self.layers {
-            let attended = layer.attention.forward(&x, Some(&bias), Some(&additive))?;
+            let attended = layer
+                .attention
+                .forward(&x, bias.as_ref(), Some(&additive))?;
             let x1 = layer.attention_norm.forward(&(attended + &x)?)?;
             let inner = self.activation.apply(&layer.intermediate.forward(&x1)?)?;
             x = layer
@@ -265,8 +360,8 @@ impl Mpnet {
     }
 
     /// The relative-position bias `(1, heads, seq, seq)`, the same for every layer and row.
-    fn position_bias(&self, seq: usize) -> Result<Tensor> {
-        let buckets = self.config.relative_attention_num_buckets;
+    fn position_bias(&self, table: &Tensor, seq: usize) -> Result<Tensor> {
+        let (buckets, heads) = table.dims2()?;
         let mut index = Vec::with_capacity(seq * seq);
         for context in 0..seq {
             for memory in 0..seq {
@@ -275,9 +370,7 @@ impl Mpnet {
             }
         }
         let index = Tensor::from_vec(index, seq * seq, &Device::Cpu)?;
-        let heads = self.config.num_attention_heads;
-        Ok(self
-            .relative_bias
+        Ok(table
             .index_select(&index, 0)?
             .reshape((seq, seq, heads))?
             .permute((2, 0, 1))?
