@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hetal_actors::backend::ckks::{CkksClient, CkksServer};
 use hetal_actors::backend::key_registry;
-use hetal_actors::backend::shared::negotiate;
+use hetal_actors::backend::shared::{negotiate, with_full_material};
 use hetal_actors::backend::{
     ClientBackend, KeyScope, MaterialBody, MaterialDigest, MaterialOffer, ServerBackend,
     ServerOptions,
@@ -274,6 +274,16 @@ async fn workers_of_the_process_load_keys_by_digest_and_others_get_them_in_full(
         "the trainer's upload carries no key byte"
     );
     assert!(val_held.unwrap().blob_bytes() < val_full.unwrap().blob_bytes());
+    // Saved for a later process, the upload by reference gets its keys back in full.
+    let public = client.public().unwrap();
+    let saved = with_full_material(train_held, &*public).unwrap();
+    assert_eq!(saved.blob_bytes(), train_full.blob_bytes());
+    let rebuilt = CkksServer::from_material(&saved.body.material, &saved.blobs, OPTIONS).unwrap();
+    assert_eq!(rebuilt.material_digest().unwrap(), full_digest);
+    let first_block = |m: &hetal_actors::messages::UploadTraining| {
+        m.blobs[m.body.train[0].x.blocks()[0] as usize].clone()
+    };
+    assert_eq!(first_block(&saved), first_block(&train_full));
 
     // The trainer's workers: offered by digest, both load without a key byte.
     let server = CkksServer::held(&full_digest).unwrap();

@@ -9,7 +9,10 @@ use std::time::Duration;
 use hetal_runtime::{Node, NodeName};
 
 use super::{MaterialDigest, ServerBackend};
-use crate::messages::{MaterialAnswer, OfferMaterial};
+use crate::error::Result;
+use crate::messages::{
+    BlobSink, MaterialAnswer, OfferMaterial, UploadTraining, UploadTrainingBody,
+};
 
 /// How long a sender waits for the answer to an offer before sending the material in full.
 pub const OFFER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -115,4 +118,25 @@ pub async fn negotiate(
             None
         }
     }
+}
+
+/// `msg` with material sent by reference ([`super::MaterialBody::Held`]) replaced by `backend`'s
+/// full material, appended to its blobs: what to save of an upload that a later process (a
+/// restarted trainer, which holds nothing) must rebuild. Material sent in full is kept as is.
+pub fn with_full_material<B: ServerBackend>(
+    msg: UploadTraining,
+    backend: &B,
+) -> Result<UploadTraining> {
+    if !matches!(msg.body.material, super::MaterialBody::Held(_)) {
+        return Ok(msg);
+    }
+    let mut sink = BlobSink::default();
+    for blob in msg.blobs {
+        sink.push(blob);
+    }
+    let material = backend.material(&super::KeyScope::Full, &mut sink)?;
+    Ok(sink.seal(UploadTrainingBody {
+        material,
+        ..msg.body
+    }))
 }
