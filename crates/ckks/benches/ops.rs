@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use hetal_ckks::crypto::{Decryptor, Encryptor};
+use hetal_ckks::crypto::{Decryptor, Encryptor, SymmetricEncryptor};
 use hetal_ckks::encoding::{Complex64, Encoder};
 use hetal_ckks::eval::Evaluator;
 use hetal_ckks::keys::{EvaluationKeys, KeyGenerator};
@@ -80,6 +80,12 @@ fn bench_preset(c: &mut Criterion, name: &str) {
     });
     group.bench_function("encrypt_pk", |b| {
         b.iter(|| encryptor.encrypt(black_box(&pt_x)))
+    });
+    let mut symmetric =
+        SymmetricEncryptor::new(&ctx, keygen.secret_key(), Prng::from_seed([4; 32]))
+            .expect("symmetric encryptor");
+    group.bench_function("encrypt_sk", |b| {
+        b.iter(|| symmetric.encrypt(black_box(&pt_x)))
     });
     group.bench_function("decrypt", |b| {
         b.iter(|| decryptor.decrypt(black_box(&ct_x)))

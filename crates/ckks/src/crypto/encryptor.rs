@@ -1,15 +1,18 @@
 //! Encryption with the public key, seeded symmetric encryption, and decryption.
 
 use super::plaintext::{Ciphertext, Ciphertext3, Plaintext};
+use super::special_prime::{FreshNoise, SpecialKeyLimbs, SpecialPrimeDivision};
 use crate::error::{Error, Result};
-use crate::keys::switching::mod_down_adding;
 use crate::keys::{PublicKey, SecretKey};
 use crate::math::poly::{Form, RnsPoly, for_each_limb, join};
 use crate::math::sample::{self, Prng};
 use crate::params::context::Context;
+use std::borrow::Cow;
 use std::sync::Arc;
 
-fn check_plaintext(ctx: &Context, pt: &Plaintext) -> Result<RnsPoly> {
+/// The plaintext's polynomial in NTT form (borrowed when it already is), after checking that
+/// it fits the context.
+fn check_plaintext<'p>(ctx: &Context, pt: &'p Plaintext) -> Result<Cow<'p, RnsPoly>> {
     if pt.poly.n() != ctx.n() || pt.level() > ctx.max_level() {
         return Err(Error::ParameterMismatch(format!(
             "plaintext of degree {} at level {} does not fit the context (N = {}, max level {})",
@@ -19,9 +22,12 @@ fn check_plaintext(ctx: &Context, pt: &Plaintext) -> Result<RnsPoly> {
             ctx.max_level()
         )));
     }
+    if pt.poly.form() == Form::Ntt {
+        return Ok(Cow::Borrowed(&pt.poly));
+    }
     let mut m = pt.poly.clone();
     m.ntt(ctx.ring());
-    Ok(m)
+    Ok(Cow::Owned(m))
 }
 
 /// `x` restricted to its first `num_q` q-limbs (no p-limbs).
@@ -38,33 +44,18 @@ fn small_poly(ctx: &Context, coeffs: &[i64], num_q: usize) -> RnsPoly {
     p
 }
 
-/// `(x_q ∥ x_p) ⊙ v` over `Q_l ∪ P` (NTT form) in one pass, where `v` has `l + 1` q-limbs and
-/// every p-limb, `x_q` at least `l + 1` q-limbs and `x_p` only p-limbs: the public key's
-/// halves times the ephemeral ternary polynomial, without copying the key first.
-fn times_over_qp(ctx: &Context, x_q: &RnsPoly, x_p: &RnsPoly, v: &RnsPoly) -> RnsPoly {
-    let ring = ctx.ring();
-    let (n, nq, np) = (ctx.n(), v.num_q(), v.num_p());
-    let mut out = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
-    for_each_limb(out.data_mut(), n, |i, o| {
-        let m = ring.modulus(i, nq);
-        let x = if i < nq {
-            x_q.limb(i)
-        } else {
-            x_p.limb(i - nq)
-        };
-        for ((o, &a), &b) in o.iter_mut().zip(x).zip(v.limb(i)) {
-            *o = m.mul_reduced(a, b);
-        }
-    });
-    out
-}
-
 /// Public-key encryption: `(v·b + e0 + m, v·a + e1)` with ternary `v` and Gaussian errors.
+///
+/// With the key's special-prime part, encryption runs over `Q_l·p` for the first special prime
+/// `p` and divides by `p` (see [`super::special_prime`]): the fresh noise is then the rounding
+/// error of that division.
 #[derive(Debug)]
 pub struct Encryptor {
     ctx: Arc<Context>,
     pk: PublicKey,
     rng: Prng,
+    /// Constants of the division by the special prime (when the context has one).
+    division: Option<SpecialPrimeDivision>,
 }
 
 impl Encryptor {
@@ -79,6 +70,7 @@ impl Encryptor {
             ctx: ctx.clone(),
             pk: pk.clone(),
             rng,
+            division: SpecialPrimeDivision::new(ctx.ring()),
         })
     }
 
@@ -89,27 +81,31 @@ impl Encryptor {
         let m = check_plaintext(ctx, pt)?;
         let nq = pt.level() + 1;
         let n = ctx.n();
-        if let Some((b_p, a_p)) = &self.pk.special {
-            // Over Q_l·P, then divide by P: the noise shrinks to the rounding error.
-            let np = ctx.num_p();
-            let over_qp = |c: Vec<i64>| {
-                let mut p = RnsPoly::from_signed(ring, &c, nq, np);
-                p.ntt(ring);
-                p
+        if let (Some((b_p, a_p)), Some(division)) = (&self.pk.special, &self.division) {
+            // Each polynomial from its own seed, so the three are sampled side by side.
+            let seeds = [self.rng.seed(), self.rng.seed(), self.rng.seed()];
+            let sampled = |k: usize| {
+                let mut rng = Prng::from_seed(seeds[k]);
+                match k {
+                    0 => sample::ternary(&mut rng, n),
+                    _ => sample::gaussian(&mut rng, n),
+                }
             };
-            // The errors are added in coefficient form inside the division by P, which
-            // computes round((v·pk + e) / P) exactly as if they had been transformed over Q·P.
-            let v = over_qp(sample::ternary(&mut self.rng, n));
-            let e0 = sample::gaussian(&mut self.rng, n);
-            let e1 = sample::gaussian(&mut self.rng, n);
-            let c0 = times_over_qp(ctx, &self.pk.b, b_p, &v);
-            let c1 = times_over_qp(ctx, &self.pk.a, a_p, &v);
-            let (mut c0, c1) = join(
-                n,
-                || mod_down_adding(ctx, c0, Some(&e0)),
-                || mod_down_adding(ctx, c1, Some(&e1)),
+            let (v, (e0, e1)) = join(n, || sampled(0), || join(n, || sampled(1), || sampled(2)));
+            let (c0, c1) = division.encrypt(
+                ring,
+                (&self.pk.b, &self.pk.a),
+                SpecialKeyLimbs {
+                    b: b_p.limb(0),
+                    a: a_p.limb(0),
+                },
+                FreshNoise {
+                    v: &v,
+                    e0: &e0,
+                    e1: &e1,
+                },
+                &m,
             );
-            c0.add_assign(ring, &m);
             return Ciphertext::from_parts(c0, c1, pt.scale, pt.slots, ctx.id(), None);
         }
         let v = small_poly(ctx, &sample::ternary(&mut self.rng, n), nq);
@@ -170,11 +166,18 @@ impl<'a> SymmetricEncryptor<'a> {
         let seed = self.rng.seed();
         let c1 = sample::uniform_poly(ring, &seed, nq, 0);
         let mut c0 = small_poly(ctx, &sample::gaussian(&mut self.rng, ctx.n()), nq);
-        c0.add_assign(ring, &m);
-        let s = crate::keys::secret::SecretPoly(prefix(self.sk.poly(), nq));
-        let mut as_ = c1.clone();
-        as_.mul_assign(ring, &s);
-        c0.sub_assign(ring, &as_);
+        // c0 = e + m - c1·s in one pass, with the key's Shoup constants (no copy of the key).
+        let (s, s_shoup) = (self.sk.poly(), self.sk.shoup_companion(ring));
+        for_each_limb(c0.data_mut(), ctx.n(), |i, out| {
+            let md = ring.modulus(i, nq);
+            let (mi, ci) = (m.limb(i), c1.limb(i));
+            let (si, ss) = (s.limb(i), s_shoup.limb(i));
+            for ((o, (&x, &a)), (&k, &ks)) in
+                out.iter_mut().zip(mi.iter().zip(ci)).zip(si.iter().zip(ss))
+            {
+                *o = md.sub(md.add(*o, x), md.mul_shoup(a, k, ks));
+            }
+        });
         Ciphertext::from_parts(c0, c1, pt.scale, pt.slots, ctx.id(), Some(seed))
     }
 }
@@ -230,14 +233,18 @@ impl<'a> Decryptor<'a> {
                 "ciphertext or secret key is not in the NTT form of this context".into(),
             ));
         }
-        // One fused pass `c0 + c1·s` per limb, reading the key's limbs in place (no copy of
-        // the secret, no copy of c0).
+        // One fused pass `c0 + c1·s` per limb, reading the key's limbs and their Shoup
+        // constants in place (no copy of the secret, no copy of c0).
+        let s_shoup = self.sk.shoup_companion(ring);
         let mut m = RnsPoly::for_overwrite(n, nq, 0, Form::Ntt);
         for_each_limb(m.data_mut(), n, |i, out| {
             let md = ring.modulus(i, nq);
-            let (c0, c1, si) = (ct.c0.limb(i), ct.c1.limb(i), s.limb(i));
-            for (((o, &a), &b), &k) in out.iter_mut().zip(c0).zip(c1).zip(si) {
-                *o = md.add(a, md.mul_reduced(b, k));
+            let (c0, c1) = (ct.c0.limb(i), ct.c1.limb(i));
+            let (si, ss) = (s.limb(i), s_shoup.limb(i));
+            for ((o, (&a, &b)), (&k, &ks)) in
+                out.iter_mut().zip(c0.iter().zip(c1)).zip(si.iter().zip(ss))
+            {
+                *o = md.add(a, md.mul_shoup(b, k, ks));
             }
         });
         Plaintext::new(m, ct.scale, ct.slots)

@@ -6,6 +6,7 @@
 
 pub mod encryptor;
 pub mod plaintext;
+mod special_prime;
 
 pub use encryptor::{Decryptor, Encryptor, SymmetricEncryptor, expand_seeded_c1};
 pub use plaintext::{Ciphertext, Ciphertext3, Plaintext};

@@ -4,7 +4,7 @@ use super::Evaluator;
 use crate::crypto::{Ciphertext, Ciphertext3, Plaintext};
 use crate::error::{Error, Result};
 use crate::keys::switching::{decompose, inner_products, key_switch, mod_down_and_rescale};
-use crate::math::poly::{Form, RnsPoly, for_each_limb, join};
+use crate::math::poly::{Form, RnsPoly, for_each_limb, for_each_limb_pair, join};
 use crate::math::pool;
 use std::borrow::Cow;
 
@@ -62,13 +62,6 @@ impl Evaluator {
     /// Divides by `q_level` with rounding: the level drops by one and the scale is divided by
     /// `q_level`. [`Error::Level`] at level 0.
     pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
-        let mut out = ct.clone();
-        self.rescale_inplace(&mut out)?;
-        Ok(out)
-    }
-
-    /// In-place [`Evaluator::rescale`].
-    pub fn rescale_inplace(&self, ct: &mut Ciphertext) -> Result<()> {
         self.check(ct)?;
         let l = ct.level();
         if l == 0 {
@@ -76,42 +69,65 @@ impl Evaluator {
                 "cannot rescale a level-0 ciphertext: no prime left to divide by".into(),
             ));
         }
-        self.rescale_poly(&mut ct.c0);
-        self.rescale_poly(&mut ct.c1);
-        ct.scale /= self.ctx.q(l) as f64;
-        ct.seed = None;
+        let (c0, c1) = self.rescale_pair(&ct.c0, &ct.c1);
+        Ok(Ciphertext {
+            c0,
+            c1,
+            scale: ct.scale / self.ctx.q(l) as f64,
+            slots: ct.slots,
+            context_id: ct.context_id,
+            seed: None,
+        })
+    }
+
+    /// In-place [`Evaluator::rescale`] (the result is written into fresh pooled buffers and
+    /// replaces `ct`, which costs no more than dividing in place).
+    pub fn rescale_inplace(&self, ct: &mut Ciphertext) -> Result<()> {
+        *ct = self.rescale(ct)?;
         Ok(())
     }
 
-    /// Divides an NTT-form polynomial over `q_0..q_l` by `q_l` with rounding.
-    pub(crate) fn rescale_poly(&self, x: &mut RnsPoly) {
+    /// Divides two NTT-form polynomials over `q_0..q_l` (`l ≥ 1`) by `q_l` with rounding, in
+    /// one pass over the output limbs: each output limb's correction is transformed in the
+    /// output buffer itself and combined there with the input limb (no copy of the input).
+    fn rescale_pair(&self, x0: &RnsPoly, x1: &RnsPoly) -> (RnsPoly, RnsPoly) {
         let ring = self.ctx.ring();
         let n = self.ctx.n();
-        let l = x.num_q() - 1;
+        let l = x0.num_q() - 1;
+        debug_assert_eq!(x1.num_q(), l + 1);
         let rc = self.ctx.rescale_constants(l);
         let last_table = &ring.q_tables()[l];
         let last_mod = *last_table.modulus();
-        let mut last = pool::take_empty(n);
-        last.extend_from_slice(x.limb(l));
-        last_table.inverse(&mut last);
-        for v in last.iter_mut() {
-            *v = last_mod.add(*v, rc.half_last);
-        }
-        x.truncate_q(l);
-        for_each_limb(x.data_mut(), n, |i, limb| {
+        // [x]_{q_l} + floor(q_l/2) in coefficient form, so that truncation rounds.
+        let lifted = |x: &RnsPoly| {
+            let mut last = pool::take_empty(n);
+            last.extend_from_slice(x.limb(l));
+            last_table.inverse(&mut last);
+            for v in last.iter_mut() {
+                *v = last_mod.add(*v, rc.half_last);
+            }
+            last
+        };
+        let (last0, last1) = join(n, || lifted(x0), || lifted(x1));
+        let mut y0 = RnsPoly::for_overwrite(n, l, 0, Form::Ntt);
+        let mut y1 = RnsPoly::for_overwrite(n, l, 0, Form::Ntt);
+        for_each_limb_pair(y0.data_mut(), y1.data_mut(), n, |i, o0, o1| {
             let table = &ring.q_tables()[i];
             let m = table.modulus();
-            let h = rc.half_last_mod[i];
-            let mut tmp = pool::take_empty(n);
-            tmp.extend(last.iter().map(|&v| m.sub(m.reduce(v), h)));
-            table.forward(&mut tmp);
-            let (w, ws) = rc.inv_last[i];
-            for (v, &t) in limb.iter_mut().zip(&tmp) {
-                *v = m.mul_shoup(m.sub(*v, t), w, ws);
+            let (h, (w, ws)) = (rc.half_last_mod[i], rc.inv_last[i]);
+            for (last, x, out) in [(&last0, x0.limb(i), o0), (&last1, x1.limb(i), o1)] {
+                for (o, &v) in out.iter_mut().zip(last.iter()) {
+                    *o = m.sub(m.reduce(v), h);
+                }
+                table.forward(out);
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = m.mul_shoup(m.sub(v, *o), w, ws);
+                }
             }
-            pool::give(tmp);
         });
-        pool::give(last);
+        pool::give(last0);
+        pool::give(last1);
+        (y0, y1)
     }
 
     /// The tensor product `(a0·b0, a0·b1 + a1·b0, a1·b1)` without relinearization. Levels are

@@ -147,10 +147,27 @@ impl Modulus {
         r
     }
 
-    /// Shoup constant `floor(w * 2^64 / p)` for a fixed operand `w < p`.
+    /// Shoup constant `floor(w * 2^64 / p)` for a fixed operand `w < p` (any `w` gives
+    /// `floor(w * 2^64 / p) mod 2^64`).
+    ///
+    /// Without a 128-bit division: `w · floor(2^128/p) / 2^64` falls short of the constant by
+    /// less than 2, and the remainder check corrects it. Key-sized precomputations (a Shoup
+    /// companion of every residue of a key) then cost a few multiplications per residue.
     #[inline(always)]
     pub fn shoup(&self, w: u64) -> u64 {
-        (((w as u128) << 64) / self.p as u128) as u64
+        if w >= self.p {
+            return (((w as u128) << 64) / self.p as u128) as u64;
+        }
+        let (w, p) = (w as u128, self.p as u128);
+        let estimate = w * self.ratio_hi as u128 + ((w * self.ratio_lo as u128) >> 64);
+        // estimate ≤ floor(w·2^64/p) < 2^64 because w < p.
+        let mut q = estimate as u64;
+        let mut r = (w << 64) - q as u128 * p;
+        while r >= p {
+            q += 1;
+            r -= p;
+        }
+        q
     }
 
     /// `a * w mod p` in `[0, 2p)` given `w_shoup = self.shoup(w)`; valid for any `a < 2^64`.
@@ -196,6 +213,15 @@ impl Modulus {
     pub fn from_i64(&self, a: i64) -> u64 {
         let r = self.reduce(a.unsigned_abs());
         if a < 0 { self.neg(r) } else { r }
+    }
+
+    /// Maps a signed integer with `|a| < p` (a sampled error or ternary coefficient) to its
+    /// residue without a reduction: one add and one select.
+    #[inline(always)]
+    pub fn from_small_i64(&self, a: i64) -> u64 {
+        debug_assert!(a.unsigned_abs() < self.p);
+        let r = a as u64;
+        if a < 0 { r.wrapping_add(self.p) } else { r }
     }
 
     /// Maps a signed 128-bit integer to its residue.
@@ -264,6 +290,15 @@ mod tests {
         }
 
         #[test]
+        fn shoup_constant_equals_the_division(idx in 0usize..4, w in any::<u64>(), edge in 0u64..4) {
+            let m = Modulus::new(prime(idx)).unwrap();
+            let p = m.value();
+            for w in [w % p, p - 1 - edge.min(p - 1), edge.min(p - 1), w] {
+                prop_assert_eq!(m.shoup(w), ((w as u128) << 64).wrapping_div(p as u128) as u64);
+            }
+        }
+
+        #[test]
         fn add_sub_neg_identities(idx in 0usize..4, a in any::<u64>(), b in any::<u64>()) {
             let m = Modulus::new(prime(idx)).unwrap();
             let p = m.value();
@@ -282,6 +317,8 @@ mod tests {
             prop_assert_eq!(m.mul(a, inv), 1);
             let r = m.from_i64(s);
             prop_assert_eq!(r as i128, (s as i128).rem_euclid(m.value() as i128));
+            let small = s % m.value() as i64;
+            prop_assert_eq!(m.from_small_i64(small), m.from_i64(small));
         }
     }
 

@@ -86,6 +86,33 @@ pub fn for_each_limb(data: &mut [u64], n: usize, f: impl Fn(usize, &mut [u64]) +
         .for_each(|(i, l)| f(i, l));
 }
 
+/// Applies `f(limb_index, limb_of_a, limb_of_b)` to the `n`-word limbs of two buffers with the
+/// same number of limbs, in parallel as [`for_each_limb`] does: for kernels that write two
+/// output polynomials (a ciphertext's halves) from shared per-limb work.
+///
+/// # Panics
+/// If the buffers differ in length.
+pub fn for_each_limb_pair(
+    a: &mut [u64],
+    b: &mut [u64],
+    n: usize,
+    f: impl Fn(usize, &mut [u64], &mut [u64]) + Sync + Send,
+) {
+    assert_eq!(a.len(), b.len(), "paired buffers must have the same shape");
+    #[cfg(feature = "parallel")]
+    if n >= MIN_PARALLEL_LIMB {
+        a.par_chunks_exact_mut(n)
+            .zip(b.par_chunks_exact_mut(n))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y));
+        return;
+    }
+    a.chunks_exact_mut(n)
+        .zip(b.chunks_exact_mut(n))
+        .enumerate()
+        .for_each(|(i, (x, y))| f(i, x, y));
+}
+
 /// Runs `a` and `b`, side by side when the `parallel` feature is on and `n` (the limb length
 /// of the work) is at least [`MIN_PARALLEL_LIMB`]: for two independent halves of an operation
 /// (the ModDowns of a key switch's two outputs) whose own sequential parts would otherwise

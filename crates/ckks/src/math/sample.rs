@@ -54,7 +54,8 @@ impl Prng {
 pub fn uniform_poly(ring: &RnsRing, seed: &[u8; 32], num_q: usize, num_p: usize) -> RnsPoly {
     let mut rng = ChaCha20Rng::from_seed(*seed);
     let n = ring.n();
-    let mut poly = RnsPoly::zero(n, num_q, num_p, Form::Ntt);
+    // Every residue is overwritten below: no zero fill.
+    let mut poly = RnsPoly::for_overwrite(n, num_q, num_p, Form::Ntt);
     for i in 0..num_q + num_p {
         let p = ring.modulus(i, num_q).value();
         let mask = u64::MAX >> p.leading_zeros();
