@@ -13,6 +13,7 @@ pub mod certs;
 pub mod completions;
 pub mod config;
 pub mod demo;
+pub mod embed;
 pub mod exit;
 pub mod inspect;
 pub mod node;
@@ -59,6 +60,9 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// Encrypted inference with a trained model.hetal; prints the accuracy when labels are given.
     Predict(predict::PredictArgs),
+    /// Feature extraction on this CPU: a sentence transformer (`--text`) or a ViT (`--images`)
+    /// from a local model directory, to a float32 `.npy` for `hetal train`.
+    Embed(embed::EmbedArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::CompletionsArgs),
 }
@@ -109,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Embed(args) => embed::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Bench(bench) => match bench {
             BenchCommand::Ops(args) => bench_ops::run(&args),
