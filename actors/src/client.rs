@@ -29,6 +29,12 @@ use crate::roster::{EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
 use crate::store::review::{ReviewPolicy, ReviewState, ReviewStore};
 use crate::tap::{self, Tap};
 use crate::trainer::resend::tell_patiently;
+// Encrypted inference.
+use crate::messages::{Classify, ClassifyBody, EncryptedModelQuery, forward_matrix};
+use crate::roster::CLIENT_ACTOR;
+use hetal_learn::train::TrainingClient;
+use hetal_runtime::{Respond, Response};
+use ndarray::ArrayView2;
 
 /// Default time the client keeps re-sending a verdict the trainer cannot be reached for (a
 /// dropped connection, a trainer restarting from its checkpoint).
@@ -98,6 +104,8 @@ pub struct Client<K: ClientBackend> {
     events: mpsc::UnboundedSender<ClientEvent>,
     tap: Option<Tap>,
     progress: Option<ProgressSink>,
+    /// The trainer's final model as received (still encrypted), for encrypted inference.
+    final_model: Option<FinalModel>,
 }
 
 impl<K: ClientBackend> Client<K> {
@@ -167,6 +175,7 @@ impl<K: ClientBackend> Client<K> {
             events,
             tap,
             progress: None,
+            final_model: None,
         }
     }
 }
@@ -174,6 +183,7 @@ impl<K: ClientBackend> Client<K> {
 impl<K: ClientBackend> Actor for Client<K> {
     fn handlers(handlers: &mut Handlers<Self>) {
         handlers.tell::<ValidationOutput>().tell::<FinalModel>();
+        handlers.ask::<EncryptedModelQuery>();
     }
 }
 
@@ -297,6 +307,8 @@ impl<K: ClientBackend> Handle<ValidationOutput> for Client<K> {
 impl<K: ClientBackend> Handle<FinalModel> for Client<K> {
     fn handle(&mut self, msg: FinalModel, ctx: &MessageContext) -> Result<(), Rejection> {
         self.roster.require(ctx, "FinalModel", &[Role::Trainer])?;
+        // Kept encrypted (the blobs are shared, not copied) for encrypted inference.
+        self.final_model = Some(msg.clone());
         let (backend, events) = (Arc::clone(&self.backend), self.events.clone());
         self.runtime.spawn(async move {
             let decrypted = tokio::task::spawn_blocking(move || -> Result<ClientEvent> {
@@ -518,4 +530,114 @@ pub async fn upload_with_progress<K: ClientBackend>(
 /// Whether a verdict ends training.
 pub fn is_stop(verdict: &Verdict) -> bool {
     verdict.decision == Decision::Stop
+}
+
+impl<K: ClientBackend> Respond<EncryptedModelQuery> for Client<K> {
+    fn respond(&mut self, _: EncryptedModelQuery, ctx: &MessageContext) -> Response<FinalModel> {
+        // Only the client's own node (its host program) may have the encrypted model back.
+        if let Err(e) = self
+            .roster
+            .require(ctx, "EncryptedModelQuery", &[Role::Client])
+        {
+            return Response::Ready(Err(e));
+        }
+        match &self.final_model {
+            Some(model) => Response::ok(model.clone()),
+            None => Response::reject("no final model received yet"),
+        }
+    }
+}
+
+/// What encrypted inference gave the client: the decrypted logits and their argmax.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inference {
+    /// Decrypted logits, one row per classified row.
+    pub logits: Array2<f64>,
+    /// Predicted class per row (argmax of its logits).
+    pub classes: Vec<usize>,
+}
+
+/// Encrypted inference with the trained model, which stays encrypted: the client actor on
+/// `node` hands back the encrypted weights the trainer sent; `x` (features as uploaded for
+/// training, without the bias column) is encrypted here; the evaluator computes the encrypted
+/// logits (one DiagABT per block, no bootstrap) from the two and returns them; they are
+/// decrypted here and each row's argmax taken. The evaluator sees ciphertexts only. `timeout`
+/// bounds each of the two requests.
+pub async fn classify<K: ClientBackend>(
+    node: &Node,
+    roster: &Roster,
+    backend: &Arc<K>,
+    setup: TrainingSetup,
+    x: ArrayView2<'_, f64>,
+    timeout: Duration,
+) -> Result<Inference> {
+    if node.name() != &roster.client {
+        return Err(ActorError::Config(format!(
+            "encrypted inference runs on the client's node {}, not {}",
+            roster.client,
+            node.name()
+        )));
+    }
+    let evaluator = roster
+        .evaluator
+        .as_ref()
+        .ok_or_else(|| ActorError::Config("encrypted inference needs an evaluator".into()))?;
+    if x.nrows() == 0 || x.ncols() != setup.dim {
+        return Err(ActorError::Config(format!(
+            "{}×{} features to classify; the model takes {} features",
+            x.nrows(),
+            x.ncols(),
+            setup.dim
+        )));
+    }
+    let model = node
+        .remote_ref::<EncryptedModelQuery>(&roster.client, CLIENT_ACTOR)
+        .ask(EncryptedModelQuery, timeout)
+        .await?;
+    let (rows, x) = (x.nrows(), x.to_owned());
+    let client = Arc::clone(backend);
+    let request = tokio::task::spawn_blocking(move || -> Result<Classify> {
+        let codec = client.codec()?;
+        let encryptor = TrainingClient::new(&codec, setup.unit, setup.classes, setup.dim, 1)?;
+        let batches = encryptor.encrypt_features(x.view())?;
+        let mut sink = BlobSink::default();
+        let weights = forward_matrix(&model.body.best, &model.blobs, &mut sink)?;
+        let batches = batches
+            .iter()
+            .map(|b| encode_batch(client.server(), b, &mut sink))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(sink.seal(ClassifyBody {
+            weights,
+            weight_scale: model.body.weight_scale,
+            batches,
+        }))
+    })
+    .await
+    .map_err(|e| ActorError::Lost(e.to_string()))??;
+    let reply = node
+        .remote_ref::<Classify>(evaluator, EVALUATOR_ACTOR)
+        .ask(request, timeout)
+        .await?;
+    let client = Arc::clone(backend);
+    tokio::task::spawn_blocking(move || -> Result<Inference> {
+        let parts = reply
+            .body
+            .logits
+            .iter()
+            .map(|m| client.decrypt(&decode_matrix(client.server(), m, &reply.blobs)?))
+            .collect::<Result<Vec<Array2<f64>>>>()?;
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        let logits = ndarray::concatenate(Axis(0), &views)
+            .map_err(|e| ActorError::Protocol(format!("encrypted logits: {e}")))?;
+        if logits.nrows() != rows {
+            return Err(ActorError::Protocol(format!(
+                "{} rows of logits for {rows} rows of features",
+                logits.nrows()
+            )));
+        }
+        let classes = argmax_rows(&logits);
+        Ok(Inference { logits, classes })
+    })
+    .await
+    .map_err(|e| ActorError::Lost(e.to_string()))?
 }

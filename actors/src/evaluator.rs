@@ -17,6 +17,7 @@ use crate::messages::{
     BlobSink, EvaluateEpoch, TrainingSetup, UploadValidation, ValidationForm, ValidationOutput,
     ValidationOutputBody, decode_batch, decode_matrix, encode_matrix,
 };
+use crate::messages::{Classify, EncryptedLogits, EncryptedLogitsBody};
 use crate::messages::{MaterialAnswer, OfferMaterial};
 use crate::progress::{Party, Phase, ProgressEvent, ProgressSink, ValidationKind, report};
 use crate::roster::{CLIENT_ACTOR, Role, Roster};
@@ -105,6 +106,7 @@ impl<B: ServerBackend> Evaluator<B> {
 impl<B: ServerBackend> Actor for Evaluator<B> {
     fn handlers(handlers: &mut Handlers<Self>) {
         handlers.tell::<UploadValidation>().tell::<EvaluateEpoch>();
+        handlers.ask::<Classify>();
         handlers.ask::<OfferMaterial>();
     }
 }
@@ -215,5 +217,100 @@ impl<B: ServerBackend> Handle<EvaluateEpoch> for Evaluator<B> {
             }
         });
         Ok(())
+    }
+}
+
+/// Encrypted inference: the logits `X̂·Wᵀ` of `weights` (stored divided by `weight_scale`) on
+/// each of `batches`, one DiagABT per batch with the weight scale folded into its masks, so they
+/// decrypt to the true logits. No bootstrap: the trainer's final weights keep the levels that
+/// validation by logits needs, and an evaluator holding only the logits' rotation keys refuses
+/// weights without them (a level error).
+pub fn inference_logits<B: ServerBackend>(
+    backend: &B,
+    setup: &TrainingSetup,
+    weights: BlockMatrix<B::Ct>,
+    weight_scale: f64,
+    batches: &[EncryptedBatch<B::Ct>],
+) -> Result<Vec<BlockMatrix<B::Ct>>> {
+    let width = setup.dim + 1;
+    if (weights.rows(), weights.cols(), weights.unit()) != (setup.classes, width, setup.unit) {
+        return Err(ActorError::Protocol(format!(
+            "weights of {}×{} on {:?}, the job has {} classes × {width} columns on {:?}",
+            weights.rows(),
+            weights.cols(),
+            weights.unit(),
+            setup.classes,
+            setup.unit
+        )));
+    }
+    if batches.is_empty() {
+        return Err(ActorError::Protocol("nothing to classify".into()));
+    }
+    if let Some(b) = batches
+        .iter()
+        .find(|b| b.y.is_some() || b.x.cols() != width || b.x.unit() != setup.unit)
+    {
+        return Err(ActorError::Protocol(format!(
+            "features to classify must be unlabelled blocks of {width} columns on {:?}, got {} \
+             columns on {:?}{}",
+            setup.unit,
+            b.x.cols(),
+            b.x.unit(),
+            if b.y.is_some() { " with labels" } else { "" }
+        )));
+    }
+    let setup = TrainingSetup {
+        validation: ValidationForm::Logits,
+        ..*setup
+    };
+    validation_output(backend, &setup, weights, weight_scale, batches)
+}
+
+/// Decodes a [`Classify`] request, computes [`inference_logits`] and encodes the answer.
+fn classify<B: ServerBackend>(
+    backend: &B,
+    setup: &TrainingSetup,
+    msg: &Classify,
+) -> Result<EncryptedLogits> {
+    let weights = decode_matrix(backend, &msg.body.weights, &msg.blobs)?;
+    let batches = msg
+        .body
+        .batches
+        .iter()
+        .map(|b| decode_batch(backend, b, &msg.blobs))
+        .collect::<Result<Vec<_>>>()?;
+    let logits = inference_logits(backend, setup, weights, msg.body.weight_scale, &batches)?;
+    let mut sink = BlobSink::default();
+    let logits = logits
+        .iter()
+        .map(|m| encode_matrix(backend, m, &mut sink))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(sink.seal(EncryptedLogitsBody { logits }))
+}
+
+impl<B: ServerBackend> Respond<Classify> for Evaluator<B> {
+    fn respond(&mut self, msg: Classify, ctx: &MessageContext) -> Response<EncryptedLogits> {
+        if let Err(e) = self.roster.require(ctx, "Classify", &[Role::Client]) {
+            return Response::Ready(Err(e));
+        }
+        let Some(job) = self.job.as_ref() else {
+            return Response::reject(
+                "no job uploaded yet: the client's upload brings the evaluation keys",
+            );
+        };
+        let (backend, setup, tap) = (Arc::clone(&job.backend), job.setup, self.tap.clone());
+        let computed = self
+            .runtime
+            .spawn_blocking(move || classify(&*backend, &setup, &msg));
+        Response::later(async move {
+            match computed.await {
+                Ok(Ok(reply)) => {
+                    tap::record(&tap, &reply);
+                    Ok(reply)
+                }
+                Ok(Err(e)) => Err(Rejection::new(format!("classification failed: {e}"))),
+                Err(e) => Err(Rejection::new(format!("classification lost: {e}"))),
+            }
+        })
     }
 }

@@ -7,12 +7,17 @@
 //! public by construction.
 
 pub mod envelope;
+pub mod inference;
 pub mod material;
 pub mod matrix;
 pub mod training;
 pub mod work;
 
 pub use envelope::{BlobSink, Body, Envelope};
+pub use inference::{
+    Classify, ClassifyBody, EncryptedLogits, EncryptedLogitsBody, EncryptedModelQuery,
+    forward_matrix,
+};
 pub use material::{MaterialAnswer, OfferMaterial};
 pub use matrix::{BatchBody, decode_batch, decode_matrix, encode_batch, encode_matrix};
 pub use training::{
@@ -26,7 +31,7 @@ pub use work::{
 };
 
 /// Wire names of every message type, for tests that enumerate them.
-pub const ALL_MESSAGE_NAMES: [&str; 13] = [
+pub const ALL_MESSAGE_NAMES: [&str; 16] = [
     training::UPLOAD_TRAINING,
     training::UPLOAD_VALIDATION,
     training::EVALUATE_EPOCH,
@@ -40,4 +45,7 @@ pub const ALL_MESSAGE_NAMES: [&str; 13] = [
     work::UNIT_OUTCOME,
     material::OFFER_MATERIAL,
     material::MATERIAL_ANSWER,
+    inference::ENCRYPTED_MODEL_QUERY,
+    inference::CLASSIFY,
+    inference::ENCRYPTED_LOGITS,
 ];
