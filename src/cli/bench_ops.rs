@@ -171,20 +171,20 @@ pub struct Precision {
 }
 
 impl Precision {
-    /// Compares the real parts of `got` and `want` slot by slot (the inputs are real; the
-    /// peers' decoders return real parts).
+    /// Compares whole complex slots (modulus of the difference).
     pub fn of(got: &[Complex64], want: &[Complex64]) -> Self {
+        Self::of_errors(got.iter().zip(want).map(|(g, w)| (g - w).norm()).collect())
+    }
+
+    /// Compares the real parts of `got` and `want` slot by slot (`bench ops`: the inputs are
+    /// real and the peers' decoders return real parts).
+    pub fn of_real(got: &[Complex64], want: &[Complex64]) -> Self {
         Self::of_errors(
             got.iter()
                 .zip(want)
                 .map(|(g, w)| (g.re - w.re).abs())
                 .collect(),
         )
-    }
-
-    /// Compares whole complex slots (modulus of the difference).
-    pub fn of_complex(got: &[Complex64], want: &[Complex64]) -> Self {
-        Self::of_errors(got.iter().zip(want).map(|(g, w)| (g - w).norm()).collect())
     }
 
     fn of_errors(errs: Vec<f64>) -> Self {
@@ -363,7 +363,7 @@ fn measure(spec: &ParameterSpec, args: &BenchOpsArgs, bench: &mut Bench) -> anyh
     let decoded = bench.time("decode", || Ok(encoder.decode(&pt_x)?))?;
     bench
         .precision
-        .insert("encode".into(), Precision::of(&decoded, &x));
+        .insert("encode".into(), Precision::of_real(&decoded, &x));
     measure_scheme(&ctx, &encoder, &x, args, bench)
 }
 
@@ -464,7 +464,7 @@ fn measure_scheme(
     let decryptor = Decryptor::new(ctx, keygen.secret_key())?;
     let decrypted = bench.time("decrypt", || Ok(decryptor.decrypt(&ct_x)?))?;
     let check = |ct: &Ciphertext, want: &[Complex64]| -> anyhow::Result<Precision> {
-        Ok(Precision::of(
+        Ok(Precision::of_real(
             &encoder.decode(&decryptor.decrypt(ct)?)?,
             want,
         ))
@@ -472,10 +472,10 @@ fn measure_scheme(
     let fresh = encoder.decode(&decrypted)?;
     bench
         .precision
-        .insert("fresh".into(), Precision::of(&fresh, x));
+        .insert("fresh".into(), Precision::of_real(&fresh, x));
     bench
         .precision
-        .insert("fresh_complex".into(), Precision::of_complex(&fresh, x));
+        .insert("fresh_complex".into(), Precision::of(&fresh, x));
 
     let product = bench.time("mul", || Ok(evaluator.mul_no_relin(&ct_x, &ct_y)?))?;
     let relinearized = bench.time("relin", || Ok(evaluator.relinearize(&product)?))?;
@@ -734,10 +734,10 @@ mod tests {
         let got = [Complex64::new(1.0, 0.0), Complex64::new(2.25, 0.0)];
         let p = Precision::of(&got, &want);
         assert_eq!((p.max_abs_err, p.worst_bits, p.mean_bits), (0.25, 2.0, 3.0));
-        // Real parts only, unless the complex modulus is asked for.
+        // Real parts only with `of_real`; `of` takes the complex modulus.
         let tilted = [Complex64::new(1.0, 0.5), Complex64::new(2.0, 0.0)];
-        assert_eq!(Precision::of(&tilted, &want).max_abs_err, 0.0);
-        assert_eq!(Precision::of_complex(&tilted, &want).max_abs_err, 0.5);
+        assert_eq!(Precision::of_real(&tilted, &want).max_abs_err, 0.0);
+        assert_eq!(Precision::of(&tilted, &want).max_abs_err, 0.5);
         let r = rotated_left(&[want[0], want[1], got[1]], 1);
         assert_eq!(r, vec![want[1], got[1], want[0]]);
         let (t, out) = timed(3, || Ok(5)).unwrap();
