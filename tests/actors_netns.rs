@@ -2,22 +2,30 @@
 //! in another, joined only by a veth pair with host-internal addresses (10.77.x.0/30), each party
 //! its own `hetal node` process. Needs root and `ip netns`; skipped with a message otherwise.
 //! The namespaces (and with them the veth pair) are always deleted, even on failure.
+//!
+//! Start-up is sequenced by readiness, not by sleeps or by the parties' own patience: the veth
+//! pair must be up on both ends, the trainer must say it is listening, and every worker must say
+//! it joined the pool before the client starts. (Started all at once on a loaded machine, a party
+//! could spend its whole start-up patience dialling a trainer that was not bound yet, and a
+//! client could upload before the workers joined, so that the trainer computed units itself.)
+//! Every deadline is multiplied by `HETAL_TEST_TIMEOUT_SCALE` (default 1, at most 20) for slow
+//! CI machines. The children's output is drained as it comes, so a chatty party (`RUST_LOG`
+//! inherited from the environment) can never block on a full pipe.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-fn hetal() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hetal"))
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
+fn ip(args: &[&str]) -> Result<String, String> {
     let out = Command::new("ip")
         .args(args)
         .output()
         .map_err(|e| format!("ip: {e}"))?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!(
             "ip {}: {}",
@@ -25,6 +33,16 @@ fn ip(args: &[&str]) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
+}
+
+/// `base` times `HETAL_TEST_TIMEOUT_SCALE` (a number from 1 to 20; anything else counts as 1).
+fn scaled(base: Duration) -> Duration {
+    let scale = std::env::var("HETAL_TEST_TIMEOUT_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| (1.0..=20.0).contains(s))
+        .unwrap_or(1.0);
+    base.mul_f64(scale)
 }
 
 /// Two namespaces joined by a veth pair; deleted on drop.
@@ -52,6 +70,20 @@ impl Namespaces {
             ip(&["-n", n, "link", "set", dev, "up"])?;
             ip(&["-n", n, "link", "set", "lo", "up"])?;
         }
+        // Readiness: both ends report carrier (LOWER_UP) before any node sends a packet.
+        let deadline = Instant::now() + scaled(Duration::from_secs(10));
+        for (n, dev) in names.iter().zip([&va, &vb]) {
+            loop {
+                let state = ip(&["-n", n, "-o", "link", "show", "dev", dev])?;
+                if state.contains("LOWER_UP") {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("{dev} in {n} never came up: {state}"));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         Ok(ns)
     }
 }
@@ -74,7 +106,7 @@ fn permitted() -> Result<(), String> {
     }
     let probe = format!("hetal-probe-{}", std::process::id());
     ip(&["netns", "add", &probe])?;
-    ip(&["netns", "del", &probe])
+    ip(&["netns", "del", &probe]).map(|_| ())
 }
 
 const NODES: [(&str, &str, usize, u16); 4] = [
@@ -105,13 +137,106 @@ fn config(name: &str, role: &str, ns: usize, port: u16, data: &Path) -> String {
     text
 }
 
-fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
-    let start = Instant::now();
-    while child.try_wait().ok().flatten().is_none() && start.elapsed() < timeout {
-        std::thread::sleep(Duration::from_millis(50));
+/// One `hetal node` process whose output lines are collected by two reader threads.
+struct Party {
+    name: &'static str,
+    child: Child,
+    lines: Receiver<String>,
+    readers: Vec<JoinHandle<()>>,
+    output: String,
+}
+
+fn forward(pipe: impl Read + Send + 'static, to: Sender<String>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { return };
+            if to.send(line).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+impl Party {
+    fn spawn(name: &'static str, namespace: &str, config: &Path) -> Party {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", namespace])
+            .arg(env!("CARGO_BIN_EXE_hetal"))
+            .args(["node", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = channel();
+        let readers = vec![
+            forward(child.stdout.take().unwrap(), tx.clone()),
+            forward(child.stderr.take().unwrap(), tx),
+        ];
+        Party {
+            name,
+            child,
+            lines,
+            readers,
+            output: String::new(),
+        }
     }
-    let _ = child.kill();
-    child.wait_with_output().expect("child output")
+
+    /// Collects output until a line contains `needle`; `Err` with the reason if the party exits
+    /// or `deadline` passes first.
+    fn wait_for(&mut self, needle: &str, deadline: Instant) -> Result<(), String> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.output += &line;
+                    self.output.push('\n');
+                    if found {
+                        return Ok(());
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("{} did not print {needle:?} in time", self.name));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(format!("{} exited before printing {needle:?}", self.name));
+                }
+            }
+        }
+    }
+
+    /// Waits for the process to exit (killing it at `deadline`) and returns whether it
+    /// succeeded and everything it printed.
+    fn finish(mut self, deadline: Instant) -> (bool, String) {
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => break None,
+            }
+        };
+        if status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.output += "(killed at the deadline)\n";
+        }
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        self.output.extend(self.lines.try_iter().map(|l| l + "\n"));
+        let ok = status.is_some_and(|s| s.success());
+        (ok, std::mem::take(&mut self.output))
+    }
+}
+
+impl Drop for Party {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[test]
@@ -123,46 +248,60 @@ fn training_runs_across_network_namespaces() {
     let ns = Namespaces::create(std::process::id() % 10_000).expect("namespaces");
     let dir = tempfile::tempdir().unwrap();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits");
-    let certs = hetal()
+    let certs = Command::new(env!("CARGO_BIN_EXE_hetal"))
         .args(["certs", "init", "--dir"])
         .arg(dir.path().join("certs"))
         .args(["--nodes", "client,trainer,worker-1,worker-2"])
         .output()
         .unwrap();
     assert!(certs.status.success());
-    let mut children = Vec::new();
-    for (name, role, n, port) in NODES {
+    let spawn = |index: usize| {
+        let (name, role, n, port) = NODES[index];
         let path = dir.path().join(format!("{name}.toml"));
         std::fs::write(&path, config(name, role, n, port, &data)).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.names[n]])
-            .arg(env!("CARGO_BIN_EXE_hetal"))
-            .args(["node", "--config"])
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        children.push((name, child));
+        Party::spawn(name, &ns.names[n], &path)
+    };
+    // Parties in start order: trainer, workers, client. A failed readiness step still collects
+    // every output (the children are killed at their deadline) before the test fails.
+    let startup = Instant::now() + scaled(Duration::from_secs(60));
+    let mut parties = vec![spawn(1)];
+    let mut ready = parties[0].wait_for("listening on", startup);
+    for index in [2, 3] {
+        if ready.is_ok() {
+            parties.push(spawn(index));
+            ready = parties
+                .last_mut()
+                .unwrap()
+                .wait_for("joined the trainer's pool", startup);
+        }
     }
-    let mut outputs = Vec::new();
-    for (name, child) in children {
-        let out = wait_with_timeout(child, Duration::from_secs(120));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        println!("--- {name} ---\n{text}");
-        outputs.push((name, out.status.success(), text));
+    if ready.is_ok() {
+        parties.push(spawn(0));
     }
+    let end = Instant::now() + scaled(Duration::from_secs(120));
+    let deadline = if ready.is_ok() { end } else { Instant::now() };
+    // The client first: once it has its model, the others end on their own.
+    let outputs: Vec<_> = parties
+        .into_iter()
+        .rev()
+        .map(|p| {
+            let name = p.name;
+            let (ok, text) = p.finish(deadline);
+            println!("--- {name} ---\n{text}");
+            (name, ok, text)
+        })
+        .collect();
     drop(ns);
+    if let Err(why) = ready {
+        panic!("start-up: {why}");
+    }
     for (name, ok, text) in &outputs {
         assert!(ok, "{name} failed: {text}");
     }
-    let client = &outputs[0].2;
+    let text_of = |who: &str| &outputs.iter().find(|o| o.0 == who).unwrap().2;
+    let client = text_of("client");
     assert!(client.contains("model received after 2 epochs"), "{client}");
-    let trainer = &outputs[1].2;
+    let trainer = text_of("trainer");
     // Every unit went to the workers in the other namespace, both of them.
     assert!(trainer.contains("remote / 0 local"), "{trainer}");
     assert!(
