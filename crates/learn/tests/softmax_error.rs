@@ -6,7 +6,9 @@
 
 use hetal_learn::eval::{OpCounts, SimConfig, Simulator, SlotCodec, SlotEvaluator};
 use hetal_learn::softmax::constants::PUBLISHED_MAX_ERROR;
-use hetal_learn::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows, error_stats};
+use hetal_learn::softmax::{
+    SoftmaxApprox, SoftmaxVariant, TiledRows, error_stats, error_stats_in_window,
+};
 use num_complex::Complex64;
 
 const ROWS_PER_RANGE: usize = 2_000;
@@ -105,6 +107,26 @@ fn error_table_at_range_128() {
             sl < fl && sb <= fb,
             "c={c}: levels {sl} vs {fl}, bootstraps {sb} vs {fb}"
         );
+        // With 12 levels between bootstraps `hetal-shallow` takes the coarser 6-level rounds:
+        // still within the budget.
+        let wide = error_stats_in_window(
+            SoftmaxVariant::HetalShallow,
+            c,
+            128.0,
+            ROWS_PER_RANGE,
+            7,
+            12,
+        )
+        .unwrap();
+        let rows = TiledRows::new(256, c.next_power_of_two(), c).unwrap();
+        let wide_levels = SoftmaxApprox::for_window(SoftmaxVariant::HetalShallow, rows, 128.0, 12)
+            .unwrap()
+            .depth();
+        println!(
+            "| {c} | hetal-shallow, 12-level window | {:.2e} | {:.2e} | | {wide_levels} | | | | | |",
+            wide.max, wide.mean
+        );
+        assert!(wide.max <= FAST_MAX_ERROR, "c={c}: {}", wide.max);
     }
 }
 

@@ -21,6 +21,6 @@ pub use exact::{ExactSoftmax, RowSoftmax, softmax_exact};
 pub use geometry::TiledRows;
 pub use planner::fill_row;
 pub use poly::{Basis, Poly};
-pub use simulated::{SimulatedSoftmax, simulate_rows};
-pub use stats::{ErrorStats, error_stats, hetal_samples, row_errors};
+pub use simulated::{SimulatedSoftmax, simulate_rows, simulate_rows_in_window};
+pub use stats::{ErrorStats, error_stats, error_stats_in_window, hetal_samples, row_errors};
 pub use variant::SoftmaxVariant;

@@ -5,7 +5,7 @@
 use ndarray::Array2;
 use num_complex::Complex64;
 
-use super::approx::{SoftmaxApprox, SoftmaxVariant};
+use super::approx::{HETAL_WINDOW, SoftmaxApprox, SoftmaxVariant};
 use super::exact::RowSoftmax;
 use super::geometry::TiledRows;
 use crate::eval::{SimConfig, Simulator, SlotCodec};
@@ -35,18 +35,34 @@ pub fn simulate_rows(
     range: f64,
     logits: &Array2<f64>,
 ) -> Result<Array2<f64>> {
+    simulate_rows_in_window(variant, range, logits, HETAL_WINDOW)
+}
+
+/// [`simulate_rows`] with `window` levels between bootstraps (bootstrap from 3 to
+/// `3 + window`), the approximation configured for that window
+/// ([`SoftmaxApprox::for_window`]).
+pub fn simulate_rows_in_window(
+    variant: SoftmaxVariant,
+    range: f64,
+    logits: &Array2<f64>,
+    window: usize,
+) -> Result<Array2<f64>> {
     let (n, c) = logits.dim();
     let period = c.next_power_of_two();
     let slots = (n * period)
         .next_power_of_two()
         .clamp(period * 2, MAX_SIM_SLOTS);
     let rows = TiledRows::new(slots, period, c)?;
-    let approx = SoftmaxApprox::new(variant, rows, range)?;
+    let approx = SoftmaxApprox::for_window(variant, rows, range, window)?;
     // Bootstrapped messages must stay within ±1, as CKKS bootstrapping needs: the simulator
     // enforces it, so every run here also checks the pipeline's ranges.
+    let base = SimConfig::with_slots(slots);
+    let bootstrap_level = base.bootstrap_min_level + window;
     let sim = Simulator::new(SimConfig {
         bootstrap_max_abs: Some(1.0),
-        ..SimConfig::with_slots(slots)
+        bootstrap_level,
+        max_level: base.max_level.max(bootstrap_level),
+        ..base
     })?;
     let per_block = rows.rows();
     let mut out = Array2::zeros((n, c));

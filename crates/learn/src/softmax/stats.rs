@@ -7,9 +7,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::approx::SoftmaxVariant;
+use super::approx::{HETAL_WINDOW, SoftmaxVariant};
 use super::exact::softmax_exact;
-use super::simulated::simulate_rows;
+use super::simulated::simulate_rows_in_window;
 use crate::{Error, Result};
 
 /// Maximum and mean row error of one variant.
@@ -73,8 +73,21 @@ pub fn error_stats(
     rows_per_range: usize,
     seed: u64,
 ) -> Result<ErrorStats> {
+    error_stats_in_window(variant, classes, range, rows_per_range, seed, HETAL_WINDOW)
+}
+
+/// [`error_stats`] with `window` levels between bootstraps (the approximation configured for
+/// it, [`SoftmaxApprox::for_window`](super::SoftmaxApprox::for_window)).
+pub fn error_stats_in_window(
+    variant: SoftmaxVariant,
+    classes: usize,
+    range: f64,
+    rows_per_range: usize,
+    seed: u64,
+    window: usize,
+) -> Result<ErrorStats> {
     let x = hetal_samples(classes, range, rows_per_range, seed)?;
-    let p = simulate_rows(variant, range.max(8.0), &x)?;
+    let p = simulate_rows_in_window(variant, range.max(8.0), &x, window)?;
     let errs = row_errors(&x, &p);
     Ok(ErrorStats {
         max: errs.iter().copied().fold(0.0, f64::max),
