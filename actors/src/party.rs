@@ -10,7 +10,7 @@ use hetal_data::FeaturePack;
 use hetal_learn::eval::SimConfig;
 use hetal_learn::softmax::SoftmaxVariant;
 use hetal_learn::train::Preset;
-use hetal_runtime::{Node, NodeConfig, NodeIdentity, NodeName, PeerEvent};
+use hetal_runtime::{Node, NodeName, PeerEvent};
 use tokio::sync::mpsc;
 
 use crate::backend::ServerOptions;
@@ -30,17 +30,9 @@ pub const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Starts the node of `config` in the current tokio runtime.
 pub async fn start_node(config: &NodeFileConfig) -> Result<Node> {
-    let name = config.node_name()?;
-    let identity = NodeIdentity::load(&config.cert_dir, &name)
-        .map_err(|e| ActorError::Config(e.to_string()))?;
-    let mut node_config = NodeConfig::new(identity, config.listen);
-    for peer in config.roster()?.all_nodes() {
-        if peer != name {
-            let addr = config.peers.get(peer.as_str()).copied();
-            node_config = node_config.with_peer(peer, addr);
-        }
-    }
-    Ok(Node::start(node_config).await?)
+    // The file's [transport], [reconnect], peers and mailbox settings all go through the
+    // runtime's own resolution, so a node file and a runtime config mean the same thing.
+    Ok(Node::start(config.node_config()?).await?)
 }
 
 /// Runs the party of `config` to its end; `say` prints progress.
