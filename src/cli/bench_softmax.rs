@@ -1,7 +1,7 @@
 //! `hetal bench softmax`: error, depth and cost of the softmax approximations.
 //!
 //! ```text
-//! hetal bench softmax --classes 10 --range 128 [--variant hetal|hetal-precise|hetal-rs|hetal-fast] [--samples N] [--json]
+//! hetal bench softmax --classes 10 --range 128 [--variant hetal|hetal-precise|hetal-rs|hetal-fast|hetal-shallow] [--samples N] [--json]
 //! hetal bench softmax --classes 2 --range 8 --preset ops-n16           # + CKKS time and spot check
 //! hetal bench softmax --classes 2 --range 8 --preset insecure-test-n12 --allow-insecure
 //! ```
@@ -49,7 +49,7 @@ pub struct BenchSoftmaxArgs {
     /// Logit range `R`: inputs in [-R, R] (a power of two ≥ 8; HETAL: 128).
     #[arg(long, default_value_t = 128.0)]
     pub range: f64,
-    /// Approximation: hetal, hetal-precise, hetal-rs or hetal-fast.
+    /// Approximation: hetal, hetal-precise, hetal-rs, hetal-fast or hetal-shallow.
     #[arg(long, default_value = "hetal-rs", value_parser = parse_variant)]
     pub variant: SoftmaxVariant,
     /// Rows sampled in total for the error statistics (split evenly over the sub-ranges).

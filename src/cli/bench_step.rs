@@ -4,6 +4,7 @@
 //! ```text
 //! hetal bench step --shape 1024,769,10                       # simulator: counts per step
 //! hetal bench step --shape 512,769,3 --prices ops.json       # + cost priced at `hetal bench ops --json` times
+//! hetal bench step --shape 1024,64,10 --backend ckks --preset boot-n16 --peer-prices peer.json
 //! hetal bench step --shape 64,16,2 --backend ckks --preset ops-n16
 //! ```
 //!
@@ -21,11 +22,14 @@
 //! generates a bootstrappable key set (dense secret, encapsulation keys, the bootstrap's
 //! rotations and those a simulated run of the same steps used), the server plans the bootstrap
 //! from public material, and the trainer bootstraps where its level policy says. The wall time
-//! per step is split into matmul / softmax / bootstraps / update: bootstraps are timed exactly
-//! (each one, inside the evaluator); the rest of the step's time is apportioned to matmul,
-//! softmax and update in proportion to their operation counts priced at Mult, CMult and Rot times
-//! measured in the same run (one of each at the middle of the bootstrap range). The decrypted
-//! weights are compared with a simulator run of the same steps.
+//! per step is split into matmul / softmax / bootstraps / update as measured: the trainer reads
+//! the clock around each stage of its step (DiagABT and DiagATB; the softmax without its
+//! bootstraps; every bootstrap, inside the softmax too; residual and updates) — the "wall"
+//! column. `--prices` / `--peer-prices` (e.g. the fastest peer's per-op and per-bootstrap times
+//! from `bench/peers`) prices the same counted operations — the "priced" column — so both are
+//! printed side by side. Mult, CMult and Rot times measured in the same run (one of each at the
+//! middle of the bootstrap range) are reported too. The decrypted weights are compared with a
+//! simulator run of the same steps.
 //!
 //! `--prices FILE.json` takes either the object of `hetal bench ops --json` (Mult =
 //! `mul_relin_rescale`, Rot = `rotate`, CMult ≈ `rescale`, the dominant part of a constant
@@ -37,11 +41,11 @@
 //! [batch, features, classes], `unit` [s0, s1], `slots`, `levels` {`fresh`, `after_bootstrap`,
 //! `bootstrap_min`}, `steps`, `ops_per_step` (all counters, averaged), `bootstraps_per_step`
 //! {`softmax`, `residual`, `state`, `total`}, `breakdown`: list of {`part`, `cmult`, `mult`,
-//! `rot`, `bootstraps`, `priced_s`, `wall_s` (CKKS: seconds per step, see above)}, `prices_s`
+//! `rot`, `bootstraps`, `priced_s`, `wall_s` (CKKS: measured seconds per step)}, `prices_s`
 //! (null or {mult, cmult, rot, bootstrap}), `priced_step_s`, `step_wall_s` (CKKS: mean wall
 //! seconds per step), `step_walls_s` (CKKS: each step), `bootstrap_wall_s` (CKKS: mean seconds
-//! per bootstrap), `measured_op_s` (CKKS with bootstrapping: {mult, cmult, rot} seconds, the
-//! apportioning prices), `keygen_s` (CKKS: key generation), `setup_s` (CKKS with bootstrapping:
+//! per bootstrap), `measured_op_s` (CKKS with bootstrapping: {mult, cmult, rot} seconds measured
+//! in the run), `keygen_s` (CKKS: key generation), `setup_s` (CKKS with bootstrapping:
 //! bootstrap planning and diagonal encoding), `max_weight_error` (CKKS: largest difference
 //! between the decrypted weights and the simulator's after the same steps), `peak_rss_bytes`,
 //! `notes`.
@@ -65,6 +69,7 @@ use hetal_learn::matmul::AtbForm;
 use hetal_learn::matmul::cost;
 use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows};
+use hetal_learn::train::server::StageTimes;
 use hetal_learn::train::{
     EncryptedTrainer, Preset, StepReport as TrainerStep, TrainingClient, step_counts,
 };
@@ -99,15 +104,17 @@ pub struct BenchStepArgs {
     /// Allow an insecure test preset (parameters below 128-bit security).
     #[arg(long)]
     pub allow_insecure: bool,
-    /// Softmax approximation: hetal, hetal-precise, hetal-rs or hetal-fast.
+    /// Softmax approximation: hetal, hetal-precise, hetal-rs, hetal-fast or hetal-shallow.
     #[arg(long, default_value = "hetal-rs", value_parser = parse_variant)]
     pub variant: SoftmaxVariant,
     /// Steps to average over (default 4 on the simulator, where bootstraps of the state
     /// amortise over steps; 1 on CKKS).
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Per-operation prices (JSON of `hetal bench ops --json`, or {mult, cmult, rot, bootstrap}).
-    #[arg(long)]
+    /// Per-operation prices for the "priced" column, e.g. the fastest peer's from `bench/peers`
+    /// (JSON of `hetal bench ops --json`, or {mult, cmult, rot, bootstrap}); the "wall" column
+    /// is measured around each stage of the step.
+    #[arg(long, visible_alias = "peer-prices")]
     pub prices: Option<PathBuf>,
     /// Size of the rayon thread pool to run in (default: rayon's global pool).
     #[arg(long)]
@@ -154,6 +161,9 @@ impl Prices {
                 None => bail!("prices: `{what}` is missing"),
             }
         };
+        if v.get("kind").and_then(serde_json::Value::as_str) == Some("hetal-bench-peers") {
+            return Self::fastest_peer(&v, positive);
+        }
         if let Some(ops) = v.get("ops") {
             let median = |name: &str| ops.get(name).and_then(|o| o.get("median_s"))?.as_f64();
             Ok(Prices {
@@ -178,6 +188,40 @@ impl Prices {
                     .transpose()?,
             })
         }
+    }
+
+    /// From a `bench/peers` results file (`peers.json`, `peers-bootstrap.json`): every operation
+    /// at the fastest time any peer library measured for it (Mult = `mul_relin_rescale`, CMult
+    /// ≈ `rescale`, Rot = `rotate`, bootstrap from its `bootstrap` list when present).
+    fn fastest_peer(
+        v: &serde_json::Value,
+        positive: impl Fn(Option<f64>, &str) -> anyhow::Result<f64>,
+    ) -> anyhow::Result<Self> {
+        let empty = Vec::new();
+        let list = |key: &str| {
+            v.get(key)
+                .and_then(serde_json::Value::as_array)
+                .unwrap_or(&empty)
+        };
+        let fastest = |key: &str, op: &str| -> Option<f64> {
+            list(key)
+                .iter()
+                .filter_map(|peer| {
+                    let ops = if key == "ops" { peer.get("ops")? } else { peer };
+                    ops.get(op)?.get("median_s")?.as_f64()
+                })
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .reduce(f64::min)
+        };
+        Ok(Prices {
+            mult: positive(
+                fastest("ops", "mul_relin_rescale"),
+                "ops[].ops.mul_relin_rescale",
+            )?,
+            cmult: positive(fastest("ops", "rescale"), "ops[].ops.rescale")?,
+            rot: positive(fastest("ops", "rotate"), "ops[].ops.rotate")?,
+            bootstrap: fastest("bootstrap", "bootstrap"),
+        })
     }
 
     fn price(&self, cmult: f64, mult: f64, rot: f64, bootstraps: f64) -> f64 {
@@ -513,9 +557,9 @@ fn random_batch(
     (x, y)
 }
 
-/// What [`train_steps`] returns: the trainer's reports, the wall time of each step and the
-/// decrypted model weights.
-type TrainedSteps = (Vec<TrainerStep>, Vec<f64>, Array2<f64>);
+/// What [`train_steps`] returns: the trainer's reports, the wall time of each step, the decrypted
+/// model weights and the steps' time by stage (measured inside the trainer).
+type TrainedSteps = (Vec<TrainerStep>, Vec<f64>, Array2<f64>, StageTimes);
 
 /// `steps` Nesterov steps on one batch with `ev` (client and server in this process; the
 /// server bootstraps from `bootstrap_min`, or never when `None`), each step timed.
@@ -551,7 +595,12 @@ fn train_steps<E: SlotCodec>(
         walls.push(start.elapsed().as_secs_f64());
     }
     let model = client.decrypt_model(server.weights(), server.weight_scale())?;
-    Ok((reports, walls, model.weights().clone()))
+    Ok((
+        reports,
+        walls,
+        model.weights().clone(),
+        server.stage_times(),
+    ))
 }
 
 /// The class count of a label vector (largest label + 1, at least 2).
@@ -614,16 +663,18 @@ pub fn ckks_step(
     })?;
     sim.clear_rotation_steps();
     let fits = train_steps(&sim, unit, &x, &labels, variant, steps, None);
-    let Ok((_, _, want)) = fits else {
+    let Ok((_, _, want, _)) = fits else {
         return ckks_step_bootstrapped(spec, unit, (&x, &labels), variant, seed, steps);
     };
     let (session, keygen_s) = session_for_simulated_rotations(spec, &sim, seed)?;
     let ev = session.slots()?;
     ev.counter().reset();
-    let (reports, walls, got) = train_steps(&ev, unit, &x, &labels, variant, steps, None)?;
+    let (reports, walls, got, times) = train_steps(&ev, unit, &x, &labels, variant, steps, None)?;
     let ops = averaged(ev.counts(), steps);
     let boots = bootstraps_of(&reports);
     let per_step = (ops.cmult as f64, ops.mult as f64, ops.rot as f64);
+    let mut parts = breakdown(shape, unit, slots, variant, per_step, boots)?;
+    set_measured_walls(&mut parts, &times, steps);
     let mut notes = Vec::new();
     if spec.security == SecurityLevel::InsecureForTests {
         notes.push(format!("INSECURE preset `{}`: for tests only", spec.name));
@@ -653,7 +704,7 @@ pub fn ckks_step(
         steps,
         ops_per_step: ops,
         bootstraps_per_step: boots,
-        breakdown: breakdown(shape, unit, slots, variant, per_step, boots)?,
+        breakdown: parts,
         prices_s: None,
         priced_step_s: None,
         step_wall_s: Some(wall),
@@ -666,6 +717,20 @@ pub fn ckks_step(
         peak_rss_bytes: None,
         notes,
     })
+}
+
+/// Sets each part's wall time per step from the trainer's stage clocks.
+fn set_measured_walls(parts: &mut [Part], times: &StageTimes, steps: usize) {
+    let per_step = |d: std::time::Duration| d.as_secs_f64() / steps as f64;
+    for part in parts {
+        part.wall_s = match part.part {
+            "matmul" => Some(per_step(times.matmul)),
+            "softmax" => Some(per_step(times.softmax)),
+            "bootstraps" => Some(per_step(times.bootstraps)),
+            "update" => Some(per_step(times.update)),
+            _ => None,
+        };
+    }
 }
 
 /// Seconds of one Mult, one CMult and one rotation by `step` at `level` on `ev`.
@@ -722,7 +787,7 @@ fn ckks_step_bootstrapped(
         ..SimConfig::with_slots(slots)
     })?;
     sim.clear_rotation_steps();
-    let (sim_reports, _, want) =
+    let (sim_reports, _, want, _) =
         train_steps(&sim, unit, x, labels, variant, steps, Some(boot_min))?;
     let rotations: Vec<isize> = sim
         .rotation_steps_used()
@@ -743,7 +808,8 @@ fn ckks_step_bootstrapped(
 
     ev.counter().reset();
     boot.stats().reset();
-    let (reports, walls, got) = train_steps(&ev, unit, x, labels, variant, steps, Some(boot_min))?;
+    let (reports, walls, got, times) =
+        train_steps(&ev, unit, x, labels, variant, steps, Some(boot_min))?;
     let ops = averaged(ev.counts(), steps);
     let boot_seconds = boot.stats().seconds();
     let boot_count = boot.stats().count();
@@ -758,25 +824,12 @@ fn ckks_step_bootstrapped(
         boots,
     )?;
 
-    // Apportion the non-bootstrap time by the parts' operations priced at times measured now.
+    // Each part's wall time as measured around its stages inside the step; the per-op times
+    // measured here are reported beside them.
+    set_measured_walls(&mut parts, &times, steps);
     let rot_step = rotations.first().copied().unwrap_or(1);
     let prices = measure_op_prices(&ev, boot_min.midpoint(boot_level), rot_step)?;
     let total: f64 = walls.iter().sum();
-    let rest = (total - boot_seconds).max(0.0) / steps as f64;
-    let priced: Vec<f64> = parts
-        .iter()
-        .map(|p| prices.price(p.cmult, p.mult, p.rot, 0.0))
-        .collect();
-    let priced_sum: f64 = priced.iter().sum();
-    for (part, cost) in parts.iter_mut().zip(priced) {
-        part.wall_s = Some(if part.part == "bootstraps" {
-            boot_seconds / steps as f64
-        } else if priced_sum > 0.0 {
-            rest * cost / priced_sum
-        } else {
-            0.0
-        });
-    }
 
     let mut notes = Vec::new();
     if spec.security == SecurityLevel::InsecureForTests {
@@ -784,9 +837,10 @@ fn ckks_step_bootstrapped(
     }
     notes.push(format!(
         "{steps} step(s) from fresh encryptions at level {chain}, bootstrapping from level \
-         {boot_min} to {boot_level} ({boot_count} bootstraps, {boot_seconds:.1} s); matmul / \
-         softmax / update times apportioned by operation counts priced at Mult {:.3} s, CMult \
-         {:.3} s, Rot {:.3} s measured at level {}",
+         {boot_min} to {boot_level} ({boot_count} bootstraps, {boot_seconds:.1} s); part times \
+         measured around each stage of the step ({:.1} s of {total:.1} s); own per-op times Mult \
+         {:.3} s, CMult {:.3} s, Rot {:.3} s measured at level {}",
+        times.total().as_secs_f64(),
         prices.mult,
         prices.cmult,
         prices.rot,
@@ -911,5 +965,23 @@ mod tests {
         assert!(Prices::from_json(r#"{"mult":-1,"cmult":0.1,"rot":0.4}"#).is_err());
         assert!(Prices::from_json(r#"{"mult":1}"#).is_err());
         assert!(Prices::from_json("not json").is_err());
+    }
+
+    #[test]
+    fn peer_results_price_every_op_at_the_fastest_peer() {
+        let peers = r#"{"kind":"hetal-bench-peers","ops":[
+            {"library":"a","ops":{"mul_relin_rescale":{"median_s":0.8},"rescale":{"median_s":0.05},
+                "rotate":{"median_s":0.7}}},
+            {"library":"b","error":"not installed"},
+            {"library":"c","ops":{"mul_relin_rescale":{"median_s":0.4},"rotate":{"median_s":0.36}}}],
+            "bootstrap":[{"library":"c","bootstrap":{"median_s":160.0}},
+                {"library":"c","bootstrap":{"median_s":205.0}}]}"#;
+        let p = Prices::from_json(peers).unwrap();
+        assert_eq!((p.mult, p.cmult, p.rot), (0.4, 0.05, 0.36));
+        assert_eq!(p.bootstrap, Some(160.0));
+        // No peer measured a rescale: the CMult price is missing, an error.
+        let no_cmult = r#"{"kind":"hetal-bench-peers","ops":[
+            {"ops":{"mul_relin_rescale":{"median_s":0.4},"rotate":{"median_s":0.36}}}]}"#;
+        assert!(Prices::from_json(no_cmult).is_err());
     }
 }
