@@ -13,6 +13,11 @@
 //! over QUIC loopback or in memory), trains the plaintext reference beside it, and writes
 //! `DIR/model.hetal` (the client's decrypted model, [`crate::model`]) and `DIR/report.json` +
 //! `DIR/report.html` ([`crate::report`]).
+//!
+//! With `--checkpoint-dir D` the trainer checkpoints every step into `D` and the client keeps its
+//! verdicts in `D/client-review.hcrv`; `--resume` continues such a run after a crash from where
+//! it stopped (same data and configuration; a simulator run, since CKKS keys are fresh in every
+//! process). A damaged checkpoint or one of another run is refused before training (exit 3).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,16 +28,20 @@ use clap::Args;
 use hetal_actors::backend::ckks::{CkksClient, sim_config_for};
 use hetal_actors::backend::sim::SimClient;
 use hetal_actors::backend::{ClientBackend, ServerBackend, ServerOptions};
-use hetal_actors::client::{EncryptedUpload, StopPolicy};
+use hetal_actors::client::{EncryptedUpload, StopPolicy, upload_messages};
 use hetal_actors::deploy::{
     Deployment, Layout, Network, PlainData, RunOutcome, Taps, encrypt_dataset, upload_from_client,
 };
 use hetal_actors::messages::TrainingSetup;
+use hetal_actors::roster::Roster;
+use hetal_actors::store::checkpoint::{CheckpointConfig, CheckpointStore, run_config};
+use hetal_actors::store::review::{ReviewPolicy, ReviewStore};
 use hetal_ckks::params::{ParameterSpec, SecurityLevel};
 use hetal_data::{FeaturePack, PackOptions, Split, SplitSource, load_pack};
 use hetal_learn::eval::{SimConfig, bootstrap_params_for};
 use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::ExactSoftmax;
+use hetal_learn::train::server::DEFAULT_WEIGHT_SCALE;
 use hetal_learn::train::{LabeledView, ReferenceTrainer, TrainOutcome};
 
 use super::config::{
@@ -56,6 +65,9 @@ Examples:
               --val-labels y_val.npy --config hetal.toml --workers 4 --out runs/mine
   # CSV input with a label column named `target`
   hetal train --train train.csv --val val.csv --label-column target --backend sim
+  # checkpoint every step; after a crash, the same command with --resume continues the run
+  hetal train --train x.npy --val v.npy --backend sim --checkpoint-dir runs/ckpt
+  hetal train --train x.npy --val v.npy --backend sim --checkpoint-dir runs/ckpt --resume
 
 Configuration precedence: built-in defaults < --config FILE < HETAL_* environment variables
 (HETAL_PRESET, HETAL_LEARNING_RATE, HETAL_BATCH_SIZE, ...) < command-line flags.
@@ -145,6 +157,14 @@ pub struct TrainArgs {
     /// Feature normalisation fitted on the training set.
     #[arg(long, value_enum)]
     pub normalize: Option<NormalizeMethod>,
+    /// Checkpoint the run into DIR after every step (the trainer's encrypted state, its upload
+    /// and the client's verdicts) so that `--resume` can continue it after a crash.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue the run checkpointed in --checkpoint-dir (default OUT/checkpoints), with the
+    /// same data and configuration; a damaged checkpoint or one of another run is refused.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 impl TrainArgs {
@@ -193,6 +213,112 @@ pub struct TrainPlan {
     pub data_name: String,
     /// Output directory.
     pub out: PathBuf,
+    /// Where the run checkpoints, and whether it resumes from there.
+    pub checkpoint: Option<CheckpointPlan>,
+}
+
+/// The client's verdict file inside a checkpoint directory.
+pub const REVIEW_FILE: &str = "client-review.hcrv";
+
+/// Where a run checkpoints and whether it continues the run found there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointPlan {
+    /// The trainer's checkpoints, its saved upload and the client's [`REVIEW_FILE`].
+    pub dir: PathBuf,
+    /// Continue from the newest checkpoint in `dir` (else start afresh, overwriting it).
+    pub resume: bool,
+}
+
+impl CheckpointPlan {
+    /// The trainer's checkpoint settings: every step, the newest two kept.
+    pub fn trainer_config(&self) -> CheckpointConfig {
+        CheckpointConfig {
+            resume: self.resume,
+            ..CheckpointConfig::new(&self.dir)
+        }
+    }
+
+    /// The client's verdict file.
+    pub fn review_file(&self) -> PathBuf {
+        self.dir.join(REVIEW_FILE)
+    }
+}
+
+/// The checkpoint plan of `args`, checked: resuming needs a simulator run, a checkpoint to
+/// resume and a readable client verdict file of this run (labels, patience) if there is one.
+fn checkpoint_plan(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    pack: &FeaturePack,
+) -> anyhow::Result<Option<CheckpointPlan>> {
+    let plan = match (&args.checkpoint_dir, args.resume) {
+        (None, false) => return Ok(None),
+        (dir, resume) => CheckpointPlan {
+            dir: dir.clone().unwrap_or_else(|| args.out.join("checkpoints")),
+            resume,
+        },
+    };
+    if !plan.resume {
+        return Ok(Some(plan));
+    }
+    if config.backend == BackendKind::Ckks {
+        return Err(Refusal::BadInput(
+            "--resume continues a run under the keys it was encrypted with, and `hetal train` \
+             generates fresh CKKS keys in every process (no key store yet): only --backend sim \
+             runs resume here (a restarted trainer node resumes CKKS jobs of a running client)"
+                .into(),
+        )
+        .into());
+    }
+    let store = CheckpointStore::open(plan.trainer_config())
+        .map_err(|e| Refusal::BadInput(format!("--resume: {e}")))?;
+    if store
+        .files()
+        .map_err(|e| Refusal::BadInput(format!("--resume: {e}")))?
+        .is_empty()
+    {
+        return Err(Refusal::BadInput(format!(
+            "--resume: no checkpoint in {} (start without --resume)",
+            plan.dir.display()
+        ))
+        .into());
+    }
+    let policy = ReviewPolicy {
+        patience: config.hyper.patience,
+        budget: None,
+    };
+    ReviewStore::new(plan.review_file(), policy, pack.val().labels())
+        .load()
+        .map_err(|e| Refusal::BadInput(format!("--resume: {e}")))?;
+    Ok(Some(plan))
+}
+
+/// Refuses (exit 3) to resume from a checkpoint that is damaged or belongs to another run than
+/// `upload` (other data, hyper-parameters or packing), before anything is uploaded.
+fn check_resumable<K: ClientBackend>(
+    plan: &CheckpointPlan,
+    roster: &Roster,
+    backend: &K,
+    setup: TrainingSetup,
+    upload: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
+) -> anyhow::Result<()> {
+    let refuse = |e: &dyn std::fmt::Display| Refusal::BadInput(format!("--resume: {e}"));
+    let (_, training) = upload_messages(roster, backend, setup, upload)?;
+    let run = run_config(&training.body, &training.blobs, DEFAULT_WEIGHT_SCALE)
+        .map_err(|e| refuse(&e))?;
+    let store = CheckpointStore::open(plan.trainer_config()).map_err(|e| refuse(&e))?;
+    match store.inspect_latest(&run.hash()).map_err(|e| refuse(&e))? {
+        Some((path, s)) => {
+            println!(
+                "resume: {} (epoch {}, {} steps taken) belongs to this run",
+                path.display(),
+                s.epoch + 1,
+                s.steps
+            );
+            Ok(())
+        }
+        None => Err(refuse(&format!("no checkpoint in {}", plan.dir.display())).into()),
+    }
 }
 
 /// Largest class count `slots` slots can pack: the padded count squared must fit.
@@ -274,6 +400,7 @@ pub fn plan(args: &TrainArgs) -> anyhow::Result<TrainPlan> {
             raw.test().map(|t| normalized(t, n, classes)).transpose()?,
         )?,
     };
+    let checkpoint = checkpoint_plan(args, &config, &pack)?;
     let hyper = config.hyper;
     let unit = UnitShape::hetal(hyper.batch_size, classes, slots)
         .map_err(|e| Refusal::BadInput(format!("packing: {e}")))?;
@@ -303,6 +430,7 @@ pub fn plan(args: &TrainArgs) -> anyhow::Result<TrainPlan> {
         normalization,
         data_name,
         out: args.out.clone(),
+        checkpoint,
         config,
     })
 }
@@ -479,7 +607,7 @@ async fn train_with<K: ClientBackend>(
 ) -> anyhow::Result<Encrypted> {
     let c = &plan.config;
     let t = Instant::now();
-    let deployment = Deployment::start(Layout {
+    let mut deployment = Deployment::start(Layout {
         workers: c.workers,
         spare_workers: 0,
         evaluator: c.evaluator,
@@ -489,6 +617,22 @@ async fn train_with<K: ClientBackend>(
         },
     })
     .await?;
+    if let Some(ckpt) = &plan.checkpoint {
+        let review = ckpt.review_file();
+        // A fresh run starts the client's dialogue afresh too.
+        if !ckpt.resume && review.exists() {
+            std::fs::remove_file(&review)
+                .with_context(|| format!("removing {}", review.display()))?;
+        }
+        println!(
+            "checkpoints: every step into {}{}",
+            ckpt.dir.display(),
+            if ckpt.resume { ", resuming" } else { "" }
+        );
+        deployment = deployment
+            .with_checkpoints(ckpt.trainer_config())
+            .with_review_file(review);
+    }
     let mut parties = deployment.start_parties(
         Arc::clone(&backend),
         plan.pack.val().labels().to_vec(),
@@ -544,6 +688,9 @@ async fn train_with<K: ClientBackend>(
         upload.validation.len(),
         upload_bytes as f64 / 1e6
     );
+    if let Some(ckpt) = plan.checkpoint.as_ref().filter(|c| c.resume) {
+        check_resumable(ckpt, &deployment.roster, &*backend, plan.setup, &upload)?;
+    }
     let t = Instant::now();
     upload_from_client(&deployment, &*backend, plan.setup, &upload, None).await?;
     stages.push(stage("upload", t.elapsed()));
@@ -792,6 +939,130 @@ mod tests {
         assert_eq!(
             super::super::exit::exit_code(&e),
             super::super::exit::BAD_INPUT
+        );
+    }
+
+    /// `hetal train` on the bundled digits (simulator, insecure small preset, in memory, no
+    /// evaluator, two epochs) with `extra` flags, parsed as the binary parses them.
+    fn digits_args(extra: &[&str]) -> TrainArgs {
+        use clap::Parser;
+        let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits");
+        let (train, val) = (
+            digits.join("features_train.npy"),
+            digits.join("features_val.npy"),
+        );
+        let mut args = vec![
+            "hetal".to_string(),
+            "train".into(),
+            "--train".into(),
+            train.display().to_string(),
+            "--val".into(),
+            val.display().to_string(),
+            "--backend".into(),
+            "sim".into(),
+            "--preset".into(),
+            "insecure-test-n13".into(),
+            "--allow-insecure".into(),
+            "--epochs".into(),
+            "2".into(),
+            "--network".into(),
+            "memory".into(),
+            "--no-evaluator".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        match super::super::Cli::try_parse_from(&args).unwrap().command {
+            super::super::Command::Train(t) => *t,
+            _ => panic!("not a train command"),
+        }
+    }
+
+    fn bad_input(e: &anyhow::Error) -> bool {
+        super::super::exit::exit_code(e) == super::super::exit::BAD_INPUT
+    }
+
+    #[test]
+    fn resume_continues_a_checkpointed_run_and_refuses_damaged_or_foreign_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = dir.path().join("ckpt");
+        let out = dir.path().join("out");
+        let (c, o) = (ckpt.display().to_string(), out.display().to_string());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let train = |extra: &[&str]| -> anyhow::Result<TrainOutput> {
+            let plan = plan(&digits_args(extra))?;
+            runtime.block_on(execute(&plan))
+        };
+
+        // Nothing to resume yet; CKKS runs cannot resume in a new process.
+        let e = train(&["--checkpoint-dir", &c, "--resume", "--out", &o]).unwrap_err();
+        assert!(
+            bad_input(&e) && e.to_string().contains("no checkpoint"),
+            "{e:#}"
+        );
+        let e = plan(&digits_args(&[
+            "--checkpoint-dir",
+            &c,
+            "--resume",
+            "--backend",
+            "ckks",
+        ]))
+        .unwrap_err();
+        assert!(
+            bad_input(&e) && e.to_string().contains("fresh CKKS keys"),
+            "{e:#}"
+        );
+
+        // A checkpointed run, then the same command resumed: the checkpoint after the last
+        // verdict ends the job at once with the same model.
+        let first = train(&["--checkpoint-dir", &c, "--out", &o]).unwrap();
+        assert!(ckpt.join(REVIEW_FILE).is_file());
+        let resumed = train(&["--checkpoint-dir", &c, "--resume", "--out", &o]).unwrap();
+        assert_eq!(resumed.report.epochs.len(), 0, "no epoch was run again");
+        assert_eq!(
+            resumed.report.accuracy.encrypted,
+            first.report.accuracy.encrypted
+        );
+
+        // Another learning rate: the checkpoint belongs to another run (exit 3, before any
+        // upload), with the checkpoint's path and the typed error's message.
+        let e = train(&[
+            "--checkpoint-dir",
+            &c,
+            "--resume",
+            "--learning-rate",
+            "0.5",
+            "--out",
+            &o,
+        ])
+        .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(bad_input(&e), "{msg}");
+        assert!(
+            msg.contains("another training configuration") && msg.contains("checkpoint-"),
+            "{msg}"
+        );
+
+        // A damaged newest checkpoint: refused with its path.
+        let store = CheckpointStore::open(CheckpointConfig::new(&ckpt)).unwrap();
+        let (_, newest) = store.files().unwrap().remove(0);
+        let mut bytes = std::fs::read(&newest).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x20;
+        std::fs::write(&newest, &bytes).unwrap();
+        let e = train(&["--checkpoint-dir", &c, "--resume", "--out", &o]).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(bad_input(&e) && msg.contains("corrupt"), "{msg}");
+        assert!(msg.contains(&newest.display().to_string()), "{msg}");
+
+        // A damaged client verdict file: refused while planning.
+        std::fs::write(ckpt.join(REVIEW_FILE), b"garbage").unwrap();
+        let e = plan(&digits_args(&["--checkpoint-dir", &c, "--resume"])).unwrap_err();
+        assert!(
+            bad_input(&e) && e.to_string().contains(REVIEW_FILE),
+            "{e:#}"
         );
     }
 }

@@ -1,6 +1,9 @@
 //! What the trainer keeps on disk: training checkpoints ([`checkpoint`]) and the uploaded
 //! encrypted dataset ([`dataset`]), so that a restarted trainer continues where it stopped and
 //! a dataset larger than memory streams through a bounded cache.
+//! The job's upload as received ([`upload`]) lets a restarted trainer process resume without the
+//! client; the client keeps its own verdicts ([`review`]) so that the early-stopping dialogue
+//! resumes too.
 //!
 //! Every file is written atomically ([`write_atomic`]: a temporary file in the same directory,
 //! fsync, rename, fsync of the directory), so a crash leaves the old file or the new one, never a
