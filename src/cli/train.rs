@@ -958,8 +958,6 @@ mod tests {
             train.display().to_string(),
             "--val".into(),
             val.display().to_string(),
-            "--backend".into(),
-            "sim".into(),
             "--preset".into(),
             "insecure-test-n13".into(),
             "--allow-insecure".into(),
@@ -969,6 +967,9 @@ mod tests {
             "memory".into(),
             "--no-evaluator".into(),
         ];
+        if !extra.contains(&"--backend") {
+            args.extend(["--backend".to_string(), "sim".into()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         match super::super::Cli::try_parse_from(&args).unwrap().command {
             super::super::Command::Train(t) => *t,
