@@ -691,9 +691,11 @@ mod tests {
             let t = &json["ops"][op];
             assert!(t["median_s"].as_f64().is_some_and(|s| s > 0.0), "{op}: {t}");
             assert_eq!(t["samples_s"].as_array().map(Vec::len), Some(1), "{op}");
-            // Linux exposes per-thread CPU time: every op gets a CPU figure.
+            // Linux exposes per-thread CPU time: every op gets a CPU figure. Its sign is not
+            // checked here: the test harness runs other tests on threads of this process, and
+            // one that exits mid-measurement takes its CPU time out of the sum.
             assert!(
-                t["mean_cpu_s"].as_f64().is_some_and(|s| s >= 0.0),
+                t["mean_cpu_s"].as_f64().is_some_and(f64::is_finite),
                 "{op}: {t}"
             );
         }

@@ -163,7 +163,7 @@ pub struct ConfigLayer {
     pub optimizer: Option<OptimizerName>,
     /// Seed of the per-epoch batch shuffle (absent: batches in order).
     pub shuffle_seed: Option<u64>,
-    /// Softmax approximation (`hetal`, `hetal-precise`, `hetal-rs`, `hetal-fast`; default
+    /// Softmax approximation (`hetal`, `hetal-precise`, `hetal-rs`, `hetal-fast`, `hetal-shallow`; default
     /// [`SoftmaxVariant::TRAINING_DEFAULT`]).
     pub softmax: Option<String>,
     /// What validation returns: `logits` (default) or `probabilities`.
