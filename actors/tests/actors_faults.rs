@@ -66,19 +66,7 @@ async fn killing_a_worker_mid_run_does_not_change_the_result() {
     })
     .await
     .unwrap();
-    let backend = Arc::new(SimClient::new(sim_config()).unwrap());
-    let mut parties = deployment
-        .start_parties(
-            Arc::clone(&backend),
-            data.val_y.clone(),
-            StopPolicy {
-                patience: 3,
-                budget: None,
-            },
-            ServerOptions::default(),
-            &Taps::default(),
-        )
-        .unwrap();
+    let (backend, mut parties) = sim_parties(&deployment, &data.val_y, 3, None);
     let mut stats = Vec::new();
     for i in 0..2 {
         stats.push(
@@ -207,19 +195,7 @@ async fn a_worker_joining_mid_run_takes_units_and_the_result_is_unchanged() {
     })
     .await
     .unwrap();
-    let backend = Arc::new(SimClient::new(sim_config()).unwrap());
-    let mut parties = deployment
-        .start_parties(
-            Arc::clone(&backend),
-            data.val_y.clone(),
-            StopPolicy {
-                patience: 3,
-                budget: None,
-            },
-            ServerOptions::default(),
-            &Taps::default(),
-        )
-        .unwrap();
+    let (backend, mut parties) = sim_parties(&deployment, &data.val_y, 3, None);
     let upload = encrypt_dataset(&*backend, &setup, plain(&data)).unwrap();
     upload_from_client(&deployment, &*backend, setup, &upload, None)
         .await
@@ -328,19 +304,7 @@ async fn a_network_drop_between_client_and_trainer_heals_and_the_run_is_unchange
             healed
         })
     };
-    let backend = Arc::new(SimClient::new(sim_config()).unwrap());
-    let mut parties = deployment
-        .start_parties(
-            Arc::clone(&backend),
-            data.val_y.clone(),
-            StopPolicy {
-                patience: setup.hyper.patience,
-                budget: None,
-            },
-            ServerOptions::default(),
-            &Taps::default(),
-        )
-        .unwrap();
+    let (backend, mut parties) = sim_parties(&deployment, &data.val_y, setup.hyper.patience, None);
     let upload = encrypt_dataset(&*backend, &setup, plain(&data)).unwrap();
     upload_from_client(&deployment, &*backend, setup, &upload, None)
         .await

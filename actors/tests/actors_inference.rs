@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use hetal_actors::backend::ckks::CkksClient;
-use hetal_actors::backend::sim::{SimClient, SimServer};
+use hetal_actors::backend::sim::SimServer;
 use hetal_actors::backend::{ClientBackend, ServerOptions};
 use hetal_actors::client::{EncryptedUpload, Inference, StopPolicy, classify, upload_messages};
 use hetal_actors::deploy::{
@@ -100,19 +100,7 @@ async fn simulator_run_over_quic_classifies_like_the_decrypted_model_and_refuses
     })
     .await
     .unwrap();
-    let backend = Arc::new(SimClient::new(sim_config()).unwrap());
-    let mut parties = deployment
-        .start_parties(
-            Arc::clone(&backend),
-            data.val_y.clone(),
-            StopPolicy {
-                patience: setup.hyper.patience,
-                budget: None,
-            },
-            ServerOptions::default(),
-            &Taps::default(),
-        )
-        .unwrap();
+    let (backend, mut parties) = sim_parties(&deployment, &data.val_y, setup.hyper.patience, None);
     deployment
         .start_worker::<SimServer>(0, ServerOptions::default(), None)
         .await

@@ -168,19 +168,8 @@ pub async fn run_sim(
     })
     .await
     .unwrap();
-    let backend = Arc::new(SimClient::new(sim_config()).unwrap());
-    let mut parties = deployment
-        .start_parties(
-            Arc::clone(&backend),
-            data.val_y.clone(),
-            StopPolicy {
-                patience: setup.hyper.patience,
-                budget,
-            },
-            ServerOptions::default(),
-            &Taps::default(),
-        )
-        .unwrap();
+    let (backend, mut parties) =
+        sim_parties(&deployment, &data.val_y, setup.hyper.patience, budget);
     for i in 0..workers {
         deployment
             .start_worker::<SimServer>(i, ServerOptions::default(), None)
@@ -201,4 +190,25 @@ pub async fn run_sim(
         .unwrap();
     deployment.shutdown().await;
     out
+}
+
+/// The client's simulator backend and the parties of `deployment` (client, trainer, evaluator
+/// where the layout has one), stopping by `patience` and an optional epoch `budget`.
+pub fn sim_parties(
+    deployment: &Deployment,
+    val_y: &[usize],
+    patience: usize,
+    budget: Option<usize>,
+) -> (Arc<SimClient>, hetal_actors::deploy::Parties) {
+    let backend = Arc::new(SimClient::new(sim_config()).unwrap());
+    let parties = deployment
+        .start_parties(
+            Arc::clone(&backend),
+            val_y.to_vec(),
+            StopPolicy { patience, budget },
+            ServerOptions::default(),
+            &Taps::default(),
+        )
+        .unwrap();
+    (backend, parties)
 }
