@@ -299,6 +299,22 @@ fn plan_error(dir: &Path, extra: &[&str]) -> (i32, String) {
     (exit_code(&err), format!("{err:#}"))
 }
 
+/// Plans with `extra` and expects a bad-input refusal (exit code) whose message names `file` and
+/// says `detail`.
+fn expect_bad_input(dir: &Path, extra: &[&str], file: &str, detail: &str) {
+    let (code, msg) = plan_error(dir, extra);
+    assert_eq!(code, BAD_INPUT, "{msg}");
+    assert!(msg.contains(file) && msg.contains(detail), "{msg}");
+}
+
+/// Replaces `file` of the small pack with `array`, expects the refusal naming it, and restores
+/// the valid pack.
+fn expect_bad_npy(dir: &Path, extra: &[&str], file: &str, array: NpyArray, detail: &str) {
+    write_npy_file(&dir.join(file), array);
+    expect_bad_input(dir, extra, file, detail);
+    small_pack(dir);
+}
+
 #[test]
 fn bad_inputs_name_the_file_and_exit_with_their_code() {
     let dir = tempfile::tempdir().unwrap();
@@ -327,79 +343,62 @@ fn bad_inputs_name_the_file_and_exit_with_their_code() {
     // NaN in the validation features.
     let mut values: Vec<f32> = (0..24).map(|i| i as f32).collect();
     values[7] = f32::NAN;
-    write_npy_file(
-        &d.join("features_val.npy"),
+    expect_bad_npy(
+        d,
+        &secure,
+        "features_val.npy",
         NpyArray {
             shape: vec![8, 3],
             data: NpyData::F32(values),
         },
+        "NaN at row 2, column 1",
     );
-    let (code, msg) = plan_error(d, &secure);
-    assert_eq!(code, BAD_INPUT, "{msg}");
-    assert!(
-        msg.contains("features_val.npy") && msg.contains("NaN at row 2, column 1"),
-        "{msg}"
-    );
-    small_pack(d);
 
     // A validation label the training labels never reach (2 classes: 0 and 1).
-    write_npy_file(
-        &d.join("labels_val.npy"),
+    expect_bad_npy(
+        d,
+        &secure,
+        "labels_val.npy",
         NpyArray {
             shape: vec![8],
             data: NpyData::I32(vec![0, 1, 0, 1, 5, 1, 0, 1]),
         },
+        "label 5 at row 4",
     );
-    let (code, msg) = plan_error(d, &secure);
-    assert_eq!(code, BAD_INPUT, "{msg}");
-    assert!(
-        msg.contains("labels_val.npy") && msg.contains("label 5 at row 4"),
-        "{msg}"
-    );
-    small_pack(d);
 
     // Shape mismatch: 7 labels for 8 rows.
-    write_npy_file(
-        &d.join("labels_train.npy"),
+    expect_bad_npy(
+        d,
+        &secure,
+        "labels_train.npy",
         NpyArray {
             shape: vec![7],
             data: NpyData::I32(vec![0, 1, 0, 1, 0, 1, 0]),
         },
+        "8 feature rows but 7 labels",
     );
-    let (code, msg) = plan_error(d, &secure);
-    assert_eq!(code, BAD_INPUT, "{msg}");
-    assert!(
-        msg.contains("labels_train.npy") && msg.contains("8 feature rows but 7 labels"),
-        "{msg}"
-    );
-    small_pack(d);
 
     // More classes than the preset's slots can pack (2^9 slots hold at most 16 classes).
-    let (code, msg) = plan_error(d, &[&secure[..], &["--classes", "17"]].concat());
-    assert_eq!(code, BAD_INPUT, "{msg}");
-    assert!(
-        msg.contains("labels_train.npy") && msg.contains("at most 16"),
-        "{msg}"
+    expect_bad_input(
+        d,
+        &[&secure[..], &["--classes", "17"]].concat(),
+        "labels_train.npy",
+        "at most 16",
     );
 
     // An empty file.
     std::fs::write(d.join("features_train.npy"), b"").unwrap();
-    let (code, msg) = plan_error(d, &secure);
-    assert_eq!(code, BAD_INPUT, "{msg}");
-    assert!(
-        msg.contains("features_train.npy") && msg.contains("empty"),
-        "{msg}"
-    );
+    expect_bad_input(d, &secure, "features_train.npy", "empty");
     small_pack(d);
 
     // An unknown key in the config file.
     let config = d.join("hetal.toml");
     std::fs::write(&config, "learning_rate = 0.5\nlearnin_rate = 2.0\n").unwrap();
-    let (code, msg) = plan_error(d, &[&secure[..], &["--config", s(&config)]].concat());
-    assert_eq!(code, BAD_INPUT, "{msg}");
-    assert!(
-        msg.contains("hetal.toml") && msg.contains("learnin_rate"),
-        "{msg}"
+    expect_bad_input(
+        d,
+        &[&secure[..], &["--config", s(&config)]].concat(),
+        "hetal.toml",
+        "learnin_rate",
     );
 
     // Through the binary: a failure, with the same file named on stderr.
