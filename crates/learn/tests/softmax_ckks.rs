@@ -3,29 +3,14 @@
 //! match the simulator's (the same arithmetic, exact) within CKKS noise, for HETAL's variant and
 //! for `hetal-rs`.
 
+mod common;
+
 use std::time::Instant;
 
-use hetal_ckks::params::{ParameterSpec, SecretDistribution, SecurityLevel};
 use hetal_learn::eval::ckks_session::CkksSession;
 use hetal_learn::eval::{SimConfig, Simulator, SlotCodec, SlotEvaluator};
 use hetal_learn::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows, softmax_exact};
 use num_complex::Complex64;
-
-/// INSECURE, tests only: N = 2^11, q₀ = 60 bits and `levels` scaling primes of 45 bits.
-fn deep_insecure_spec(levels: usize) -> ParameterSpec {
-    let mut q_bits = vec![60];
-    q_bits.extend(std::iter::repeat_n(45, levels));
-    ParameterSpec {
-        name: "insecure-test-n11-deep".into(),
-        log_n: 11,
-        q_bits,
-        p_bits: vec![61; 4],
-        log_scale: 45,
-        dnum: 12,
-        secret: SecretDistribution::Ternary,
-        security: SecurityLevel::InsecureForTests,
-    }
-}
 
 #[test]
 fn ckks_softmax_matches_the_simulator() {
@@ -50,7 +35,7 @@ fn ckks_softmax_matches_the_simulator() {
         let approx = SoftmaxApprox::new(variant, rows, range).unwrap();
         let depth = approx.depth();
         let session = CkksSession::new(
-            &deep_insecure_spec(depth + 1),
+            &common::deep_insecure_spec(depth + 1),
             true,
             &[1, -1, -2],
             Some([3; 32]),

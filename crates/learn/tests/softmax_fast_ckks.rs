@@ -3,28 +3,13 @@
 //! decrypted probabilities match the simulator's within a noise bound computed from the
 //! operation count, and the exact softmax within the variants' 1e-3 budget.
 
-use hetal_ckks::params::{ParameterSpec, SecretDistribution, SecurityLevel};
+mod common;
+
 use hetal_learn::eval::ckks_session::CkksSession;
 use hetal_learn::eval::{SimConfig, Simulator, SlotCodec, SlotEvaluator};
 use hetal_learn::softmax::approx::FAST_EXP_SQUARINGS;
 use hetal_learn::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows, softmax_exact};
 use num_complex::Complex64;
-
-/// INSECURE, tests only: N = 2^11, q₀ = 60 bits and `levels` scaling primes of 45 bits.
-fn deep_insecure_spec(levels: usize) -> ParameterSpec {
-    let mut q_bits = vec![60];
-    q_bits.extend(std::iter::repeat_n(45, levels));
-    ParameterSpec {
-        name: "insecure-test-n11-deep".into(),
-        log_n: 11,
-        q_bits,
-        p_bits: vec![61; 4],
-        log_scale: 45,
-        dnum: 12,
-        secret: SecretDistribution::Ternary,
-        security: SecurityLevel::InsecureForTests,
-    }
-}
 
 #[test]
 fn ckks_hetal_fast_matches_the_simulator_and_the_exact_softmax() {
@@ -57,7 +42,7 @@ fn matches_the_simulator_and_the_exact_softmax(variant: SoftmaxVariant) {
     let approx = SoftmaxApprox::new(variant, rows, range).unwrap();
     let depth = approx.depth();
     let session = CkksSession::new(
-        &deep_insecure_spec(depth + 1),
+        &common::deep_insecure_spec(depth + 1),
         true,
         &[1, 2, -1, -2],
         Some([4; 32]),

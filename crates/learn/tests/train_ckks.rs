@@ -2,7 +2,8 @@
 //! a modulus chain deep enough for a whole step, no bootstrapping) gives the same weights as the
 //! simulator within a bound computed from the parameters and the operations performed.
 
-use hetal_ckks::params::{ParameterSpec, SecretDistribution, SecurityLevel};
+mod common;
+
 use hetal_learn::eval::ckks_session::CkksSession;
 use hetal_learn::eval::{SimConfig, Simulator, SlotEvaluator};
 use hetal_learn::matmul::compare::rotation_steps;
@@ -10,22 +11,6 @@ use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::SoftmaxVariant;
 use hetal_learn::train::{EncryptedTrainer, Preset, TrainingClient};
 use ndarray::Array2;
-
-/// INSECURE, tests only: N = 2^11, q₀ = 60 bits and `levels` scaling primes of 45 bits.
-fn deep_insecure_spec(levels: usize) -> ParameterSpec {
-    let mut q_bits = vec![60];
-    q_bits.extend(std::iter::repeat_n(45, levels));
-    ParameterSpec {
-        name: "insecure-test-n11-deep".into(),
-        log_n: 11,
-        q_bits,
-        p_bits: vec![61; 4],
-        log_scale: 45,
-        dnum: 12,
-        secret: SecretDistribution::Ternary,
-        security: SecurityLevel::InsecureForTests,
-    }
-}
 
 #[test]
 fn one_ckks_step_matches_the_simulator() {
@@ -39,8 +24,13 @@ fn one_ckks_step_matches_the_simulator() {
 
     let mut steps = rotation_steps((unit.s0(), unit.s1(), c), unit);
     steps.extend([1, -1, -2, -4, -8, -16]);
-    let session =
-        CkksSession::new(&deep_insecure_spec(levels), true, &steps, Some([5; 32])).unwrap();
+    let session = CkksSession::new(
+        &common::deep_insecure_spec(levels),
+        true,
+        &steps,
+        Some([5; 32]),
+    )
+    .unwrap();
     let ev = session.slots().unwrap();
     let sim = Simulator::new(SimConfig {
         max_level: levels,

@@ -154,3 +154,19 @@ pub fn train_on_simulator(
         elapsed,
     }
 }
+
+/// INSECURE, tests only: N = 2^11, q₀ = 60 bits and `levels` scaling primes of 45 bits.
+pub fn deep_insecure_spec(levels: usize) -> hetal_ckks::params::ParameterSpec {
+    let mut q_bits = vec![60];
+    q_bits.extend(std::iter::repeat_n(45, levels));
+    hetal_ckks::params::ParameterSpec {
+        name: "insecure-test-n11-deep".into(),
+        log_n: 11,
+        q_bits,
+        p_bits: vec![61; 4],
+        log_scale: 45,
+        dnum: 12,
+        secret: hetal_ckks::params::SecretDistribution::Ternary,
+        security: hetal_ckks::params::SecurityLevel::InsecureForTests,
+    }
+}
