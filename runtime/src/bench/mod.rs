@@ -8,10 +8,13 @@
 //! connection's work over idle threads, which cost about 40 % more CPU per byte on a 16-core
 //! machine without moving more bytes.
 
+mod ceiling;
+mod timing;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,6 +27,9 @@ use crate::name::NodeName;
 use crate::node::{Node, NodeConfig};
 use crate::transport::{PeerStats, TransportSettings};
 use crate::wire::CodecError;
+use timing::BulkTiming;
+
+pub use ceiling::{CeilingError, CpuCeiling, USER_COPIES, measure_ceiling};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -116,6 +122,11 @@ pub struct TransportBenchReport {
     pub quic_cpu_s_per_gb: Option<f64>,
     /// The same for the TCP copy.
     pub tcp_cpu_s_per_gb: Option<f64>,
+    /// What this CPU allows QUIC at best: AEAD and copy throughput of one core.
+    pub ceiling: CpuCeiling,
+    /// The best `quic_over_tcp` this CPU allows when both transports are bound by CPU, from
+    /// `tcp_cpu_s_per_gb` and the ceiling's extra work (`None` without a TCP CPU figure).
+    pub cpu_bound_ratio_ceiling: Option<f64>,
 }
 
 /// Why the benchmark could not run.
@@ -128,6 +139,9 @@ pub enum BenchError {
     /// Socket I/O failed in the TCP baseline.
     #[error("tcp baseline: {0}")]
     Io(#[from] std::io::Error),
+    /// The CPU ceiling could not be measured.
+    #[error("cpu ceiling: {0}")]
+    Ceiling(#[from] CeilingError),
 }
 
 fn err(e: impl std::fmt::Display) -> BenchError {
@@ -228,6 +242,7 @@ async fn run(
             .map(|i| (i as u8).wrapping_mul(31))
             .collect::<Vec<_>>(),
     );
+    let ceiling = measure_ceiling(options.size)?;
     let (quic_ask, quic_bulk, quic_path) = quic(options, streams, rounds, &data, receiver).await?;
     let (tcp_ping, tcp_bulk) = tcp(options, streams, rounds, &data, receiver).await?;
     let (quic_mb_s, tcp_mb_s) = (quic_bulk.mb_s(), tcp_bulk.mb_s());
@@ -251,6 +266,10 @@ async fn run(
         quic_over_tcp: quic_mb_s / tcp_mb_s,
         quic_cpu_s_per_gb: quic_bulk.cpu_s_per_gb(),
         tcp_cpu_s_per_gb: tcp_bulk.cpu_s_per_gb(),
+        cpu_bound_ratio_ceiling: tcp_bulk
+            .cpu_s_per_gb()
+            .map(|tcp| ceiling.cpu_bound_ratio(tcp)),
+        ceiling,
     })
 }
 
@@ -327,8 +346,9 @@ async fn tcp(
         .map_err(err)??;
     let addr = listener.local_addr()?;
     let size = data.len();
-    // Server: every connection receives whole messages into a fresh buffer and acks each with
-    // one byte, like a tell; 8-byte messages are echoed, like an ask.
+    // Server: every connection receives whole messages into a fresh buffer (not zeroed first, as
+    // the QUIC receiver's is not) and acks each with one byte, like a tell; 8-byte messages are
+    // echoed, like an ask.
     let server = receiver.spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else {
@@ -345,13 +365,10 @@ async fn tcp(
                         {
                             return;
                         }
-                    } else {
-                        let mut buf = vec![0u8; size];
-                        if socket.read_exact(&mut buf).await.is_err()
-                            || socket.write_all(&[1]).await.is_err()
-                        {
-                            return;
-                        }
+                    } else if tcp_receive(&mut socket, size).await.is_err()
+                        || socket.write_all(&[1]).await.is_err()
+                    {
+                        return;
                     }
                 }
             });
@@ -392,60 +409,18 @@ async fn tcp(
     Ok((stats(samples), timing))
 }
 
-/// Shortest CPU time reported per GB: five ticks of the 10 ms process clock.
-const MIN_MEASURABLE_CPU_S: f64 = 0.05;
-
-/// Wall-clock and process CPU time of one bulk phase.
-struct BulkTiming {
-    bytes: u64,
-    wall: Instant,
-    cpu: Option<Duration>,
-    wall_s: f64,
-    cpu_s: Option<f64>,
-}
-
-impl BulkTiming {
-    fn start(bytes: u64) -> Self {
-        Self {
-            bytes,
-            wall: Instant::now(),
-            cpu: process_cpu_time(),
-            wall_s: 0.0,
-            cpu_s: None,
+/// Receives one `size`-byte message into a fresh buffer, as the QUIC receiver does: reserved
+/// once, filled by the socket reads without being zeroed first.
+async fn tcp_receive(socket: &mut TcpStream, size: usize) -> std::io::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(size);
+    while buf.len() < size {
+        // `take` keeps a read from running into the next message.
+        let want = (size - buf.len()) as u64;
+        if (&mut *socket).take(want).read_buf(&mut buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
     }
-
-    fn stop(mut self) -> Self {
-        self.wall_s = self.wall.elapsed().as_secs_f64();
-        self.cpu_s = match (self.cpu, process_cpu_time()) {
-            (Some(before), Some(after)) => Some(after.saturating_sub(before).as_secs_f64()),
-            _ => None,
-        };
-        self
-    }
-
-    fn mb_s(&self) -> f64 {
-        self.bytes as f64 / self.wall_s / 1e6
-    }
-
-    /// `None` when the phase used too little CPU for the 10 ms clock to measure it to ~20%.
-    fn cpu_s_per_gb(&self) -> Option<f64> {
-        self.cpu_s
-            .filter(|&cpu| cpu >= MIN_MEASURABLE_CPU_S)
-            .map(|cpu| cpu / (self.bytes as f64 / 1e9))
-    }
-}
-
-/// User + system CPU time of this process, all threads, from `/proc/self/stat` (fields 14 and
-/// 15, in clock ticks of 1/100 s, Linux's fixed `USER_HZ`). `None` where there is no procfs.
-fn process_cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name (field 2) is in parentheses and may contain spaces: skip past it.
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    let mut fields = rest.split_whitespace().skip(11); // fields 3..=13
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
+    Ok(buf.freeze())
 }
 
 /// Sends one large message over TCP and waits for the one-byte acknowledgement.
@@ -492,9 +467,17 @@ mod tests {
             path.current_mtu
         );
         assert!(path.sent_packets > 0);
+        assert!(report.ceiling.extra_cpu_s_per_gb > 0.0);
+        assert!(
+            report
+                .cpu_bound_ratio_ceiling
+                .is_none_or(|r| r > 0.0 && r < 1.0),
+            "{:?}",
+            report.cpu_bound_ratio_ceiling
+        );
         #[cfg(target_os = "linux")]
         {
-            let cpu = process_cpu_time().expect("procfs on Linux");
+            let cpu = timing::process_cpu_time().expect("procfs on Linux");
             assert!(cpu > Duration::ZERO, "this test has burnt CPU already");
             // Too short to measure, or a positive cost.
             for per_gb in [report.quic_cpu_s_per_gb, report.tcp_cpu_s_per_gb] {
