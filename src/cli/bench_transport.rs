@@ -14,6 +14,9 @@
 //!   `--mtu-max` override single knobs. The report names the chunk size, the MTU bounds, the MTU
 //!   the connection actually reached, and the process CPU time per GB for both transports
 //!   (steadier than MB/s on a shared machine).
+//! * CPU ceiling: one core's AES-GCM seal and open rates (the suite nodes negotiate) and copy
+//!   rate, the CPU per GB QUIC needs beyond TCP at the least, and from it the best hetal / TCP
+//!   ratio this CPU allows when both are CPU-bound (`hetal_runtime::bench::CpuCeiling`).
 //! * Each end (node and TCP peer) runs on a tokio runtime of its own with `T` workers (default 2,
 //!   like `hetal node`), as two node processes would.
 //!
@@ -153,6 +156,19 @@ pub fn run(args: &BenchTransportArgs) -> anyhow::Result<()> {
             "CPU seconds per GB, hetal",
             quic,
             tcp / quic * 100.0
+        );
+    }
+    let c = &report.ceiling;
+    println!(
+        "CPU ceiling (one core): {} seal {:.0} MB/s, open {:.0} MB/s, copy {:.0} MB/s; \
+         QUIC needs >= {:.2} s per GB more than TCP",
+        c.suite, c.seal_mb_s, c.open_mb_s, c.copy_mb_s, c.extra_cpu_s_per_gb
+    );
+    if let Some(ratio) = report.cpu_bound_ratio_ceiling {
+        println!(
+            "{:<34} {:>11.0}%",
+            "best hetal / TCP when CPU-bound",
+            ratio * 100.0
         );
     }
     Ok(())
