@@ -116,7 +116,8 @@ pub struct TransportBenchReport {
     /// `quic_mb_s / tcp_mb_s`.
     pub quic_over_tcp: f64,
     /// CPU time the whole process spent per GB (10^9 bytes) of large QUIC messages, seconds, on
-    /// both ends together (Linux only; `None` for runs too short for the 10 ms process clock).
+    /// both ends together (Linux only: the scheduler's nanosecond clock, or the 10 ms process
+    /// clock where that is missing; `None` for runs too short for the clock).
     /// On a shared machine this is steadier than MB/s: it does not count time spent waiting for
     /// a core.
     pub quic_cpu_s_per_gb: Option<f64>,
@@ -479,6 +480,8 @@ mod tests {
         {
             let cpu = timing::process_cpu_time().expect("procfs on Linux");
             assert!(cpu > Duration::ZERO, "this test has burnt CPU already");
+            let threads = timing::threads_cpu_time().expect("schedstat on Linux");
+            assert!(threads > Duration::ZERO, "{threads:?}");
             // Too short to measure, or a positive cost.
             for per_gb in [report.quic_cpu_s_per_gb, report.tcp_cpu_s_per_gb] {
                 assert!(per_gb.is_none_or(|c| c > 0.0), "{per_gb:?}");

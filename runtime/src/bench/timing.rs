@@ -3,14 +3,44 @@
 
 use std::time::{Duration, Instant};
 
-/// Shortest CPU time reported per GB: five ticks of the 10 ms process clock.
-const MIN_MEASURABLE_CPU_S: f64 = 0.05;
+/// Shortest CPU time reported per GB from the 10 ms process clock: five ticks.
+const MIN_TICK_CPU_S: f64 = 0.05;
+/// Shortest CPU time reported per GB from the nanosecond scheduler clock.
+const MIN_NS_CPU_S: f64 = 0.001;
+
+/// Process CPU time read from both clocks: the scheduler's nanosecond sum over this process's
+/// threads where the kernel exposes it, and the 10 ms process clock as the fallback.
+#[derive(Clone, Copy)]
+struct CpuReading {
+    ns: Option<Duration>,
+    ticks: Option<Duration>,
+}
+
+impl CpuReading {
+    fn now() -> Self {
+        Self {
+            ns: threads_cpu_time(),
+            ticks: process_cpu_time(),
+        }
+    }
+
+    /// CPU seconds between `self` and `later`, from the finest clock read both times, if the
+    /// interval is long enough for that clock.
+    fn seconds_until(&self, later: &Self) -> Option<f64> {
+        let span =
+            |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?).as_secs_f64());
+        match span(self.ns, later.ns) {
+            Some(cpu) => Some(cpu).filter(|&cpu| cpu >= MIN_NS_CPU_S),
+            None => span(self.ticks, later.ticks).filter(|&cpu| cpu >= MIN_TICK_CPU_S),
+        }
+    }
+}
 
 /// Wall-clock and process CPU time of one bulk phase.
 pub(super) struct BulkTiming {
     bytes: u64,
     wall: Instant,
-    cpu: Option<Duration>,
+    cpu: CpuReading,
     wall_s: f64,
     cpu_s: Option<f64>,
 }
@@ -20,7 +50,7 @@ impl BulkTiming {
         Self {
             bytes,
             wall: Instant::now(),
-            cpu: process_cpu_time(),
+            cpu: CpuReading::now(),
             wall_s: 0.0,
             cpu_s: None,
         }
@@ -28,10 +58,7 @@ impl BulkTiming {
 
     pub(super) fn stop(mut self) -> Self {
         self.wall_s = self.wall.elapsed().as_secs_f64();
-        self.cpu_s = match (self.cpu, process_cpu_time()) {
-            (Some(before), Some(after)) => Some(after.saturating_sub(before).as_secs_f64()),
-            _ => None,
-        };
+        self.cpu_s = self.cpu.seconds_until(&CpuReading::now());
         self
     }
 
@@ -39,12 +66,29 @@ impl BulkTiming {
         self.bytes as f64 / self.wall_s / 1e6
     }
 
-    /// `None` when the phase used too little CPU for the 10 ms clock to measure it to ~20%.
+    /// `None` when the phase used too little CPU for the clock to measure it to ~20%.
     pub(super) fn cpu_s_per_gb(&self) -> Option<f64> {
-        self.cpu_s
-            .filter(|&cpu| cpu >= MIN_MEASURABLE_CPU_S)
-            .map(|cpu| cpu / (self.bytes as f64 / 1e9))
+        self.cpu_s.map(|cpu| cpu / (self.bytes as f64 / 1e9))
     }
+}
+
+/// CPU time of this process's live threads, in nanoseconds: the sum of the first field of
+/// `/proc/self/task/*/schedstat`. Threads that exit between two readings drop out of the sum, so
+/// a phase must not end threads it wants counted (the benchmark's runtimes live through every
+/// phase). `None` where the kernel does not expose it.
+pub(super) fn threads_cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let mut path = task.ok()?.path();
+        path.push("schedstat");
+        // A thread that exits while we list them simply has no file any more.
+        let Ok(stat) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+        total = total.saturating_add(ns);
+    }
+    Some(Duration::from_nanos(total)).filter(|d| !d.is_zero())
 }
 
 /// User + system CPU time of this process, all threads, from `/proc/self/stat` (fields 14 and
