@@ -17,6 +17,12 @@
 //! [client]                     # role = "client" only
 //! data = "data/digits"
 //!
+//! [checkpoint]                 # role = "trainer" only, optional: survive a crash or restart
+//! dir = "trainer-checkpoints"  # relative to the config file; created owner-only
+//! every_steps = 1              # checkpoint after every N steps (and after every verdict)
+//! keep = 2                     # newest files kept
+//! worker_grace_ms = 60000      # a resumed job first waits this long for its workers
+//!
 //! [transport]                  # optional: the runtime's table, same keys and defaults
 //! connect_timeout_ms = 10000
 //!
@@ -40,6 +46,7 @@ use serde::Deserialize;
 
 use crate::error::{ActorError, Result};
 use crate::roster::{Role, Roster};
+use crate::store::checkpoint::CheckpointConfig;
 
 /// Largest configuration file read (a few KB is typical).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -63,6 +70,9 @@ pub struct NodeFileConfig {
     pub roster: RosterConfig,
     /// The data owner's job (role `client` only).
     pub client: Option<ClientJobConfig>,
+    /// Where a trainer checkpoints its job (role `trainer` only); a restarted trainer with the
+    /// same file resumes the job saved there.
+    pub checkpoint: Option<NodeCheckpointConfig>,
     /// Messages an actor's mailbox holds before senders wait (the runtime's default if absent).
     #[serde(default)]
     pub mailbox_capacity: Option<usize>,
@@ -108,6 +118,52 @@ pub struct ClientJobConfig {
     pub slots: usize,
 }
 
+/// The `[checkpoint]` table of a trainer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeCheckpointConfig {
+    /// Directory of the checkpoints and the saved upload; relative to the config file.
+    pub dir: PathBuf,
+    /// Checkpoint after every this many steps (and after every verdict); at least 1.
+    #[serde(default = "default_every_steps")]
+    pub every_steps: u64,
+    /// Newest checkpoint files kept; at least 1.
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+    /// Milliseconds a resumed job waits for the roster's workers to re-join before its first
+    /// step (0: start at once, computing alone until they are back).
+    #[serde(default = "default_worker_grace_ms")]
+    pub worker_grace_ms: u64,
+}
+
+impl NodeCheckpointConfig {
+    /// The trainer's checkpoint settings (resuming on: a restart continues the saved job).
+    pub fn trainer_config(&self) -> CheckpointConfig {
+        CheckpointConfig {
+            every_steps: self.every_steps,
+            keep: self.keep,
+            ..CheckpointConfig::new(&self.dir)
+        }
+    }
+
+    /// How long a resumed job waits for its workers.
+    pub fn worker_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.worker_grace_ms)
+    }
+}
+
+fn default_worker_grace_ms() -> u64 {
+    60_000
+}
+
+fn default_every_steps() -> u64 {
+    1
+}
+
+fn default_keep() -> usize {
+    2
+}
+
 fn default_preset() -> String {
     "digits".into()
 }
@@ -135,6 +191,15 @@ impl NodeFileConfig {
         if let Some(job) = &mut config.client {
             job.data = base.join(&job.data);
         }
+        if let Some(c) = &mut config.checkpoint {
+            c.dir = base.join(&c.dir);
+            if c.every_steps == 0 || c.keep == 0 {
+                return Err(ActorError::Config(format!(
+                    "{source_name}: [checkpoint] every_steps = {} and keep = {}: both must be at least 1",
+                    c.every_steps, c.keep
+                )));
+            }
+        }
         let roster = config.roster()?;
         let me = config.node_name()?;
         if roster.role_of(&me) != Some(config.role) {
@@ -148,6 +213,12 @@ impl NodeFileConfig {
             return Err(ActorError::Config(
                 "a [client] table is required for role client and only there".into(),
             ));
+        }
+        if config.checkpoint.is_some() && config.role != Role::Trainer {
+            return Err(ActorError::Config(format!(
+                "{source_name}: a [checkpoint] table is for role trainer only, not {}",
+                config.role.name()
+            )));
         }
         config
             .node_file()?
@@ -278,6 +349,32 @@ workers = ["worker-1"]
         assert!(NodeFileConfig::parse(&wrong, Path::new(".")).is_err());
         let client_table = format!("{WORKER}[client]\ndata = \"d\"\n");
         assert!(NodeFileConfig::parse(&client_table, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn a_trainer_checkpoint_table_is_resolved_checked_and_trainer_only() {
+        let trainer = WORKER
+            .replace("role = \"worker\"", "role = \"trainer\"")
+            .replace("name = \"worker-1\"", "name = \"trainer\"")
+            .replace("[peers]\ntrainer = \"127.0.0.1:7101\"\n", "");
+        let text = format!("{trainer}[checkpoint]\ndir = \"ckpt\"\nevery_steps = 3\n");
+        let c = NodeFileConfig::parse(&text, Path::new("/srv/hetal")).unwrap();
+        let ckpt = c.checkpoint.as_ref().unwrap().trainer_config();
+        assert_eq!(ckpt.dir, Path::new("/srv/hetal/ckpt"));
+        assert_eq!((ckpt.every_steps, ckpt.keep, ckpt.resume), (3, 2, true));
+        let grace = c.checkpoint.as_ref().unwrap().worker_grace();
+        assert_eq!(grace, std::time::Duration::from_secs(60));
+        for bad in ["every_steps = 0", "keep = 0", "evry_steps = 2"] {
+            let text = format!("{trainer}[checkpoint]\ndir = \"ckpt\"\n{bad}\n");
+            let e = NodeFileConfig::parse(&text, Path::new(".")).unwrap_err();
+            assert!(
+                e.to_string().contains(bad.split(' ').next().unwrap()),
+                "{e}"
+            );
+        }
+        let worker = format!("{WORKER}[checkpoint]\ndir = \"ckpt\"\n");
+        let e = NodeFileConfig::parse(&worker, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("trainer only"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! One party as its own process (`hetal node --config FILE`), on the simulator backend: the node
 //! starts from its certificate files and the addresses in its configuration, plays its role,
-//! and exits when its part is done (client: model received; trainer: job finished; worker and
-//! evaluator: the trainer, resp. the client, disconnected).
+//! and exits when its part is done (client: model received; trainer: job finished; worker: the
+//! trainer shut down, or stayed away longer than [`REJOIN_PATIENCE`] after a crash; evaluator:
+//! the client disconnected).
+//!
+//! A trainer with a `[checkpoint]` table checkpoints its job and, started again with the same
+//! file after a crash, resumes the job saved there; its workers re-join it
+//! ([`crate::worker::stay_in_pool`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,17 +21,20 @@ use tokio::sync::mpsc;
 use crate::backend::ServerOptions;
 use crate::backend::sim::{SimClient, SimServer};
 use crate::client::{Client, ClientEvent, StopPolicy, upload};
-use crate::config::{ClientJobConfig, NodeFileConfig};
+use crate::config::{ClientJobConfig, NodeCheckpointConfig, NodeFileConfig};
 use crate::deploy::{PlainData, encrypt_dataset, hetal_unit};
 use crate::error::{ActorError, Result};
 use crate::evaluator::Evaluator;
 use crate::messages::{TrainingSetup, ValidationForm};
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
 use crate::trainer::{DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig};
-use crate::worker::start_worker;
+use crate::worker::{start_worker, stay_in_pool};
 
 /// How long a party waits for the others to come up.
 pub const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
+/// How long a worker keeps trying to re-join a trainer that went away without shutting down
+/// (killed, crashed, cut off) before it gives up.
+pub const REJOIN_PATIENCE: Duration = Duration::from_secs(300);
 
 /// Starts the node of `config` in the current tokio runtime.
 pub async fn start_node(config: &NodeFileConfig) -> Result<Node> {
@@ -46,10 +54,10 @@ pub async fn run_party(config: &NodeFileConfig, mut say: impl FnMut(String)) -> 
         node.local_addr().map_or("?".into(), |a| a.to_string())
     ));
     let result = match config.role {
-        Role::Trainer => run_trainer(&node, roster, &mut say).await,
+        Role::Trainer => run_trainer(&node, roster, config.checkpoint.as_ref(), &mut say).await,
         Role::Worker => {
-            let peer = roster.trainer.clone();
-            let mut events = node.events();
+            let trainer = roster.trainer.clone();
+            let events = node.events();
             start_worker::<SimServer>(
                 &node,
                 roster,
@@ -59,7 +67,11 @@ pub async fn run_party(config: &NodeFileConfig, mut say: impl FnMut(String)) -> 
             )
             .await?;
             say("joined the trainer's pool".into());
-            wait_until_lost(&mut events, &peer).await;
+            let left = stay_in_pool(&node, &trainer, events, REJOIN_PATIENCE, |n| {
+                say(format!("re-joined the trainer's pool ({n})"))
+            })
+            .await;
+            say(format!("left the pool: {left}"));
             Ok(())
         }
         Role::Evaluator => {
@@ -103,8 +115,13 @@ async fn wait_until_lost(
     }
 }
 
-async fn run_trainer(node: &Node, roster: Roster, say: &mut impl FnMut(String)) -> Result<()> {
-    let trainer = Trainer::<SimServer>::new(
+async fn run_trainer(
+    node: &Node,
+    roster: Roster,
+    checkpoint: Option<&NodeCheckpointConfig>,
+    say: &mut impl FnMut(String),
+) -> Result<()> {
+    let mut trainer = Trainer::<SimServer>::new(
         node.clone(),
         TrainerConfig {
             roster,
@@ -114,9 +131,20 @@ async fn run_trainer(node: &Node, roster: Roster, say: &mut impl FnMut(String)) 
             runtime: tokio::runtime::Handle::current(),
             tap: None,
             progress: None,
-            checkpoint: None,
+            checkpoint: checkpoint.map(NodeCheckpointConfig::trainer_config),
         },
     );
+    if let Some(c) = checkpoint {
+        let dir = &c.dir;
+        trainer.set_resume_grace(c.worker_grace());
+        // A job a previous process of this trainer saved (it was killed or crashed) goes on
+        // from its newest checkpoint; the client and the workers find the trainer again.
+        if trainer.resume_saved_job()? {
+            say(format!("resumed the job saved in {}", dir.display()));
+        } else {
+            say(format!("checkpoints in {}", dir.display()));
+        }
+    }
     let handle = trainer.handle();
     node.register(TRAINER_ACTOR, trainer)?;
     loop {

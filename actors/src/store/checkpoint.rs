@@ -14,7 +14,7 @@ use hetal_learn::train::checkpoint::{
 use sha2::{Digest, Sha256};
 
 use super::{StoreError, StoreResult, io_error, prepare_dir, read_bounded, write_atomic};
-use crate::backend::{MaterialBody, ServerBackend, blob};
+use crate::backend::{KeyScope, MaterialBody, ServerBackend, blob};
 use crate::messages::{BatchBody, UploadTrainingBody};
 
 /// File name prefix and extension of checkpoint files: `checkpoint-<steps, 20 digits>.hckp`.
@@ -268,6 +268,29 @@ pub fn material_fingerprint(material: &MaterialBody, blobs: &[Bytes]) -> StoreRe
         }
     }
     Ok(h.finalize().into())
+}
+
+/// The fingerprint of the material `backend` was built from, by content: for key material the
+/// backend's own digest of its keys ([`crate::backend::MaterialDigest`], the same whether the
+/// keys arrived in full or by reference within one process), otherwise (the simulator, whose
+/// material is its configuration) [`material_fingerprint`]. Checkpoints of one job therefore
+/// resume in a process that received the keys another way.
+pub fn content_fingerprint<B: ServerBackend>(
+    backend: &std::sync::Arc<B>,
+    material: &MaterialBody,
+    blobs: &[Bytes],
+) -> StoreResult<Digest32> {
+    // A sharing backend's offer carries the content digest of everything it holds.
+    let offer = B::offer(backend, &KeyScope::Full).map_err(|e| StoreError::Codec(e.to_string()))?;
+    match offer {
+        Some(offer) => {
+            let mut h = Sha256::new();
+            h.update(b"hetal-material/content/1");
+            h.update(offer.digest.0);
+            Ok(h.finalize().into())
+        }
+        None => material_fingerprint(material, blobs),
+    }
 }
 
 /// SHA-256 of the uploaded training batches (row counts and every ciphertext's bytes, in

@@ -141,6 +141,8 @@ pub struct Trainer<B: ServerBackend> {
     verdicts: Option<mpsc::UnboundedSender<Verdict>>,
     /// Material the client offered by reference and this process holds, until its upload.
     pinned: Pinned<B>,
+    /// How long a resumed job waits for the roster's workers to re-join.
+    resume_grace: Duration,
 }
 
 impl<B: ServerBackend> Trainer<B> {
@@ -152,7 +154,16 @@ impl<B: ServerBackend> Trainer<B> {
             handle: TrainerHandle::default(),
             verdicts: None,
             pinned: Pinned::default(),
+            resume_grace: Duration::ZERO,
         }
+    }
+
+    /// Makes a job resumed by [`Self::resume_saved_job`] wait up to `grace` for the roster's
+    /// workers to re-join before it takes a step (they notice the restart when their old
+    /// connection times out): without them the trainer computes every unit itself, and the
+    /// job's multiplications are cut for another number of workers than before the crash.
+    pub fn set_resume_grace(&mut self, grace: Duration) {
+        self.resume_grace = grace;
     }
 
     /// The host's view of its jobs.
@@ -193,6 +204,12 @@ impl<B: ServerBackend> Trainer<B> {
             config: self.config.clone(),
             pool: Arc::clone(&self.handle.pool),
             save_upload: save,
+            // Only a resumed job (not saved again) waits for its workers to come back.
+            worker_grace: if save {
+                Duration::ZERO
+            } else {
+                self.resume_grace
+            },
         };
         let outcome = Arc::clone(&self.handle.outcome);
         self.config.runtime.spawn(async move {
@@ -279,6 +296,8 @@ struct Job {
     pool: Arc<Mutex<WorkerPool>>,
     /// Save the upload next to the checkpoints before training (not when it came from there).
     save_upload: bool,
+    /// Wait this long for the roster's workers before the first step.
+    worker_grace: Duration,
 }
 
 /// A decoded upload.
@@ -432,6 +451,20 @@ async fn report_bootstraps<B: ServerBackend>(backend: Arc<B>, sink: ProgressSink
 }
 
 impl Job {
+    /// Waits up to [`Job::worker_grace`] until every roster worker is in the pool.
+    async fn wait_for_workers(&self) {
+        let expected = self.config.roster.workers.len();
+        let live = || self.pool.lock().map(|p| p.len()).unwrap_or(0);
+        if self.worker_grace.is_zero() || live() >= expected {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + self.worker_grace;
+        while live() < expected && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::info!("resuming with {} of {expected} workers in the pool", live());
+    }
+
     async fn run<B: ServerBackend>(
         self,
         msg: UploadTraining,
@@ -462,6 +495,7 @@ impl Job {
             .lock()
             .map_err(|_| ActorError::Lost("worker pool poisoned".into()))?
             .reset_jobs();
+        self.wait_for_workers().await;
         let runtime = tokio::runtime::Handle::current();
         let ticker = self.config.progress.clone().map(|sink| {
             let backend = Arc::clone(&job.backend);

@@ -3,8 +3,10 @@
 //! crosses the network once per use rather than once per unit.
 
 mod cache;
+mod membership;
 
 pub use cache::OperandCache;
+pub use membership::{PoolExit, closed_on_purpose, stay_in_pool};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
