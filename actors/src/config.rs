@@ -378,6 +378,25 @@ workers = ["worker-1"]
     }
 
     #[test]
+    fn the_example_layouts_parse() {
+        let examples = [
+            include_str!("../../examples/configs/three-node/client.toml"),
+            include_str!("../../examples/configs/three-node/trainer.toml"),
+            include_str!("../../examples/configs/three-node/worker-1.toml"),
+            include_str!("../../examples/configs/five-node/client.toml"),
+            include_str!("../../examples/configs/five-node/trainer.toml"),
+            include_str!("../../examples/configs/five-node/evaluator.toml"),
+            include_str!("../../examples/configs/five-node/worker-1.toml"),
+            include_str!("../../examples/configs/five-node/worker-2.toml"),
+        ];
+        for text in examples {
+            let c = NodeFileConfig::parse(text, Path::new("layout")).unwrap();
+            // Both trainers checkpoint (and so resume after a restart).
+            assert_eq!(c.role == Role::Trainer, c.checkpoint.is_some(), "{text}");
+        }
+    }
+
+    #[test]
     fn transport_and_reconnect_tables_are_the_runtimes() {
         let text = format!(
             "{WORKER}[transport]\nprofile = \"loopback\"\nconnect_timeout_ms = 2500\nchunk_size = 65536\n\

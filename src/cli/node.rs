@@ -1,6 +1,8 @@
 //! `hetal node --config FILE`: runs one party (client, trainer, worker or evaluator) from a TOML
 //! configuration (see `hetal_actors::config` for the format and `examples/configs/` for
-//! three- and five-node layouts on loopback).
+//! three- and five-node layouts on loopback). A trainer whose file has a `[checkpoint]` table
+//! resumes its saved job when started again after a crash; worker nodes outlive such a restart
+//! and re-join the trainer's pool.
 
 use std::path::PathBuf;
 
