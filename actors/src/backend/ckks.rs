@@ -400,6 +400,20 @@ impl CkksClient {
         Self::from_parts(&ctx, secret, public)
     }
 
+    /// A client for `secret` (read back from the client's keystore, see
+    /// [`crate::store::client_key`]) with fresh evaluation keys for `rotation_steps` and
+    /// conjugation and no bootstrapping keys: it decrypts what was encrypted under the same
+    /// secret before a restart.
+    pub fn from_secret_key(
+        ctx: &Arc<Context>,
+        secret: hetal_ckks::keys::SecretKey,
+        rotation_steps: &[isize],
+    ) -> Result<Self> {
+        let (secret, keys) = SecretKeyClient::from_secret_key(ctx, secret, None, rotation_steps)?;
+        let public = CkksServer::new(ctx, keys)?;
+        Self::from_parts(ctx, secret, public)
+    }
+
     fn from_parts(ctx: &Arc<Context>, secret: SecretKeyClient, public: CkksServer) -> Result<Self> {
         Ok(Self {
             evaluator: Evaluator::new(ctx, None)?,

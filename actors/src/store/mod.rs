@@ -10,6 +10,7 @@
 //! torn one; every file is checked when read back (a SHA-256 over its contents).
 
 pub mod checkpoint;
+pub mod client_key;
 pub mod dataset;
 pub mod review;
 pub mod upload;

@@ -70,6 +70,44 @@ impl SecretKeyClient {
         ))
     }
 
+    /// A client for a secret key read back from the client's keystore
+    /// (`hetal_ckks::serial::keystore`), with a fresh public key and fresh evaluation keys for
+    /// `rotation_steps` and conjugation (from `seed`, or the OS when `None`): a data owner
+    /// restarted after a crash decrypts its job's results with it, and can give a party new
+    /// evaluation keys under the same secret.
+    pub fn from_secret_key(
+        ctx: &Arc<Context>,
+        secret: SecretKey,
+        seed: Option<[u8; 32]>,
+        rotation_steps: &[isize],
+    ) -> Result<(Self, EvaluationKeys)> {
+        let rng = |tweak: u8| match seed {
+            Some(mut s) => {
+                s[0] ^= tweak;
+                Prng::from_seed(s)
+            }
+            None => Prng::from_os(),
+        };
+        let mut keygen = KeyGenerator::with_secret_key(ctx, secret, rng(0)).map_err(ckks_err)?;
+        let public = keygen.public_key();
+        let steps = galois_steps(ctx.max_slots(), rotation_steps)?;
+        let eval_keys = keygen.evaluation_keys(&steps, true).map_err(ckks_err)?;
+        let client = Self::from_keys(ctx, keygen.into_secret_key(), &public, rng(1))?;
+        Ok((client, eval_keys))
+    }
+
+    /// The secret key, for the client's own keystore
+    /// (`hetal_ckks::serial::keystore::save_secret_key_file`, a 0600 file): the only use it
+    /// has outside this type.
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.secret
+    }
+
+    /// The context the key belongs to.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
     /// A client from a generated key pair (for the other key-set builders of this module's
     /// siblings, such as the bootstrappable one).
     pub(super) fn from_keys(
