@@ -8,7 +8,8 @@
 //! * Large messages: `R` rounds of `K` concurrent tells of `BYTES` each (default 26 MB, a
 //!   ciphertext at N=2^16 with 25 limbs), after one warm-up message. A tell returns once the
 //!   receiving actor has the whole message; the TCP baseline receives each message into a fresh
-//!   buffer and acknowledges it with one byte. MB = 10^6 bytes.
+//!   buffer and acknowledges it with one byte. MB = 10^6 bytes. QUIC and TCP rounds alternate, so
+//!   that on a shared machine both see the same load.
 //! * Transport settings: the defaults, under which loopback connections grow packets up to 64 KB
 //!   without GSO; `--lan` keeps them Ethernet-sized as between machines. `--chunk-size` and
 //!   `--mtu-max` override single knobs. The report names the chunk size, the MTU bounds, the MTU

@@ -7,26 +7,25 @@
 //! and the TCP server on the other. One runtime with a worker per core for both ends spread each
 //! connection's work over idle threads, which cost about 40 % more CPU per byte on a 16-core
 //! machine without moving more bytes.
+//!
+//! The large messages alternate between the transports round by round (QUIC first in even
+//! rounds, TCP first in odd ones), so that on a shared machine both see the same load and the
+//! ratio stays meaningful while the absolute MB/s swing.
 
 mod ceiling;
+mod quic_side;
+mod tcp_side;
 mod timing;
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle as RuntimeHandle;
 
-use crate::actor::{Actor, Handle, Handlers, MessageContext, Rejection, Respond, Response};
-use crate::identity::{Validity, generate_cluster};
-use crate::message::{Message, Payload, Request};
-use crate::name::NodeName;
-use crate::node::{Node, NodeConfig};
 use crate::transport::{PeerStats, TransportSettings};
-use crate::wire::CodecError;
+use quic_side::QuicSide;
+use tcp_side::TcpSide;
 use timing::BulkTiming;
 
 pub use ceiling::{CeilingError, CpuCeiling, USER_COPIES, measure_ceiling};
@@ -149,53 +148,6 @@ fn err(e: impl std::fmt::Display) -> BenchError {
     BenchError::Runtime(e.to_string())
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct BenchPing(u64);
-#[derive(Debug, Serialize, Deserialize)]
-struct BenchPong(u64);
-crate::serde_message!(BenchPing, "hetal.bench.Ping/1" => BenchPong);
-crate::serde_message!(BenchPong, "hetal.bench.Pong/1");
-
-/// A large message: the bytes travel as bulk, untouched by serde.
-struct BenchBlob(Bytes);
-
-impl Message for BenchBlob {
-    const NAME: &'static str = "hetal.bench.Blob/1";
-    fn into_payload(self) -> Result<Payload, CodecError> {
-        Ok(Payload::default().with_bulk(self.0))
-    }
-    fn from_payload(payload: Payload) -> Result<Self, CodecError> {
-        Ok(Self(payload.bulk))
-    }
-}
-
-impl Request for BenchBlob {
-    type Reply = BenchPong;
-}
-
-struct Sink {
-    received: u64,
-}
-
-impl Actor for Sink {
-    fn handlers(handlers: &mut Handlers<Self>) {
-        handlers.ask::<BenchPing>().tell::<BenchBlob>();
-    }
-}
-
-impl Respond<BenchPing> for Sink {
-    fn respond(&mut self, msg: BenchPing, _: &MessageContext) -> Response<BenchPong> {
-        Response::ok(BenchPong(msg.0))
-    }
-}
-
-impl Handle<BenchBlob> for Sink {
-    fn handle(&mut self, msg: BenchBlob, _: &MessageContext) -> Result<(), Rejection> {
-        self.received += msg.0.len() as u64;
-        Ok(())
-    }
-}
-
 fn stats(mut samples: Vec<Duration>) -> LatencyStats {
     samples.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
@@ -244,8 +196,24 @@ async fn run(
             .collect::<Vec<_>>(),
     );
     let ceiling = measure_ceiling(options.size)?;
-    let (quic_ask, quic_bulk, quic_path) = quic(options, streams, rounds, &data, receiver).await?;
-    let (tcp_ping, tcp_bulk) = tcp(options, streams, rounds, &data, receiver).await?;
+    let (quic, quic_ask) = QuicSide::start(options, &data, receiver).await?;
+    let (mut tcp, tcp_ping) = TcpSide::start(options, streams, &data, receiver).await?;
+    // Round by round, in alternating order, so that both transports see the same machine load.
+    let round_bytes = (data.len() * streams) as u64;
+    let (mut quic_bulk, mut tcp_bulk) = (BulkTiming::new(), BulkTiming::new());
+    for round in 0..rounds {
+        for quic_turn in [round % 2 == 0, round % 2 != 0] {
+            if quic_turn {
+                quic_bulk
+                    .time(round_bytes, quic.send_round(streams, &data))
+                    .await?;
+            } else {
+                tcp_bulk.time(round_bytes, tcp.send_round(&data)).await?;
+            }
+        }
+    }
+    tcp.finish();
+    let quic_path = quic.finish().await;
     let (quic_mb_s, tcp_mb_s) = (quic_bulk.mb_s(), tcp_bulk.mb_s());
     Ok(TransportBenchReport {
         size: options.size,
@@ -272,165 +240,6 @@ async fn run(
             .map(|tcp| ceiling.cpu_bound_ratio(tcp)),
         ceiling,
     })
-}
-
-async fn quic(
-    options: &TransportBenchOptions,
-    streams: usize,
-    rounds: usize,
-    data: &Bytes,
-    receiver: &RuntimeHandle,
-) -> Result<(LatencyStats, BulkTiming, Option<PeerStats>), BenchError> {
-    let names = [
-        NodeName::new("bench-a").map_err(err)?,
-        NodeName::new("bench-b").map_err(err)?,
-    ];
-    let (_ca, ids) = generate_cluster(&names, Validity::default()).map_err(err)?;
-    let listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut nodes = Vec::new();
-    for (i, id) in ids.into_iter().enumerate() {
-        let mut config = NodeConfig::new(id, listen);
-        config.transport = options.settings.clone();
-        for n in &names {
-            config = config.with_peer(n.clone(), None);
-        }
-        // A node's connections are driven by the runtime it starts on.
-        let node = if i == 0 {
-            Node::start(config).await
-        } else {
-            receiver.spawn(Node::start(config)).await.map_err(err)?
-        };
-        nodes.push(node.map_err(err)?);
-    }
-    let (a, b) = (&nodes[0], &nodes[1]);
-    a.set_peer_addr(b.name(), b.local_addr().ok_or_else(|| err("no address"))?)
-        .map_err(err)?;
-    b.register("sink", Sink { received: 0 }).map_err(err)?;
-    let ping = a.remote_ref::<BenchPing>(b.name(), "sink");
-    let timeout = Duration::from_secs(30);
-    for i in 0..200 {
-        ping.ask(BenchPing(i), timeout).await.map_err(err)?;
-    }
-    let mut samples = Vec::with_capacity(options.asks);
-    for i in 0..options.asks as u64 {
-        let t = Instant::now();
-        ping.ask(BenchPing(i), timeout).await.map_err(err)?;
-        samples.push(t.elapsed());
-    }
-    let blob = a.remote_ref::<BenchBlob>(b.name(), "sink");
-    blob.tell(BenchBlob(data.clone())).await.map_err(err)?; // warm-up: windows, MTU discovery
-    let started = BulkTiming::start((data.len() * streams * rounds) as u64);
-    for _ in 0..rounds {
-        let sends = (0..streams).map(|_| blob.tell(BenchBlob(data.clone())));
-        for result in futures::future::join_all(sends).await {
-            result.map_err(err)?;
-        }
-    }
-    let timing = started.stop();
-    let path = a.peer_stats(b.name());
-    for n in &nodes {
-        n.shutdown().await;
-    }
-    Ok((stats(samples), timing, path))
-}
-
-async fn tcp(
-    options: &TransportBenchOptions,
-    streams: usize,
-    rounds: usize,
-    data: &Bytes,
-    receiver: &RuntimeHandle,
-) -> Result<(LatencyStats, BulkTiming), BenchError> {
-    let listener = receiver
-        .spawn(TcpListener::bind(("127.0.0.1", 0)))
-        .await
-        .map_err(err)??;
-    let addr = listener.local_addr()?;
-    let size = data.len();
-    // Server: every connection receives whole messages into a fresh buffer (not zeroed first, as
-    // the QUIC receiver's is not) and acks each with one byte, like a tell; 8-byte messages are
-    // echoed, like an ask.
-    let server = receiver.spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            socket.set_nodelay(true).ok();
-            tokio::spawn(async move {
-                let mut kind = [0u8; 1];
-                while socket.read_exact(&mut kind).await.is_ok() {
-                    if kind[0] == 0 {
-                        let mut ping = [0u8; 8];
-                        if socket.read_exact(&mut ping).await.is_err()
-                            || socket.write_all(&ping).await.is_err()
-                        {
-                            return;
-                        }
-                    } else if tcp_receive(&mut socket, size).await.is_err()
-                        || socket.write_all(&[1]).await.is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    let mut ping_conn = TcpStream::connect(addr).await?;
-    ping_conn.set_nodelay(true)?;
-    let mut samples = Vec::with_capacity(options.asks);
-    for i in 0..(200 + options.asks) as u64 {
-        let t = Instant::now();
-        ping_conn.write_all(&[0]).await?;
-        ping_conn.write_all(&i.to_le_bytes()).await?;
-        let mut pong = [0u8; 8];
-        ping_conn.read_exact(&mut pong).await?;
-        if i >= 200 {
-            samples.push(t.elapsed());
-        }
-    }
-    let mut conns = Vec::new();
-    for _ in 0..streams {
-        let c = TcpStream::connect(addr).await?;
-        c.set_nodelay(true)?;
-        conns.push(c);
-    }
-    if let Some(first) = conns.first_mut() {
-        tcp_send(first, data.clone()).await?; // warm-up
-    }
-    let started = BulkTiming::start((size * streams * rounds) as u64);
-    for _ in 0..rounds {
-        for result in
-            futures::future::join_all(conns.iter_mut().map(|c| tcp_send(c, data.clone()))).await
-        {
-            result?;
-        }
-    }
-    let timing = started.stop();
-    server.abort();
-    Ok((stats(samples), timing))
-}
-
-/// Receives one `size`-byte message into a fresh buffer, as the QUIC receiver does: reserved
-/// once, filled by the socket reads without being zeroed first.
-async fn tcp_receive(socket: &mut TcpStream, size: usize) -> std::io::Result<Bytes> {
-    let mut buf = BytesMut::with_capacity(size);
-    while buf.len() < size {
-        // `take` keeps a read from running into the next message.
-        let want = (size - buf.len()) as u64;
-        if (&mut *socket).take(want).read_buf(&mut buf).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-    }
-    Ok(buf.freeze())
-}
-
-/// Sends one large message over TCP and waits for the one-byte acknowledgement.
-async fn tcp_send(conn: &mut TcpStream, data: Bytes) -> std::io::Result<()> {
-    conn.write_all(&[1]).await?;
-    conn.write_all(&data).await?;
-    let mut ack = [0u8; 1];
-    conn.read_exact(&mut ack).await?;
-    Ok(())
 }
 
 #[cfg(test)]

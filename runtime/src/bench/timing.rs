@@ -1,6 +1,7 @@
 //! Wall-clock and CPU time of a benchmark phase. CPU time matters on a shared machine: it does
 //! not count time spent waiting for a core, so it stays steady when MB/s swings with the load.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Shortest CPU time reported per GB from the 10 ms process clock: five ticks.
@@ -24,51 +25,59 @@ impl CpuReading {
         }
     }
 
-    /// CPU seconds between `self` and `later`, from the finest clock read both times, if the
-    /// interval is long enough for that clock.
-    fn seconds_until(&self, later: &Self) -> Option<f64> {
+    /// CPU seconds between `self` and `later` from the finest clock read both times, and
+    /// whether that was the nanosecond clock.
+    fn seconds_until(&self, later: &Self) -> Option<(f64, bool)> {
         let span =
             |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?).as_secs_f64());
-        match span(self.ns, later.ns) {
-            Some(cpu) => Some(cpu).filter(|&cpu| cpu >= MIN_NS_CPU_S),
-            None => span(self.ticks, later.ticks).filter(|&cpu| cpu >= MIN_TICK_CPU_S),
-        }
+        span(self.ns, later.ns)
+            .map(|cpu| (cpu, true))
+            .or_else(|| span(self.ticks, later.ticks).map(|cpu| (cpu, false)))
     }
 }
 
-/// Wall-clock and process CPU time of one bulk phase.
+/// Wall-clock and process CPU time of one transport's bulk transfers, summed over timed segments
+/// (the benchmark alternates the transports round by round, so that both see the same load).
 pub(super) struct BulkTiming {
     bytes: u64,
-    wall: Instant,
-    cpu: CpuReading,
     wall_s: f64,
-    cpu_s: Option<f64>,
+    /// CPU seconds and whether every segment was read on the nanosecond clock; `None` once a
+    /// segment could not be measured.
+    cpu: Option<(f64, bool)>,
 }
 
 impl BulkTiming {
-    pub(super) fn start(bytes: u64) -> Self {
+    pub(super) fn new() -> Self {
         Self {
-            bytes,
-            wall: Instant::now(),
-            cpu: CpuReading::now(),
+            bytes: 0,
             wall_s: 0.0,
-            cpu_s: None,
+            cpu: Some((0.0, true)),
         }
     }
 
-    pub(super) fn stop(mut self) -> Self {
-        self.wall_s = self.wall.elapsed().as_secs_f64();
-        self.cpu_s = self.cpu.seconds_until(&CpuReading::now());
-        self
+    /// Runs `transfer`, which moves `bytes`, and adds its wall-clock and CPU time.
+    pub(super) async fn time<T>(&mut self, bytes: u64, transfer: impl Future<Output = T>) -> T {
+        let cpu = CpuReading::now();
+        let wall = Instant::now();
+        let out = transfer.await;
+        self.wall_s += wall.elapsed().as_secs_f64();
+        self.bytes += bytes;
+        self.cpu = match (self.cpu, cpu.seconds_until(&CpuReading::now())) {
+            (Some((total, all_ns)), Some((segment, ns))) => Some((total + segment, all_ns && ns)),
+            _ => None,
+        };
+        out
     }
 
     pub(super) fn mb_s(&self) -> f64 {
         self.bytes as f64 / self.wall_s / 1e6
     }
 
-    /// `None` when the phase used too little CPU for the clock to measure it to ~20%.
+    /// `None` when the transfers used too little CPU for the clock to measure it to ~20%.
     pub(super) fn cpu_s_per_gb(&self) -> Option<f64> {
-        self.cpu_s.map(|cpu| cpu / (self.bytes as f64 / 1e9))
+        let (cpu, ns) = self.cpu?;
+        let min = if ns { MIN_NS_CPU_S } else { MIN_TICK_CPU_S };
+        (cpu >= min).then(|| cpu / (self.bytes as f64 / 1e9))
     }
 }
 
