@@ -7,19 +7,22 @@
 //!
 //! The N=2^16 group is opt-in because one key-switching key there takes seconds to generate and
 //! about 100 MB of memory; `hetal bench ops` reports the same operations with precision and sizes.
-
-// `criterion_group!` expands to an undocumented `pub fn`.
-#![allow(missing_docs)]
+//!
+//! `HETAL_BENCH_CPU=1` measures the CPU time of the whole process (all threads) instead of wall
+//! time: on a shared, loaded machine it is the steadier figure for before/after comparisons of
+//! single-threaded code (`RAYON_NUM_THREADS=1`).
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use hetal_ckks::crypto::{Decryptor, Encryptor, SymmetricEncryptor};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BatchSize, Criterion};
+use hetal_ckks::crypto::{Ciphertext, Decryptor, Encryptor, SymmetricEncryptor};
 use hetal_ckks::encoding::{Complex64, Encoder};
 use hetal_ckks::eval::Evaluator;
-use hetal_ckks::keys::{EvaluationKeys, KeyGenerator};
+use hetal_ckks::keys::switching::{decompose, inner_products, mod_down};
+use hetal_ckks::keys::{EvaluationKeys, KeyGenerator, RelinearizationKey};
 use hetal_ckks::math::poly::RnsPoly;
 use hetal_ckks::math::sample::Prng;
 use hetal_ckks::params::context::Context;
@@ -31,7 +34,7 @@ fn inputs(slots: usize, phase: f64) -> Vec<Complex64> {
         .collect()
 }
 
-fn bench_preset(c: &mut Criterion, name: &str) {
+fn bench_preset<M: Measurement + 'static>(c: &mut Criterion<M>, name: &str) {
     let ctx: Arc<Context> = match presets::preset(name).and_then(|spec| Context::new(&spec, true)) {
         Ok(ctx) => ctx,
         Err(err) => {
@@ -109,14 +112,99 @@ fn bench_preset(c: &mut Criterion, name: &str) {
         })
     });
     group.finish();
+    bench_key_switch_parts(c, name, &ctx, &keygen.relinearization_key(), &ct_x);
 }
 
-fn ops(c: &mut Criterion) {
+/// The three phases of one key switch (ModUp, inner products, ModDown) at the top level, so
+/// that a change to one kernel is measured on its own.
+fn bench_key_switch_parts<M: Measurement + 'static>(
+    c: &mut Criterion<M>,
+    name: &str,
+    ctx: &Context,
+    relin: &RelinearizationKey,
+    ct: &Ciphertext,
+) {
+    let key = relin.key();
+    let dec = decompose(ctx, ct.c1());
+    let (acc0, _) = inner_products(ctx, &dec, key, None);
+    let mut group = c.benchmark_group(format!("{name}/key_switch"));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    group.bench_function("mod_up", |b| b.iter(|| decompose(ctx, black_box(ct.c1()))));
+    group.bench_function("inner_products", |b| {
+        b.iter(|| inner_products(ctx, black_box(&dec), key, None))
+    });
+    group.bench_function("mod_down", |b| {
+        b.iter_batched(|| acc0.clone(), |a| mod_down(ctx, a), BatchSize::LargeInput)
+    });
+    group.finish();
+}
+
+fn ops<M: Measurement + 'static>(c: &mut Criterion<M>) {
     bench_preset(c, "insecure-test-n12");
     if std::env::var("HETAL_BENCH_FULL").is_ok_and(|v| v == "1") {
         bench_preset(c, presets::OPS_N16);
     }
 }
 
-criterion_group!(benches, ops);
-criterion_main!(benches);
+/// CPU time consumed so far by all threads of this process, in nanoseconds (the first field of
+/// `/proc/self/task/*/schedstat`); 0 where that is unavailable.
+fn process_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Criterion measurement of process CPU time (see the module documentation).
+struct ProcessCpuTime;
+
+/// Wall time's formatter, which formats nanoseconds (the unit of [`ProcessCpuTime`] too).
+static WALL_TIME: WallTime = WallTime;
+
+impl Measurement for ProcessCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        process_cpu_ns()
+    }
+
+    fn end(&self, start: u64) -> u64 {
+        process_cpu_ns().saturating_sub(start)
+    }
+
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+
+    fn zero(&self) -> u64 {
+        0
+    }
+
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WALL_TIME.formatter()
+    }
+}
+
+fn main() {
+    if std::env::var("HETAL_BENCH_CPU").is_ok_and(|v| v == "1") {
+        let mut c = Criterion::default()
+            .with_measurement(ProcessCpuTime)
+            .configure_from_args();
+        ops(&mut c);
+        c.final_summary();
+    } else {
+        let mut c = Criterion::default().configure_from_args();
+        ops(&mut c);
+        c.final_summary();
+    }
+}

@@ -3,7 +3,7 @@
 use super::Evaluator;
 use crate::crypto::{Ciphertext, Ciphertext3, Plaintext};
 use crate::error::{Error, Result};
-use crate::keys::switching::{decompose, inner_products, key_switch, mod_down_and_rescale};
+use crate::keys::switching::{key_switch, key_switch_inner_products, mod_down_and_rescale};
 use crate::math::poly::{Form, RnsPoly, for_each_limb, for_each_limb_pair, join};
 use crate::math::pool;
 use std::borrow::Cow;
@@ -244,8 +244,7 @@ impl Evaluator {
             .as_ref()
             .and_then(|k| k.relin.as_ref())
             .ok_or(Error::MissingRelinKey)?;
-        let dec = decompose(&self.ctx, &t.d2);
-        let (mut acc0, mut acc1) = inner_products(&self.ctx, &dec, &key.key, None);
+        let (mut acc0, mut acc1) = key_switch_inner_products(&self.ctx, &t.d2, &key.key);
         // acc += P·d on the q-limbs (P ≡ 0 on the p-limbs).
         let ring = self.ctx.ring();
         let n = self.ctx.n();

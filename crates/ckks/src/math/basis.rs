@@ -92,10 +92,24 @@ impl BasisConverter {
         });
     }
 
+    /// Step 1 for one source limb, in place and with an extra factor folded into the constant:
+    /// `limb ← [limb · (A/a_j)^{-1} · factor]_{a_j}` (any `limb` words below 2^64). With
+    /// `factor = N^{-1}` it takes the output of an unnormalized inverse NTT
+    /// ([`NttTable::inverse_unnormalized`]) and saves the normalization pass.
+    pub fn scale_limb_in_place(&self, j: usize, limb: &mut [u64], factor: u64) {
+        let m = &self.from[j];
+        let w = m.mul(self.inv_punctured[j].0, factor);
+        let ws = m.shoup(w);
+        for x in limb.iter_mut() {
+            *x = m.mul_shoup(*x, w, ws);
+        }
+    }
+
     /// Step 2: target limb `k` (an index into `to`) from the scaled inputs of step 1.
     ///
     /// Four coefficients are accumulated side by side so that the 128-bit add chains of
-    /// neighbouring coefficients overlap (the loop is bound by multiply latency otherwise).
+    /// neighbouring coefficients overlap (the loop is bound by multiply latency otherwise);
+    /// the sums are reduced once per [`LAZY_TERMS`] source limbs and once at the end.
     pub fn convert_limb(&self, scaled: &[u64], k: usize, out: &mut [u64]) {
         let n = out.len();
         let b = &self.to[k];
@@ -107,17 +121,23 @@ impl BasisConverter {
         let mut c = 0;
         for o in &mut chunks {
             let mut acc = [0u128; 4];
-            for (j, (col, &w)) in cols.iter().zip(row).enumerate() {
-                let w = w as u128;
-                let x = &col[c..c + 4];
-                acc[0] += x[0] as u128 * w;
-                acc[1] += x[1] as u128 * w;
-                acc[2] += x[2] as u128 * w;
-                acc[3] += x[3] as u128 * w;
-                if j % LAZY_TERMS == LAZY_TERMS - 1 {
+            for (group, (cols, row)) in cols
+                .chunks(LAZY_TERMS)
+                .zip(row.chunks(LAZY_TERMS))
+                .enumerate()
+            {
+                if group > 0 {
                     for a in acc.iter_mut() {
                         *a = b.reduce_u128(*a) as u128;
                     }
+                }
+                for (col, &w) in cols.iter().zip(row) {
+                    let w = w as u128;
+                    let x = &col[c..c + 4];
+                    acc[0] += x[0] as u128 * w;
+                    acc[1] += x[1] as u128 * w;
+                    acc[2] += x[2] as u128 * w;
+                    acc[3] += x[3] as u128 * w;
                 }
             }
             for (v, a) in o.iter_mut().zip(acc) {
@@ -126,16 +146,17 @@ impl BasisConverter {
             c += 4;
         }
         for (i, o) in chunks.into_remainder().iter_mut().enumerate() {
-            let mut acc: u128 = 0;
-            for (j, (col, &w)) in cols.iter().zip(row).enumerate() {
-                acc += col[c + i] as u128 * w as u128;
-                if j % LAZY_TERMS == LAZY_TERMS - 1 {
-                    acc = b.reduce_u128(acc) as u128;
-                }
-            }
-            *o = b.reduce_u128(acc);
+            *o = convert_coefficient_reference(b, &cols, row, c + i);
         }
     }
+}
+
+/// One output coefficient of the conversion, term by term with a reduction after each product:
+/// the plain version of [`BasisConverter::convert_limb`]'s lazy kernel (and its tail).
+fn convert_coefficient_reference(b: &Modulus, cols: &[&[u64]], row: &[u64], c: usize) -> u64 {
+    cols.iter()
+        .zip(row)
+        .fold(0u64, |acc, (col, &w)| b.add(acc, b.mul(col[c], w)))
 }
 
 /// Exact division by the product `A` of a set of primes with rounding, from a basis `A ∪ B`
@@ -347,6 +368,47 @@ mod tests {
                 to.iter().zip(&outs).all(|(m, &o)| (v % m.value() as u128) as u64 == o)
             });
             prop_assert!(ok);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// The lazy four-wide kernel equals the term-by-term reference in every coefficient,
+        /// for 1 to 20 source limbs (past one reduction group) and lengths with a tail.
+        #[test]
+        fn lazy_conversion_matches_the_reference(
+            seed in any::<u64>(), sources in 1usize..=20, n in 1usize..=11
+        ) {
+            let mut g = PrimeGenerator::new(1);
+            let bits: Vec<u32> = (0..sources).map(|j| 40 + (j as u32 % 3) * 10).collect();
+            let from = moduli(&bits, &mut g);
+            let to = moduli(&[61, 45], &mut g);
+            let conv = BasisConverter::new(&from, &to);
+            let mut s = seed;
+            let scaled: Vec<u64> = (0..sources * n)
+                .map(|i| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    from[i / n].reduce(s)
+                })
+                .collect();
+            let cols: Vec<&[u64]> = scaled.chunks_exact(n).collect();
+            for (k, b) in to.iter().enumerate() {
+                let mut out = vec![0u64; n];
+                conv.convert_limb(&scaled, k, &mut out);
+                for (c, &o) in out.iter().enumerate() {
+                    prop_assert_eq!(o, convert_coefficient_reference(b, &cols, &conv.punctured[k], c));
+                }
+            }
+            // Scaling in place with a factor equals scaling then multiplying by the factor.
+            let mut plain = vec![0u64; sources * n];
+            conv.scale_inputs(&scaled, &mut plain, n);
+            for (j, m) in from.iter().enumerate() {
+                let factor = m.reduce(seed ^ j as u64);
+                let mut limb = scaled[j * n..(j + 1) * n].to_vec();
+                conv.scale_limb_in_place(j, &mut limb, factor);
+                let expect: Vec<u64> = plain[j * n..(j + 1) * n].iter().map(|&x| m.mul(x, factor)).collect();
+                prop_assert_eq!(limb, expect);
+            }
         }
     }
 

@@ -184,6 +184,29 @@ impl NttTable {
         }
     }
 
+    /// In-place inverse negacyclic NTT WITHOUT the factor `N^{-1}`: leaves `N·a` (values below
+    /// 2^64, not necessarily reduced). For callers that multiply every coefficient by a constant
+    /// next anyway (basis conversion): folding [`NttTable::n_inv`] into that constant saves the
+    /// normalization pass.
+    pub fn inverse_unnormalized(&self, a: &mut [u64]) {
+        match &self.plan {
+            Some(plan) => plan.inv(a),
+            None => {
+                self.inverse_scalar(a);
+                let n = self.modulus.reduce(self.n as u64);
+                let n_shoup = self.modulus.shoup(n);
+                for x in a.iter_mut() {
+                    *x = self.modulus.mul_shoup(*x, n, n_shoup);
+                }
+            }
+        }
+    }
+
+    /// `N^{-1} mod p`, the factor [`NttTable::inverse_unnormalized`] leaves out.
+    pub fn n_inv(&self) -> u64 {
+        self.n_inv
+    }
+
     /// The scalar forward transform; input and output in `[0, p)`.
     pub fn forward_scalar(&self, a: &mut [u64]) {
         debug_assert_eq!(a.len(), self.n);
@@ -322,6 +345,12 @@ mod tests {
             prop_assert_eq!(&sa, &ba);
             t.inverse_scalar(&mut sa);
             prop_assert_eq!(&sa, &a);
+            // Without N^{-1}: N·a, which the folded factor brings back to a.
+            let (n_inv, n_inv_shoup) = (t.n_inv(), m.shoup(t.n_inv()));
+            let mut ua = ba.clone();
+            t.inverse_unnormalized(&mut ua);
+            let back: Vec<u64> = ua.iter().map(|&x| m.mul_shoup(x, n_inv, n_inv_shoup)).collect();
+            prop_assert_eq!(&back, &a);
         }
     }
 
