@@ -6,29 +6,32 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hetal_learn::pack::BlockMatrix;
 use hetal_learn::softmax::{ExactSoftmax, RowSoftmax};
 use hetal_learn::train::{
-    Decision, EncryptedBatch, SoftmaxRegression, Verdict, accuracy, argmax_rows, cross_entropy,
+    Decision, SoftmaxRegression, Verdict, accuracy, argmax_rows, cross_entropy,
 };
 use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, Rejection};
 use ndarray::{Array2, Axis};
 use tokio::sync::mpsc;
 
-use crate::backend::rotations::abt_rotations;
-use crate::backend::shared::negotiate;
-use crate::backend::{ClientBackend, KeyScope, MaterialBody, MaterialDigest, ServerBackend};
+use crate::backend::ClientBackend;
 use crate::error::{ActorError, Result};
 use crate::messages::{
-    BlobSink, EpochVerdict, FinalModel, TrainingSetup, UploadTraining, UploadTrainingBody,
-    UploadValidation, UploadValidationBody, ValidationForm, ValidationOutput, decode_matrix,
-    encode_batch, encode_matrix,
+    BlobSink, EpochVerdict, FinalModel, TrainingSetup, ValidationForm, ValidationOutput,
+    decode_matrix, encode_batch,
 };
 use crate::progress::{ProgressEvent, ProgressSink, report};
 use crate::roster::{EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
 use crate::store::review::{ReviewPolicy, ReviewState, ReviewStore};
 use crate::tap::{self, Tap};
 use crate::trainer::resend::tell_patiently;
+
+mod upload;
+pub use upload::{
+    EncryptedUpload, HeldMaterial, MANIFEST_TIMEOUT, ResumableUpload, UploadReport, offer_material,
+    resumable_messages, upload, upload_messages, upload_messages_held, upload_resumable,
+    upload_with_progress, validation_message,
+};
 // Encrypted inference.
 use crate::messages::{Classify, ClassifyBody, EncryptedModelQuery, forward_matrix};
 use crate::roster::CLIENT_ACTOR;
@@ -334,197 +337,6 @@ impl<K: ClientBackend> Handle<FinalModel> for Client<K> {
         });
         Ok(())
     }
-}
-
-/// The encrypted data a client uploads.
-#[derive(Debug, Clone)]
-pub struct EncryptedUpload<C> {
-    /// Training mini-batches (features and one-hot labels).
-    pub train: Vec<EncryptedBatch<C>>,
-    /// Validation features.
-    pub validation: Vec<EncryptedBatch<C>>,
-    /// Encrypted initial weights.
-    pub initial_weights: BlockMatrix<C>,
-}
-
-/// The keys the evaluator needs: for logits, DiagABT's rotations and conjugation (the trainer
-/// makes sure the weights it sends have the levels); for probabilities, the softmax's
-/// bootstrapping too, hence everything.
-fn evaluator_scope<C>(setup: TrainingSetup, data: &EncryptedUpload<C>) -> Result<KeyScope> {
-    match (setup.validation, data.validation.first()) {
-        (ValidationForm::Logits, Some(batch)) => Ok(KeyScope::Rotations {
-            steps: abt_rotations(&batch.x, &data.initial_weights)?,
-            conjugation: true,
-        }),
-        (ValidationForm::Logits, None) => Err(ActorError::Config("no validation batch".into())),
-        (ValidationForm::Probabilities, _) => Ok(KeyScope::Full),
-    }
-}
-
-/// The messages of an upload: the validation set for the evaluator (when there is one) and
-/// the training job for the trainer, both with the public material.
-pub fn upload_messages<K: ClientBackend>(
-    roster: &Roster,
-    backend: &K,
-    setup: TrainingSetup,
-    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
-) -> Result<(Option<UploadValidation>, UploadTraining)> {
-    upload_messages_held(roster, backend, setup, data, HeldMaterial::default())
-}
-
-/// Which receivers hold the client's public material already (they answered its offer "held"
-/// within this process): they get [`MaterialBody::Held`] instead of the keys.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HeldMaterial {
-    /// The evaluator's scope, held by the evaluator.
-    pub evaluator: Option<MaterialDigest>,
-    /// The full key set, held by the trainer.
-    pub trainer: Option<MaterialDigest>,
-}
-
-/// The public material of `scope`: by reference when `held`, else serialized into `sink`.
-fn material_for<K: ClientBackend>(
-    backend: &K,
-    scope: &KeyScope,
-    held: Option<MaterialDigest>,
-    sink: &mut BlobSink,
-) -> Result<MaterialBody> {
-    match held {
-        Some(digest) => Ok(MaterialBody::Held(digest)),
-        None => backend.material(scope, sink),
-    }
-}
-
-/// Offers the evaluator and the trainer their material by digest (see
-/// [`crate::backend::shared`]); the offers keep the material alive until they are answered.
-pub async fn offer_material<K: ClientBackend>(
-    node: &Node,
-    roster: &Roster,
-    backend: &K,
-    setup: TrainingSetup,
-    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
-) -> Result<HeldMaterial> {
-    let mut held = HeldMaterial::default();
-    if let Some(evaluator) = &roster.evaluator {
-        let offer = backend.offer(&evaluator_scope(setup, data)?)?;
-        held.evaluator = negotiate(node, evaluator, EVALUATOR_ACTOR, offer.as_ref()).await;
-    }
-    let offer = backend.offer(&KeyScope::Full)?;
-    held.trainer = negotiate(node, &roster.trainer, TRAINER_ACTOR, offer.as_ref()).await;
-    Ok(held)
-}
-
-/// [`upload_messages`] with the material that `held` says the receivers hold sent by
-/// reference.
-pub fn upload_messages_held<K: ClientBackend>(
-    roster: &Roster,
-    backend: &K,
-    setup: TrainingSetup,
-    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
-    held: HeldMaterial,
-) -> Result<(Option<UploadValidation>, UploadTraining)> {
-    let server = backend.server();
-    let validation = match &roster.evaluator {
-        Some(_) => {
-            let mut sink = BlobSink::default();
-            let scope = evaluator_scope(setup, data)?;
-            let material = material_for(backend, &scope, held.evaluator, &mut sink)?;
-            let batches = data
-                .validation
-                .iter()
-                .map(|b| encode_batch(server, b, &mut sink))
-                .collect::<Result<Vec<_>>>()?;
-            Some(sink.seal(UploadValidationBody {
-                setup,
-                material,
-                batches,
-            }))
-        }
-        None => None,
-    };
-    let mut sink = BlobSink::default();
-    let material = material_for(backend, &KeyScope::Full, held.trainer, &mut sink)?;
-    let train = data
-        .train
-        .iter()
-        .map(|b| encode_batch(server, b, &mut sink))
-        .collect::<Result<Vec<_>>>()?;
-    let initial_weights = encode_matrix(server, &data.initial_weights, &mut sink)?;
-    let trainer_validation = if roster.evaluator.is_none() {
-        Some(
-            data.validation
-                .iter()
-                .map(|b| encode_batch(server, b, &mut sink))
-                .collect::<Result<Vec<_>>>()?,
-        )
-    } else {
-        None
-    };
-    let training = sink.seal(UploadTrainingBody {
-        setup,
-        material,
-        train,
-        initial_weights,
-        validation: trainer_validation,
-    });
-    Ok((validation, training))
-}
-
-/// Uploads the validation set to the evaluator (if any) and the training job to the trainer.
-pub async fn upload<K: ClientBackend>(
-    node: &Node,
-    roster: &Roster,
-    backend: &K,
-    setup: TrainingSetup,
-    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
-    tap: Option<&Tap>,
-) -> Result<()> {
-    upload_with_progress(node, roster, backend, setup, data, tap, None).await
-}
-
-/// [`upload`], reporting the bytes sent to `progress` after each message.
-pub async fn upload_with_progress<K: ClientBackend>(
-    node: &Node,
-    roster: &Roster,
-    backend: &K,
-    setup: TrainingSetup,
-    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
-    tap: Option<&Tap>,
-    progress: Option<&ProgressSink>,
-) -> Result<()> {
-    let tap = tap.cloned();
-    let progress = progress.cloned();
-    // Receivers of this process share the client's keys: only the ciphertexts travel to them.
-    let held = offer_material(node, roster, backend, setup, data).await?;
-    let (validation, training) = upload_messages_held(roster, backend, setup, data, held)?;
-    let validation_bytes = validation.as_ref().map_or(0, |m| m.blob_bytes());
-    let total = validation_bytes + training.blob_bytes();
-    report(&progress, ProgressEvent::Upload { bytes: 0, total });
-    if let (Some(evaluator), Some(msg)) = (&roster.evaluator, validation) {
-        tap::record(&tap, &msg);
-        node.remote_ref::<UploadValidation>(evaluator, EVALUATOR_ACTOR)
-            .tell(msg)
-            .await?;
-        report(
-            &progress,
-            ProgressEvent::Upload {
-                bytes: validation_bytes,
-                total,
-            },
-        );
-    }
-    tap::record(&tap, &training);
-    node.remote_ref::<UploadTraining>(&roster.trainer, TRAINER_ACTOR)
-        .tell(training)
-        .await?;
-    report(
-        &progress,
-        ProgressEvent::Upload {
-            bytes: total,
-            total,
-        },
-    );
-    Ok(())
 }
 
 /// Whether a verdict ends training.

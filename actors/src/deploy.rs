@@ -22,6 +22,7 @@ use crate::messages::TrainingSetup;
 use crate::progress::{ProgressEvent, ProgressSink, report};
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Roster, TRAINER_ACTOR};
 use crate::store::checkpoint::CheckpointConfig;
+use crate::store::dataset::DatasetConfig;
 use crate::tap::Tap;
 use crate::trainer::{
     DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig, TrainerHandle,
@@ -67,6 +68,7 @@ pub struct Deployment {
     progress: Option<ProgressSink>,
     checkpoint: Option<CheckpointConfig>,
     review_file: Option<PathBuf>,
+    dataset: Option<DatasetConfig>,
     memory_network: Option<MemoryNetwork>,
 }
 
@@ -175,6 +177,7 @@ impl Deployment {
             progress: None,
             checkpoint: None,
             review_file: None,
+            dataset: None,
             memory_network,
         })
     }
@@ -196,6 +199,13 @@ impl Deployment {
     /// resumes in any epoch.
     pub fn with_review_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.review_file = Some(path.into());
+        self
+    }
+
+    /// Has the trainer started afterwards keep its training set on disk and stream it within
+    /// a memory budget ([`Trainer::with_dataset`]).
+    pub fn with_dataset(mut self, dataset: DatasetConfig) -> Self {
+        self.dataset = Some(dataset);
         self
     }
 
@@ -253,7 +263,8 @@ impl Deployment {
                 progress: self.progress.clone(),
                 checkpoint: self.checkpoint.clone(),
             },
-        );
+        )
+        .with_dataset(self.dataset.clone());
         let handle = trainer.handle();
         self.trainer.register(TRAINER_ACTOR, trainer)?;
         if let Some(node) = &self.evaluator {

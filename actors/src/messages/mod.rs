@@ -11,6 +11,7 @@ pub mod inference;
 pub mod material;
 pub mod matrix;
 pub mod training;
+pub mod upload;
 pub mod work;
 
 pub use envelope::{BlobSink, Body, Envelope};
@@ -25,13 +26,17 @@ pub use training::{
     UploadTraining, UploadTrainingBody, UploadValidation, UploadValidationBody, ValidationForm,
     ValidationOutput, ValidationOutputBody,
 };
+pub use upload::{
+    BatchEntry, Sha256Digest, StartTraining, StartTrainingBody, UploadBatch, UploadBatchBody,
+    UploadHave, UploadManifest, WireBatch,
+};
 pub use work::{
     ComputeBody, ComputeUnit, InlineOperand, JoinPool, KeysLoaded, LoadKeys, LoadKeysBody,
     OutcomeBody, UnitOutcome, WorkItem,
 };
 
 /// Wire names of every message type, for tests that enumerate them.
-pub const ALL_MESSAGE_NAMES: [&str; 16] = [
+pub const ALL_MESSAGE_NAMES: [&str; 20] = [
     training::UPLOAD_TRAINING,
     training::UPLOAD_VALIDATION,
     training::EVALUATE_EPOCH,
@@ -48,4 +53,8 @@ pub const ALL_MESSAGE_NAMES: [&str; 16] = [
     inference::ENCRYPTED_MODEL_QUERY,
     inference::CLASSIFY,
     inference::ENCRYPTED_LOGITS,
+    upload::UPLOAD_MANIFEST,
+    upload::UPLOAD_HAVE,
+    upload::UPLOAD_BATCH,
+    upload::START_TRAINING,
 ];

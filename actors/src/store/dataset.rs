@@ -1,26 +1,30 @@
-//! The trainer's encrypted training set on disk: one file per mini-batch, checked against its
-//! SHA-256 when read back, and a cache of decoded batches that never holds more than a
-//! configured number of bytes. The trainer streams each mini-batch in for its step, so a
-//! dataset whose ciphertexts exceed the budget trains in bounded memory; the peak is reported.
+//! The trainer's encrypted training set on disk: one file per mini-batch, named by the SHA-256
+//! of its contents ([`BatchFiles`]), and a cache of decoded batches that never holds more than a
+//! configured number of bytes ([`DatasetStore`]). A batch file holds the batch's canonical
+//! bytes ([`WireBatch::write_canonical`]), whose digest and length the client's upload manifest
+//! lists: a trainer answers "held" for a batch by finding its file, so an upload interrupted
+//! by a dropped connection or a restarted trainer sends only what is missing, and a restarted
+//! trainer resumes from these files instead of a second copy of the upload.
 //!
-//! A batch's size in memory is counted as its serialized size (ciphertext words dominate both).
-//! The budget bounds the batches the store holds; the one batch a step is using is among them.
+//! The trainer streams each mini-batch in for its step, so a dataset whose ciphertexts exceed
+//! the budget trains in bounded memory; the peak is reported. A batch's size in memory is
+//! counted as its canonical size (ciphertext words dominate both). The budget bounds the
+//! batches the cache holds, the one batch a step is using among them; a batch being read is
+//! held once more, as bytes, while it is decoded.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use hetal_learn::pack::{BlockMatrix, Layout, UnitShape};
+use bytes::Bytes;
 use hetal_learn::train::EncryptedBatch;
 use sha2::{Digest, Sha256};
 
-use super::{StoreError, StoreResult, prepare_dir, read_bounded, write_atomic};
+use super::{StoreError, StoreResult, io_error, prepare_dir, read_bounded, write_atomic};
 use crate::backend::ServerBackend;
-
-/// First bytes of a stored batch file.
-const MAGIC: [u8; 4] = *b"HDSB";
-/// Version of the batch file layout.
-const VERSION: u16 = 1;
+use crate::messages::{BatchEntry, Sha256Digest, WireBatch, decode_batch};
 
 /// Where the dataset lives and how much of it may be in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +54,115 @@ pub struct DatasetStats {
     pub hits: u64,
 }
 
-struct Entry {
-    path: PathBuf,
-    digest: [u8; 32],
-    len: u64,
+/// File name prefix and extension of a batch file: `batch-<64 hex digits>.hdsb`.
+const PREFIX: &str = "batch-";
+const EXTENSION: &str = ".hdsb";
+
+/// The batch files of one directory, by content digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFiles {
+    dir: PathBuf,
+}
+
+impl BatchFiles {
+    /// The batch files in `dir` (created owner-only if missing; temporary files of a crashed
+    /// writer removed).
+    pub fn open(dir: impl Into<PathBuf>) -> StoreResult<Self> {
+        let dir = dir.into();
+        prepare_dir(&dir)?;
+        Ok(Self { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of the batch with content digest `digest`.
+    pub fn path_of(&self, digest: &Sha256Digest) -> PathBuf {
+        self.dir
+            .join(format!("{PREFIX}{}{EXTENSION}", digest.hex()))
+    }
+
+    /// Whether the file of `entry` is there with its length and digest (read through in
+    /// chunks, never whole). A missing, short or altered file is not held (a re-sent batch
+    /// replaces it); only an unreadable directory is an error.
+    pub fn holds(&self, entry: &BatchEntry) -> StoreResult<bool> {
+        let path = self.path_of(&entry.digest);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        let len = file.metadata().map_err(io_error(&path))?.len();
+        if len != entry.bytes {
+            tracing::warn!(
+                "{}: {len} bytes, expected {}: not held",
+                path.display(),
+                entry.bytes
+            );
+            return Ok(false);
+        }
+        let mut h = Sha256::new();
+        let mut reader = file.take(entry.bytes);
+        let mut chunk = vec![0u8; 1 << 16];
+        loop {
+            let n = reader.read(&mut chunk).map_err(io_error(&path))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&chunk[..n]);
+        }
+        let held = h.finalize().as_slice() == entry.digest.0;
+        if !held {
+            tracing::warn!(
+                "{}: contents differ from its name: not held",
+                path.display()
+            );
+        }
+        Ok(held)
+    }
+
+    /// Writes `batch` to its file (atomically; kept as is when it is already there) and returns
+    /// its entry.
+    pub fn write(&self, batch: &WireBatch) -> StoreResult<BatchEntry> {
+        let bytes = batch.to_canonical().map_err(StoreError::Codec)?;
+        let entry = BatchEntry {
+            digest: Sha256Digest(Sha256::digest(&bytes).into()),
+            bytes: bytes.len() as u64,
+        };
+        if !self.holds(&entry)? {
+            write_atomic(&self.path_of(&entry.digest), &bytes)?;
+        }
+        Ok(entry)
+    }
+
+    /// The batch of `entry`, read (bounded by its length), checked against its digest and
+    /// parsed; a missing or damaged file is an error naming it.
+    pub fn read(&self, entry: &BatchEntry) -> StoreResult<WireBatch> {
+        let path = self.path_of(&entry.digest);
+        let bytes = read_bounded(&path, entry.bytes)?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            path: path.clone(),
+            reason,
+        };
+        if bytes.len() as u64 != entry.bytes || Sha256::digest(&bytes).as_slice() != entry.digest.0
+        {
+            return Err(corrupt(
+                "contents differ from the batch's digest (SHA-256)".into(),
+            ));
+        }
+        WireBatch::parse(Bytes::from(bytes)).map_err(corrupt)
+    }
+
+    /// Removes the file of `entry` (nothing when it is not there).
+    pub fn remove(&self, entry: &BatchEntry) -> StoreResult<()> {
+        let path = self.path_of(&entry.digest);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(&path)(e)),
+            _ => Ok(()),
+        }
+    }
 }
 
 struct Cache<C> {
@@ -65,11 +174,24 @@ struct Cache<C> {
     hits: u64,
 }
 
-/// A disk-backed, memory-bounded store of encrypted mini-batches.
+impl<C> Cache<C> {
+    /// Evicts least recently used batches until `incoming` more bytes fit `budget`.
+    fn make_room(&mut self, incoming: u64, budget: u64) {
+        while self.bytes + incoming > budget {
+            match self.resident.pop_front() {
+                Some((_, _, len)) => self.bytes -= len,
+                None => break,
+            }
+        }
+    }
+}
+
+/// A disk-backed, memory-bounded store of one job's encrypted mini-batches.
 pub struct DatasetStore<B: ServerBackend> {
     config: DatasetConfig,
     backend: Arc<B>,
-    entries: Vec<Entry>,
+    files: BatchFiles,
+    entries: Vec<BatchEntry>,
     cache: Mutex<Cache<B::Ct>>,
 }
 
@@ -82,131 +204,36 @@ impl<B: ServerBackend> std::fmt::Debug for DatasetStore<B> {
     }
 }
 
-fn put_matrix<B: ServerBackend>(
-    out: &mut Vec<u8>,
-    backend: &B,
-    m: &BlockMatrix<B::Ct>,
-) -> StoreResult<()> {
-    let (tag, period) = match m.layout() {
-        Layout::RowMajor => (0u8, 0usize),
-        Layout::RowTiled { period } => (1, period),
-        Layout::ColTiled { period } => (2, period),
-    };
-    for word in [m.rows(), m.cols(), m.unit().s0(), m.unit().s1()] {
-        out.extend_from_slice(&(word as u64).to_le_bytes());
-    }
-    out.push(tag);
-    out.extend_from_slice(&(period as u64).to_le_bytes());
-    out.extend_from_slice(&(m.blocks().len() as u64).to_le_bytes());
-    for ct in m.blocks() {
-        let bytes = backend
-            .encode_ct(ct)
-            .map_err(|e| StoreError::Codec(e.to_string()))?;
-        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(&bytes);
-    }
-    Ok(())
-}
-
-/// A bounded cursor over a batch file.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: u64) -> Result<&'a [u8], String> {
-        let n = usize::try_from(n).map_err(|_| format!("length {n}"))?;
-        if n > self.bytes.len() {
-            return Err(format!("needs {n} bytes, {} left", self.bytes.len()));
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
-    }
-    fn u64(&mut self) -> Result<u64, String> {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(w))
-    }
-    fn usize(&mut self) -> Result<usize, String> {
-        let v = self.u64()?;
-        usize::try_from(v).map_err(|_| format!("{v} does not fit"))
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-}
-
-fn get_matrix<B: ServerBackend>(
-    c: &mut Cursor<'_>,
-    backend: &B,
-) -> Result<BlockMatrix<B::Ct>, String> {
-    let (rows, cols) = (c.usize()?, c.usize()?);
-    let unit = UnitShape::new(c.usize()?, c.usize()?).map_err(|e| e.to_string())?;
-    let (tag, period) = (c.u8()?, c.usize()?);
-    let layout = match tag {
-        0 => Layout::RowMajor,
-        1 => Layout::RowTiled { period },
-        2 => Layout::ColTiled { period },
-        t => return Err(format!("layout tag {t}")),
-    };
-    let count = c.u64()?;
-    if count > (c.bytes.len() / 8) as u64 {
-        return Err(format!("{count} blocks in {} bytes", c.bytes.len()));
-    }
-    let mut blocks = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let len = c.u64()?;
-        blocks.push(backend.decode_ct(c.take(len)?).map_err(|e| e.to_string())?);
-    }
-    BlockMatrix::from_blocks(rows, cols, unit, layout, blocks).map_err(|e| e.to_string())
-}
-
-fn decode_batch_file<B: ServerBackend>(
-    bytes: &[u8],
-    backend: &B,
-) -> Result<EncryptedBatch<B::Ct>, String> {
-    let mut c = Cursor { bytes };
-    if c.take(4)? != MAGIC {
-        return Err("not a stored batch (bad magic)".into());
-    }
-    let mut v = [0u8; 2];
-    v.copy_from_slice(c.take(2)?);
-    if u16::from_le_bytes(v) != VERSION {
-        return Err(format!("batch file version {}", u16::from_le_bytes(v)));
-    }
-    let rows = c.usize()?;
-    let has_y = match c.u8()? {
-        0 => false,
-        1 => true,
-        f => return Err(format!("label flag {f}")),
-    };
-    let x = get_matrix(&mut c, backend)?;
-    let y = if has_y {
-        Some(get_matrix(&mut c, backend)?)
-    } else {
-        None
-    };
-    if !c.bytes.is_empty() {
-        return Err(format!("{} trailing bytes", c.bytes.len()));
-    }
-    if rows == 0 || rows > x.rows() {
-        return Err(format!("{rows} rows in a {}-row block", x.rows()));
-    }
-    Ok(EncryptedBatch { x, y, rows })
-}
-
 impl<B: ServerBackend> DatasetStore<B> {
     /// An empty store in `config.dir` (created if missing); the budget must be positive.
     pub fn create(config: DatasetConfig, backend: Arc<B>) -> StoreResult<Self> {
+        Self::open(config, backend, Vec::new())
+    }
+
+    /// The store of the batches `entries` (in training order) whose files are in
+    /// `config.dir`. Each file is checked when it is read; a batch larger than the budget is
+    /// refused here, not at training time.
+    pub fn open(
+        config: DatasetConfig,
+        backend: Arc<B>,
+        entries: Vec<BatchEntry>,
+    ) -> StoreResult<Self> {
         if config.memory_budget == 0 {
             return Err(StoreError::Config("a memory budget of 0 bytes".into()));
         }
-        prepare_dir(&config.dir)?;
+        if let Some((i, e)) = entries
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.bytes > config.memory_budget)
+        {
+            return Err(Self::over_budget(i, e.bytes, config.memory_budget));
+        }
+        let files = BatchFiles::open(&config.dir)?;
         Ok(Self {
             config,
             backend,
-            entries: Vec::new(),
+            files,
+            entries,
             cache: Mutex::new(Cache {
                 resident: VecDeque::new(),
                 bytes: 0,
@@ -217,34 +244,35 @@ impl<B: ServerBackend> DatasetStore<B> {
         })
     }
 
-    /// Writes `batch` to its own file (atomically) and returns its index. A batch larger than
-    /// the memory budget is refused here, not at training time.
+    fn over_budget(index: usize, len: u64, budget: u64) -> StoreError {
+        StoreError::Config(format!(
+            "batch {index} ({len} bytes) does not fit the {budget}-byte memory budget"
+        ))
+    }
+
+    /// Writes `batch` to its file and appends it; returns its index. A batch larger than the
+    /// memory budget is refused.
     pub fn push(&mut self, batch: &EncryptedBatch<B::Ct>) -> StoreResult<usize> {
-        let mut bytes = Vec::new();
-        bytes.extend_from_slice(&MAGIC);
-        bytes.extend_from_slice(&VERSION.to_le_bytes());
-        bytes.extend_from_slice(&(batch.rows as u64).to_le_bytes());
-        bytes.push(u8::from(batch.y.is_some()));
-        put_matrix(&mut bytes, &*self.backend, &batch.x)?;
-        if let Some(y) = &batch.y {
-            put_matrix(&mut bytes, &*self.backend, y)?;
-        }
-        let len = bytes.len() as u64;
-        if len > self.config.memory_budget {
-            return Err(StoreError::Config(format!(
-                "a {len}-byte batch does not fit the {}-byte memory budget",
-                self.config.memory_budget
-            )));
-        }
+        let wire = WireBatch::encode(&*self.backend, batch)
+            .map_err(|e| StoreError::Codec(e.to_string()))?;
+        let len = wire.canonical_len().map_err(StoreError::Codec)?;
         let index = self.entries.len();
-        let path = self.config.dir.join(format!("batch-{index:08}.hdsb"));
-        write_atomic(&path, &bytes)?;
-        self.entries.push(Entry {
-            path,
-            digest: Sha256::digest(&bytes).into(),
-            len,
-        });
+        if len > self.config.memory_budget {
+            return Err(Self::over_budget(index, len, self.config.memory_budget));
+        }
+        let entry = self.files.write(&wire)?;
+        self.entries.push(entry);
         Ok(index)
+    }
+
+    /// The batches, in order.
+    pub fn entries(&self) -> &[BatchEntry] {
+        &self.entries
+    }
+
+    /// The batch files.
+    pub fn files(&self) -> &BatchFiles {
+        &self.files
     }
 
     /// Batches stored.
@@ -263,59 +291,43 @@ impl<B: ServerBackend> DatasetStore<B> {
             .map_err(|_| StoreError::Config("dataset cache poisoned".into()))
     }
 
-    /// Batch `index`: from memory when resident, else read, checked against the digest taken
-    /// when it was written, decoded, and cached (evicting the least recently used batches so
-    /// that the cache stays within the budget).
+    /// Batch `index`: from memory when resident, else read, checked against its digest,
+    /// decoded, and cached (evicting the least recently used batches so that the cache stays
+    /// within the budget).
     pub fn get(&self, index: usize) -> StoreResult<Arc<EncryptedBatch<B::Ct>>> {
-        let entry = self.entries.get(index).ok_or_else(|| {
+        let entry = *self.entries.get(index).ok_or_else(|| {
             StoreError::Config(format!("batch {index} of {}", self.entries.len()))
         })?;
         {
             let mut cache = self.lock()?;
-            if let Some(pos) = cache.resident.iter().position(|(i, _, _)| *i == index) {
-                let hit = cache.resident.remove(pos);
+            if let Some(pos) = cache.resident.iter().position(|(i, _, _)| *i == index)
+                && let Some(hit) = cache.resident.remove(pos)
+            {
                 cache.hits += 1;
-                if let Some(hit) = hit {
-                    let batch = Arc::clone(&hit.1);
-                    cache.resident.push_back(hit);
-                    return Ok(batch);
-                }
+                let batch = Arc::clone(&hit.1);
+                cache.resident.push_back(hit);
+                return Ok(batch);
             }
             // Make room first, so that memory never holds more than the budget.
-            while cache.bytes + entry.len > self.config.memory_budget {
-                match cache.resident.pop_front() {
-                    Some((_, _, len)) => cache.bytes -= len,
-                    None => break,
-                }
+            cache.make_room(entry.bytes, self.config.memory_budget);
+        }
+        let wire = self.files.read(&entry)?;
+        let batch = decode_batch(&*self.backend, &wire.body, &wire.blobs).map_err(|e| {
+            StoreError::Corrupt {
+                path: self.files.path_of(&entry.digest),
+                reason: e.to_string(),
             }
-        }
-        let bytes = read_bounded(&entry.path, entry.len)?;
-        if bytes.len() as u64 != entry.len || Sha256::digest(&bytes).as_slice() != entry.digest {
-            return Err(StoreError::Corrupt {
-                path: entry.path.clone(),
-                reason: "contents differ from what was written (SHA-256)".into(),
-            });
-        }
-        let batch =
-            decode_batch_file(&bytes, &*self.backend).map_err(|reason| StoreError::Corrupt {
-                path: entry.path.clone(),
-                reason,
-            })?;
-        drop(bytes);
+        })?;
+        drop(wire);
         let batch = Arc::new(batch);
         let mut cache = self.lock()?;
-        while cache.bytes + entry.len > self.config.memory_budget {
-            match cache.resident.pop_front() {
-                Some((_, _, len)) => cache.bytes -= len,
-                None => break,
-            }
-        }
-        cache.bytes += entry.len;
+        cache.make_room(entry.bytes, self.config.memory_budget);
+        cache.bytes += entry.bytes;
         cache.peak = cache.peak.max(cache.bytes);
         cache.loads += 1;
         cache
             .resident
-            .push_back((index, Arc::clone(&batch), entry.len));
+            .push_back((index, Arc::clone(&batch), entry.bytes));
         Ok(batch)
     }
 
@@ -328,7 +340,7 @@ impl<B: ServerBackend> DatasetStore<B> {
             .unwrap_or_default();
         DatasetStats {
             batches: self.entries.len(),
-            stored_bytes: self.entries.iter().map(|e| e.len).sum(),
+            stored_bytes: self.entries.iter().map(|e| e.bytes).sum(),
             memory_budget: self.config.memory_budget,
             resident_bytes,
             peak_resident_bytes,
@@ -344,6 +356,7 @@ mod tests {
     use super::*;
     use crate::backend::sim::SimServer;
     use hetal_learn::eval::{SimConfig, Simulator};
+    use hetal_learn::pack::UnitShape;
     use hetal_learn::softmax::SoftmaxVariant;
     use hetal_learn::train::{EncryptedTrainer, HyperParams, Preset, TrainingClient};
     use ndarray::Array2;
@@ -450,12 +463,16 @@ mod tests {
         store.push(&train[0]).unwrap();
         store.push(&train[1]).unwrap();
         assert_eq!(*store.get(1).unwrap(), train[1]);
-        let path = dir.0.join("batch-00000000.hdsb");
+        let path = store.files().path_of(&store.entries()[0].digest);
+        assert!(store.files().holds(&store.entries()[0]).unwrap());
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 3;
         bytes[last] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
         assert!(matches!(store.get(0), Err(StoreError::Corrupt { .. })));
+        // A damaged file is not held: a resumed upload sends the batch again.
+        assert!(!store.files().holds(&store.entries()[0]).unwrap());
+        assert!(store.files().holds(&store.entries()[1]).unwrap());
         assert!(matches!(store.get(2), Err(StoreError::Config(_))));
 
         let mut tiny = DatasetStore::create(

@@ -8,12 +8,12 @@ pub mod pool;
 pub mod resend;
 pub mod scheduler;
 pub mod step;
+pub mod upload;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hetal_learn::eval::SlotEvaluator;
-use hetal_learn::pack::BlockMatrix;
 use hetal_learn::train::checkpoint::{Digest32, RunConfig, TrainingCheckpoint};
 use hetal_learn::train::server::MatmulExecutor;
 use hetal_learn::train::{Decision, EncryptedBatch, EncryptedTrainer, Verdict};
@@ -25,28 +25,24 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 
-use crate::backend::rotations::matmul_rotations;
 use crate::backend::shared::Pinned;
-use crate::backend::{KeyScope, MaterialBody, ServerBackend, ServerOptions};
+use crate::backend::{ServerBackend, ServerOptions};
 use crate::error::{ActorError, Result};
 use crate::evaluator::validation_kind;
 use crate::messages::{
     BlobSink, EpochVerdict, EvaluateEpoch, EvaluateEpochBody, FinalModel, FinalModelBody, JoinPool,
-    MaterialAnswer, OfferMaterial, TrainingSetup, UploadTraining, ValidationOutput,
-    ValidationOutputBody, decode_batch, decode_matrix, encode_matrix,
+    MaterialAnswer, OfferMaterial, StartTraining, TrainingSetup, UploadBatch, UploadManifest,
+    UploadTraining, ValidationOutput, ValidationOutputBody, encode_matrix,
 };
 use crate::progress::{self, Party, Phase, ProgressEvent, ProgressSink};
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster};
-use crate::store::checkpoint::{
-    CheckpointConfig, JobCheckpoints, dataset_digest, material_fingerprint,
-};
-use crate::store::prepare_dir;
-use crate::store::upload::{load_upload, save_upload, upload_path};
+use crate::store::checkpoint::{CheckpointConfig, JobCheckpoints};
+use crate::store::dataset::{BatchFiles, DatasetConfig, DatasetStats};
+use crate::store::upload::{load_upload, upload_path};
 use crate::tap::{self, Tap};
-use keys::WorkerKeys;
 use pool::WorkerPool;
 use scheduler::{Scheduler, SchedulerStats};
-use step::{DistributedMatmul, check_weights};
+use step::DistributedMatmul;
 
 /// Default wait for one work unit before its worker is declared lost.
 pub const DEFAULT_UNIT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -107,6 +103,9 @@ pub struct TrainerReport {
     pub lost_workers: Vec<NodeName>,
     /// Wall time of the epoch loop.
     pub elapsed: Duration,
+    /// The disk-backed training set's counters (peak resident bytes against the budget), when
+    /// the trainer streamed it.
+    pub dataset: Option<DatasetStats>,
 }
 
 /// The outcome of the trainer's last job, shared with the host.
@@ -143,6 +142,10 @@ pub struct Trainer<B: ServerBackend> {
     pinned: Pinned<B>,
     /// How long a resumed job waits for the roster's workers to re-join.
     resume_grace: Duration,
+    /// The upload being received and the job that started last.
+    upload: upload::UploadState,
+    /// Where the training set is kept on disk and streamed from, within a memory budget.
+    dataset: Option<DatasetConfig>,
 }
 
 impl<B: ServerBackend> Trainer<B> {
@@ -155,7 +158,18 @@ impl<B: ServerBackend> Trainer<B> {
             verdicts: None,
             pinned: Pinned::default(),
             resume_grace: Duration::ZERO,
+            upload: upload::UploadState::default(),
+            dataset: None,
         }
+    }
+
+    /// Keeps the training set of the trainer's jobs in `dataset.dir` (one file per batch, found
+    /// again by a resumed upload or a restarted trainer) and streams each batch in for its
+    /// step, holding at most `dataset.memory_budget` bytes of batches; `None` keeps them in
+    /// memory.
+    pub fn with_dataset(mut self, dataset: Option<DatasetConfig>) -> Self {
+        self.dataset = dataset;
+        self
     }
 
     /// Makes a job resumed by [`Self::resume_saved_job`] wait up to `grace` for the roster's
@@ -179,21 +193,29 @@ impl<B: ServerBackend> Trainer<B> {
         let Some(config) = self.config.checkpoint.as_ref().filter(|c| c.resume) else {
             return Ok(false);
         };
-        let Some(msg) = load_upload(&upload_path(&config.dir), config.max_file_bytes)? else {
+        let Some(saved) = load_upload(&upload_path(&config.dir), config.max_file_bytes)? else {
             return Ok(false);
         };
+        let dir = self.batch_dir().unwrap_or_else(|| config.dir.clone());
         tracing::info!(
-            "resuming the job saved in {} ({} training batches)",
+            "resuming the job saved in {} ({} training batches in {})",
             config.dir.display(),
-            msg.body.train.len()
+            saved.manifest.batches.len(),
+            dir.display()
         );
-        self.start_job(msg, None, false);
+        let job = upload::JobUpload {
+            batches: upload::TrainBatches::Files(BatchFiles::open(dir)?),
+            manifest: saved.manifest,
+            start: saved.start,
+        };
+        self.upload.set_started(job.manifest.job);
+        self.start_job(job, None, false);
         Ok(true)
     }
 
     /// Runs the job of `msg` in the background; `save` writes the upload next to the
     /// checkpoints first (when the job checkpoints) so that a restarted trainer finds it.
-    fn start_job(&mut self, msg: UploadTraining, pinned: Option<Arc<B>>, save: bool) {
+    fn start_job(&mut self, upload: upload::JobUpload, pinned: Option<Arc<B>>, save: bool) {
         let (tx, rx) = mpsc::unbounded_channel();
         self.verdicts = Some(tx);
         if let Ok(mut outcome) = self.handle.outcome.lock() {
@@ -204,6 +226,7 @@ impl<B: ServerBackend> Trainer<B> {
             config: self.config.clone(),
             pool: Arc::clone(&self.handle.pool),
             save_upload: save,
+            dataset: self.dataset.clone(),
             // Only a resumed job (not saved again) waits for its workers to come back.
             worker_grace: if save {
                 Duration::ZERO
@@ -213,7 +236,7 @@ impl<B: ServerBackend> Trainer<B> {
         };
         let outcome = Arc::clone(&self.handle.outcome);
         self.config.runtime.spawn(async move {
-            let result = job.run::<B>(msg, pinned, rx).await;
+            let result = job.run::<B>(upload, pinned, rx).await;
             if let Err(e) = &result {
                 tracing::error!("training job failed: {e}");
             }
@@ -230,6 +253,9 @@ impl<B: ServerBackend> Actor for Trainer<B> {
             .tell::<UploadTraining>()
             .tell::<JoinPool>()
             .tell::<EpochVerdict>()
+            .tell::<UploadBatch>()
+            .tell::<StartTraining>()
+            .ask::<UploadManifest>()
             .ask::<OfferMaterial>();
     }
 }
@@ -278,15 +304,7 @@ impl<B: ServerBackend> Handle<UploadTraining> for Trainer<B> {
         self.config
             .roster
             .require(ctx, "UploadTraining", &[Role::Client])?;
-        if self.verdicts.as_ref().is_some_and(|tx| !tx.is_closed()) {
-            return Err(Rejection::new("a training job is already running"));
-        }
-        let pinned = match &msg.body.material {
-            MaterialBody::Held(digest) => self.pinned.take(Some(digest)),
-            _ => None,
-        };
-        self.start_job(msg, pinned, true);
-        Ok(())
+        self.single_upload(msg)
     }
 }
 
@@ -298,84 +316,8 @@ struct Job {
     save_upload: bool,
     /// Wait this long for the roster's workers before the first step.
     worker_grace: Duration,
-}
-
-/// A decoded upload.
-struct Decoded<B: ServerBackend> {
-    backend: Arc<B>,
-    setup: TrainingSetup,
-    train: Vec<EncryptedBatch<B::Ct>>,
-    initial: BlockMatrix<B::Ct>,
-    validation: Option<Vec<EncryptedBatch<B::Ct>>>,
-    keys: WorkerKeys,
-    /// Material fingerprint and dataset digest, when the job checkpoints.
-    identity: Option<(Digest32, Digest32)>,
-}
-
-fn decode_upload<B: ServerBackend>(
-    msg: UploadTraining,
-    options: ServerOptions,
-    checkpoints: bool,
-    pinned: Option<Arc<B>>,
-) -> Result<Decoded<B>> {
-    let body = &msg.body;
-    // Shared with the client's copy when both run in this process (one copy of the keys).
-    let backend = B::from_material_shared(&body.material, &msg.blobs, options, pinned)?;
-    if body.train.is_empty() {
-        return Err(ActorError::Protocol("no training batches".into()));
-    }
-    // Hashed from the upload's bytes, before they are decoded and dropped.
-    let identity = checkpoints
-        .then(|| {
-            Ok::<_, ActorError>((
-                material_fingerprint(&body.material, &msg.blobs)?,
-                dataset_digest(&body.train, &msg.blobs)?,
-            ))
-        })
-        .transpose()?;
-    let train = body
-        .train
-        .iter()
-        .map(|b| decode_batch(&*backend, b, &msg.blobs))
-        .collect::<Result<Vec<_>>>()?;
-    let initial = decode_matrix(&*backend, &body.initial_weights, &msg.blobs)?;
-    check_weights(&body.setup, &initial)?;
-    let validation = body
-        .validation
-        .as_ref()
-        .map(|v| {
-            v.iter()
-                .map(|b| decode_batch(&*backend, b, &msg.blobs))
-                .collect::<Result<Vec<_>>>()
-        })
-        .transpose()?;
-    let setup = body.setup;
-    // The upload's bytes (one buffer: the keys sent in full among them) go before anything else
-    // is built.
-    drop(msg);
-    // The workers get relinearization and the rotations of their units: no bootstrapping key.
-    // A worker of this process shares those keys with the trainer; others get them in full.
-    let steps = {
-        let ev = backend.evaluator()?;
-        matmul_rotations(&ev, &train[0], &initial)?
-    };
-    let keys = WorkerKeys::scoped(
-        rand::random(),
-        &backend,
-        KeyScope::Rotations {
-            steps,
-            conjugation: false,
-        },
-    )?;
-    Ok(Decoded {
-        backend,
-        setup,
-        train,
-        initial,
-        validation,
-        keys,
-        identity,
-    })
+    /// Stream the training set from disk within a memory budget.
+    dataset: Option<DatasetConfig>,
 }
 
 /// The trainer's state as a checkpoint of the run hashed `config`, `epoch_step` steps into
@@ -467,7 +409,7 @@ impl Job {
 
     async fn run<B: ServerBackend>(
         self,
-        msg: UploadTraining,
+        upload: upload::JobUpload,
         pinned: Option<Arc<B>>,
         verdicts: mpsc::UnboundedReceiver<Verdict>,
     ) -> Result<TrainerReport> {
@@ -477,15 +419,13 @@ impl Job {
             Some(c) if self.save_upload => Some(c.dir.clone()),
             _ => None,
         };
-        let job: Decoded<B> = tokio::task::spawn_blocking(move || {
-            if let Some(dir) = save_to {
-                prepare_dir(&dir)?;
-                save_upload(&upload_path(&dir), &msg)?;
-            }
-            decode_upload(msg, options, checkpoints, pinned)
+        let dataset = self.dataset.clone();
+        let mut job: upload::Decoded<B> = tokio::task::spawn_blocking(move || {
+            upload::decode_job(upload, options, checkpoints, pinned, save_to, dataset)
         })
         .await
         .map_err(|e| ActorError::Lost(e.to_string()))??;
+        let batch_files = job.files.take();
         if self.config.roster.evaluator.is_none() && job.validation.is_none() {
             return Err(ActorError::Protocol(
                 "no evaluator and no validation set for the trainer".into(),
@@ -518,6 +458,9 @@ impl Job {
         {
             tracing::warn!("removing {}: {e}", path.display());
         }
+        if let (Ok(_), Some((files, entries))) = (&result, batch_files) {
+            upload::remove_batches(&files, &entries);
+        }
         result
     }
 
@@ -525,7 +468,7 @@ impl Job {
     /// client.
     fn train<B: ServerBackend>(
         &self,
-        job: Decoded<B>,
+        job: upload::Decoded<B>,
         mut verdicts: mpsc::UnboundedReceiver<Verdict>,
         runtime: tokio::runtime::Handle,
     ) -> Result<TrainerReport> {
@@ -566,6 +509,7 @@ impl Job {
             balance: Vec::new(),
             lost_workers: Vec::new(),
             elapsed: Duration::ZERO,
+            dataset: None,
         };
         progress::report(
             progress,
@@ -639,7 +583,7 @@ impl Job {
             }
             for (k, &b) in order.iter().enumerate().skip(std::mem::take(&mut skip)) {
                 let step_start = Instant::now();
-                let step = trainer.step(&job.train[b]).map_err(failed)?;
+                let step = trainer.step(&*job.train.get(b)?).map_err(failed)?;
                 if let Some(c) = &checkpoints {
                     let steps = trainer.totals().steps as u64;
                     c.after_step(steps, |h| {
@@ -680,6 +624,17 @@ impl Job {
             }
         }
         report.elapsed = start.elapsed();
+        report.dataset = job.train.stats();
+        if let Some(d) = &report.dataset {
+            tracing::info!(
+                "dataset: peak {} bytes of batches in memory (budget {}), {} stored; {} loads, {} hits",
+                d.peak_resident_bytes,
+                d.memory_budget,
+                d.stored_bytes,
+                d.loads,
+                d.hits
+            );
+        }
         report.steps = trainer.totals().steps;
         report.bootstraps = trainer.totals().bootstraps();
         report.scheduler = scheduler.stats();
