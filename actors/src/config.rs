@@ -23,6 +23,10 @@
 //! keep = 2                     # newest files kept
 //! worker_grace_ms = 60000      # a resumed job first waits this long for its workers
 //!
+//! [dataset]                    # role = "trainer" only, optional: training set on disk
+//! dir = "trainer-dataset"      # relative to the config file; one file per batch
+//! memory_budget_bytes = 1073741824  # most bytes of batches in memory at once
+//!
 //! [transport]                  # optional: the runtime's table, same keys and defaults
 //! connect_timeout_ms = 10000
 //!
@@ -47,6 +51,7 @@ use serde::Deserialize;
 use crate::error::{ActorError, Result};
 use crate::roster::{Role, Roster};
 use crate::store::checkpoint::CheckpointConfig;
+use crate::store::dataset::DatasetConfig;
 
 /// Largest configuration file read (a few KB is typical).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -73,6 +78,9 @@ pub struct NodeFileConfig {
     /// Where a trainer checkpoints its job (role `trainer` only); a restarted trainer with the
     /// same file resumes the job saved there.
     pub checkpoint: Option<NodeCheckpointConfig>,
+    /// Where a trainer keeps its training set (role `trainer` only): on disk, streamed in
+    /// within a memory budget, found again by a resumed upload or a restarted trainer.
+    pub dataset: Option<NodeDatasetConfig>,
     /// Messages an actor's mailbox holds before senders wait (the runtime's default if absent).
     #[serde(default)]
     pub mailbox_capacity: Option<usize>,
@@ -152,6 +160,26 @@ impl NodeCheckpointConfig {
     }
 }
 
+/// The `[dataset]` table of a trainer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeDatasetConfig {
+    /// Directory of the batch files; relative to the config file.
+    pub dir: PathBuf,
+    /// Most bytes of decoded batches held in memory at once; at least one batch's size.
+    pub memory_budget_bytes: u64,
+}
+
+impl NodeDatasetConfig {
+    /// The trainer's dataset settings.
+    pub fn dataset_config(&self) -> DatasetConfig {
+        DatasetConfig {
+            dir: self.dir.clone(),
+            memory_budget: self.memory_budget_bytes,
+        }
+    }
+}
+
 fn default_worker_grace_ms() -> u64 {
     60_000
 }
@@ -200,6 +228,14 @@ impl NodeFileConfig {
                 )));
             }
         }
+        if let Some(d) = &mut config.dataset {
+            d.dir = base.join(&d.dir);
+            if d.memory_budget_bytes == 0 {
+                return Err(ActorError::Config(format!(
+                    "{source_name}: [dataset] memory_budget_bytes = 0: it must hold a batch"
+                )));
+            }
+        }
         let roster = config.roster()?;
         let me = config.node_name()?;
         if roster.role_of(&me) != Some(config.role) {
@@ -217,6 +253,12 @@ impl NodeFileConfig {
         if config.checkpoint.is_some() && config.role != Role::Trainer {
             return Err(ActorError::Config(format!(
                 "{source_name}: a [checkpoint] table is for role trainer only, not {}",
+                config.role.name()
+            )));
+        }
+        if config.dataset.is_some() && config.role != Role::Trainer {
+            return Err(ActorError::Config(format!(
+                "{source_name}: a [dataset] table is for role trainer only, not {}",
                 config.role.name()
             )));
         }
@@ -394,6 +436,27 @@ workers = ["worker-1"]
             // Both trainers checkpoint (and so resume after a restart).
             assert_eq!(c.role == Role::Trainer, c.checkpoint.is_some(), "{text}");
         }
+    }
+
+    #[test]
+    fn a_trainer_dataset_table_is_resolved_checked_and_trainer_only() {
+        let trainer = WORKER
+            .replace("role = \"worker\"", "role = \"trainer\"")
+            .replace("name = \"worker-1\"", "name = \"trainer\"")
+            .replace("[peers]\ntrainer = \"127.0.0.1:7101\"\n", "");
+        let text = format!("{trainer}[dataset]\ndir = \"data\"\nmemory_budget_bytes = 4096\n");
+        let c = NodeFileConfig::parse(&text, Path::new("/srv/hetal")).unwrap();
+        let d = c.dataset.as_ref().unwrap().dataset_config();
+        assert_eq!(d.dir, Path::new("/srv/hetal/data"));
+        assert_eq!(d.memory_budget, 4096);
+        for bad in ["memory_budget_bytes = 0", "memory_budget = 5"] {
+            let text = format!("{trainer}[dataset]\ndir = \"d\"\n{bad}\n");
+            let e = NodeFileConfig::parse(&text, Path::new(".")).unwrap_err();
+            assert!(e.to_string().contains("memory_budget"), "{e}");
+        }
+        let worker = format!("{WORKER}[dataset]\ndir = \"d\"\nmemory_budget_bytes = 1\n");
+        let e = NodeFileConfig::parse(&worker, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("trainer only"), "{e}");
     }
 
     #[test]

@@ -21,12 +21,13 @@ use tokio::sync::mpsc;
 use crate::backend::ServerOptions;
 use crate::backend::sim::{SimClient, SimServer};
 use crate::client::{Client, ClientEvent, StopPolicy, upload};
-use crate::config::{ClientJobConfig, NodeCheckpointConfig, NodeFileConfig};
+use crate::config::{ClientJobConfig, NodeCheckpointConfig, NodeDatasetConfig, NodeFileConfig};
 use crate::deploy::{PlainData, encrypt_dataset, hetal_unit};
 use crate::error::{ActorError, Result};
 use crate::evaluator::Evaluator;
 use crate::messages::{TrainingSetup, ValidationForm};
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
+use crate::store::dataset::DatasetConfig;
 use crate::trainer::{DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig};
 use crate::worker::{start_worker, stay_in_pool};
 
@@ -54,7 +55,13 @@ pub async fn run_party(config: &NodeFileConfig, mut say: impl FnMut(String)) -> 
         node.local_addr().map_or("?".into(), |a| a.to_string())
     ));
     let result = match config.role {
-        Role::Trainer => run_trainer(&node, roster, config.checkpoint.as_ref(), &mut say).await,
+        Role::Trainer => {
+            let dataset = config
+                .dataset
+                .as_ref()
+                .map(NodeDatasetConfig::dataset_config);
+            run_trainer(&node, roster, config.checkpoint.as_ref(), dataset, &mut say).await
+        }
         Role::Worker => {
             let trainer = roster.trainer.clone();
             let events = node.events();
@@ -119,6 +126,7 @@ async fn run_trainer(
     node: &Node,
     roster: Roster,
     checkpoint: Option<&NodeCheckpointConfig>,
+    dataset: Option<DatasetConfig>,
     say: &mut impl FnMut(String),
 ) -> Result<()> {
     let mut trainer = Trainer::<SimServer>::new(
@@ -133,7 +141,8 @@ async fn run_trainer(
             progress: None,
             checkpoint: checkpoint.map(NodeCheckpointConfig::trainer_config),
         },
-    );
+    )
+    .with_dataset(dataset);
     if let Some(c) = checkpoint {
         let dir = &c.dir;
         trainer.set_resume_grace(c.worker_grace());
@@ -161,6 +170,12 @@ async fn run_trainer(
                 report.balance,
                 report.lost_workers
             ));
+            if let Some(d) = &report.dataset {
+                say(format!(
+                    "dataset: peak {} bytes of batches in memory (budget {}), {} bytes on disk",
+                    d.peak_resident_bytes, d.memory_budget, d.stored_bytes
+                ));
+            }
             // Let the final model reach the client before the connections close.
             tokio::time::sleep(Duration::from_millis(500)).await;
             return Ok(());
