@@ -52,6 +52,19 @@ fn labels(path: &Path) -> Vec<i64> {
     }
 }
 
+/// `(agreeing, rows)` from the line `hetal train` prints after classifying the test split by
+/// encrypted inference on the evaluator.
+fn inference_agreement(log: &str) -> (usize, usize) {
+    let line = log
+        .lines()
+        .find_map(|l| l.strip_prefix("test accuracy by encrypted inference on the evaluator: "))
+        .unwrap_or_else(|| panic!("no encrypted-inference line in {log}"));
+    let (_, rest) = line.split_once(" %; ").expect("accuracy then agreement");
+    let (agree, rest) = rest.split_once(" of ").expect("A of N");
+    let rows = rest.split_whitespace().next().expect("N");
+    (agree.parse().unwrap(), rows.parse().unwrap())
+}
+
 #[test]
 fn train_on_the_simulator_then_predict_inspect_and_complete() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,6 +120,21 @@ fn train_on_the_simulator_then_predict_inspect_and_complete() {
     // the exact one, so the two models land close together.
     assert!(report.accuracy.encrypted > 0.85, "{report:?}");
     assert!(report.accuracy.gap_points().abs() < 5.0, "{report:?}");
+
+    // The test split was also classified by encrypted inference on the evaluator; the
+    // simulator's logits are exact, so every prediction is the decrypted model's and the
+    // accuracy is the same.
+    let line = log
+        .lines()
+        .find_map(|l| l.strip_prefix("test accuracy by encrypted inference on the evaluator: "))
+        .unwrap_or_else(|| panic!("no encrypted-inference line in {log}"));
+    let acc: f64 = line.split_once(" %; ").unwrap().0.parse().unwrap();
+    assert!(
+        (acc - 100.0 * report.accuracy.encrypted).abs() < 0.006,
+        "{acc} vs {}",
+        report.accuracy.encrypted
+    );
+    assert_eq!(inference_agreement(&log), (360, 360), "{line}");
 
     // The model file: checksummed, and its recorded accuracy is the report's.
     let model_path = out_dir.join("model.hetal");
@@ -459,6 +487,10 @@ fn train_and_predict_with_ckks_on_the_insecure_bootstrappable_preset() {
             .unwrap();
     assert!(report.operations.bootstraps > 0, "{report:?}");
     assert!(report.accuracy.gap_points().abs() < 5.0, "{report:?}");
+    // Encrypted inference on the evaluator: CKKS noise on the logits can flip only near-ties,
+    // so at most one of the 360 test rows may disagree with the decrypted model.
+    let (agree, rows) = inference_agreement(&log);
+    assert!(rows == 360 && agree + 1 >= rows, "{agree} of {rows}");
     let out = hetal(&[
         "predict",
         "--model",

@@ -28,7 +28,7 @@ use clap::Args;
 use hetal_actors::backend::ckks::{CkksClient, sim_config_for};
 use hetal_actors::backend::sim::SimClient;
 use hetal_actors::backend::{ClientBackend, ServerBackend, ServerOptions};
-use hetal_actors::client::{EncryptedUpload, StopPolicy, upload_messages};
+use hetal_actors::client::{EncryptedUpload, Inference, StopPolicy, classify, upload_messages};
 use hetal_actors::deploy::{
     Deployment, Layout, Network, PlainData, RunOutcome, Taps, encrypt_dataset, upload_from_client,
 };
@@ -578,6 +578,9 @@ struct Encrypted {
     /// (seconds since upload) at each verdict.
     verdict_times: Vec<f64>,
     upload_bytes: u64,
+    /// The test split classified by encrypted inference on the evaluator (with a test split and
+    /// an evaluator).
+    inference: Option<Inference>,
 }
 
 fn upload_size<S: ServerBackend>(server: &S, up: &EncryptedUpload<S::Ct>) -> anyhow::Result<u64> {
@@ -713,11 +716,41 @@ async fn train_with<K: ClientBackend>(
         })
         .await?;
     stages.push(stage("training", t.elapsed()));
+    let inference = match pack.test() {
+        Some(test) if c.evaluator => {
+            println!(
+                "client: classifying the {} test rows by encrypted inference on the evaluator \
+                 (the weights stay encrypted; one matrix product, no bootstrap)",
+                test.len()
+            );
+            let t = Instant::now();
+            let inference = classify(
+                &deployment.client,
+                &deployment.roster,
+                &backend,
+                plan.setup,
+                test.features().view(),
+                Duration::from_secs(24 * 3600),
+            )
+            .await?;
+            stages.push(stage("encrypted inference", t.elapsed()));
+            Some(inference)
+        }
+        Some(_) => {
+            println!(
+                "client: no evaluator (--no-evaluator): the test split is scored on the \
+                 decrypted model only"
+            );
+            None
+        }
+        None => None,
+    };
     deployment.shutdown().await;
     Ok(Encrypted {
         run,
         verdict_times,
         upload_bytes,
+        inference,
     })
 }
 
@@ -892,8 +925,23 @@ fn finish(
         trainer.bootstraps,
         elapsed.as_secs_f64()
     );
+    if let Some(inference) = &enc.inference {
+        let agree = inference
+            .classes
+            .iter()
+            .zip(&predicted)
+            .filter(|(a, b)| a == b)
+            .count();
+        println!(
+            "{split_name} accuracy by encrypted inference on the evaluator: {:.2} %; {agree} of \
+             {} predictions agree with the decrypted model's",
+            100.0 * hetal_learn::train::accuracy(&inference.classes, scored.labels()),
+            predicted.len()
+        );
+    }
     println!(
-        "{split_name} accuracy: encrypted training {:.2} %, plaintext reference {:.2} %",
+        "{split_name} accuracy: encrypted training {:.2} % (decrypted model, scored here), \
+         plaintext reference {:.2} %",
         100.0 * encrypted_acc,
         100.0 * plain_acc
     );
