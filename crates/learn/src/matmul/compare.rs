@@ -3,6 +3,7 @@
 //! check that every algorithm agrees with the plaintext product.
 
 use super::atb::AtbForm;
+use super::bench_clock::Stopwatch;
 use super::{AbtPlan, AtbPlan, Sharding, baseline, cost, diag_abt, diag_atb_with, run_units};
 use crate::eval::{OpCounts, SlotCodec};
 use crate::pack::{BlockMatrix, Layout, UnitShape, decrypt_matrix, encrypt_matrix};
@@ -10,7 +11,6 @@ use crate::{Error, Result};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// One algorithm's measurements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,9 @@ pub struct AlgoReport {
     pub product: String,
     /// Wall-clock seconds.
     pub wall_s: f64,
+    /// CPU seconds of the process over the same span (`None` where no CPU clock is readable).
+    #[serde(default)]
+    pub cpu_s: Option<f64>,
     /// Operations performed.
     pub counts: OpCounts,
     /// What the cost formulas predict (CMult, Mult, Rot).
@@ -102,6 +105,15 @@ fn max_err(got: &Array2<f64>, want: &Array2<f64>) -> f64 {
         .fold(0.0, |m, (g, w)| m.max((g - w).abs()))
 }
 
+/// Names of the compared algorithms, in the order they run.
+pub const ALGORITHMS: [&str; 5] = [
+    "DiagABT",
+    "ColMajor",
+    "DiagATB",
+    "DiagATB-PRotUp",
+    "RowMajor",
+];
+
 /// Runs DiagABT, ColMajor, DiagATB (standard and PRotUp) and RowMajor on random inputs of
 /// `shape`, encrypted once at the backend's top level. With `workers > 1` the diagonal
 /// algorithms run as that many work units (split as [`Sharding::for_workers`] does) in parallel
@@ -113,6 +125,25 @@ pub fn compare<E: SlotCodec + Sync>(
     seed: u64,
     workers: usize,
 ) -> Result<CompareReport> {
+    compare_only(ev, shape, unit, seed, workers, &ALGORITHMS)
+}
+
+/// [`compare`] restricted to the algorithms named in `only` (names of [`ALGORITHMS`]; the
+/// report keeps their order): the heavy baselines can be left out of a large shape.
+pub fn compare_only<E: SlotCodec + Sync>(
+    ev: &E,
+    shape: (usize, usize, usize),
+    unit: UnitShape,
+    seed: u64,
+    workers: usize,
+    only: &[&str],
+) -> Result<CompareReport> {
+    if let Some(bad) = only.iter().find(|n| !ALGORITHMS.contains(n)) {
+        return Err(Error::InvalidInput(format!(
+            "unknown algorithm `{bad}` (known: {})",
+            ALGORITHMS.join(", ")
+        )));
+    }
     let (a, b, c) = shape;
     if a == 0 || b == 0 || c == 0 {
         return Err(Error::Shape(format!("shape {shape:?}")));
@@ -194,17 +225,21 @@ pub fn compare<E: SlotCodec + Sync>(
         run,
     } in runs
     {
+        if !only.contains(&name) {
+            continue;
+        }
         ev.counter().reset();
-        let start = Instant::now();
+        let watch = Stopwatch::start();
         let out = run()?;
-        let wall_s = start.elapsed().as_secs_f64();
+        let span = watch.stop();
         let counts = ev.counts();
         let output_level = out.blocks().iter().map(|b| ev.level(b)).min().unwrap_or(0);
         let got = decrypt_matrix(ev, &out)?;
         algorithms.push(AlgoReport {
             name: name.into(),
             product: product.into(),
-            wall_s,
+            wall_s: span.wall_s,
+            cpu_s: span.cpu_s,
             counts,
             predicted,
             input_level: level,
@@ -241,6 +276,17 @@ mod tests {
             assert_eq!(a.counts.table_triple(), a.predicted.triple(), "{}", a.name);
         }
         assert!(r.speedup("DiagABT", "ColMajor").is_some_and(|s| s > 0.0));
+    }
+
+    #[test]
+    fn a_selection_runs_only_the_named_algorithms() {
+        let unit = UnitShape::hetal(50, 5, 1 << 10).unwrap();
+        let sim = Simulator::new(SimConfig::with_slots(1 << 10)).unwrap();
+        let r = compare_only(&sim, (50, 37, 5), unit, 7, 1, &["DiagATB", "DiagABT"]).unwrap();
+        let names: Vec<&str> = r.algorithms.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["DiagABT", "DiagATB"]);
+        assert!(r.speedup("DiagABT", "ColMajor").is_none());
+        assert!(compare_only(&sim, (50, 37, 5), unit, 7, 1, &["Jin"]).is_err());
     }
 
     #[test]

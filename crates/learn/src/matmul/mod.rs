@@ -6,6 +6,10 @@
 pub mod abt;
 pub mod atb;
 pub mod baseline;
+pub mod bench;
+pub mod bench_clock;
+pub mod bench_prices;
+pub mod bench_table;
 pub mod blocks;
 pub mod compare;
 pub mod cost;

@@ -1,0 +1,132 @@
+//! `hetal bench matmul` without building the `hetal` binary: the same library function
+//! ([`hetal_learn::matmul::bench`]), built from `hetal-learn` alone so that a release build is
+//! minutes, not the quarter of an hour the root package takes.
+//!
+//! ```text
+//! cargo run --release -p hetal-learn --example matmul_bench -- \
+//!     --shape 128,128,4 [--preset ops-n16] [--levels 12] [--threads 1] [--workers 1] \
+//!     [--algorithms DiagABT,DiagATB,DiagATB-PRotUp,ColMajor,RowMajor] [--peer-prices peers.json] \
+//!     [--op-reps 3] [--seed 2026] [--backend ckks|sim] [--allow-insecure] [--json]
+//! ```
+//!
+//! Prints the table of `hetal bench matmul`, or with `--json` the [`MatmulBench`] object.
+
+use hetal_learn::matmul::bench::{
+    BenchOptions, MatmulBench, all_algorithms, bench_ckks, bench_sim, cut_levels,
+};
+use hetal_learn::matmul::bench_prices::PriceFile;
+use hetal_learn::matmul::bench_table::render_table;
+use std::process::ExitCode;
+
+struct Args {
+    opts: BenchOptions,
+    preset: String,
+    levels: Option<usize>,
+    peer: Option<String>,
+    sim: bool,
+    allow_insecure: bool,
+    json: bool,
+}
+
+fn usize_list(s: &str) -> Result<Vec<usize>, String> {
+    s.split(',')
+        .map(|p| p.trim().parse().map_err(|e| format!("`{p}`: {e}")))
+        .collect()
+}
+
+fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut a = Args {
+        opts: BenchOptions {
+            shape: (0, 0, 0),
+            seed: 2026,
+            workers: 1,
+            algorithms: all_algorithms(),
+            op_reps: 3,
+            threads: None,
+        },
+        preset: "ops-n16".into(),
+        levels: None,
+        peer: None,
+        sim: false,
+        allow_insecure: false,
+        json: false,
+    };
+    let mut shape = None;
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let number = |v: String| v.parse::<usize>().map_err(|e| format!("{flag} {v}: {e}"));
+        match flag.as_str() {
+            "--shape" => match usize_list(&value()?)?[..] {
+                [x, y, z] => shape = Some((x, y, z)),
+                _ => return Err("--shape takes a,b,c".into()),
+            },
+            "--preset" => a.preset = value()?,
+            "--levels" => a.levels = Some(number(value()?)?),
+            "--threads" => a.opts.threads = Some(number(value()?)?),
+            "--workers" => a.opts.workers = number(value()?)?,
+            "--op-reps" => a.opts.op_reps = number(value()?)?,
+            "--seed" => a.opts.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--algorithms" => {
+                a.opts.algorithms = value()?.split(',').map(|s| s.trim().to_string()).collect()
+            }
+            "--peer-prices" => a.peer = Some(value()?),
+            "--backend" => {
+                a.sim = match value()?.as_str() {
+                    "sim" => true,
+                    "ckks" => false,
+                    other => return Err(format!("--backend {other}: ckks or sim")),
+                }
+            }
+            "--allow-insecure" => a.allow_insecure = true,
+            "--json" => a.json = true,
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    a.opts.shape = shape.ok_or("--shape a,b,c is required")?;
+    Ok(a)
+}
+
+fn run(a: &Args) -> Result<MatmulBench, String> {
+    let peer = match &a.peer {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            let file: PriceFile = serde_json::from_str(&text)
+                .map_err(|e| format!("{path}: not a prices file: {e}"))?;
+            Some(
+                file.prices(a.opts.threads)
+                    .map_err(|e| format!("{path}: {e}"))?,
+            )
+        }
+        None => None,
+    };
+    if a.sim {
+        return bench_sim(1 << 15, &a.opts, peer).map_err(|e| e.to_string());
+    }
+    let mut spec = hetal_ckks::params::preset(&a.preset).map_err(|e| format!("preset: {e}"))?;
+    if let Some(l) = a.levels {
+        spec = cut_levels(spec, l).map_err(|e| e.to_string())?;
+    }
+    bench_ckks(&spec, a.allow_insecure, &a.opts, peer).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let outcome = parse(std::env::args().skip(1)).and_then(|a| {
+        let r = run(&a)?;
+        if a.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+            );
+        } else {
+            print!("{}", render_table(&r));
+        }
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("matmul_bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
