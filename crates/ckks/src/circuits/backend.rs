@@ -59,26 +59,44 @@ pub trait SlotBackend {
     fn mul_i(&self, ct: &Self::Ct) -> Result<Self::Ct>;
     /// `a · b` relinearised, without rescaling (levels must match; scales multiply).
     fn mul_relin(&self, a: &Self::Ct, b: &Self::Ct) -> Result<Self::Ct>;
-    /// `Σ_k value_k · ct_k` labelled `result_scale` (all at one level): each constant is the
-    /// integer `round(value_k · result_scale / scale(ct_k))`, so every product lands on
-    /// `result_scale`; no level is consumed. The default composes [`SlotBackend::mul_const`],
-    /// [`SlotBackend::set_scale`] and [`SlotBackend::add`]; the CKKS backend sums lazily in one
-    /// pass.
+    /// `Σ_k value_k · ct_k + constant` labelled `result_scale`, at the lowest level of the
+    /// terms (higher terms are read as if dropped to it): each constant is the integer
+    /// `round(value_k · result_scale / scale(ct_k))`, so every product lands on
+    /// `result_scale`; the real `constant` is added at that scale; no level is consumed. The
+    /// default composes [`SlotBackend::drop_to_level`], [`SlotBackend::mul_const`],
+    /// [`SlotBackend::set_scale`], [`SlotBackend::add`] and [`SlotBackend::add_const`]; the
+    /// CKKS backend sums lazily in one pass without copying the operands.
     fn linear_combination(
         &self,
         terms: &[(&Self::Ct, f64)],
+        constant: f64,
         result_scale: f64,
     ) -> Result<Self::Ct> {
+        let level = terms
+            .iter()
+            .map(|(ct, _)| self.level(ct))
+            .min()
+            .ok_or_else(|| {
+                crate::Error::InvalidInput("a linear combination needs a term".into())
+            })?;
         let mut acc: Option<Self::Ct> = None;
         for &(ct, value) in terms {
-            let mut term = self.mul_const(ct, value, result_scale / self.scale(ct))?;
+            let ct = self.drop_to_level(ct, level)?;
+            let mut term = self.mul_const(&ct, value, result_scale / self.scale(&ct))?;
             self.set_scale(&mut term, result_scale);
             acc = Some(match acc {
                 None => term,
                 Some(a) => self.add(&a, &term)?,
             });
         }
-        acc.ok_or_else(|| crate::Error::InvalidInput("a linear combination needs a term".into()))
+        let acc = acc.ok_or_else(|| {
+            crate::Error::InvalidInput("a linear combination needs a term".into())
+        })?;
+        if constant == 0.0 {
+            Ok(acc)
+        } else {
+            self.add_const(&acc, Complex64::new(constant, 0.0))
+        }
     }
 
     /// `a · b + addend`, relinearised and rescaled once (levels of `a` and `b` must match;
@@ -97,6 +115,29 @@ pub trait SlotBackend {
             None => prod,
         };
         self.rescale(&sum)
+    }
+    /// `Σ_k a_k · b_k + addend`, relinearised and rescaled once (lazy relinearization: the
+    /// degree-2 products are summed before the single key switch). Every operand must be at
+    /// one level and every product (and `addend`, if any) at one scale. The default composes
+    /// [`SlotBackend::mul_relin`], [`SlotBackend::add`] and [`SlotBackend::rescale`]; the CKKS
+    /// backend sums the tensors and relinearises once.
+    fn sum_of_products_rescale(
+        &self,
+        pairs: &[(&Self::Ct, &Self::Ct)],
+        addend: Option<&Self::Ct>,
+    ) -> Result<Self::Ct> {
+        let mut acc: Option<Self::Ct> = addend.cloned();
+        for &(a, b) in pairs {
+            let prod = self.mul_relin(a, b)?;
+            acc = Some(match acc {
+                None => prod,
+                Some(x) => self.add(&x, &prod)?,
+            });
+        }
+        let acc = acc.ok_or_else(|| {
+            crate::Error::InvalidInput("a sum of products needs a product".into())
+        })?;
+        self.rescale(&acc)
     }
     /// Divides by the top prime: the level drops by one and the scale is divided by it.
     fn rescale(&self, ct: &Self::Ct) -> Result<Self::Ct>;

@@ -28,18 +28,48 @@ impl Evaluator {
                 "a linear combination needs a term".into(),
             ));
         };
-        if !(result_scale.is_finite() && result_scale > 0.0) {
+        if let Some(&(ct, _)) = terms.iter().find(|(ct, _)| ct.level() != first.level()) {
+            return Err(Error::Level(format!(
+                "linear combination of levels {} and {}",
+                first.level(),
+                ct.level()
+            )));
+        }
+        self.linear_combination_at(terms, first.level(), 0.0, result_scale)
+    }
+
+    /// `Σ_k values[k] · cts[k] + constant` at `level` and scale `result_scale`, as
+    /// [`Evaluator::linear_combination`], for operands at `level` or above: each is read on
+    /// its first `level + 1` limbs (what dropping it to `level` would keep), so callers that
+    /// combine powers from several levels copy nothing. The real `constant` is added at the
+    /// result's scale in the same pass (a constant is the same residue in every NTT slot).
+    ///
+    /// # Errors
+    /// As [`Evaluator::linear_combination`], and [`Error::Level`] for an operand below `level`
+    /// or a non-finite constant.
+    pub fn linear_combination_at(
+        &self,
+        terms: &[(&Ciphertext, f64)],
+        level: usize,
+        constant: f64,
+        result_scale: f64,
+    ) -> Result<Ciphertext> {
+        let Some(&(first, _)) = terms.first() else {
+            return Err(Error::InvalidInput(
+                "a linear combination needs a term".into(),
+            ));
+        };
+        if !(result_scale.is_finite() && result_scale > 0.0 && constant.is_finite()) {
             return Err(Error::InvalidInput(format!(
-                "result scale {result_scale} is not finite and positive"
+                "result scale {result_scale} or constant {constant} is not finite (scale > 0)"
             )));
         }
         for &(ct, value) in terms {
             self.check(ct)?;
             Self::check_slots(first.slots, ct.slots)?;
-            if ct.level() != first.level() {
+            if ct.level() < level {
                 return Err(Error::Level(format!(
-                    "linear combination of levels {} and {}",
-                    first.level(),
+                    "linear combination at level {level} of an operand at level {}",
                     ct.level()
                 )));
             }
@@ -51,7 +81,7 @@ impl Evaluator {
             }
         }
         let ring = self.ctx.ring();
-        let (n, nq) = (self.ctx.n(), first.level() + 1);
+        let (n, nq) = (self.ctx.n(), level + 1);
         // constants[i][k]: the integer of term k modulo q_i.
         let constants: Vec<Vec<u64>> = (0..nq)
             .map(|i| {
@@ -62,10 +92,15 @@ impl Evaluator {
                     .collect()
             })
             .collect();
-        let combine = |pick: fn(&Ciphertext) -> &RnsPoly| {
+        // The constant's residue per limb (added to c0 only).
+        let offsets: Vec<u64> = (0..nq)
+            .map(|i| reduce_rounded_f64(ring.modulus(i, nq), constant * result_scale))
+            .collect();
+        let combine = |pick: fn(&Ciphertext) -> &RnsPoly, offsets: Option<&[u64]>| {
             let mut out = RnsPoly::for_overwrite(n, nq, 0, Form::Ntt);
             for_each_limb(out.data_mut(), n, |i, out| {
                 let m = ring.modulus(i, nq);
+                let offset = offsets.map_or(0, |o| o[i]);
                 let limbs: Vec<(&[u64], u64)> = terms
                     .iter()
                     .zip(&constants[i])
@@ -80,12 +115,17 @@ impl Evaluator {
                         *o = m.reduce_u128(acc);
                     }
                 }
+                if offset != 0 {
+                    for o in out.iter_mut() {
+                        *o = m.add(*o, offset);
+                    }
+                }
             });
             out
         };
         Ok(Ciphertext {
-            c0: combine(|ct| &ct.c0),
-            c1: combine(|ct| &ct.c1),
+            c0: combine(|ct| &ct.c0, Some(&offsets)),
+            c1: combine(|ct| &ct.c1, None),
             scale: result_scale,
             slots: first.slots,
             context_id: first.context_id,

@@ -165,6 +165,42 @@ fn add_p_times(ctx: &Context, y: &mut RnsPoly, x: &RnsPoly) {
     });
 }
 
+/// `P·x` over `Q_l` (`x` over `Q_l`): computed once per transform, so that each baby step adds
+/// its rotation `P·σ_b(x) = σ_b(P·x)` with a permuted read and no multiplication.
+fn p_times(ctx: &Context, x: &RnsPoly) -> RnsPoly {
+    let n = ctx.n();
+    let ring = ctx.ring();
+    let nq = x.num_q();
+    let mut out = RnsPoly::for_overwrite(n, nq, 0, Form::Ntt);
+    let xd = x.data();
+    for_each_limb(out.data_mut(), n, |i, out| {
+        let m = ring.modulus(i, nq);
+        let p = ctx.p_mod_q(i);
+        let ps = m.shoup(p);
+        for (o, &v) in out.iter_mut().zip(&xd[i * n..(i + 1) * n]) {
+            *o = m.mul_shoup(v, p, ps);
+        }
+    });
+    out
+}
+
+/// `y += σ(x)` on the q-limbs of `y` (`x` over the same `Q_l`, NTT form, `perm` the
+/// automorphism's NTT permutation): the rotated, P-scaled `c0` of a baby step.
+fn add_permuted(ctx: &Context, y: &mut RnsPoly, x: &RnsPoly, perm: &[u32]) {
+    let n = ctx.n();
+    let ring = ctx.ring();
+    let nq = x.num_q();
+    let xd = x.data();
+    let q_part = &mut y.data_mut()[..nq * n];
+    for_each_limb(q_part, n, |i, out| {
+        let m = ring.modulus(i, nq);
+        let src = &xd[i * n..(i + 1) * n];
+        for (o, &j) in out.iter_mut().zip(perm) {
+            *o = m.add(*o, src[j as usize]);
+        }
+    });
+}
+
 fn add_into(ctx: &Context, acc: &mut Option<RnsPoly>, x: RnsPoly) {
     match acc {
         Some(a) => a.add_assign(ctx.ring(), &x),
@@ -254,13 +290,14 @@ impl Evaluator {
         }
         if !keyed.is_empty() {
             let dec = decompose(ctx, &ct.c1);
+            let p_c0 = p_times(ctx, &ct.c0);
             for chunk in keyed.chunks(BABY_CHUNK) {
                 let rotations: BTreeMap<i32, BabyRotation> = chunk
                     .iter()
                     .map(|&(b, key)| {
                         let perm = self.permutation(key.element);
                         let (mut y0, y1) = inner_products(ctx, &dec, &key.key, Some(&perm));
-                        add_p_times(ctx, &mut y0, &ct.c0.automorphism(ring, key.element, &perm));
+                        add_permuted(ctx, &mut y0, &p_c0, &perm);
                         (b, BabyRotation { y0, y1 })
                     })
                     .collect();

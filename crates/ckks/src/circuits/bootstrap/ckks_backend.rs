@@ -18,6 +18,7 @@ use crate::crypto::Ciphertext;
 use crate::encoding::Encoder;
 use crate::eval::{Evaluator, GiantStep};
 use crate::math::poly::RnsPoly;
+use crate::math::pool;
 use crate::{Error, Result};
 
 /// A plaintext polynomial in NTT form with `level + 1` limbs and its scale.
@@ -245,9 +246,16 @@ impl SlotBackend for CkksBackend<'_> {
     fn linear_combination(
         &self,
         terms: &[(&Ciphertext, f64)],
+        constant: f64,
         result_scale: f64,
     ) -> Result<Ciphertext> {
-        self.eval.linear_combination(terms, result_scale)
+        let level = terms
+            .iter()
+            .map(|(ct, _)| ct.level())
+            .min()
+            .ok_or_else(|| Error::InvalidInput("a linear combination needs a term".into()))?;
+        self.eval
+            .linear_combination_at(terms, level, constant, result_scale)
     }
 
     fn add_const(&self, ct: &Ciphertext, value: Complex64) -> Result<Ciphertext> {
@@ -275,35 +283,57 @@ impl SlotBackend for CkksBackend<'_> {
         b: &Ciphertext,
         addend: Option<&Ciphertext>,
     ) -> Result<Ciphertext> {
-        if a.level() != b.level() {
+        self.sum_of_products_rescale(&[(a, b)], addend)
+    }
+
+    fn sum_of_products_rescale(
+        &self,
+        pairs: &[(&Ciphertext, &Ciphertext)],
+        addend: Option<&Ciphertext>,
+    ) -> Result<Ciphertext> {
+        let Some(&(first, _)) = pairs.first() else {
+            return Err(Error::InvalidInput(
+                "a sum of products needs a product".into(),
+            ));
+        };
+        let level = first.level();
+        if let Some(c) = pairs
+            .iter()
+            .flat_map(|&(a, b)| [a, b])
+            .chain(addend)
+            .find(|c| c.level() != level)
+        {
             return Err(Error::Level(format!(
-                "product of levels {} and {}",
-                a.level(),
-                b.level()
+                "sum of products at level {level} with an operand at level {}",
+                c.level()
             )));
         }
-        let mut t = self.eval.mul_no_relin(a, b)?;
-        if let Some(c) = addend {
-            if c.level() != t.level() {
-                return Err(Error::Level(format!(
-                    "addend at level {} for a product at level {}",
-                    c.level(),
-                    t.level()
-                )));
-            }
-            if (c.scale - t.scale).abs() > SCALE_TOLERANCE * c.scale.max(t.scale)
-                || c.context_id != t.context_id
-            {
+        let ring = self.eval.context().ring();
+        let same_scale = |x: f64, y: f64| (x - y).abs() <= SCALE_TOLERANCE * x.max(y);
+        let mut acc = self.eval.mul_no_relin(first, pairs[0].1)?;
+        for &(a, b) in &pairs[1..] {
+            let t = self.eval.mul_no_relin(a, b)?;
+            if !same_scale(acc.scale, t.scale) || t.context_id != acc.context_id {
                 return Err(Error::ScaleMismatch {
-                    left: t.scale,
+                    left: acc.scale,
+                    right: t.scale,
+                });
+            }
+            acc.d0.add_assign(ring, &t.d0);
+            acc.d1.add_assign(ring, &t.d1);
+            acc.d2.add_assign(ring, &t.d2);
+        }
+        if let Some(c) = addend {
+            if !same_scale(acc.scale, c.scale) || c.context_id != acc.context_id {
+                return Err(Error::ScaleMismatch {
+                    left: acc.scale,
                     right: c.scale,
                 });
             }
-            let ring = self.eval.context().ring();
-            t.d0.add_assign(ring, &c.c0);
-            t.d1.add_assign(ring, &c.c1);
+            acc.d0.add_assign(ring, &c.c0);
+            acc.d1.add_assign(ring, &c.c1);
         }
-        self.eval.relinearize_and_rescale(&t)
+        self.eval.relinearize_and_rescale(&acc)
     }
 
     fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
@@ -311,10 +341,26 @@ impl SlotBackend for CkksBackend<'_> {
     }
 
     fn drop_to_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
-        if level == ct.level() {
-            return Ok(ct.clone());
+        if level >= ct.level() {
+            // Same level: a copy; above: the evaluator's typed error.
+            return self.eval.drop_to_level(ct, level);
         }
-        self.eval.drop_to_level(ct, level)
+        // Copy only the limbs that stay (the evaluator copies the whole ciphertext first).
+        let n = self.eval.context().n();
+        let prefix = |p: &RnsPoly| {
+            let mut data = pool::take_empty((level + 1) * n);
+            data.extend_from_slice(&p.data()[..(level + 1) * n]);
+            RnsPoly::from_data(n, level + 1, 0, p.form(), data)
+                .ok_or_else(|| Error::InvalidInput("ciphertext limb layout".into()))
+        };
+        Ciphertext::from_parts(
+            prefix(&ct.c0)?,
+            prefix(&ct.c1)?,
+            ct.scale,
+            ct.slots,
+            ct.context_id,
+            None,
+        )
     }
 
     fn rotate(&self, ct: &Ciphertext, step: i64) -> Result<Ciphertext> {
@@ -339,8 +385,7 @@ impl SlotBackend for CkksBackend<'_> {
             None => self.eval.mod_raise(ct)?,
             Some(keys) => {
                 let sparse = keys.to_sparse(ctx, ct)?;
-                let raised = self.eval.mod_raise(&sparse)?;
-                keys.to_dense(ctx, &raised)?
+                keys.raise_to_dense(ctx, &sparse)?
             }
         };
         Ok(self.full(raised))

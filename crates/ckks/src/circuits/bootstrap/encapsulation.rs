@@ -12,10 +12,10 @@ use std::sync::Arc;
 use zeroize::Zeroize;
 
 use crate::crypto::Ciphertext;
-use crate::keys::switching::{KeySwitchKey, key_switch};
+use crate::keys::switching::{KeySwitchKey, key_switch, mod_down};
 use crate::keys::{RelinearizationKey, SecretKey};
 use crate::math::modulus::Modulus;
-use crate::math::poly::{Form, RnsPoly};
+use crate::math::poly::{Form, RnsPoly, for_each_limb_pair, join};
 use crate::math::primes::PrimeGenerator;
 use crate::math::ring::RnsRing;
 use crate::math::sample::{self, Prng};
@@ -345,6 +345,54 @@ impl SparseSecretKeys {
             to_sparse_a,
             to_dense,
         })
+    }
+
+    /// ModRaise of a level-0 ciphertext under `s'` followed by the switch back to `s`: the
+    /// same result as [`Evaluator::mod_raise`](crate::eval::Evaluator::mod_raise) then
+    /// [`Self::to_dense`], without the decomposition of the raised `c1`. Its coefficients are
+    /// the centered residues modulo `q_0` (`|c1| ≤ q_0/2`, below every digit's modulus), so
+    /// every digit of the hybrid decomposition is `c1` itself, and `Σ_j c1·key_j` is `c1` times
+    /// the summed key, whose gadget `Σ_j T_j ≡ 1 (mod Q)`: one product per limb instead of a
+    /// ModUp (an inverse NTT and `dnum` basis conversions and NTTs over `Q_L ∪ P`). The noise is
+    /// `c1·Σ_j e_j / P`, negligible (`q_0 ≈ 2^60` against `P`).
+    ///
+    /// # Errors
+    /// [`Error::ParameterMismatch`] for keys of another context, [`Error::Level`] unless `ct`
+    /// is at level 0.
+    pub fn raise_to_dense(&self, ctx: &Context, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check_context(ctx)?;
+        if ct.level() != 0 {
+            return Err(Error::Level(format!(
+                "the raise to the dense key takes a level-0 ciphertext, not level {}",
+                ct.level()
+            )));
+        }
+        let ring = ctx.ring();
+        let n = ctx.n();
+        let (nq, np) = (ctx.max_level() + 1, ctx.num_p());
+        let mut c0 = RnsPoly::from_signed(ring, &limb0_coefficients(ctx, &ct.c0), nq, 0);
+        c0.ntt(ring);
+        let mut d = RnsPoly::from_signed(ring, &limb0_coefficients(ctx, &ct.c1), nq, np);
+        d.ntt(ring);
+        let (b, a) = (self.to_dense.b(), self.to_dense.a());
+        let mut k0 = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
+        let mut k1 = RnsPoly::for_overwrite(n, nq, np, Form::Ntt);
+        for_each_limb_pair(k0.data_mut(), k1.data_mut(), n, |t, o0, o1| {
+            let m = ring.modulus(t, nq);
+            let x = d.limb(t);
+            let (bl, al): (Vec<&[u64]>, Vec<&[u64]>) =
+                b.iter().zip(a).map(|(b, a)| (b.limb(t), a.limb(t))).unzip();
+            for c in 0..n {
+                // at most dnum ≤ 64 residues below 2^62: the sums fit in 128 bits
+                let bs = m.reduce_u128(bl.iter().map(|l| u128::from(l[c])).sum());
+                let as_ = m.reduce_u128(al.iter().map(|l| u128::from(l[c])).sum());
+                o0[c] = m.mul(x[c], bs);
+                o1[c] = m.mul(x[c], as_);
+            }
+        });
+        let (k0, k1) = join(n, || mod_down(ctx, k0), || mod_down(ctx, k1));
+        c0.add_assign(ring, &k0);
+        Ciphertext::from_parts(c0, k1, ct.scale, ct.slots, ct.context_id, None)
     }
 
     /// Switches a ciphertext (any level, typically just ModRaised) from `s'` back to `s`.

@@ -8,6 +8,7 @@
 //! multiplies its quotient, pre-scaled to `target · q / scale(T_{2^k})`, by the giant power. The
 //! result therefore has exactly the requested scale: no scale mismatch, no wasted level.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use num_complex::Complex64;
@@ -54,6 +55,13 @@ impl<'a, B: SlotBackend> ChebyshevPowers<'a, B> {
             .ok_or_else(|| Error::InvalidInput(format!("T_{j} missing")))
     }
 
+    /// `T_j` if it has been computed.
+    fn computed(&self, j: usize) -> Result<&B::Ct> {
+        self.powers
+            .get(&j)
+            .ok_or_else(|| Error::InvalidInput(format!("T_{j} missing")))
+    }
+
     /// `2 T_a T_b − T_c` (with `T_0 = 1`): `(2 T_a)·T_b − T_c` relinearised and rescaled once
     /// (the constant `−1` is added after the rescale, exactly at the result's scale).
     fn combine(&self, a: usize, b: usize, c: usize) -> Result<B::Ct> {
@@ -61,19 +69,28 @@ impl<'a, B: SlotBackend> ChebyshevPowers<'a, B> {
         let ta = &self.powers[&a];
         let tb = &self.powers[&b];
         let level = be.level(ta).min(be.level(tb));
-        let ta = be.drop_to_level(ta, level)?;
-        let tb = be.drop_to_level(tb, level)?;
-        let twice_a = be.add(&ta, &ta)?;
+        let ta = at_level(be, ta, level)?;
+        let tb = at_level(be, tb, level)?;
+        let twice_a = be.add(&*ta, &*ta)?;
         if c == 0 {
-            let prod = be.mul_relin_rescale(&twice_a, &tb, None)?;
+            let prod = be.mul_relin_rescale(&twice_a, &*tb, None)?;
             return be.add_const(&prod, Complex64::new(-1.0, 0.0));
         }
         let tc = &self.powers[&c];
-        let product_scale = be.scale(&twice_a) * be.scale(&tb);
+        let product_scale = be.scale(&twice_a) * be.scale(&*tb);
         let ratio = product_scale / be.scale(tc);
-        let mut minus_tc = be.mul_const(&be.drop_to_level(tc, level)?, -1.0, ratio)?;
+        let mut minus_tc = be.mul_const(&*at_level(be, tc, level)?, -1.0, ratio)?;
         be.set_scale(&mut minus_tc, product_scale);
-        be.mul_relin_rescale(&twice_a, &tb, Some(&minus_tc))
+        be.mul_relin_rescale(&twice_a, &*tb, Some(&minus_tc))
+    }
+}
+
+/// `ct` at `level`: borrowed when it is already there, a dropped copy otherwise.
+fn at_level<'c, B: SlotBackend>(be: &B, ct: &'c B::Ct, level: usize) -> Result<Cow<'c, B::Ct>> {
+    if be.level(ct) == level {
+        Ok(Cow::Borrowed(ct))
+    } else {
+        be.drop_to_level(ct, level).map(Cow::Owned)
     }
 }
 
@@ -116,57 +133,95 @@ fn output_level<B: SlotBackend>(
     }
 }
 
+/// The lowest level of a leaf's powers (the level its sum is formed at).
+fn leaf_level<B: SlotBackend>(c: &[f64], powers: &mut ChebyshevPowers<'_, B>) -> Result<usize> {
+    let mut level = usize::MAX;
+    for j in leaf_powers(c) {
+        level = level.min(powers.backend.level(powers.get(j)?));
+    }
+    Ok(level)
+}
+
+/// `Σ_j c_j T_j` at `level` with scale `scale`, read from the powers in place (no dropped
+/// copies; the constant term joins the same pass). No rescale.
+fn leaf_sum<B: SlotBackend>(
+    c: &[f64],
+    powers: &mut ChebyshevPowers<'_, B>,
+    level: usize,
+    scale: f64,
+) -> Result<B::Ct> {
+    let be = powers.backend;
+    let terms: Vec<(&B::Ct, f64)> = leaf_powers(c)
+        .into_iter()
+        .map(|j| Ok((powers.computed(j)?, c.get(j).copied().unwrap_or(0.0))))
+        .collect::<Result<_>>()?;
+    let acc = be.linear_combination(&terms, c[0], scale)?;
+    if be.level(&acc) == level {
+        Ok(acc)
+    } else {
+        be.drop_to_level(&acc, level)
+    }
+}
+
+/// Evaluates `tree` to a ciphertext of scale exactly `target_scale`.
+///
+/// A node's remainder is only ever added, so the chain of remainders of a node,
+/// `q_1·T_{2^{k_1}} + (q_2·T_{2^{k_2}} + (… + leaf))`, is summed lazily: every product's
+/// degree-2 tensor and the leaf are formed at the chain's lowest level `l` at scale
+/// `target·q_l`, summed, and relinearised and rescaled once (one key switch per chain instead
+/// of one per node). The levels are those of the node-by-node evaluation, so the depth is
+/// unchanged.
 fn eval_tree<B: SlotBackend>(
     tree: &SplitTree,
     powers: &mut ChebyshevPowers<'_, B>,
     target_scale: f64,
 ) -> Result<B::Ct> {
     let be = powers.backend;
-    match tree {
-        SplitTree::Leaf(c) => {
-            let out_level = output_level(tree, powers)?;
-            let work_level = out_level + 1;
-            let work_scale = target_scale * be.prime(work_level);
-            let js = leaf_powers(c);
-            let mut dropped = Vec::with_capacity(js.len());
-            for &j in &js {
-                dropped.push(be.drop_to_level(powers.get(j)?, work_level)?);
+    // tree = Σ_k quotient_k · T_{2^{k}} + leaf
+    let mut chain: Vec<(u32, &SplitTree)> = Vec::new();
+    let mut node = tree;
+    let leaf = loop {
+        match node {
+            SplitTree::Leaf(c) => break c,
+            SplitTree::Node {
+                log_giant,
+                quotient,
+                remainder,
+            } => {
+                chain.push((*log_giant, quotient));
+                node = remainder;
             }
-            let terms: Vec<(&B::Ct, f64)> = dropped
-                .iter()
-                .zip(&js)
-                .map(|(tj, &j)| (tj, c.get(j).copied().unwrap_or(0.0)))
-                .collect();
-            let acc = be.linear_combination(&terms, work_scale)?;
-            let acc = be.add_const(&acc, Complex64::new(c[0], 0.0))?;
-            let mut out = be.rescale(&acc)?;
-            be.set_scale(&mut out, target_scale);
-            Ok(out)
         }
-        SplitTree::Node {
-            log_giant,
-            quotient,
-            remainder,
-        } => {
-            let lq = output_level(quotient, powers)?;
-            let giant = powers.get(1 << log_giant)?.clone();
-            let l = lq.min(be.level(&giant));
-            let q_target = target_scale * be.prime(l) / be.scale(&giant);
-            let q = eval_tree(quotient, powers, q_target)?;
-            let mut prod = be.mul_relin_rescale(
-                &be.drop_to_level(&q, l)?,
-                &be.drop_to_level(&giant, l)?,
-                None,
-            )?;
-            be.set_scale(&mut prod, target_scale);
-            let r = eval_tree(remainder, powers, target_scale)?;
-            let level = be.level(&prod).min(be.level(&r));
-            be.add(
-                &be.drop_to_level(&prod, level)?,
-                &be.drop_to_level(&r, level)?,
-            )
-        }
+    };
+    let mut level = leaf_level(leaf, powers)?;
+    for &(log_giant, quotient) in &chain {
+        let lq = output_level(quotient, powers)?;
+        let lg = be.level(powers.get(1 << log_giant)?);
+        level = level.min(lq).min(lg);
     }
+    if level == 0 {
+        return Err(Error::Level("no level left for the polynomial".into()));
+    }
+    let work_scale = target_scale * be.prime(level);
+    let mut quotients = Vec::with_capacity(chain.len());
+    for &(log_giant, quotient) in &chain {
+        let giant_scale = be.scale(powers.get(1 << log_giant)?);
+        quotients.push(eval_tree(quotient, powers, work_scale / giant_scale)?);
+    }
+    let addend = leaf_sum(leaf, powers, level, work_scale)?;
+    let mut out = if chain.is_empty() {
+        be.rescale(&addend)?
+    } else {
+        let mut operands = Vec::with_capacity(chain.len());
+        for (&(log_giant, _), q) in chain.iter().zip(&quotients) {
+            let giant = powers.computed(1 << log_giant)?;
+            operands.push((at_level(be, q, level)?, at_level(be, giant, level)?));
+        }
+        let pairs: Vec<(&B::Ct, &B::Ct)> = operands.iter().map(|(q, g)| (&**q, &**g)).collect();
+        be.sum_of_products_rescale(&pairs, Some(&addend))?
+    };
+    be.set_scale(&mut out, target_scale);
+    Ok(out)
 }
 
 /// Evaluates `Σ_j coeffs[j] T_j(t)` on the ciphertext `t` (values in `[−1, 1]`), returning a
