@@ -94,7 +94,7 @@ pub struct ScaleRow {
     pub placement: Vec<String>,
     /// Work units computed by workers in the steady-state run.
     pub units: u64,
-    /// Units computed by the trainer itself (none while workers are live).
+    /// Units computed by the trainer itself (none while workers are live), both runs.
     pub units_local: usize,
     /// Units sent again (a worker failed or lacked operands), both runs.
     pub units_resent: usize,
@@ -379,6 +379,7 @@ impl OpsBench {
         let mut rows = Vec::new();
         let mut step = 0;
         for op in ["DiagABT", "DiagATB"] {
+            let start = scheduler.stats();
             let mut runs = Vec::new();
             let mut out = None;
             for _ in 0..2 {
@@ -423,8 +424,8 @@ impl OpsBench {
                 workers: k,
                 placement: workers.placement(),
                 units: steady.1.iter().map(|s| s.units).sum(),
-                units_local: stats.units_local,
-                units_resent: stats.resent,
+                units_local: stats.units_local - start.units_local,
+                units_resent: stats.resent - start.resent,
                 wall_s: steady.0,
                 first_wall_s: first.0,
                 local_s: *local_s,

@@ -483,3 +483,30 @@ impl Workers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_parse_and_shares_split_the_cpus() {
+        assert_eq!(parse_cpu_list("0-3,6,8-9"), Some(vec![0, 1, 2, 3, 6, 8, 9]));
+        assert_eq!(parse_cpu_list("1,1,0"), Some(vec![0, 1]));
+        for bad in ["3-1", "a", "0-", "99999999"] {
+            assert_eq!(parse_cpu_list(bad), None, "{bad}");
+        }
+        let cpus = [0, 1];
+        assert_eq!(cpu_share(0, 1, &cpus), vec![0, 1]);
+        assert_eq!(
+            (cpu_share(0, 2, &cpus), cpu_share(1, 2, &cpus)),
+            (vec![0], vec![1])
+        );
+        // Four workers on two CPUs: two per CPU.
+        let four: Vec<Vec<usize>> = (0..4).map(|i| cpu_share(i, 4, &cpus)).collect();
+        assert_eq!(four, vec![vec![0], vec![0], vec![1], vec![1]]);
+        // Three workers on eight CPUs: disjoint shares covering them all.
+        let eight: Vec<usize> = (0..8).collect();
+        let shares: Vec<usize> = (0..3).flat_map(|i| cpu_share(i, 3, &eight)).collect();
+        assert_eq!(shares, eight);
+    }
+}

@@ -452,3 +452,39 @@ pub async fn run_worker_process<B: ServerBackend>(
     node.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_lines_round_trip_and_bad_ones_are_refused() {
+        let s = MeterSnapshot {
+            units: 5,
+            abt_units: 2,
+            bytes_received: 1 << 40,
+            bytes_sent: 77,
+            key_bytes: 3,
+            operands_inline: 4,
+            operands_cached: 9,
+            abt_compute_s: 0.125,
+            atb_compute_s: 1.5e-3,
+        };
+        assert_eq!(MeterSnapshot::from_fields(&s.to_fields()).unwrap(), s);
+        let line = s.to_fields();
+        for bad in [
+            line.replace("units=5", "units=-1"),
+            line.replace("abt_units=2", "abt_units=6"),
+            line.replace(" key_bytes=3", ""),
+            format!("{line} units=5"),
+            format!("{line} extra=1"),
+            line.replace("abt_compute_s=1.25e-1", "abt_compute_s=NaN"),
+            "x".repeat(MAX_REPORT_LINE + 1),
+        ] {
+            assert!(MeterSnapshot::from_fields(&bad).is_err(), "{bad}");
+        }
+        let later = MeterSnapshot { units: 7, ..s };
+        assert_eq!(later.since(&s).units, 2);
+        assert_eq!(later.since(&s).bytes_sent, 0);
+    }
+}
