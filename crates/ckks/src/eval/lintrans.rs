@@ -12,7 +12,8 @@
 //!   `σ_b(c0)` once divided by P), so a baby step is two polynomials over `Q_l ∪ P`;
 //! * the diagonals, encoded over `Q_l ∪ P`, multiply those raw inner products; each giant step
 //!   needs one ModDown (of its sum's `c1`, which it must decompose) instead of one per baby
-//!   step, and its own key switch stays over `Q_l ∪ P` as well;
+//!   step, and its own key switch (ModUp fused with the inner products) stays over `Q_l ∪ P`
+//!   as well;
 //! * everything is summed over `Q_l ∪ P` and divided by `q_l·P` once per output polynomial
 //!   (ModDown fused with the rescale), so the whole transform carries a single rounding.
 //!
@@ -26,7 +27,7 @@ use crate::crypto::Ciphertext;
 use crate::error::{Error, Result};
 use crate::keys::GaloisKey;
 use crate::keys::switching::{
-    decompose, inner_products, inner_products_into, mod_down, mod_down_and_rescale,
+    decompose, inner_products, key_switch_inner_products, mod_down, mod_down_and_rescale,
 };
 use crate::math::poly::{Form, RnsPoly, for_each_limb, for_each_limb_pair, join};
 use crate::params::context::Context;
@@ -347,8 +348,12 @@ impl Evaluator {
                 (None, x1) => x1,
             };
             if let Some(c1) = c1 {
-                let dec = decompose(ctx, &c1);
-                inner_products_into(ctx, &dec, &key.key, Some(&perm), true, &mut y0, &mut y1);
+                // One key for this decomposition: rotate c1 first and use the fused ModUp and
+                // inner products (the raised digits never reach memory).
+                let rotated = c1.automorphism(ring, key.element, &perm);
+                let (k0, k1) = key_switch_inner_products(ctx, &rotated, &key.key);
+                y0.add_assign(ring, &k0);
+                y1.add_assign(ring, &k1);
             }
             if let Some(x0) = s.x0 {
                 add_into(ctx, &mut out_x0, x0.automorphism(ring, key.element, &perm));
