@@ -11,6 +11,7 @@
 //!
 //! Prints the table of `hetal bench matmul`, or with `--json` the [`MatmulBench`] object.
 
+use hetal_ckks::params::ParameterSpec;
 use hetal_learn::matmul::bench::{
     BenchOptions, MatmulBench, all_algorithms, bench_ckks, bench_sim, cut_levels,
 };
@@ -92,8 +93,13 @@ fn run(a: &Args) -> Result<MatmulBench, String> {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
             let file: PriceFile = serde_json::from_str(&text)
                 .map_err(|e| format!("{path}: not a prices file: {e}"))?;
+            let ring = if a.sim {
+                None
+            } else {
+                Some(1usize << spec_of(a)?.log_n)
+            };
             Some(
-                file.prices(a.opts.threads)
+                file.prices(a.opts.threads, ring)
                     .map_err(|e| format!("{path}: {e}"))?,
             )
         }
@@ -102,11 +108,15 @@ fn run(a: &Args) -> Result<MatmulBench, String> {
     if a.sim {
         return bench_sim(1 << 15, &a.opts, peer).map_err(|e| e.to_string());
     }
-    let mut spec = hetal_ckks::params::preset(&a.preset).map_err(|e| format!("preset: {e}"))?;
-    if let Some(l) = a.levels {
-        spec = cut_levels(spec, l).map_err(|e| e.to_string())?;
+    bench_ckks(&spec_of(a)?, a.allow_insecure, &a.opts, peer).map_err(|e| e.to_string())
+}
+
+fn spec_of(a: &Args) -> Result<ParameterSpec, String> {
+    let spec = hetal_ckks::params::preset(&a.preset).map_err(|e| format!("preset: {e}"))?;
+    match a.levels {
+        Some(l) => cut_levels(spec, l).map_err(|e| e.to_string()),
+        None => Ok(spec),
     }
-    bench_ckks(&spec, a.allow_insecure, &a.opts, peer).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {

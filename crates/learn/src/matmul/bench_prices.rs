@@ -141,6 +141,23 @@ pub struct PeerOpsRecord {
     /// Timed operations by name.
     #[serde(default)]
     pub ops: BTreeMap<String, PeerOp>,
+    /// The parameters the library ran with (some choose their own ring degree).
+    #[serde(default)]
+    pub params_used: Option<PeerParams>,
+}
+
+/// The part of a peer record's `params_used` that decides whether its times compare with ours.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PeerParams {
+    /// Ring degree N the library used.
+    #[serde(default)]
+    pub ring_degree: Option<usize>,
+}
+
+impl PeerOpsRecord {
+    fn ring_degree(&self) -> Option<usize> {
+        self.params_used.as_ref()?.ring_degree
+    }
 }
 
 /// Peer operation standing for each priced operation: Mult = `mul_relin_rescale`, Rot =
@@ -155,8 +172,10 @@ const PEER_OPS: [(&str, &str); 3] = [
 
 impl PeersFile {
     /// Every operation at the fastest median any library measured for it, among the records run
-    /// with `threads` threads (all records when `None`); wall and CPU fastest chosen separately.
-    pub fn fastest(&self, threads: Option<usize>) -> Result<Prices> {
+    /// with `threads` threads and at ring degree `ring_degree` (a library that picks its own
+    /// parameters may run a smaller ring, whose times do not compare; `None`: any record);
+    /// wall and CPU fastest chosen separately.
+    pub fn fastest(&self, threads: Option<usize>, ring_degree: Option<usize>) -> Result<Prices> {
         if self.kind != "hetal-bench-peers" {
             return Err(Error::InvalidInput(format!(
                 "peer prices: `kind` is `{}`, expected `hetal-bench-peers`",
@@ -167,6 +186,7 @@ impl PeersFile {
             .ops
             .iter()
             .filter(|r| threads.is_none() || r.threads_requested.is_none_or(|t| Some(t) == threads))
+            .filter(|r| ring_degree.is_none() || r.ring_degree() == ring_degree)
             .collect();
         let mut wall = [0.0; 3];
         let mut cpu = [None; 3];
@@ -179,12 +199,20 @@ impl PeersFile {
                 .min_by(|x, y| x.0.total_cmp(&y.0))
                 .ok_or_else(|| {
                     Error::InvalidInput(format!(
-                        "peer prices: no library timed `{theirs}`{}",
-                        threads.map_or(String::new(), |t| format!(" with {t} thread(s)"))
+                        "peer prices: no library timed `{theirs}`{}{}",
+                        threads.map_or(String::new(), |t| format!(" with {t} thread(s)")),
+                        ring_degree.map_or(String::new(), |n| format!(" at N = {n}"))
                     ))
                 })?;
             wall[i] = best.0;
-            source.insert((*ours).to_string(), format!("{} {theirs}", best.1.library));
+            let ring = best
+                .1
+                .ring_degree()
+                .map_or(String::new(), |n| format!(" (N = {n})"));
+            source.insert(
+                (*ours).to_string(),
+                format!("{} {theirs}{ring}", best.1.library),
+            );
             cpu[i] = records
                 .iter()
                 .filter_map(|r| positive(r.ops.get(*theirs)?.median_cpu_s))
@@ -219,10 +247,11 @@ pub enum PriceFile {
 }
 
 impl PriceFile {
-    /// The prices to use (peers: the fastest library's per operation, see [`PeersFile::fastest`]).
-    pub fn prices(&self, threads: Option<usize>) -> Result<Prices> {
+    /// The prices to use (peers: the fastest library's per operation among those run with
+    /// `threads` threads at ring degree `ring_degree`, see [`PeersFile::fastest`]).
+    pub fn prices(&self, threads: Option<usize>, ring_degree: Option<usize>) -> Result<Prices> {
         match self {
-            PriceFile::Peers(p) => p.fastest(threads),
+            PriceFile::Peers(p) => p.fastest(threads, ring_degree),
             PriceFile::Flat(p) => {
                 let p = p.check("prices")?;
                 Ok(Prices {
@@ -255,6 +284,9 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
+            params_used: Some(PeerParams {
+                ring_degree: Some(1 << 16),
+            }),
         }
     }
 
@@ -283,7 +315,7 @@ mod tests {
                 record("desilofhe", 2, &[("rotate", op(0.1, 0.1))]),
             ],
         };
-        let p = file.fastest(Some(1)).unwrap();
+        let p = file.fastest(Some(1), Some(1 << 16)).unwrap();
         assert_eq!(
             p.wall,
             OpPrices {
@@ -301,14 +333,22 @@ mod tests {
                 rot: 1.1
             })
         );
-        assert_eq!(p.source["rot"], "desilofhe rotate");
-        assert_eq!(file.fastest(None).unwrap().wall.rot, 0.1);
-        assert!(file.fastest(Some(4)).is_err());
+        assert_eq!(p.source["rot"], "desilofhe rotate (N = 65536)");
+        assert_eq!(file.fastest(None, None).unwrap().wall.rot, 0.1);
+        assert!(file.fastest(Some(4), None).is_err());
+        // A library that ran a smaller ring does not price ours.
+        let mut smaller = file.clone();
+        smaller.ops[1].params_used = Some(PeerParams {
+            ring_degree: Some(1 << 15),
+        });
+        let p = smaller.fastest(Some(1), Some(1 << 16)).unwrap();
+        assert_eq!((p.wall.mult, p.wall.cmult, p.wall.rot), (4.0, 0.4, 9.0));
+        assert_eq!(smaller.fastest(Some(1), None).unwrap().wall.rot, 1.8);
         let other = PeersFile {
             kind: "hetal-bench-ops".into(),
             ops: Vec::new(),
         };
-        assert!(other.fastest(None).is_err());
+        assert!(other.fastest(None, None).is_err());
     }
 
     #[test]
@@ -318,7 +358,7 @@ mod tests {
             cmult: 0.1,
             rot: 0.25,
         });
-        let p = flat.prices(None).unwrap();
+        let p = flat.prices(None, None).unwrap();
         let cost = Cost {
             cmult: 4,
             mult: 2,
@@ -330,7 +370,7 @@ mod tests {
             cmult: 0.1,
             rot: 0.25,
         });
-        assert!(bad.prices(None).is_err());
+        assert!(bad.prices(None, None).is_err());
     }
 
     #[test]
