@@ -40,6 +40,8 @@ pub struct SlotSimulator {
     overflow_bound: i64,
     /// xorshift state for the overflows.
     rng_state: std::cell::Cell<u64>,
+    /// Key switches performed so far (relinearizations, rotations, conjugations).
+    key_switches: std::cell::Cell<usize>,
 }
 
 impl SlotSimulator {
@@ -55,7 +57,19 @@ impl SlotSimulator {
             primes,
             overflow_bound: 0,
             rng_state: std::cell::Cell::new(0x9E37_79B9_7F4A_7C15),
+            key_switches: std::cell::Cell::new(0),
         })
+    }
+
+    /// Key switches the real scheme would have performed so far: one per relinearization
+    /// (a lazily relinearised sum of products counts once), rotation and conjugation. A cost
+    /// figure for circuits, checked against their a priori counts.
+    pub fn key_switches(&self) -> usize {
+        self.key_switches.get()
+    }
+
+    fn count_key_switches(&self, k: usize) {
+        self.key_switches.set(self.key_switches.get() + k);
     }
 
     /// Makes [`SlotBackend::mod_raise`] add overflows uniform in `[-bound, bound]`.
@@ -264,10 +278,61 @@ impl SlotBackend for SlotSimulator {
                 a.level, b.level
             )));
         }
+        self.count_key_switches(1);
         Ok(SimCt {
             values: a.values.iter().zip(&b.values).map(|(x, y)| x * y).collect(),
             level: a.level,
             scale: a.scale * b.scale,
+        })
+    }
+
+    fn sum_of_products_rescale(
+        &self,
+        pairs: &[(&SimCt, &SimCt)],
+        addend: Option<&SimCt>,
+    ) -> Result<SimCt> {
+        let Some(&(first, _)) = pairs.first() else {
+            return Err(Error::InvalidInput(
+                "a sum of products needs a product".into(),
+            ));
+        };
+        let (level, scale) = (first.level, first.scale * pairs[0].1.scale);
+        let mut values = vec![Complex64::new(0.0, 0.0); self.slots];
+        for &(a, b) in pairs {
+            if a.level != level || b.level != level {
+                return Err(Error::Level(format!(
+                    "sum of products at level {level} with operands at levels {} and {}",
+                    a.level, b.level
+                )));
+            }
+            let s = a.scale * b.scale;
+            if (s - scale).abs() > SCALE_TOLERANCE * s.max(scale) {
+                return Err(Error::ScaleMismatch {
+                    left: scale,
+                    right: s,
+                });
+            }
+            for (v, (x, y)) in values.iter_mut().zip(a.values.iter().zip(&b.values)) {
+                *v += x * y;
+            }
+        }
+        if let Some(c) = addend {
+            if c.level != level || (c.scale - scale).abs() > SCALE_TOLERANCE * c.scale.max(scale) {
+                return Err(Error::ScaleMismatch {
+                    left: scale,
+                    right: c.scale,
+                });
+            }
+            for (v, x) in values.iter_mut().zip(&c.values) {
+                *v += x;
+            }
+        }
+        // One relinearization for the whole sum.
+        self.count_key_switches(1);
+        self.rescale(&SimCt {
+            values,
+            level,
+            scale,
         })
     }
 
@@ -294,6 +359,7 @@ impl SlotBackend for SlotSimulator {
     }
 
     fn rotate(&self, ct: &SimCt, step: i64) -> Result<SimCt> {
+        self.count_key_switches(1);
         let mut out = ct.clone();
         out.values = self.rotated(&ct.values, step);
         Ok(out)
@@ -304,6 +370,7 @@ impl SlotBackend for SlotSimulator {
     }
 
     fn conjugate(&self, ct: &SimCt) -> Result<SimCt> {
+        self.count_key_switches(1);
         let mut out = ct.clone();
         for x in out.values.iter_mut() {
             *x = x.conj();

@@ -32,8 +32,9 @@ impl BootstrapParams {
     /// of size ~n^-1/2) but not for a message concentrated on one coefficient (a constant
     /// vector): such inputs lose bits unless `arcsine_degree` is set to 3 (2 more levels).
     /// The cosine is even in `x − 1/4` and uses the baby powers `T_2, T_4, T_6` and the giants
-    /// `T_8, T_16, T_32`: depth 6 in 13 ciphertext products (EvalMod is 8 levels in all, as in
-    /// the `boot-n16` level budget).
+    /// `T_8, T_16, T_32`: depth 6 in 13 ciphertext products and 10 key switches (the remainder
+    /// chains are relinearised lazily); EvalMod is 8 levels in all, as in the `boot-n16` level
+    /// budget.
     pub fn sparse_secret_default(log_slots: u32) -> Self {
         // Message ratio q_0/(Δk): EvalMod's noise is amplified by it, the sine's cubic error
         // (2π m)²/6 shrinks with its square. Full slots have tiny coefficients (|c| ~ n^-1/2),

@@ -342,6 +342,12 @@ mod tests {
         let (d_gen, n_gen) = chebyshev_cost(general.coeffs(), Some(3)).unwrap();
         assert_eq!(d_even, d_gen);
         assert!(n_even + 3 <= n_gen, "{n_even} vs {n_gen} products");
+        // The remainder chains are relinearised lazily: 10 key switches for 13 products.
+        use crate::circuits::polynomial::eval::chebyshev_key_switches;
+        assert_eq!(
+            (n_even, chebyshev_key_switches(c, Some(3)).unwrap()),
+            (13, 10)
+        );
         // Same function: x − round(x) near the integers.
         for i in -15..=15 {
             let x = f64::from(i) + 0.001;

@@ -6,7 +6,10 @@
 //! by [`SplitTree`]; every leaf is a sum of constants times baby powers, computed with integer
 //! constants scaled so that all terms share one scale before the single rescale, and every node
 //! multiplies its quotient, pre-scaled to `target · q / scale(T_{2^k})`, by the giant power. The
-//! result therefore has exactly the requested scale: no scale mismatch, no wasted level.
+//! result therefore has exactly the requested scale: no scale mismatch, no wasted level. A node's
+//! remainder is only ever added, so each chain of remainders is relinearised lazily: its
+//! products' degree-2 tensors and its leaf are summed and key-switched once
+//! ([`chebyshev_key_switches`]; 10 key switches for EvalMod's 13 products).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -269,6 +272,41 @@ pub fn chebyshev_cost(coeffs: &[f64], log_baby: Option<u32>) -> Result<(usize, u
     Ok(tree_cost(&SplitTree::new(coeffs, log_baby)?))
 }
 
+/// Key switches (relinearizations) of [`evaluate_chebyshev`]: one per computed power and one
+/// per remainder chain (a node's remainders are summed with it lazily and relinearised once,
+/// so only the root and the nodes that are some node's quotient start a chain).
+pub fn chebyshev_key_switches(coeffs: &[f64], log_baby: Option<u32>) -> Result<usize> {
+    fn chains(tree: &SplitTree, starts: bool) -> usize {
+        match tree {
+            SplitTree::Leaf(_) => 0,
+            SplitTree::Node {
+                quotient,
+                remainder,
+                ..
+            } => usize::from(starts) + chains(quotient, true) + chains(remainder, false),
+        }
+    }
+    let log_baby = match log_baby {
+        Some(l) => l,
+        None => best_log_baby(coeffs)?,
+    };
+    let tree = SplitTree::new(coeffs, log_baby)?;
+    let (_, products) = tree_cost(&tree);
+    let nodes = count_nodes(&tree);
+    Ok(products - nodes + chains(&tree, true))
+}
+
+fn count_nodes(tree: &SplitTree) -> usize {
+    match tree {
+        SplitTree::Leaf(_) => 0,
+        SplitTree::Node {
+            quotient,
+            remainder,
+            ..
+        } => 1 + count_nodes(quotient) + count_nodes(remainder),
+    }
+}
+
 /// The baby-step size with the smallest depth, then the fewest ciphertext products: small
 /// leaves keep the depth at `⌈log2(d+1)⌉` (each leaf's constant multiplication then fits in
 /// the level a larger baby power would have used).
@@ -378,6 +416,23 @@ mod tests {
                     assert!((y.re - p.eval(x.re)).abs() < 1e-9, "degree {degree}");
                 }
             }
+        }
+        // lazily relinearised remainder chains: fewer key switches than products, as counted
+        for degree in [15usize, 31, 60] {
+            let p = ChebyshevSeries::interpolate(f, -1.0, 1.0, degree).unwrap();
+            let top = sim.max_level();
+            let xs = [Complex64::new(0.3, 0.0)];
+            let ct = sim.encrypt(&xs, top, sim.prime(top)).unwrap();
+            let before = sim.key_switches();
+            evaluate_chebyshev(&sim, &ct, p.coeffs(), 2f64.powi(44), Some(3)).unwrap();
+            let counted = chebyshev_key_switches(p.coeffs(), Some(3)).unwrap();
+            assert_eq!(sim.key_switches() - before, counted, "degree {degree}");
+            let (_, products) = chebyshev_cost(p.coeffs(), Some(3)).unwrap();
+            // a single node (degree 15) saves nothing; longer chains do
+            assert!(
+                counted < products || degree < 16,
+                "degree {degree}: {counted} vs {products}"
+            );
         }
         // depth-optimal for the default choice: ⌈log2(d + 1)⌉
         for d in [3usize, 7, 15, 30, 31, 60, 63] {
