@@ -153,9 +153,10 @@ pub fn run(args: &BenchMatmulArgs) -> anyhow::Result<()> {
                     path.display()
                 )
             })?;
-            let ring = spec.as_ref().map(|s| 1usize << s.log_n);
+            // The simulator's 2^15 slots are those of N = 2^16.
+            let ring = spec.as_ref().map_or(1 << 16, |s| 1usize << s.log_n);
             Some(
-                file.prices(args.threads, ring)
+                file.prices(args.threads, Some(ring))
                     .with_context(|| path.display().to_string())?,
             )
         }

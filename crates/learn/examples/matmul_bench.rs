@@ -93,13 +93,14 @@ fn run(a: &Args) -> Result<MatmulBench, String> {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
             let file: PriceFile = serde_json::from_str(&text)
                 .map_err(|e| format!("{path}: not a prices file: {e}"))?;
+            // The simulator's 2^15 slots are those of N = 2^16.
             let ring = if a.sim {
-                None
+                1 << 16
             } else {
-                Some(1usize << spec_of(a)?.log_n)
+                1usize << spec_of(a)?.log_n
             };
             Some(
-                file.prices(a.opts.threads, ring)
+                file.prices(a.opts.threads, Some(ring))
                     .map_err(|e| format!("{path}: {e}"))?,
             )
         }
