@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench -p hetal-ckks --bench ops                      # insecure-test-n12 only
 //! HETAL_BENCH_FULL=1 cargo bench -p hetal-ckks --bench ops   # plus ops-n16 (N=2^16, 25 limbs)
+//! HETAL_BENCH_PRESETS=demo-n15 cargo bench -p hetal-ckks --bench ops   # plus named presets
 //! ```
 //!
 //! The N=2^16 group is opt-in because one key-switching key there takes seconds to generate and
@@ -145,6 +146,12 @@ fn ops<M: Measurement + 'static>(c: &mut Criterion<M>) {
     bench_preset(c, "insecure-test-n12");
     if std::env::var("HETAL_BENCH_FULL").is_ok_and(|v| v == "1") {
         bench_preset(c, presets::OPS_N16);
+    }
+    // Further presets by name, comma separated (e.g. `demo-n15`: half the memory of ops-n16).
+    if let Ok(names) = std::env::var("HETAL_BENCH_PRESETS") {
+        for name in names.split(',').filter(|s| !s.is_empty()) {
+            bench_preset(c, name);
+        }
     }
 }
 

@@ -10,6 +10,11 @@
 //! inverse NTTs on `p`, and two forward NTTs per q-limb of the rounding corrections; each
 //! q-limb's three transforms and its products with the key are fused in one pass that writes
 //! both output limbs once (no intermediate `v·b` over `Q_l`, no basis conversion).
+//!
+//! The encryptor keeps the key's q-limbs already multiplied by `p^{-1}` and in Shoup form
+//! ([`DividedKey`], built once): each output coefficient then costs one Shoup product with the
+//! key and one with `p^{-1}` (inside the correction, before its NTT) instead of a Barrett
+//! product, a subtraction and a Shoup product after it.
 
 use crate::math::modulus::Modulus;
 use crate::math::ntt::NttTable;
@@ -26,12 +31,33 @@ pub(crate) struct SpecialPrimeDivision {
     per_q: Vec<(u64, u64, u64)>,
 }
 
-/// The key's residues modulo the special prime (NTT form), for one encryption.
-pub(crate) struct SpecialKeyLimbs<'a> {
-    /// `b mod p`.
-    pub b: &'a [u64],
-    /// `a mod p`.
-    pub a: &'a [u64],
+/// A public key prepared for encryption with [`SpecialPrimeDivision`]: its q-limbs multiplied
+/// by `p^{-1} mod q_i` with their Shoup constants, and its residues modulo `p` (NTT form).
+/// Twice the memory of the key's q-limbs (four words per coefficient and limb instead of two).
+#[derive(Clone)]
+pub(crate) struct DividedKey {
+    /// Per q-limb and coefficient: `(b·p^{-1}, Shoup)` then `(a·p^{-1}, Shoup)`, limb-major.
+    b: Vec<(u64, u64)>,
+    a: Vec<(u64, u64)>,
+    /// `b mod p` and `a mod p`.
+    b_p: Vec<u64>,
+    a_p: Vec<u64>,
+    n: usize,
+}
+
+impl std::fmt::Debug for DividedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DividedKey")
+            .field("q_limbs", &(self.b.len() / self.n.max(1)))
+            .finish_non_exhaustive()
+    }
+}
+
+impl DividedKey {
+    /// Number of q-limbs covered.
+    pub fn num_q(&self) -> usize {
+        self.b.len() / self.n.max(1)
+    }
 }
 
 /// Errors of the two components, in coefficient form.
@@ -61,20 +87,51 @@ impl SpecialPrimeDivision {
         Some(Self { half, per_q })
     }
 
-    /// `(round((v·b + e0)/p) + m, round((v·a + e1)/p))` over the plaintext's q-limbs, where the
-    /// key halves `b_q`, `a_q` cover at least those q-limbs and `key_p` holds them modulo `p`.
-    /// `m` (NTT form, q-limbs only) sets the level.
-    pub fn encrypt(
+    /// Prepares the key `(b, a)` (NTT form; q-limbs `b_q`, `a_q`, residues modulo `p` in
+    /// `b_p`, `a_p`) for [`Self::encrypt`].
+    pub fn divided_key(
         &self,
         ring: &RnsRing,
         (b_q, a_q): (&RnsPoly, &RnsPoly),
-        key_p: SpecialKeyLimbs<'_>,
+        (b_p, a_p): (&[u64], &[u64]),
+    ) -> DividedKey {
+        let n = ring.n();
+        let nq = b_q.num_q().min(a_q.num_q()).min(self.per_q.len());
+        let divide = |key: &RnsPoly| -> Vec<(u64, u64)> {
+            (0..nq)
+                .flat_map(|i| {
+                    let q = ring.q_tables()[i].modulus();
+                    let (w, ws, _) = self.per_q[i];
+                    key.limb(i).iter().map(move |&k| {
+                        let x = q.mul_shoup(k, w, ws);
+                        (x, q.shoup(x))
+                    })
+                })
+                .collect()
+        };
+        DividedKey {
+            b: divide(b_q),
+            a: divide(a_q),
+            b_p: b_p.to_vec(),
+            a_p: a_p.to_vec(),
+            n,
+        }
+    }
+
+    /// `(round((v·b + e0)/p) + m, round((v·a + e1)/p))` over the plaintext's q-limbs, for the
+    /// key prepared by [`Self::divided_key`] (covering at least those q-limbs). `m` (NTT form,
+    /// q-limbs only) sets the level.
+    pub fn encrypt(
+        &self,
+        ring: &RnsRing,
+        key: &DividedKey,
         noise: FreshNoise<'_>,
         m: &RnsPoly,
     ) -> (RnsPoly, RnsPoly) {
         let n = ring.n();
         let nq = m.num_q();
         debug_assert_eq!(m.form(), Form::Ntt);
+        debug_assert!(nq <= key.num_q());
         let p_table = &ring.p_tables()[0];
         // The residues mod p: r_k = [v·key_k + e_k + floor(p/2)]_p in coefficient form.
         let mut v_p = pool::take_for_overwrite(n);
@@ -83,8 +140,8 @@ impl SpecialPrimeDivision {
         let corrected = |key: &[u64], e: &[i64]| self.residue_mod_p(p_table, &v_p, key, e);
         let (r0, r1) = join(
             n,
-            || corrected(key_p.b, noise.e0),
-            || corrected(key_p.a, noise.e1),
+            || corrected(&key.b_p, noise.e0),
+            || corrected(&key.a_p, noise.e1),
         );
         pool::give(v_p);
         let mut c0 = RnsPoly::for_overwrite(n, nq, 0, Form::Ntt);
@@ -95,10 +152,11 @@ impl SpecialPrimeDivision {
                 table: &q_tables[i],
                 constants: self.per_q[i],
             };
+            let range = i * n..(i + 1) * n;
             limb.divide(
                 noise.v,
-                (&r0, noise.e0, b_q.limb(i), o0),
-                (&r1, noise.e1, a_q.limb(i), o1),
+                (&r0, noise.e0, &key.b[range.clone()], o0),
+                (&r1, noise.e1, &key.a[range], o1),
                 m.limb(i),
             );
         });
@@ -122,6 +180,10 @@ impl SpecialPrimeDivision {
     }
 }
 
+/// One component's inputs and output limb in [`QLimb::divide`]: the residue `r_k` mod `p`
+/// (coefficient form), the error `e_k`, the prepared key limb (value, Shoup), the output.
+type Component<'a> = (&'a [u64], &'a [i64], &'a [(u64, u64)], &'a mut [u64]);
+
 /// One q-limb of the division: its NTT table and `(p^{-1}, Shoup, floor(p/2) mod q_i)`.
 struct QLimb<'a> {
     table: &'a NttTable,
@@ -129,44 +191,44 @@ struct QLimb<'a> {
 }
 
 impl QLimb<'_> {
-    /// Writes `(v·key_k - t_k)·p^{-1}` (plus `m` for the first component) into `out_k`, where
-    /// `t_k = r_k - floor(p/2) - e_k` is the rounding correction: `v·key_k + e_k - t_k` is the
-    /// multiple of `p` nearest to `v·key_k + e_k`.
+    /// Writes `v·key_k·p^{-1} - t_k·p^{-1}` (plus `m` for the first component) into `out_k`,
+    /// where `t_k = r_k - floor(p/2) - e_k` is the rounding correction (`v·key_k + e_k - t_k`
+    /// is the multiple of `p` nearest to `v·key_k + e_k`) and `key_k` comes already multiplied
+    /// by `p^{-1}`, with its Shoup constants.
     fn divide(
         &self,
         v: &[i64],
-        (r0, e0, b, out0): (&[u64], &[i64], &[u64], &mut [u64]),
-        (r1, e1, a, out1): (&[u64], &[i64], &[u64], &mut [u64]),
+        (r0, e0, b, out0): Component<'_>,
+        (r1, e1, a, out1): Component<'_>,
         m: &[u64],
     ) {
         let q = self.table.modulus();
-        let (w, ws, h) = self.constants;
         let mut v_q = pool::take_for_overwrite(v.len());
         signed_into(q, v, &mut v_q);
         self.table.forward(&mut v_q);
-        // t_k goes straight into out_k, is transformed there, then combined in place.
-        self.correction_into(r0, e0, h, out0);
-        self.correction_into(r1, e1, h, out1);
-        for ((((o0, o1), &x), &kb), (&ka, &mm)) in out0
+        // -t_k·p^{-1} goes straight into out_k, is transformed there, then combined in place.
+        self.correction_into(r0, e0, out0);
+        self.correction_into(r1, e1, out1);
+        for ((((o0, o1), &x), &(kb, kbs)), (&(ka, kas), &mm)) in out0
             .iter_mut()
             .zip(out1.iter_mut())
             .zip(&v_q)
             .zip(b)
             .zip(a.iter().zip(m))
         {
-            let d0 = q.sub(q.mul_reduced(x, kb), *o0);
-            let d1 = q.sub(q.mul_reduced(x, ka), *o1);
-            *o0 = q.add(q.mul_shoup(d0, w, ws), mm);
-            *o1 = q.mul_shoup(d1, w, ws);
+            *o0 = q.add(q.add(q.mul_shoup(x, kb, kbs), *o0), mm);
+            *o1 = q.add(q.mul_shoup(x, ka, kas), *o1);
         }
         pool::give(v_q);
     }
 
-    /// `out = NTT(r - h - e mod q)`.
-    fn correction_into(&self, r: &[u64], e: &[i64], h: u64, out: &mut [u64]) {
+    /// `out = NTT(-(r - h - e)·p^{-1} mod q)`.
+    fn correction_into(&self, r: &[u64], e: &[i64], out: &mut [u64]) {
         let q = self.table.modulus();
+        let (w, ws, h) = self.constants;
         for ((o, &x), &c) in out.iter_mut().zip(r).zip(e) {
-            *o = q.sub(q.sub(q.reduce(x), h), q.from_small_i64(c));
+            let minus_t = q.sub(q.add(h, q.from_small_i64(c)), q.reduce(x));
+            *o = q.mul_shoup(minus_t, w, ws);
         }
         self.table.forward(out);
     }
@@ -233,10 +295,10 @@ mod tests {
             let key_p = uniform(&mut rng, 0, 2);
             let m = uniform(&mut rng, levels, 0);
             let division = SpecialPrimeDivision::new(&ring).unwrap();
+            let key = division.divided_key(&ring, (&b, &a), (key_p.limb(0), key_p.limb(1)));
             let (c0, c1) = division.encrypt(
                 &ring,
-                (&b, &a),
-                SpecialKeyLimbs { b: key_p.limb(0), a: key_p.limb(1) },
+                &key,
                 FreshNoise { v: &v, e0: &e0, e1: &e1 },
                 &m,
             );
