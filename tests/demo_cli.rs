@@ -39,7 +39,7 @@ fn percent_after(text: &str, label: &str) -> f64 {
 
 /// Checks the output and the report of a finished `--quick` run.
 fn check_quick_run(stdout: &str, out_dir: &std::path::Path, backend: &str) {
-    assert!(stdout.contains("insecure-boot-n12"), "{stdout}");
+    assert!(stdout.contains("insecure-boot-n13"), "{stdout}");
     assert!(stdout.contains("INSECURE"), "{stdout}");
     for party in ["client:", "trainer:", "evaluator:"] {
         assert!(stdout.contains(party), "no narration by {party}\n{stdout}");
@@ -65,7 +65,7 @@ fn check_quick_run(stdout: &str, out_dir: &std::path::Path, backend: &str) {
     let report = TrainingReport::from_json(&text).expect("report.json parses");
     assert_eq!(report.command, "demo");
     assert_eq!(report.config.backend, backend);
-    assert_eq!(report.preset.name, "insecure-boot-n12");
+    assert_eq!(report.preset.name, "insecure-boot-n13");
     assert!(!report.preset.secure);
     // The printed accuracies are the report's, to the printed precision.
     assert!((100.0 * report.accuracy.encrypted - encrypted).abs() < 0.006);
@@ -127,7 +127,7 @@ fn quick_demo_on_the_simulator_runs_every_party_and_writes_the_report() {
 }
 
 #[test]
-#[ignore = "real CKKS bootstrapping at N = 2^12: minutes on two loaded cores; run with --ignored (release)"]
+#[ignore = "real CKKS bootstrapping at N = 2^13: minutes on two loaded cores; run with --ignored (release)"]
 fn quick_demo_with_ckks_matches_the_plaintext_model() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
