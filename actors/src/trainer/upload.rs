@@ -235,6 +235,28 @@ fn validation_entries(
         .collect()
 }
 
+/// Refuses, before any batch travels, a manifest with a batch larger than the memory budget of
+/// the trainer's dataset (it could never be streamed in).
+fn fits_budget(
+    manifest: &UploadManifest,
+    dataset: Option<&DatasetConfig>,
+) -> std::result::Result<(), UploadError> {
+    let Some(dataset) = dataset else {
+        return Ok(());
+    };
+    match manifest
+        .batches
+        .iter()
+        .position(|e| e.bytes > dataset.memory_budget)
+    {
+        Some(i) => Err(UploadError::Manifest(format!(
+            "batch {i} ({} bytes) does not fit the trainer's {}-byte memory budget",
+            manifest.batches[i].bytes, dataset.memory_budget
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// An upload in progress.
 #[derive(Debug)]
 struct Receiving {
@@ -472,8 +494,8 @@ impl<B: ServerBackend> Respond<UploadManifest> for Trainer<B> {
                 Response::Ready(Err(UploadError::Busy(job).into()))
             };
         }
-        let answer = self
-            .batch_files()
+        let answer = fits_budget(&msg, self.dataset.as_ref())
+            .and_then(|()| self.batch_files())
             .and_then(|files| self.upload.manifest(msg, files));
         match answer {
             Ok(have) => {
@@ -814,6 +836,14 @@ mod tests {
         ));
         let have = state.manifest(manifest.clone(), None).unwrap();
         assert!(have.held.is_empty() && !have.started);
+        // A trainer whose memory budget a batch exceeds refuses the manifest, naming the batch.
+        let tight = DatasetConfig {
+            dir: std::env::temp_dir(),
+            memory_budget: manifest.batches[0].bytes - 1,
+        };
+        let e = fits_budget(&manifest, Some(&tight)).unwrap_err();
+        assert!(e.to_string().contains("batch 0"), "{e}");
+        fits_budget(&manifest, None).unwrap();
         // Batch 1's content sent as batch 0: the digest names batch 0.
         let e = state.batch(batch_msg(job, 0, &wires[1])).unwrap_err();
         assert!(matches!(e, UploadError::Digest { index: 0, .. }), "{e}");
