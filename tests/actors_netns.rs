@@ -12,12 +12,13 @@
 //! CI machines. The children's output is drained as it comes, so a chatty party (`RUST_LOG`
 //! inherited from the environment) can never block on a full pipe.
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::thread::JoinHandle;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::process::Party;
 
 fn ip(args: &[&str]) -> Result<String, String> {
     let out = Command::new("ip")
@@ -137,106 +138,16 @@ fn config(name: &str, role: &str, ns: usize, port: u16, data: &Path) -> String {
     text
 }
 
-/// One `hetal node` process whose output lines are collected by two reader threads.
-struct Party {
-    name: &'static str,
-    child: Child,
-    lines: Receiver<String>,
-    readers: Vec<JoinHandle<()>>,
-    output: String,
-}
-
-fn forward(pipe: impl Read + Send + 'static, to: Sender<String>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { return };
-            if to.send(line).is_err() {
-                return;
-            }
-        }
-    })
-}
-
-impl Party {
-    fn spawn(name: &'static str, namespace: &str, config: &Path) -> Party {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", namespace])
-            .arg(env!("CARGO_BIN_EXE_hetal"))
-            .args(["node", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = channel();
-        let readers = vec![
-            forward(child.stdout.take().unwrap(), tx.clone()),
-            forward(child.stderr.take().unwrap(), tx),
-        ];
-        Party {
-            name,
-            child,
-            lines,
-            readers,
-            output: String::new(),
-        }
-    }
-
-    /// Collects output until a line contains `needle`; `Err` with the reason if the party exits
-    /// or `deadline` passes first.
-    fn wait_for(&mut self, needle: &str, deadline: Instant) -> Result<(), String> {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    self.output += &line;
-                    self.output.push('\n');
-                    if found {
-                        return Ok(());
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    return Err(format!("{} did not print {needle:?} in time", self.name));
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(format!("{} exited before printing {needle:?}", self.name));
-                }
-            }
-        }
-    }
-
-    /// Waits for the process to exit (killing it at `deadline`) and returns whether it
-    /// succeeded and everything it printed.
-    fn finish(mut self, deadline: Instant) -> (bool, String) {
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                _ => break None,
-            }
-        };
-        if status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            self.output += "(killed at the deadline)\n";
-        }
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        self.output.extend(self.lines.try_iter().map(|l| l + "\n"));
-        let ok = status.is_some_and(|s| s.success());
-        (ok, std::mem::take(&mut self.output))
-    }
-}
-
-impl Drop for Party {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// One `hetal node` process in `namespace`, its stdout and stderr both collected.
+fn spawn_in(name: &str, namespace: &str, config: &Path) -> Party {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", namespace])
+        .arg(env!("CARGO_BIN_EXE_hetal"))
+        .args(["node", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped());
+    Party::spawn(name, command)
 }
 
 #[test]
@@ -259,7 +170,7 @@ fn training_runs_across_network_namespaces() {
         let (name, role, n, port) = NODES[index];
         let path = dir.path().join(format!("{name}.toml"));
         std::fs::write(&path, config(name, role, n, port, &data)).unwrap();
-        Party::spawn(name, &ns.names[n], &path)
+        spawn_in(name, &ns.names[n], &path)
     };
     // Parties in start order: trainer, workers, client. A failed readiness step still collects
     // every output (the children are killed at their deadline) before the test fails.
@@ -285,7 +196,7 @@ fn training_runs_across_network_namespaces() {
         .into_iter()
         .rev()
         .map(|p| {
-            let name = p.name;
+            let name = p.name.clone();
             let (ok, text) = p.finish(deadline);
             println!("--- {name} ---\n{text}");
             (name, ok, text)
