@@ -20,27 +20,6 @@ use hetal_actors::messages::TrainingSetup;
 use hetal_actors::store::checkpoint::CheckpointConfig;
 use hetal_learn::eval::SimCt;
 
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "hetal-actors-ckpt-{name}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn checkpoints_in(dir: &Path, keep: usize) -> CheckpointConfig {
     CheckpointConfig {
         keep,
@@ -127,7 +106,7 @@ fn file_after(dir: &Path, steps: u64) -> PathBuf {
 async fn a_resumed_run_ends_with_the_weights_of_the_uninterrupted_run() {
     let data = digits(96, 48);
     let setup = setup(&data, 2, 3);
-    let full_dir = TempDir::new("full");
+    let full_dir = TempDir::new("ckpt-full");
     let full = run(&data, setup, checkpoints_in(&full_dir.0, 100))
         .await
         .unwrap();
@@ -141,7 +120,7 @@ async fn a_resumed_run_ends_with_the_weights_of_the_uninterrupted_run() {
 
     // A crash after step k (mid-epoch, or after the last verdict): only files up to k remain.
     for k in [1u64, 2, full.steps as u64] {
-        let dir = TempDir::new("resume");
+        let dir = TempDir::new("ckpt-resume");
         for s in 1..=k {
             std::fs::copy(file_after(&full_dir.0, s), file_after(&dir.0, s)).unwrap();
         }
@@ -174,7 +153,7 @@ async fn a_run_the_client_stopped_resumes_straight_to_its_final_model() {
     use hetal_learn::train::Decision;
     let data = digits(64, 32);
     let setup = setup(&data, 3, 3);
-    let dir = TempDir::new("stopped");
+    let dir = TempDir::new("ckpt-stopped");
     let stopped = run_with_budget(&data, setup, checkpoints_in(&dir.0, 2), Some(1))
         .await
         .unwrap();
@@ -198,7 +177,7 @@ async fn a_run_the_client_stopped_resumes_straight_to_its_final_model() {
 async fn a_checkpoint_of_another_configuration_is_refused() {
     let data = digits(64, 32);
     let setup = setup(&data, 1, 3);
-    let dir = TempDir::new("foreign");
+    let dir = TempDir::new("ckpt-foreign");
     run(&data, setup, checkpoints_in(&dir.0, 2)).await.unwrap();
     let mut other = setup;
     other.hyper.learning_rate *= 0.5;
@@ -231,7 +210,7 @@ async fn a_run_resumed_after_a_verdict_continues_the_clients_early_stopping() {
         patience: setup.hyper.patience,
         budget,
     };
-    let full_dir = TempDir::new("review-full");
+    let full_dir = TempDir::new("ckpt-review-full");
     let full_review = full_dir.0.join("client/review.hcrv");
     let full = run_with_review(
         &data,
@@ -264,7 +243,7 @@ async fn a_run_resumed_after_a_verdict_continues_the_clients_early_stopping() {
     // is a trainer that lost the verdict on epoch 1 (its checkpoint is from before it): the
     // client answers the repeated validation with the verdict it recorded.
     for (k, decided) in [(steps_per_epoch + 1, 1), (2 * steps_per_epoch - 1, 2)] {
-        let dir = TempDir::new("review-resume");
+        let dir = TempDir::new("ckpt-review-resume");
         for s in 1..=k {
             std::fs::copy(file_after(&full_dir.0, s), file_after(&dir.0, s)).unwrap();
         }
@@ -301,7 +280,7 @@ async fn a_run_resumed_after_a_verdict_continues_the_clients_early_stopping() {
 
     // Without the client's file the resumed client would start at epoch 0 while the trainer
     // asks about epoch 1: refused, not silently mis-numbered.
-    let dir = TempDir::new("review-missing");
+    let dir = TempDir::new("ckpt-review-missing");
     for s in 1..=steps_per_epoch + 1 {
         std::fs::copy(file_after(&full_dir.0, s), file_after(&dir.0, s)).unwrap();
     }

@@ -10,6 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{ckks_setup, toy_rows};
 use hetal_actors::backend::ckks::{CkksClient, sim_config_for};
 use hetal_actors::backend::rotations::matmul_rotations;
 use hetal_actors::backend::{ClientBackend, KeyScope, MaterialBody, ServerBackend, ServerOptions};
@@ -17,18 +18,14 @@ use hetal_actors::client::StopPolicy;
 use hetal_actors::deploy::{
     Deployment, Layout, Network, PlainData, Taps, encrypt_dataset, upload_from_client,
 };
-use hetal_actors::messages::{BlobSink, LoadKeysBody, TrainingSetup, ValidationForm};
+use hetal_actors::messages::{BlobSink, LoadKeysBody, ValidationForm};
 use hetal_actors::progress::{ProgressEvent, recorder};
 use hetal_actors::tap::Tap;
 use hetal_ckks::params::preset;
 use hetal_ckks::params::presets::INSECURE_BOOT_N12;
 use hetal_learn::eval::{SlotCodec, SlotEvaluator};
-use hetal_learn::pack::UnitShape;
-use hetal_learn::softmax::{ExactSoftmax, RowSoftmax, SoftmaxVariant};
-use hetal_learn::train::{
-    EncryptedTrainer, HyperParams, Preset, TrainingClient, cross_entropy, with_bias,
-};
-use ndarray::Array2;
+use hetal_learn::softmax::{ExactSoftmax, RowSoftmax};
+use hetal_learn::train::{EncryptedTrainer, TrainingClient, cross_entropy, with_bias};
 use num_complex::Complex64;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -36,13 +33,6 @@ use rand_chacha::ChaCha8Rng;
 const SEED: [u8; 32] = [23; 32];
 /// Rows, features, classes.
 const SHAPE: (usize, usize, usize) = (12, 4, 3);
-
-fn data() -> (Array2<f64>, Vec<usize>) {
-    let (n, d, c) = SHAPE;
-    let x = Array2::from_shape_fn((n, d), |(i, j)| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.3);
-    let labels = (0..n).map(|i| (i * 5 / 3) % c).collect();
-    (x, labels)
-}
 
 /// Whether any 32-byte window of `needle` (taken every 16 bytes) occurs in `haystack`.
 fn shares_a_window(haystack: &[u8], needle: &[u8]) -> bool {
@@ -77,22 +67,10 @@ fn measured_bootstrap_error(client: &CkksClient) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bootstrapped_ckks_step_across_workers_and_an_evaluator_matches_the_single_process_run() {
     let (n, d, c) = SHAPE;
-    let (x, labels) = data();
+    let (x, labels) = toy_rows(n, d, c);
     let spec = preset(INSECURE_BOOT_N12).unwrap();
-    let hyper = HyperParams {
-        batch_size: n,
-        max_epochs: 1,
-        shuffle_seed: None,
-        ..Preset::FaceMask.hyper()
-    };
-    let setup = TrainingSetup {
-        hyper,
-        variant: SoftmaxVariant::HetalRs,
-        unit: UnitShape::hetal(n, c, spec.max_slots()).unwrap(),
-        classes: c,
-        dim: d,
-        validation: ValidationForm::Logits,
-    };
+    let setup = ckks_setup(n, c, d, spec.max_slots());
+    let hyper = setup.hyper;
     let start = Instant::now();
     let client =
         Arc::new(CkksClient::generate_bootstrappable(&spec, true, &setup, Some(SEED)).unwrap());

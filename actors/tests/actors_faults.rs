@@ -251,19 +251,7 @@ async fn a_network_drop_between_client_and_trainer_heals_and_the_run_is_unchange
     // the network refused three sends through it.
     let cut = Arc::new(AtomicBool::new(false));
     let cuts = Arc::new(AtomicU64::new(0));
-    let deployment = Deployment::start(Layout {
-        workers: 0,
-        spare_workers: 0,
-        evaluator: false,
-        network: Network::InMemory,
-    })
-    .await
-    .unwrap();
-    let net = deployment.memory_network().unwrap().clone();
-    let (client, trainer) = (
-        deployment.roster.client.clone(),
-        deployment.roster.trainer.clone(),
-    );
+    let (deployment, net, client, trainer) = lone_trainer_in_memory().await;
     let sink: hetal_actors::progress::ProgressSink = {
         let (net, cut, cuts) = (net.clone(), Arc::clone(&cut), Arc::clone(&cuts));
         let (client, trainer) = (client.clone(), trainer.clone());

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -24,27 +23,6 @@ use hetal_actors::roster::TRAINER_ACTOR;
 use hetal_actors::store::dataset::DatasetConfig;
 use hetal_learn::eval::SimCt;
 use hetal_runtime::SendError;
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "hetal-actors-upload-{name}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// 192 training rows in batches of 32: six batches.
 const TRAIN_ROWS: usize = 192;
@@ -105,12 +83,7 @@ async fn a_link_dropped_after_k_of_n_batches_costs_the_n_minus_k_and_the_run_is_
     let setup = setup(&data, 2, 3);
     let reference = run_sim(Network::InMemory, 0, false, &data, setup, None).await;
 
-    let deployment = Deployment::start(in_memory(0)).await.unwrap();
-    let net = deployment.memory_network().unwrap().clone();
-    let (client, trainer) = (
-        deployment.roster.client.clone(),
-        deployment.roster.trainer.clone(),
-    );
+    let (deployment, net, client, trainer) = lone_trainer_in_memory().await;
     // The link is cut once the trainer has acknowledged K batches (the client reports each
     // acknowledged batch), and healed after three sends were refused through it.
     let cut = Arc::new(AtomicBool::new(false));
@@ -192,7 +165,7 @@ async fn a_restarted_trainer_finds_its_batches_and_streams_a_dataset_larger_than
     let data = digits(TRAIN_ROWS, 48);
     let setup = setup(&data, 2, 3);
     let reference = run_sim(Network::InMemory, 0, false, &data, setup, None).await;
-    let dir = TempDir::new("dataset");
+    let dir = TempDir::new("upload-dataset");
 
     // The client's data; the budget has room for two and a half of the six batches.
     let backend = Arc::new(SimClient::new(sim_config()).unwrap());

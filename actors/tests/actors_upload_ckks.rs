@@ -3,36 +3,26 @@
 //! only, and the job trains (two bootstrapped steps, trainer computing locally) to the model of
 //! the uninterrupted upload of the same ciphertexts.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{ckks_setup, lone_trainer_in_memory, toy_rows};
 use hetal_actors::backend::ServerOptions;
 use hetal_actors::backend::ckks::CkksClient;
 use hetal_actors::client::{EncryptedUpload, StopPolicy, UploadReport, upload_resumable};
-use hetal_actors::deploy::{
-    Deployment, Layout, Network, PlainData, RunOutcome, Taps, encrypt_dataset,
-};
-use hetal_actors::messages::{TrainingSetup, ValidationForm};
+use hetal_actors::deploy::{PlainData, RunOutcome, Taps, encrypt_dataset};
+use hetal_actors::messages::TrainingSetup;
 use hetal_actors::progress::{ProgressEvent, ProgressSink};
 use hetal_ckks::params::preset;
 use hetal_ckks::params::presets::INSECURE_BOOT_N12;
-use hetal_learn::pack::UnitShape;
-use hetal_learn::softmax::SoftmaxVariant;
-use hetal_learn::train::{HyperParams, Preset};
-use ndarray::Array2;
 
 const SEED: [u8; 32] = [29; 32];
 /// Rows, features, classes; two batches of 12 rows.
 const SHAPE: (usize, usize, usize) = (24, 4, 3);
 const BATCH: usize = 12;
-
-fn data() -> (Array2<f64>, Vec<usize>) {
-    let (n, d, c) = SHAPE;
-    let x = Array2::from_shape_fn((n, d), |(i, j)| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.3);
-    let labels = (0..n).map(|i| (i * 5 / 3) % c).collect();
-    (x, labels)
-}
 
 /// One run: the client uploads `upload` (the link cut once the trainer acknowledged `cut_after`
 /// batches, and healed after three refused sends) and the trainer trains it alone.
@@ -45,19 +35,7 @@ async fn run(
     labels: &[usize],
     cut_after: Option<usize>,
 ) -> (RunOutcome, UploadReport) {
-    let deployment = Deployment::start(Layout {
-        workers: 0,
-        spare_workers: 0,
-        evaluator: false,
-        network: Network::InMemory,
-    })
-    .await
-    .unwrap();
-    let net = deployment.memory_network().unwrap().clone();
-    let (client_node, trainer_node) = (
-        deployment.roster.client.clone(),
-        deployment.roster.trainer.clone(),
-    );
+    let (deployment, net, client_node, trainer_node) = lone_trainer_in_memory().await;
     let cut = Arc::new(AtomicBool::new(false));
     let sink: ProgressSink = {
         let (net, cut) = (net.clone(), Arc::clone(&cut));
@@ -124,22 +102,9 @@ async fn run(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_ckks_upload_trains_the_model_of_the_uninterrupted_one() {
     let (n, d, c) = SHAPE;
-    let (x, labels) = data();
+    let (x, labels) = toy_rows(n, d, c);
     let spec = preset(INSECURE_BOOT_N12).unwrap();
-    let hyper = HyperParams {
-        batch_size: BATCH,
-        max_epochs: 1,
-        shuffle_seed: None,
-        ..Preset::FaceMask.hyper()
-    };
-    let setup = TrainingSetup {
-        hyper,
-        variant: SoftmaxVariant::HetalRs,
-        unit: UnitShape::hetal(BATCH, c, spec.max_slots()).unwrap(),
-        classes: c,
-        dim: d,
-        validation: ValidationForm::Logits,
-    };
+    let setup = ckks_setup(BATCH, c, d, spec.max_slots());
     let client =
         Arc::new(CkksClient::generate_bootstrappable(&spec, true, &setup, Some(SEED)).unwrap());
     let upload = encrypt_dataset(

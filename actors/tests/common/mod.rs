@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,11 +16,14 @@ use hetal_actors::deploy::{
 use hetal_actors::messages::{TrainingSetup, ValidationForm};
 use hetal_data::FeaturePack;
 use hetal_learn::eval::{SimConfig, SimCt, Simulator};
+use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::SoftmaxVariant;
 use hetal_learn::train::{
     EncryptedTrainer, HyperParams, Preset, SoftmaxRegression, TrainingClient, Verdict,
     run_encrypted_training,
 };
+use hetal_runtime::NodeName;
+use hetal_runtime::transport::MemoryNetwork;
 use ndarray::{Array2, s};
 
 /// Slots of the simulated ciphertexts (small: fast tests).
@@ -211,4 +214,72 @@ pub fn sim_parties(
         )
         .unwrap();
     (backend, parties)
+}
+
+/// The client and a trainer alone (no worker, no evaluator) in memory, the network joining
+/// them (to cut and heal their link) and their names.
+pub async fn lone_trainer_in_memory() -> (Deployment, MemoryNetwork, NodeName, NodeName) {
+    let deployment = Deployment::start(Layout {
+        workers: 0,
+        spare_workers: 0,
+        evaluator: false,
+        network: Network::InMemory,
+    })
+    .await
+    .unwrap();
+    let net = deployment.memory_network().unwrap().clone();
+    let (client, trainer) = (
+        deployment.roster.client.clone(),
+        deployment.roster.trainer.clone(),
+    );
+    (deployment, net, client, trainer)
+}
+
+/// `n` synthetic rows of `d` features in [-0.3, 0.7) and labels over `c` classes.
+pub fn toy_rows(n: usize, d: usize, c: usize) -> (Array2<f64>, Vec<usize>) {
+    let x = Array2::from_shape_fn((n, d), |(i, j)| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.3);
+    let labels = (0..n).map(|i| (i * 5 / 3) % c).collect();
+    (x, labels)
+}
+
+/// One epoch of unshuffled face-mask hyper-parameters in batches of `batch` rows, packed for
+/// `slots` slots, validated by logits: the CKKS tests' job.
+pub fn ckks_setup(batch: usize, classes: usize, dim: usize, slots: usize) -> TrainingSetup {
+    let hyper = HyperParams {
+        batch_size: batch,
+        max_epochs: 1,
+        shuffle_seed: None,
+        ..Preset::FaceMask.hyper()
+    };
+    TrainingSetup {
+        hyper,
+        variant: SoftmaxVariant::HetalRs,
+        unit: UnitShape::hetal(batch, classes, slots).unwrap(),
+        classes,
+        dim,
+        validation: ValidationForm::Logits,
+    }
+}
+
+/// A fresh directory `hetal-actors-{name}-…` under the system's temporary one, removed when
+/// dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Creates the directory (unique per process and call).
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "hetal-actors-{name}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
