@@ -53,6 +53,31 @@ use worker::MeterSnapshot;
 /// How long one unit may take before the scheduler gives up on its worker.
 const UNIT_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// A scheduler over `workers`' pool whose keys carry just the rotations by `steps` (fresh key
+/// set id each time).
+fn rotation_scheduler(
+    server: &Arc<CkksServer>,
+    steps: &BTreeSet<isize>,
+    workers: &Workers,
+) -> Result<Arc<Scheduler<CkksServer>>> {
+    let keys = WorkerKeys::scoped(
+        rand::random(),
+        server,
+        KeyScope::Rotations {
+            steps: steps.clone(),
+            conjugation: false,
+        },
+    )?;
+    Ok(Arc::new(Scheduler::new(
+        workers.trainer_node().clone(),
+        workers.pool(),
+        Arc::clone(server),
+        keys,
+        UNIT_TIMEOUT,
+        None,
+    )))
+}
+
 /// Where the workers run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerMode {
@@ -357,22 +382,7 @@ impl OpsBench {
 
     /// Both multiplications, twice each, on `workers`.
     async fn measure(&self, workers: &Workers, k: usize) -> Result<Vec<ScaleRow>> {
-        let keys = WorkerKeys::scoped(
-            rand::random(),
-            &self.server,
-            KeyScope::Rotations {
-                steps: self.steps.clone(),
-                conjugation: false,
-            },
-        )?;
-        let scheduler = Arc::new(Scheduler::new(
-            workers.trainer_node().clone(),
-            workers.pool(),
-            Arc::clone(&self.server),
-            keys,
-            UNIT_TIMEOUT,
-            None,
-        ));
+        let scheduler = rotation_scheduler(&self.server, &self.steps, workers)?;
         let ev = self.server.evaluator()?;
         let sharding = Sharding::for_workers(k, self.period / 2, self.x.block_cols());
         let codec = self.client.codec()?;
@@ -522,22 +532,7 @@ impl StepBench {
 
     /// Two steps on `workers`.
     async fn measure(&self, workers: &Workers, k: usize) -> Result<ScaleRow> {
-        let keys = WorkerKeys::scoped(
-            rand::random(),
-            &self.server,
-            KeyScope::Rotations {
-                steps: self.worker_steps.clone(),
-                conjugation: false,
-            },
-        )?;
-        let scheduler = Arc::new(Scheduler::new(
-            workers.trainer_node().clone(),
-            workers.pool(),
-            Arc::clone(&self.server),
-            keys,
-            UNIT_TIMEOUT,
-            None,
-        ));
+        let scheduler = rotation_scheduler(&self.server, &self.worker_steps, workers)?;
         let matmul =
             DistributedMatmul::new(Arc::clone(&scheduler), tokio::runtime::Handle::current());
         let ev = self.server.evaluator()?;
