@@ -10,13 +10,13 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{ckks_setup, toy_rows};
+use common::{ckks_setup, toy_plain, toy_rows};
 use hetal_actors::backend::ckks::{CkksClient, sim_config_for};
 use hetal_actors::backend::rotations::matmul_rotations;
 use hetal_actors::backend::{ClientBackend, KeyScope, MaterialBody, ServerBackend, ServerOptions};
 use hetal_actors::client::StopPolicy;
 use hetal_actors::deploy::{
-    Deployment, Layout, Network, PlainData, Taps, encrypt_dataset, upload_from_client,
+    Deployment, Layout, Network, Taps, encrypt_dataset, upload_from_client,
 };
 use hetal_actors::messages::{BlobSink, LoadKeysBody, ValidationForm};
 use hetal_actors::progress::{ProgressEvent, recorder};
@@ -134,16 +134,7 @@ async fn a_bootstrapped_ckks_step_across_workers_and_an_evaluator_matches_the_si
         .wait_for_workers(2, Duration::from_secs(10))
         .await
         .unwrap();
-    let upload = encrypt_dataset(
-        &*client,
-        &setup,
-        PlainData {
-            train_x: x.view(),
-            train_y: &labels,
-            val_x: x.view(),
-        },
-    )
-    .unwrap();
+    let upload = encrypt_dataset(&*client, &setup, toy_plain(&x, &labels)).unwrap();
     upload_from_client(&deployment, &*client, setup, &upload, None)
         .await
         .unwrap();

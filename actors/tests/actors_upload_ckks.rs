@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{ckks_setup, lone_trainer_in_memory, toy_rows};
+use common::{ckks_setup, lone_trainer_in_memory, toy_plain, toy_rows};
 use hetal_actors::backend::ServerOptions;
 use hetal_actors::backend::ckks::CkksClient;
 use hetal_actors::client::{EncryptedUpload, StopPolicy, UploadReport, upload_resumable};
-use hetal_actors::deploy::{PlainData, RunOutcome, Taps, encrypt_dataset};
+use hetal_actors::deploy::{RunOutcome, Taps, encrypt_dataset};
 use hetal_actors::messages::TrainingSetup;
 use hetal_actors::progress::{ProgressEvent, ProgressSink};
 use hetal_ckks::params::preset;
@@ -107,16 +107,7 @@ async fn an_interrupted_ckks_upload_trains_the_model_of_the_uninterrupted_one() 
     let setup = ckks_setup(BATCH, c, d, spec.max_slots());
     let client =
         Arc::new(CkksClient::generate_bootstrappable(&spec, true, &setup, Some(SEED)).unwrap());
-    let upload = encrypt_dataset(
-        &*client,
-        &setup,
-        PlainData {
-            train_x: x.view(),
-            train_y: &labels,
-            val_x: x.view(),
-        },
-    )
-    .unwrap();
+    let upload = encrypt_dataset(&*client, &setup, toy_plain(&x, &labels)).unwrap();
     assert_eq!(upload.train.len(), n / BATCH);
 
     let start = Instant::now();

@@ -242,6 +242,15 @@ pub fn toy_rows(n: usize, d: usize, c: usize) -> (Array2<f64>, Vec<usize>) {
     (x, labels)
 }
 
+/// [`toy_rows`] as the client's plaintext, the training rows doubling as the validation set.
+pub fn toy_plain<'a>(x: &'a Array2<f64>, labels: &'a [usize]) -> PlainData<'a> {
+    PlainData {
+        train_x: x.view(),
+        train_y: labels,
+        val_x: x.view(),
+    }
+}
+
 /// One epoch of unshuffled face-mask hyper-parameters in batches of `batch` rows, packed for
 /// `slots` slots, validated by logits: the CKKS tests' job.
 pub fn ckks_setup(batch: usize, classes: usize, dim: usize, slots: usize) -> TrainingSetup {
