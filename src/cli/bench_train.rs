@@ -92,8 +92,8 @@ pub struct BenchTrainArgs {
     /// Epochs without a better validation loss before stopping.
     #[arg(long)]
     pub patience: Option<usize>,
-    /// Softmax approximation: hetal, hetal-precise, hetal-rs, hetal-fast (the training default) or hetal-shallow.
-    #[arg(long, default_value = "hetal-fast", value_parser = parse_variant)]
+    /// Softmax approximation: hetal, hetal-precise, hetal-rs, hetal-fast or hetal-shallow (the training default).
+    #[arg(long, default_value = "hetal-shallow", value_parser = parse_variant)]
     pub variant: SoftmaxVariant,
     /// Allow an insecure test preset (parameters below 128-bit security).
     #[arg(long)]
