@@ -46,28 +46,8 @@ impl SecretKeyClient {
         seed: Option<[u8; 32]>,
         rotation_steps: &[isize],
     ) -> Result<(Self, EvaluationKeys)> {
-        let rng = |tweak: u8| match seed {
-            Some(mut s) => {
-                s[0] ^= tweak;
-                Prng::from_seed(s)
-            }
-            None => Prng::from_os(),
-        };
-        let mut keygen = KeyGenerator::new(ctx, rng(0));
-        let public = keygen.public_key();
-        let steps = galois_steps(ctx.max_slots(), rotation_steps)?;
-        let eval_keys = keygen.evaluation_keys(&steps, true).map_err(ckks_err)?;
-        let secret = keygen.into_secret_key();
-        let encryptor = Encryptor::new(ctx, &public, rng(1)).map_err(ckks_err)?;
-        Ok((
-            SecretKeyClient {
-                ctx: Arc::clone(ctx),
-                encoder: Encoder::new(ctx),
-                secret,
-                encryptor: Mutex::new(encryptor),
-            },
-            eval_keys,
-        ))
+        let keygen = KeyGenerator::new(ctx, client_rng(seed, 0));
+        Self::from_generator(ctx, keygen, seed, rotation_steps)
     }
 
     /// A client for a secret key read back from the client's keystore
@@ -81,18 +61,23 @@ impl SecretKeyClient {
         seed: Option<[u8; 32]>,
         rotation_steps: &[isize],
     ) -> Result<(Self, EvaluationKeys)> {
-        let rng = |tweak: u8| match seed {
-            Some(mut s) => {
-                s[0] ^= tweak;
-                Prng::from_seed(s)
-            }
-            None => Prng::from_os(),
-        };
-        let mut keygen = KeyGenerator::with_secret_key(ctx, secret, rng(0)).map_err(ckks_err)?;
+        let keygen =
+            KeyGenerator::with_secret_key(ctx, secret, client_rng(seed, 0)).map_err(ckks_err)?;
+        Self::from_generator(ctx, keygen, seed, rotation_steps)
+    }
+
+    /// The public key, the evaluation keys for `rotation_steps` and conjugation, and the client
+    /// around `keygen`'s secret key (its encryptor seeded apart from the key generator).
+    fn from_generator(
+        ctx: &Arc<Context>,
+        mut keygen: KeyGenerator,
+        seed: Option<[u8; 32]>,
+        rotation_steps: &[isize],
+    ) -> Result<(Self, EvaluationKeys)> {
         let public = keygen.public_key();
         let steps = galois_steps(ctx.max_slots(), rotation_steps)?;
         let eval_keys = keygen.evaluation_keys(&steps, true).map_err(ckks_err)?;
-        let client = Self::from_keys(ctx, keygen.into_secret_key(), &public, rng(1))?;
+        let client = Self::from_keys(ctx, keygen.into_secret_key(), &public, client_rng(seed, 1))?;
         Ok((client, eval_keys))
     }
 
@@ -292,5 +277,17 @@ impl CkksSession {
             self.ctx.max_level(),
             self.ctx.default_scale(),
         )
+    }
+}
+
+/// The client's random source number `tweak`: `seed` with its first byte flipped by `tweak`
+/// (so key generation and encryption draw apart), or the OS when `None`.
+fn client_rng(seed: Option<[u8; 32]>, tweak: u8) -> Prng {
+    match seed {
+        Some(mut s) => {
+            s[0] ^= tweak;
+            Prng::from_seed(s)
+        }
+        None => Prng::from_os(),
     }
 }
