@@ -1,8 +1,12 @@
 //! The worker's operand cache: a ciphertext crosses the network once per use. Training data is
 //! kept for the whole job; operands derived from the weights or the residual live for one step.
+//!
+//! A worker may serve several jobs at once (a trainer with several clients): [`WorkerJobs`]
+//! keeps each job's keys and operand cache under the job's session id, so one job's keys are
+//! never applied to another job's units and one job's operands never resolve another's ids.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 struct Entry<C> {
     ct: Arc<C>,
@@ -65,9 +69,117 @@ impl<C> OperandCache<C> {
     }
 }
 
+/// Default number of jobs a worker keeps keys and operands for at once.
+pub const DEFAULT_MAX_JOBS: usize = 4;
+
+/// A unit or key reference named a job this worker holds no keys for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no keys loaded for job {session} on this worker (never loaded, or evicted by newer jobs)")]
+pub struct UnknownJob {
+    /// The job's session id.
+    pub session: u64,
+}
+
+/// One job on a worker: its evaluation keys and its own operand cache.
+pub struct WorkerJob<K, C> {
+    /// The job's evaluation keys (a key-less backend built from them).
+    pub keys: K,
+    /// Operands received for this job only.
+    pub cache: Arc<Mutex<OperandCache<C>>>,
+}
+
+/// A worker's jobs by session id, at most `max_jobs` of them (the oldest loaded is dropped
+/// first; a unit of a dropped job is refused with [`UnknownJob`] and the trainer re-sends it).
+pub struct WorkerJobs<K, C> {
+    jobs: HashMap<u64, WorkerJob<K, C>>,
+    /// Sessions in load order, oldest first.
+    order: VecDeque<u64>,
+    max_jobs: usize,
+    cache_capacity: usize,
+}
+
+impl<K, C> WorkerJobs<K, C> {
+    /// Room for `max_jobs` jobs of `cache_capacity` operands each.
+    pub fn new(max_jobs: usize, cache_capacity: usize) -> Self {
+        Self {
+            jobs: HashMap::new(),
+            order: VecDeque::new(),
+            max_jobs: max_jobs.max(1),
+            cache_capacity,
+        }
+    }
+
+    /// Whether job `session`'s keys are loaded.
+    pub fn contains(&self, session: u64) -> bool {
+        self.jobs.contains_key(&session)
+    }
+
+    /// Loads job `session` with `keys` and an empty cache (a job loaded again starts afresh),
+    /// dropping the oldest job when full.
+    pub fn load(&mut self, session: u64, keys: K) {
+        self.order.retain(|&s| s != session);
+        while self.order.len() >= self.max_jobs {
+            if let Some(old) = self.order.pop_front() {
+                self.jobs.remove(&old);
+            }
+        }
+        self.order.push_back(session);
+        let cache = Arc::new(Mutex::new(OperandCache::new(self.cache_capacity)));
+        self.jobs.insert(session, WorkerJob { keys, cache });
+    }
+
+    /// Job `session`'s keys and cache.
+    pub fn get(&self, session: u64) -> Result<&WorkerJob<K, C>, UnknownJob> {
+        self.jobs.get(&session).ok_or(UnknownJob { session })
+    }
+
+    /// Number of jobs held.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether no job is held.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jobs_keep_their_own_keys_and_operands_and_unknown_jobs_are_named() {
+        let mut jobs: WorkerJobs<&str, &str> = WorkerJobs::new(2, 8);
+        assert_eq!(jobs.get(7).err(), Some(UnknownJob { session: 7 }));
+        jobs.load(1, "keys of job 1");
+        jobs.load(2, "keys of job 2");
+        jobs.get(1)
+            .unwrap()
+            .cache
+            .lock()
+            .unwrap()
+            .insert(5, Arc::new("a1"), false);
+        // The same operand id in job 2 is job 2's own (or missing), never job 1's.
+        assert!(jobs.get(2).unwrap().cache.lock().unwrap().get(5).is_none());
+        jobs.get(2)
+            .unwrap()
+            .cache
+            .lock()
+            .unwrap()
+            .insert(5, Arc::new("b1"), false);
+        assert_eq!(
+            jobs.get(1).unwrap().cache.lock().unwrap().get(5).as_deref(),
+            Some(&"a1")
+        );
+        assert_eq!(jobs.get(2).unwrap().keys, "keys of job 2");
+        // A third job drops the oldest; its units are refused, naming it.
+        jobs.load(3, "keys of job 3");
+        assert_eq!(jobs.len(), 2);
+        let e = jobs.get(1).err().unwrap();
+        assert!(e.to_string().contains("job 1"), "{e}");
+        assert!(jobs.contains(2) && jobs.contains(3));
+    }
 
     #[test]
     fn step_scoped_operands_expire_and_capacity_is_bounded() {
