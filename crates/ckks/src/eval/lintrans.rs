@@ -9,7 +9,9 @@
 //! * the input's `c1` is decomposed once; each baby step is its inner product with the rotation
 //!   key (permuted digits), *not* divided by P, plus the rotated `c0` over `Q_l`;
 //! * the rotated `c0` is folded into the first inner product as `P·σ_b(c0)` (it stands for
-//!   `σ_b(c0)` once divided by P), so a baby step is two polynomials over `Q_l ∪ P`;
+//!   `σ_b(c0)` once divided by P), so a baby step is two polynomials over `Q_l ∪ P`; they are
+//!   computed block by block and multiplied by the diagonals at once, never stored whole
+//!   ([`super::baby_steps`]);
 //! * the diagonals, encoded over `Q_l ∪ P`, multiply those raw inner products; each giant step
 //!   needs one ModDown (of its sum's `c1`, which it must decompose) instead of one per baby
 //!   step, and its own key switch (ModUp fused with the inner products) stays over `Q_l ∪ P`
@@ -20,16 +22,17 @@
 //! Writing `x` for the parts over `Q_l` and `y` for those over `Q_l ∪ P`, every partial result
 //! stands for `x + y/P`; the final division computes `round((P·x + y) / (q_l·P))` exactly.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::Evaluator;
+use super::baby_steps::{BabyStep, baby_step_sums};
 use crate::crypto::Ciphertext;
 use crate::error::{Error, Result};
 use crate::keys::GaloisKey;
 use crate::keys::switching::{
-    decompose, inner_products, key_switch_inner_products, mod_down, mod_down_and_rescale,
+    decompose, key_switch_inner_products, mod_down, mod_down_and_rescale,
 };
-use crate::math::poly::{Form, RnsPoly, for_each_limb, for_each_limb_pair, join};
+use crate::math::poly::{Form, RnsPoly, for_each_limb, join};
 use crate::params::context::Context;
 
 /// One giant step of a pre-encoded transform: its rotation and its diagonals, each with the
@@ -55,11 +58,6 @@ struct GroupSums {
 /// Products per 128-bit accumulator before a reduction (residues below 2^62: each product is
 /// below 2^124, so 15 of them and a reduced residue stay below 2^128).
 const LAZY_TERMS: usize = 15;
-
-/// Baby-step rotations held at once. Each is two polynomials over `Q_l ∪ P` (34 MiB at the top
-/// of `boot-n16`), so all 15 baby steps of a 63-diagonal level would hold 0.5 GiB; they are
-/// computed and folded into the giant-step sums 8 at a time instead (2 passes over the sums).
-const BABY_CHUNK: usize = 8;
 
 /// `Σ_k a_k ⊙ d_k` limb by limb (NTT form) with 128-bit lazy accumulation (one reduction per
 /// output residue for up to [`LAZY_TERMS`] terms), added to `acc` (or into a new polynomial
@@ -87,62 +85,6 @@ fn dot_into(ctx: &Context, acc: &mut Option<RnsPoly>, terms: &[(&RnsPoly, &RnsPo
                     acc += a[c] as u128 * d[c] as u128;
                 }
                 *o = m.reduce_u128(acc);
-            }
-        }
-    });
-}
-
-/// A baby-step rotation of the input as two polynomials over `Q_l ∪ P` standing for `/P`: the
-/// raw inner products with the rotation key, the rotated `c0` folded into the first as `P·c0`
-/// (so that every diagonal multiplies two polynomials, read once for both).
-struct BabyRotation {
-    y0: RnsPoly,
-    y1: RnsPoly,
-}
-
-/// `(acc0, acc1) += Σ_k (a_k ⊙ d_k, b_k ⊙ d_k)` over `Q_l ∪ P` with 128-bit lazy accumulation,
-/// each diagonal limb read once for both outputs; both accumulators are created when `acc0` is
-/// `None` (they are always set together). No terms: unchanged.
-fn dot_pair_into(
-    ctx: &Context,
-    acc0: &mut Option<RnsPoly>,
-    acc1: &mut Option<RnsPoly>,
-    terms: &[(&RnsPoly, &RnsPoly, &RnsPoly)],
-) {
-    let Some((first, _, _)) = terms.first() else {
-        return;
-    };
-    let ring = ctx.ring();
-    let n = ctx.n();
-    let (nq, np) = (first.num_q(), first.num_p());
-    let fresh = acc0.is_none() || acc1.is_none();
-    if fresh {
-        *acc0 = Some(RnsPoly::for_overwrite(n, nq, np, Form::Ntt));
-        *acc1 = Some(RnsPoly::for_overwrite(n, nq, np, Form::Ntt));
-    }
-    let (Some(out0), Some(out1)) = (acc0.as_mut(), acc1.as_mut()) else {
-        return;
-    };
-    for_each_limb_pair(out0.data_mut(), out1.data_mut(), n, |i, o0, o1| {
-        let m = ring.modulus(i, nq);
-        let limbs: Vec<(&[u64], &[u64], &[u64])> = terms
-            .iter()
-            .map(|(a, b, d)| (a.limb(i), b.limb(i), &d.data()[i * n..(i + 1) * n]))
-            .collect();
-        for (start, chunk) in limbs.chunks(LAZY_TERMS).enumerate() {
-            for (c, (r0, r1)) in o0.iter_mut().zip(o1.iter_mut()).enumerate() {
-                let (mut s0, mut s1): (u128, u128) = if fresh && start == 0 {
-                    (0, 0)
-                } else {
-                    (*r0 as u128, *r1 as u128)
-                };
-                for (a, b, d) in chunk {
-                    let dc = d[c] as u128;
-                    s0 += a[c] as u128 * dc;
-                    s1 += b[c] as u128 * dc;
-                }
-                *r0 = m.reduce_u128(s0);
-                *r1 = m.reduce_u128(s1);
             }
         }
     });
@@ -183,23 +125,6 @@ fn p_times(ctx: &Context, x: &RnsPoly) -> RnsPoly {
         }
     });
     out
-}
-
-/// `y += σ(x)` on the q-limbs of `y` (`x` over the same `Q_l`, NTT form, `perm` the
-/// automorphism's NTT permutation): the rotated, P-scaled `c0` of a baby step.
-fn add_permuted(ctx: &Context, y: &mut RnsPoly, x: &RnsPoly, perm: &[u32]) {
-    let n = ctx.n();
-    let ring = ctx.ring();
-    let nq = x.num_q();
-    let xd = x.data();
-    let q_part = &mut y.data_mut()[..nq * n];
-    for_each_limb(q_part, n, |i, out| {
-        let m = ring.modulus(i, nq);
-        let src = &xd[i * n..(i + 1) * n];
-        for (o, &j) in out.iter_mut().zip(perm) {
-            *o = m.add(*o, src[j as usize]);
-        }
-    });
 }
 
 fn add_into(ctx: &Context, acc: &mut Option<RnsPoly>, x: RnsPoly) {
@@ -292,23 +217,35 @@ impl Evaluator {
         if !keyed.is_empty() {
             let dec = decompose(ctx, &ct.c1);
             let p_c0 = p_times(ctx, &ct.c0);
-            for chunk in keyed.chunks(BABY_CHUNK) {
-                let rotations: BTreeMap<i32, BabyRotation> = chunk
-                    .iter()
-                    .map(|&(b, key)| {
-                        let perm = self.permutation(key.element);
-                        let (mut y0, y1) = inner_products(ctx, &dec, &key.key, Some(&perm));
-                        add_permuted(ctx, &mut y0, &p_c0, &perm);
-                        (b, BabyRotation { y0, y1 })
-                    })
-                    .collect();
-                for (group, sum) in groups.iter().zip(&mut sums) {
-                    let terms: Vec<(&RnsPoly, &RnsPoly, &RnsPoly)> = group
+            let perms: Vec<_> = keyed
+                .iter()
+                .map(|(_, key)| self.permutation(key.element))
+                .collect();
+            let steps: Vec<BabyStep<'_>> = keyed
+                .iter()
+                .zip(&perms)
+                .map(|((_, key), perm)| BabyStep {
+                    key: &key.key,
+                    perm,
+                })
+                .collect();
+            let terms: Vec<Vec<(usize, &RnsPoly)>> = groups
+                .iter()
+                .map(|group| {
+                    group
                         .diagonals
                         .iter()
-                        .filter_map(|(b, d)| rotations.get(b).map(|r| (&r.y0, &r.y1, *d)))
-                        .collect();
-                    dot_pair_into(ctx, &mut sum.y0, &mut sum.y1, &terms);
+                        .filter_map(|(b, d)| {
+                            keyed.iter().position(|(k, _)| k == b).map(|i| (i, *d))
+                        })
+                        .collect()
+                })
+                .collect();
+            let baby_sums = baby_step_sums(ctx, &dec, &p_c0, &steps, &terms);
+            for (sum, baby) in sums.iter_mut().zip(baby_sums) {
+                if let Some((y0, y1)) = baby {
+                    sum.y0 = Some(y0);
+                    sum.y1 = Some(y1);
                 }
             }
         }

@@ -35,9 +35,11 @@
 //! run a closure on a pool of a chosen size.
 
 mod arith;
+mod baby_steps;
 mod combine;
 mod lintrans;
 mod mul;
+mod products;
 mod rotate;
 
 pub use lintrans::GiantStep;

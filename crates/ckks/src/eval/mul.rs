@@ -220,7 +220,8 @@ impl Evaluator {
     /// rescale's division by `q_l` are done as one exact rounded division by `q_l·P`, which
     /// saves the NTTs of a separate rescale. [`Error::Level`] at level 0.
     pub fn mul_and_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        self.relinearize_and_rescale(&self.mul_no_relin(a, b)?)
+        let (a, b) = self.level_aligned(a, b)?;
+        self.sum_of_products_and_rescale(&[(&a, &b)], None)
     }
 
     /// Relinearizes a three-component product and rescales it once, with the key switch's

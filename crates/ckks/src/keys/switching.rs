@@ -9,6 +9,7 @@
 //!    accumulation, optionally reading each digit through a Galois permutation (hoisting);
 //! 3. [`mod_down`]: divide by P back to `Q_l`.
 
+use crate::math::basis::LimbAdder;
 use crate::math::modulus::Modulus;
 use crate::math::poly::{Form, RnsPoly, for_each_limb, for_each_limb_pair, join};
 use crate::math::pool;
@@ -403,7 +404,21 @@ pub(crate) fn mod_down_adding(ctx: &Context, mut x: RnsPoly, e: Option<&[i64]>) 
 ///
 /// # Panics
 /// If the polynomial has a single q-limb.
-pub fn mod_down_and_rescale(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
+pub fn mod_down_and_rescale(ctx: &Context, x: RnsPoly) -> RnsPoly {
+    mod_down_and_rescale_with(ctx, x, None)
+}
+
+/// [`mod_down_and_rescale`] of `x + y`, where `add_to(i, limb)` adds limb `i` of `y` (over
+/// `Q_l`, NTT form, zero on the p-limbs) to `limb`: `y` is never materialised, and each of its
+/// limbs is added while the division works on that limb (one pass over memory fewer).
+///
+/// # Panics
+/// If the polynomial has a single q-limb.
+pub(crate) fn mod_down_and_rescale_with(
+    ctx: &Context,
+    mut x: RnsPoly,
+    add_to: Option<LimbAdder<'_>>,
+) -> RnsPoly {
     let ring = ctx.ring();
     let n = ctx.n();
     let nq = x.num_q();
@@ -414,6 +429,9 @@ pub fn mod_down_and_rescale(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
     from.extend_from_slice(&x.data()[l * n..]);
     for_each_limb(&mut from, n, |j, limb| {
         if j == 0 {
+            if let Some(add) = add_to {
+                add(l, limb);
+            }
             ring.q_tables()[l].inverse(limb);
         } else {
             ring.p_tables()[j - 1].inverse(limb);
@@ -421,8 +439,14 @@ pub fn mod_down_and_rescale(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
     });
     x.drop_p();
     x.truncate_q(l);
-    ctx.divide_by_qp(l)
-        .apply(&mut from, x.data_mut(), &ring.q_tables()[..l], n);
+    ctx.divide_by_qp(l).apply_with(
+        &mut from,
+        x.data_mut(),
+        &ring.q_tables()[..l],
+        n,
+        None,
+        add_to,
+    );
     pool::give(from);
     x
 }

@@ -159,6 +159,10 @@ fn convert_coefficient_reference(b: &Modulus, cols: &[&[u64]], row: &[u64], c: u
         .fold(0u64, |acc, (col, &w)| b.add(acc, b.mul(col[c], w)))
 }
 
+/// Adds a caller's part to limb `k` of a polynomial (`add(k, limb)`), limb by limb inside a
+/// kernel that walks the limbs anyway (see [`DivideAndRound::apply_with`]).
+pub type LimbAdder<'a> = &'a (dyn Fn(usize, &mut [u64]) + Sync);
+
 /// Exact division by the product `A` of a set of primes with rounding, from a basis `A ∪ B`
 /// to `B` (HPS-style: the fast conversion's overflow count `v = floor(Σ_j y_j / a_j)` is
 /// computed in floating point and subtracted, so `[x]_A` is reconstructed exactly except with
@@ -230,6 +234,23 @@ impl DivideAndRound {
         n: usize,
         addend: Option<&[i64]>,
     ) {
+        self.apply_with(x_from, x_to, to_tables, n, addend, None);
+    }
+
+    /// As [`Self::apply_adding`], where `add_to` (if any) first adds to each target limb `k` of
+    /// `x` (NTT form, called with `k` and the limb just before the limb is divided, while it
+    /// is in cache): for a part of `x` that the caller never materialises (the `P·d` of a
+    /// product's linear terms, see `Evaluator::sum_of_products_and_rescale`). The residues of
+    /// `x` modulo the `A` primes in `x_from` must already include that part.
+    pub fn apply_with(
+        &self,
+        x_from: &mut [u64],
+        x_to: &mut [u64],
+        to_tables: &[NttTable],
+        n: usize,
+        addend: Option<&[i64]>,
+        add_to: Option<LimbAdder<'_>>,
+    ) {
         let nf = self.inv_from.len();
         // x (+ e) + floor(A/2), so that the floor of the exact division rounds.
         for_each_limb(x_from, n, |j, limb| {
@@ -281,6 +302,9 @@ impl DivideAndRound {
                 }
             }
             to_tables[k].forward(&mut tmp);
+            if let Some(add) = add_to {
+                add(k, limb);
+            }
             let (w, ws) = self.inv_a_mod_to[k];
             for (v, &t) in limb.iter_mut().zip(&tmp) {
                 *v = m.mul_shoup(m.sub(*v, t), w, ws);

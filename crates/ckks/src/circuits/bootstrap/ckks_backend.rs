@@ -291,49 +291,8 @@ impl SlotBackend for CkksBackend<'_> {
         pairs: &[(&Ciphertext, &Ciphertext)],
         addend: Option<&Ciphertext>,
     ) -> Result<Ciphertext> {
-        let Some(&(first, _)) = pairs.first() else {
-            return Err(Error::InvalidInput(
-                "a sum of products needs a product".into(),
-            ));
-        };
-        let level = first.level();
-        if let Some(c) = pairs
-            .iter()
-            .flat_map(|&(a, b)| [a, b])
-            .chain(addend)
-            .find(|c| c.level() != level)
-        {
-            return Err(Error::Level(format!(
-                "sum of products at level {level} with an operand at level {}",
-                c.level()
-            )));
-        }
-        let ring = self.eval.context().ring();
-        let same_scale = |x: f64, y: f64| (x - y).abs() <= SCALE_TOLERANCE * x.max(y);
-        let mut acc = self.eval.mul_no_relin(first, pairs[0].1)?;
-        for &(a, b) in &pairs[1..] {
-            let t = self.eval.mul_no_relin(a, b)?;
-            if !same_scale(acc.scale, t.scale) || t.context_id != acc.context_id {
-                return Err(Error::ScaleMismatch {
-                    left: acc.scale,
-                    right: t.scale,
-                });
-            }
-            acc.d0.add_assign(ring, &t.d0);
-            acc.d1.add_assign(ring, &t.d1);
-            acc.d2.add_assign(ring, &t.d2);
-        }
-        if let Some(c) = addend {
-            if !same_scale(acc.scale, c.scale) || c.context_id != acc.context_id {
-                return Err(Error::ScaleMismatch {
-                    left: acc.scale,
-                    right: c.scale,
-                });
-            }
-            acc.d0.add_assign(ring, &c.c0);
-            acc.d1.add_assign(ring, &c.c1);
-        }
-        self.eval.relinearize_and_rescale(&acc)
+        // The evaluator checks levels, scales and slots (typed errors).
+        self.eval.sum_of_products_and_rescale(pairs, addend)
     }
 
     fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
