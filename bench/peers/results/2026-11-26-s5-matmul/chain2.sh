@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# M35 chain, part 2 (replaces chain.sh after its s512 run started): waits for the s512 run (flock pid
+# 12810) to end, logs it, then 1024 diagonal (no PRotUp: the 1800 s timeout at ~27% CPU share) and 2048 DiagABT.
+set -u
+R=/work/main/bench/peers/results/2026-11-26-s5-matmul
+BIN=/work/targets/m35/matmul_bench
+deadline=$(date -u -d "${DEADLINE:-09:45}" +%s)
+LOG=$R/chain.log
+while kill -0 12810 2>/dev/null; do sleep 5; done
+{ echo "rc=(see s512-all.time) end $(date -u +%FT%TZ)"; uptime; grep -E "Maximum resident|Elapsed|User time|System time|Exit status" $R/s512-all.time; } >> $LOG
+run() {
+  local tag=$1 shape=$2 algos=$3
+  { echo "== $tag queued $(date -u +%FT%TZ)"; uptime; free -g | head -2; } >> $LOG
+  cmd=(flock /work/targets/bigmem.lock sh -c "[ \$(date -u +%s) -lt $deadline ] || { echo past deadline >&2; exit 9; }; { echo start \$(date -u +%FT%TZ); uptime; free -g | head -2; } >> $LOG; exec timeout 1800 /usr/bin/time -v $BIN --shape $shape --preset ops-n16 --levels 12 --threads 1 --algorithms $algos --peer-prices $R/peers-n16-L12-T1.json --json")
+  echo "${cmd[*]}" >> $LOG
+  "${cmd[@]}" > $R/$tag.json 2> $R/$tag.time
+  rc=$?
+  { echo "rc=$rc end $(date -u +%FT%TZ)"; uptime; grep -E "Maximum resident|Elapsed|User time|System time" $R/$tag.time; } >> $LOG
+  [ $rc -eq 9 ] && { echo "== stopped at deadline" >> $LOG; exit 0; }
+}
+run s1024-diag 1024,769,8 DiagABT,DiagATB
+run s2048-abt 2048,769,16 DiagABT
+echo "== chain done $(date -u +%FT%TZ)" >> $LOG
