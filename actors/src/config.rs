@@ -10,7 +10,7 @@
 //! trainer = "127.0.0.1:7101"
 //!
 //! [roster]                     # who plays which party
-//! client = "client"
+//! client = "client"            # or clients = ["client-a", "client-b"]: one isolated job each
 //! trainer = "trainer"
 //! workers = ["worker-1"]
 //!
@@ -49,7 +49,7 @@ use hetal_runtime::{NodeConfig, NodeName};
 use serde::Deserialize;
 
 use crate::error::{ActorError, Result};
-use crate::roster::{Role, Roster};
+use crate::roster::{Role, Roster, SharedRoster};
 use crate::store::checkpoint::CheckpointConfig;
 use crate::store::dataset::DatasetConfig;
 
@@ -99,8 +99,13 @@ pub struct NodeFileConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RosterConfig {
-    /// Client node.
-    pub client: String,
+    /// The client node (a trainer with one client).
+    #[serde(default)]
+    pub client: Option<String>,
+    /// The client nodes of a trainer serving several clients, each in its own isolated job
+    /// (instead of `client`).
+    #[serde(default)]
+    pub clients: Vec<String>,
     /// Trainer node.
     pub trainer: String,
     /// Evaluator node, if any.
@@ -236,7 +241,7 @@ impl NodeFileConfig {
                 )));
             }
         }
-        let roster = config.roster()?;
+        let roster = config.shared_roster()?;
         let me = config.node_name()?;
         if roster.role_of(&me) != Some(config.role) {
             return Err(ActorError::Config(format!(
@@ -273,7 +278,7 @@ impl NodeFileConfig {
     /// roster nodes may dial us.
     fn node_file(&self) -> Result<NodeConfigFile> {
         let me = self.node_name()?;
-        let nodes = self.roster()?.all_nodes();
+        let nodes = self.shared_roster()?.all_nodes();
         if let Some(stranger) = self
             .peers
             .keys()
@@ -341,10 +346,48 @@ impl NodeFileConfig {
         node_name(&self.name)
     }
 
-    /// The roster.
+    /// The client names of the `[roster]`: `client` or `clients`, exactly one of them.
+    fn client_names(&self) -> Result<Vec<NodeName>> {
+        let r = &self.roster;
+        let names: Vec<&String> = match (&r.client, r.clients.as_slice()) {
+            (Some(one), []) => vec![one],
+            (None, [_, ..]) => r.clients.iter().collect(),
+            (Some(_), [_, ..]) => {
+                return Err(ActorError::Config(
+                    "[roster] has both client and clients: give one of them".into(),
+                ));
+            }
+            (None, []) => {
+                return Err(ActorError::Config(
+                    "[roster] names no client: give client or clients".into(),
+                ));
+            }
+        };
+        names.into_iter().map(|n| node_name(n)).collect()
+    }
+
+    /// Every party, with every client.
+    pub fn shared_roster(&self) -> Result<SharedRoster> {
+        let mut clients = self.client_names()?.into_iter();
+        let first = clients
+            .next()
+            .ok_or_else(|| ActorError::Config("[roster] names no client".into()))?;
+        SharedRoster::new(self.roster_with_client(first)?, clients.collect())
+    }
+
+    /// This node's roster: a client node's names that client; any other node's names the
+    /// first client (use [`NodeFileConfig::shared_roster`] for all of them).
     pub fn roster(&self) -> Result<Roster> {
+        let shared = self.shared_roster()?;
+        let me = self.node_name()?;
+        Ok(shared
+            .for_client(&me)
+            .unwrap_or_else(|| shared.base().clone()))
+    }
+
+    fn roster_with_client(&self, client: NodeName) -> Result<Roster> {
         Ok(Roster {
-            client: node_name(&self.roster.client)?,
+            client,
             trainer: node_name(&self.roster.trainer)?,
             evaluator: self
                 .roster
@@ -417,6 +460,44 @@ workers = ["worker-1"]
         let worker = format!("{WORKER}[checkpoint]\ndir = \"ckpt\"\n");
         let e = NodeFileConfig::parse(&worker, Path::new(".")).unwrap_err();
         assert!(e.to_string().contains("trainer only"), "{e}");
+    }
+
+    #[test]
+    fn a_roster_lists_one_client_or_several() {
+        let trainer = WORKER
+            .replace("role = \"worker\"", "role = \"trainer\"")
+            .replace("name = \"worker-1\"", "name = \"trainer\"")
+            .replace("[peers]\ntrainer = \"127.0.0.1:7101\"\n", "");
+        let two = trainer.replace(
+            "client = \"client\"",
+            "clients = [\"client-a\", \"client-b\"]",
+        );
+        let c = NodeFileConfig::parse(&two, Path::new(".")).unwrap();
+        let shared = c.shared_roster().unwrap();
+        let names: Vec<_> = shared.clients().iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["client-a", "client-b"]);
+        // Every client may dial the trainer.
+        let accept = c.node_file().unwrap().accept_from;
+        assert!(accept.iter().any(|n| n == "client-b"), "{accept:?}");
+        // A client node's own roster names itself.
+        let b = two
+            .replace("role = \"trainer\"", "role = \"client\"")
+            .replace("name = \"trainer\"", "name = \"client-b\"");
+        let b = format!("{b}[client]\ndata = \"d\"\n");
+        let c = NodeFileConfig::parse(&b, Path::new(".")).unwrap();
+        assert_eq!(c.roster().unwrap().client.as_str(), "client-b");
+        // The old single key still works; both, none, or a repeated client are refused.
+        NodeFileConfig::parse(&trainer, Path::new(".")).unwrap();
+        let both = trainer.replace(
+            "client = \"client\"",
+            "client = \"client\"\nclients = [\"client-b\"]",
+        );
+        let none = trainer.replace("client = \"client\"\n", "");
+        let twice = trainer.replace("client = \"client\"", "clients = [\"c\", \"c\"]");
+        for (bad, says) in [(both, "both"), (none, "no client"), (twice, "twice")] {
+            let e = NodeFileConfig::parse(&bad, Path::new(".")).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
     }
 
     #[test]

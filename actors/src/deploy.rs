@@ -1,6 +1,10 @@
 //! A whole deployment in one process: one node per party, talking QUIC over loopback with real
 //! certificates (written to a temporary directory and loaded back, as separate processes would)
 //! or over the in-process transport. `hetal simulate`, the examples and the tests use it.
+//!
+//! [`Deployment::start_shared`] starts several client nodes on one trainer, which serves each
+//! of them an isolated job ([`TrainerHub`]); [`Deployment::start_shared_parties`] registers
+//! them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,10 +24,11 @@ use crate::error::{ActorError, Result};
 use crate::evaluator::Evaluator;
 use crate::messages::TrainingSetup;
 use crate::progress::{ProgressEvent, ProgressSink, report};
-use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Roster, TRAINER_ACTOR};
+use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Roster, SharedRoster, TRAINER_ACTOR};
 use crate::store::checkpoint::CheckpointConfig;
 use crate::store::dataset::DatasetConfig;
 use crate::tap::Tap;
+use crate::trainer::hub::TrainerHub;
 use crate::trainer::{
     DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig, TrainerHandle,
     TrainerReport,
@@ -54,10 +59,15 @@ pub struct Layout {
 
 /// The running nodes of a deployment.
 pub struct Deployment {
-    /// Who is who.
+    /// Who is who (the first client's view).
     pub roster: Roster,
-    /// The client's node.
+    /// The client's node (the first client's, when there are several).
     pub client: Node,
+    /// The nodes of the other clients of a shared trainer ([`Deployment::start_shared`]), in
+    /// roster order.
+    pub other_clients: Vec<Node>,
+    /// Every client with the shared parties.
+    shared: SharedRoster,
     /// The trainer's node.
     pub trainer: Node,
     /// The evaluator's node.
@@ -96,6 +106,12 @@ fn temp_cert_dir() -> PathBuf {
 impl Deployment {
     /// Starts one node per party (inside the current tokio runtime).
     pub async fn start(layout: Layout) -> Result<Self> {
+        Self::start_shared(layout, 1).await
+    }
+
+    /// Starts one node per party with `clients` client nodes (`client`, `client-2`, …), whom
+    /// one trainer serves each in an isolated job.
+    pub async fn start_shared(layout: Layout, clients: usize) -> Result<Self> {
         let roster = Roster {
             client: name("client")?,
             trainer: name("trainer")?,
@@ -108,7 +124,12 @@ impl Deployment {
                 .map(|i| name(&format!("worker-{i}")))
                 .collect::<Result<_>>()?,
         };
-        let names = roster.all_nodes();
+        let more = (2..=clients.max(1))
+            .map(|i| name(&format!("client-{i}")))
+            .collect::<Result<_>>()?;
+        let shared = SharedRoster::new(roster.clone(), more)?;
+        // The clients first, then the trainer, the evaluator and the workers.
+        let names = shared.all_nodes();
         let mut memory_network = None;
         let (nodes, cert_dir) = match layout.network {
             Network::InMemory => {
@@ -158,6 +179,9 @@ impl Deployment {
                 .ok_or_else(|| ActorError::Config("missing node".into()))
         };
         let client = next()?;
+        let other_clients = (1..shared.clients().len())
+            .map(|_| next())
+            .collect::<Result<_>>()?;
         let trainer = next()?;
         let evaluator = if layout.evaluator {
             Some(next()?)
@@ -170,6 +194,8 @@ impl Deployment {
         Ok(Self {
             roster,
             client,
+            other_clients,
+            shared,
             trainer,
             evaluator,
             workers,
@@ -251,35 +277,12 @@ impl Deployment {
         taps: &Taps,
     ) -> Result<Parties> {
         let runtime = tokio::runtime::Handle::current();
-        let trainer = Trainer::<K::Server>::new(
-            self.trainer.clone(),
-            TrainerConfig {
-                roster: self.roster.clone(),
-                options,
-                unit_timeout: DEFAULT_UNIT_TIMEOUT,
-                verdict_timeout: DEFAULT_VERDICT_TIMEOUT,
-                runtime: runtime.clone(),
-                tap: taps.trainer.clone(),
-                progress: self.progress.clone(),
-                checkpoint: self.checkpoint.clone(),
-            },
-        )
-        .with_dataset(self.dataset.clone());
+        let trainer =
+            Trainer::<K::Server>::new(self.trainer.clone(), self.trainer_config(options, taps))
+                .with_dataset(self.dataset.clone());
         let handle = trainer.handle();
         self.trainer.register(TRAINER_ACTOR, trainer)?;
-        if let Some(node) = &self.evaluator {
-            node.register(
-                EVALUATOR_ACTOR,
-                Evaluator::<K::Server>::new(
-                    node.clone(),
-                    self.roster.clone(),
-                    options,
-                    runtime.clone(),
-                    taps.evaluator.clone(),
-                )
-                .with_progress(self.progress.clone()),
-            )?;
-        }
+        self.register_evaluator::<K::Server>(options, taps, false)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let mut client = Client::new(
             self.client.clone(),
@@ -302,9 +305,121 @@ impl Deployment {
         })
     }
 
+    /// Every client with the shared parties.
+    pub fn shared_roster(&self) -> &SharedRoster {
+        &self.shared
+    }
+
+    /// Client `index`'s node and the roster its job sees (0 is [`Deployment::client`]).
+    pub fn client_at(&self, index: usize) -> Result<(&Node, Roster)> {
+        let node = match index {
+            0 => Some(&self.client),
+            i => self.other_clients.get(i - 1),
+        }
+        .ok_or_else(|| ActorError::Config(format!("no client node {index}")))?;
+        let roster = self
+            .shared
+            .for_client(node.name())
+            .ok_or_else(|| ActorError::Config(format!("{} is not a client", node.name())))?;
+        Ok((node, roster))
+    }
+
+    /// Registers the trainer serving every client (a [`TrainerHub`]), the evaluator (serving
+    /// every client) where the layout has one, and one client actor per `clients` entry (its
+    /// backend and validation labels, in client order).
+    pub fn start_shared_parties<K: ClientBackend>(
+        &self,
+        clients: Vec<(Arc<K>, Vec<usize>)>,
+        policy: StopPolicy,
+        options: ServerOptions,
+        taps: &Taps,
+    ) -> Result<Vec<Parties>> {
+        if clients.len() != self.shared.clients().len() {
+            return Err(ActorError::Config(format!(
+                "{} client backends for {} client nodes",
+                clients.len(),
+                self.shared.clients().len()
+            )));
+        }
+        let runtime = tokio::runtime::Handle::current();
+        let hub = TrainerHub::<K::Server>::new(
+            self.trainer.clone(),
+            self.shared.clone(),
+            self.trainer_config(options, taps),
+            self.dataset.clone(),
+        );
+        let handles = hub.handles();
+        self.trainer.register(TRAINER_ACTOR, hub)?;
+        self.register_evaluator::<K::Server>(options, taps, true)?;
+        let mut parties = Vec::new();
+        for (index, ((backend, labels), (_, handle))) in
+            clients.into_iter().zip(handles).enumerate()
+        {
+            let (node, roster) = self.client_at(index)?;
+            let (tx, rx) = mpsc::unbounded_channel();
+            let client = Client::new(
+                node.clone(),
+                roster,
+                backend,
+                labels,
+                policy,
+                runtime.clone(),
+                tx,
+                taps.client.clone(),
+            )
+            .with_progress(self.progress.clone());
+            node.register(CLIENT_ACTOR, client)?;
+            parties.push(Parties {
+                trainer: handle,
+                events: rx,
+            });
+        }
+        Ok(parties)
+    }
+
+    /// Registers the evaluator where the layout has one; `shared`: serving every client.
+    fn register_evaluator<S: ServerBackend>(
+        &self,
+        options: ServerOptions,
+        taps: &Taps,
+        shared: bool,
+    ) -> Result<()> {
+        let Some(node) = &self.evaluator else {
+            return Ok(());
+        };
+        let mut evaluator = Evaluator::<S>::new(
+            node.clone(),
+            self.roster.clone(),
+            options,
+            tokio::runtime::Handle::current(),
+            taps.evaluator.clone(),
+        )
+        .with_progress(self.progress.clone());
+        if shared {
+            evaluator = evaluator.with_clients(self.shared.clone());
+        }
+        node.register(EVALUATOR_ACTOR, evaluator)?;
+        Ok(())
+    }
+
+    /// The trainer configuration of this deployment (its first client's roster).
+    fn trainer_config(&self, options: ServerOptions, taps: &Taps) -> TrainerConfig {
+        TrainerConfig {
+            roster: self.roster.clone(),
+            options,
+            unit_timeout: DEFAULT_UNIT_TIMEOUT,
+            verdict_timeout: DEFAULT_VERDICT_TIMEOUT,
+            runtime: tokio::runtime::Handle::current(),
+            tap: taps.trainer.clone(),
+            progress: self.progress.clone(),
+            checkpoint: self.checkpoint.clone(),
+        }
+    }
+
     /// Shuts every node down.
     pub async fn shutdown(self) {
         let mut nodes = vec![self.client.clone(), self.trainer.clone()];
+        nodes.extend(self.other_clients.iter().cloned());
         nodes.extend(self.evaluator.clone());
         nodes.extend(self.workers.iter().cloned());
         for node in nodes {

@@ -2,13 +2,22 @@
 //! epoch turns the trainer's encrypted weights into the encrypted validation output the job asks
 //! for — logits (one DiagABT, no bootstrap) or probabilities (the encrypted softmax) — for the
 //! client, who alone can decrypt it and holds the labels.
+//!
+//! An evaluator may serve several clients of one trainer ([`Evaluator::with_clients`]): it
+//! keeps each client's validation set, keys and pinned material under the client's
+//! authenticated node name, answers a client's [`Classify`] with that client's job only, and
+//! validates the trainer's [`EvaluateEpoch`] on the set of the client the message names,
+//! sending the output to that client's node alone.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use hetal_learn::pack::BlockMatrix;
 use hetal_learn::train::{EncryptedBatch, EncryptedTrainer};
-use hetal_runtime::{Actor, Handle, Handlers, MessageContext, Node, Rejection, Respond, Response};
+use hetal_runtime::{
+    Actor, Handle, Handlers, MessageContext, Node, NodeName, Rejection, Respond, Response,
+};
 
 use crate::backend::shared::Pinned;
 use crate::backend::{MaterialBody, ServerBackend, ServerOptions};
@@ -20,7 +29,7 @@ use crate::messages::{
 use crate::messages::{Classify, EncryptedLogits, EncryptedLogitsBody};
 use crate::messages::{MaterialAnswer, OfferMaterial};
 use crate::progress::{Party, Phase, ProgressEvent, ProgressSink, ValidationKind, report};
-use crate::roster::{CLIENT_ACTOR, Role, Roster};
+use crate::roster::{CLIENT_ACTOR, Role, Roster, SharedRoster};
 use crate::tap::{self, Tap};
 
 /// Encrypted validation output of `weights` on `batches` in the job's form: the same
@@ -64,13 +73,14 @@ struct ValidationJob<B: ServerBackend> {
 
 /// The evaluator actor.
 pub struct Evaluator<B: ServerBackend> {
-    roster: Roster,
+    roster: SharedRoster,
     options: ServerOptions,
     node: Node,
     runtime: tokio::runtime::Handle,
-    job: Option<ValidationJob<B>>,
-    /// Material the client offered by reference and this process holds, until its upload.
-    pinned: Pinned<B>,
+    /// Each client's validation job, by its authenticated node name.
+    jobs: HashMap<NodeName, ValidationJob<B>>,
+    /// Material each client offered by reference and this process holds, until its upload.
+    pinned: HashMap<NodeName, Pinned<B>>,
     tap: Option<Tap>,
     progress: Option<ProgressSink>,
 }
@@ -85,15 +95,22 @@ impl<B: ServerBackend> Evaluator<B> {
         tap: Option<Tap>,
     ) -> Self {
         Self {
-            roster,
+            roster: roster.into(),
             options,
             node,
             runtime,
-            job: None,
-            pinned: Pinned::default(),
+            jobs: HashMap::new(),
+            pinned: HashMap::new(),
             tap,
             progress: None,
         }
+    }
+
+    /// Serves every client of `roster` (each its own validation job) instead of the one client
+    /// of the roster given to [`Evaluator::new`].
+    pub fn with_clients(mut self, roster: SharedRoster) -> Self {
+        self.roster = roster;
+        self
     }
 
     /// Reports each validation's start and end to `sink`.
@@ -116,7 +133,11 @@ impl<B: ServerBackend> Respond<OfferMaterial> for Evaluator<B> {
         if let Err(e) = self.roster.require(ctx, "OfferMaterial", &[Role::Client]) {
             return Response::Ready(Err(e));
         }
-        let answer = self.pinned.answer(&msg);
+        let answer = self
+            .pinned
+            .entry(ctx.sender().clone())
+            .or_default()
+            .answer(&msg);
         tap::record(&self.tap, &answer);
         Response::ok(answer)
     }
@@ -127,7 +148,10 @@ impl<B: ServerBackend> Handle<UploadValidation> for Evaluator<B> {
         self.roster
             .require(ctx, "UploadValidation", &[Role::Client])?;
         let pinned = match &msg.body.material {
-            MaterialBody::Held(digest) => self.pinned.take(Some(digest)),
+            MaterialBody::Held(digest) => self
+                .pinned
+                .get_mut(ctx.sender())
+                .and_then(|p| p.take(Some(digest))),
             _ => None,
         };
         let decode = || -> Result<ValidationJob<B>> {
@@ -150,7 +174,8 @@ impl<B: ServerBackend> Handle<UploadValidation> for Evaluator<B> {
                 batches: Arc::new(batches),
             })
         };
-        self.job = Some(decode().map_err(|e| Rejection::new(e.to_string()))?);
+        let job = decode().map_err(|e| Rejection::new(e.to_string()))?;
+        self.jobs.insert(ctx.sender().clone(), job);
         Ok(())
     }
 }
@@ -159,10 +184,15 @@ impl<B: ServerBackend> Handle<EvaluateEpoch> for Evaluator<B> {
     fn handle(&mut self, msg: EvaluateEpoch, ctx: &MessageContext) -> Result<(), Rejection> {
         self.roster
             .require(ctx, "EvaluateEpoch", &[Role::Trainer])?;
-        let job = self
-            .job
-            .as_ref()
-            .ok_or_else(|| Rejection::new("no validation set uploaded yet"))?;
+        let for_client = &msg.body.client;
+        if self.roster.role_of(for_client) != Some(Role::Client) {
+            return Err(Rejection::new(format!(
+                "EvaluateEpoch names {for_client}, which is no client of this evaluator"
+            )));
+        }
+        let job = self.jobs.get(for_client).ok_or_else(|| {
+            Rejection::new(format!("no validation set uploaded by {for_client} yet"))
+        })?;
         let (backend, setup, batches) = (
             Arc::clone(&job.backend),
             job.setup,
@@ -170,7 +200,7 @@ impl<B: ServerBackend> Handle<EvaluateEpoch> for Evaluator<B> {
         );
         let client = self
             .node
-            .remote_ref::<ValidationOutput>(&self.roster.client, CLIENT_ACTOR);
+            .remote_ref::<ValidationOutput>(for_client, CLIENT_ACTOR);
         let tap = self.tap.clone();
         let progress = self.progress.clone();
         self.runtime.spawn(async move {
@@ -293,10 +323,11 @@ impl<B: ServerBackend> Respond<Classify> for Evaluator<B> {
         if let Err(e) = self.roster.require(ctx, "Classify", &[Role::Client]) {
             return Response::Ready(Err(e));
         }
-        let Some(job) = self.job.as_ref() else {
-            return Response::reject(
-                "no job uploaded yet: the client's upload brings the evaluation keys",
-            );
+        let Some(job) = self.jobs.get(ctx.sender()) else {
+            return Response::reject(format!(
+                "no job uploaded by {} yet: the client's upload brings the evaluation keys",
+                ctx.sender()
+            ));
         };
         let (backend, setup, tap) = (Arc::clone(&job.backend), job.setup, self.tap.clone());
         let computed = self

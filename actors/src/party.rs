@@ -7,6 +7,10 @@
 //! A trainer with a `[checkpoint]` table checkpoints its job and, started again with the same
 //! file after a crash, resumes the job saved there; its workers re-join it
 //! ([`crate::worker::stay_in_pool`]).
+//!
+//! A trainer whose roster lists several `clients` serves each of them an isolated job
+//! ([`TrainerHub`]), checkpointing each in a subdirectory named after its client, and exits
+//! once every client's job has finished.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +30,13 @@ use crate::deploy::{PlainData, encrypt_dataset, hetal_unit};
 use crate::error::{ActorError, Result};
 use crate::evaluator::Evaluator;
 use crate::messages::{TrainingSetup, ValidationForm};
+use crate::roster::SharedRoster;
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
 use crate::store::dataset::DatasetConfig;
-use crate::trainer::{DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig};
+use crate::trainer::hub::TrainerHub;
+use crate::trainer::{
+    DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig, TrainerHandle,
+};
 use crate::worker::{start_worker, stay_in_pool};
 
 /// How long a party waits for the others to come up.
@@ -60,7 +68,12 @@ pub async fn run_party(config: &NodeFileConfig, mut say: impl FnMut(String)) -> 
                 .dataset
                 .as_ref()
                 .map(NodeDatasetConfig::dataset_config);
-            run_trainer(&node, roster, config.checkpoint.as_ref(), dataset, &mut say).await
+            let shared = config.shared_roster()?;
+            if shared.clients().len() > 1 {
+                run_trainer_hub(&node, shared, config.checkpoint.as_ref(), dataset, &mut say).await
+            } else {
+                run_trainer(&node, roster, config.checkpoint.as_ref(), dataset, &mut say).await
+            }
         }
         Role::Worker => {
             let trainer = roster.trainer.clone();
@@ -82,7 +95,7 @@ pub async fn run_party(config: &NodeFileConfig, mut say: impl FnMut(String)) -> 
             Ok(())
         }
         Role::Evaluator => {
-            let peer = roster.client.clone();
+            let shared = config.shared_roster()?;
             let mut events = node.events();
             node.register(
                 EVALUATOR_ACTOR,
@@ -92,9 +105,10 @@ pub async fn run_party(config: &NodeFileConfig, mut say: impl FnMut(String)) -> 
                     ServerOptions::default(),
                     tokio::runtime::Handle::current(),
                     None,
-                ),
+                )
+                .with_clients(shared.clone()),
             )?;
-            wait_until_lost(&mut events, &peer).await;
+            wait_until_lost(&mut events, shared.clients()).await;
             Ok(())
         }
         Role::Client => {
@@ -109,17 +123,70 @@ pub async fn run_party(config: &NodeFileConfig, mut say: impl FnMut(String)) -> 
     result
 }
 
+/// Waits until every one of `peers` has disconnected once.
 async fn wait_until_lost(
     events: &mut tokio::sync::broadcast::Receiver<PeerEvent>,
-    peer: &NodeName,
+    peers: &[NodeName],
 ) {
+    let mut left: Vec<&NodeName> = peers.iter().collect();
     loop {
         match events.recv().await {
-            Ok(PeerEvent::Lost { peer: p, .. }) if &p == peer => return,
+            Ok(PeerEvent::Lost { peer: p, .. }) if left.contains(&&p) => {
+                left.retain(|n| **n != p);
+                if left.is_empty() {
+                    return;
+                }
+            }
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(_) => return,
         }
     }
+}
+
+/// The trainer configuration of a node file's trainer (simulator backend).
+fn trainer_config(roster: Roster, checkpoint: Option<&NodeCheckpointConfig>) -> TrainerConfig {
+    TrainerConfig {
+        roster,
+        options: ServerOptions::default(),
+        unit_timeout: DEFAULT_UNIT_TIMEOUT,
+        verdict_timeout: DEFAULT_VERDICT_TIMEOUT,
+        runtime: tokio::runtime::Handle::current(),
+        tap: None,
+        progress: None,
+        checkpoint: checkpoint.map(NodeCheckpointConfig::trainer_config),
+    }
+}
+
+/// A trainer serving several clients: one isolated job each; done when all are.
+async fn run_trainer_hub(
+    node: &Node,
+    roster: SharedRoster,
+    checkpoint: Option<&NodeCheckpointConfig>,
+    dataset: Option<DatasetConfig>,
+    say: &mut impl FnMut(String),
+) -> Result<()> {
+    let config = trainer_config(roster.base().clone(), checkpoint);
+    let mut hub = TrainerHub::<SimServer>::new(node.clone(), roster, config, dataset);
+    if let Some(c) = checkpoint {
+        hub.set_resume_grace(c.worker_grace());
+        for client in hub.resume_saved_jobs()? {
+            say(format!(
+                "resumed the job of {client} saved under {}",
+                c.dir.display()
+            ));
+        }
+    }
+    let handles = hub.handles();
+    say(format!(
+        "serving {} clients, each in its own job",
+        handles.len()
+    ));
+    node.register(TRAINER_ACTOR, hub)?;
+    for (client, handle) in handles {
+        say(format!("{client}:"));
+        wait_for_job(&handle, say).await?;
+    }
+    Ok(())
 }
 
 async fn run_trainer(
@@ -129,20 +196,8 @@ async fn run_trainer(
     dataset: Option<DatasetConfig>,
     say: &mut impl FnMut(String),
 ) -> Result<()> {
-    let mut trainer = Trainer::<SimServer>::new(
-        node.clone(),
-        TrainerConfig {
-            roster,
-            options: ServerOptions::default(),
-            unit_timeout: DEFAULT_UNIT_TIMEOUT,
-            verdict_timeout: DEFAULT_VERDICT_TIMEOUT,
-            runtime: tokio::runtime::Handle::current(),
-            tap: None,
-            progress: None,
-            checkpoint: checkpoint.map(NodeCheckpointConfig::trainer_config),
-        },
-    )
-    .with_dataset(dataset);
+    let mut trainer = Trainer::<SimServer>::new(node.clone(), trainer_config(roster, checkpoint))
+        .with_dataset(dataset);
     if let Some(c) = checkpoint {
         let dir = &c.dir;
         trainer.set_resume_grace(c.worker_grace());
@@ -156,6 +211,11 @@ async fn run_trainer(
     }
     let handle = trainer.handle();
     node.register(TRAINER_ACTOR, trainer)?;
+    wait_for_job(&handle, say).await
+}
+
+/// Waits until the job of `handle` has finished and reports it.
+async fn wait_for_job(handle: &TrainerHandle, say: &mut impl FnMut(String)) -> Result<()> {
     loop {
         if let Some(outcome) = handle.outcome() {
             let report = outcome.map_err(ActorError::Protocol)?;

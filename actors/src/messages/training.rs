@@ -80,6 +80,9 @@ pub type UploadValidation = Envelope<UploadValidationBody>;
 /// Body of [`EvaluateEpoch`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvaluateEpochBody {
+    /// The client whose job this is: the evaluator validates on that client's validation set
+    /// and answers that client only (an evaluator may serve several clients of one trainer).
+    pub client: hetal_runtime::NodeName,
     /// 0-based epoch.
     pub epoch: usize,
     /// The weights after the epoch (stored divided by `weight_scale`).

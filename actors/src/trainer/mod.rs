@@ -2,7 +2,21 @@
 //! multiplication into work units for its workers ([`scheduler`]); asks for validation after each
 //! epoch and follows the client's verdict. It is generic over a [`ServerBackend`], which cannot
 //! decrypt: the trainer holds no secret key by type.
+//!
+//! # Isolation of several clients
+//!
+//! A [`Trainer`] runs the jobs of the one client its roster names. A node serving several
+//! clients registers a [`hub::TrainerHub`] instead: one `Trainer` per client, and every client
+//! message routed by its authenticated sender (the node name its certificate proves) to that
+//! client's own trainer. The rule: a client's ciphertexts, keys, verdicts and results are
+//! reachable only through its own authenticated connection. Another client's messages never
+//! reach the job; a message naming a job another client uploaded is refused with a typed
+//! [`hub::IsolationError`] naming the sender and the job; the job sends its validation outputs
+//! and its model to its own client's node only; workers keep each job's keys and operands
+//! apart by session ([`crate::worker::WorkerJobs`]); and each client's checkpoints and uploaded
+//! batches live in a directory of their own.
 
+pub mod hub;
 pub mod keys;
 pub mod pool;
 pub mod resend;
@@ -726,6 +740,7 @@ impl Job {
             trainer.prepare_validation(setup.validation)?;
             let weights = encode_matrix(backend, trainer.weights(), &mut sink)?;
             let msg = sink.seal(EvaluateEpochBody {
+                client: roster.client.clone(),
                 epoch,
                 weights,
                 weight_scale: trainer.weight_scale(),

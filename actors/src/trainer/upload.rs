@@ -443,7 +443,7 @@ impl<B: ServerBackend> Trainer<B> {
     }
 
     /// The job training now, if any (every job start records its id).
-    fn running(&self) -> Option<Sha256Digest> {
+    pub(crate) fn running(&self) -> Option<Sha256Digest> {
         self.verdicts
             .as_ref()
             .filter(|tx| !tx.is_closed())

@@ -5,7 +5,7 @@
 mod cache;
 mod membership;
 
-pub use cache::OperandCache;
+pub use cache::{DEFAULT_MAX_JOBS, OperandCache, UnknownJob, WorkerJobs};
 pub use membership::{PoolExit, closed_on_purpose, stay_in_pool};
 
 use std::collections::HashMap;
@@ -66,19 +66,14 @@ impl WorkerStats {
     }
 }
 
-struct Job<B: ServerBackend> {
-    session: u64,
-    backend: Arc<B>,
-}
-
 /// The worker actor, generic over the (key-less) backend.
 pub struct Worker<B: ServerBackend> {
     roster: Roster,
     options: ServerOptions,
-    job: Option<Job<B>>,
+    /// Each job's keys and operand cache, by session (several clients' jobs at once).
+    jobs: WorkerJobs<Arc<B>, B::Ct>,
     /// Keys the trainer offered by reference and this process holds, until its `LoadKeys`.
     pinned: Pinned<B>,
-    cache: Arc<Mutex<OperandCache<B::Ct>>>,
     stats: WorkerStats,
     tap: Option<Tap>,
 }
@@ -89,9 +84,8 @@ impl<B: ServerBackend> Worker<B> {
         Self {
             roster,
             options,
-            job: None,
+            jobs: WorkerJobs::new(DEFAULT_MAX_JOBS, DEFAULT_CACHE_CAPACITY),
             pinned: Pinned::default(),
-            cache: Arc::new(Mutex::new(OperandCache::new(DEFAULT_CACHE_CAPACITY))),
             stats: WorkerStats::default(),
             tap,
         }
@@ -129,7 +123,7 @@ impl<B: ServerBackend> Respond<LoadKeys> for Worker<B> {
             return Response::Ready(Err(e));
         }
         let session = msg.body.session;
-        if self.job.as_ref().is_some_and(|j| j.session == session) {
+        if self.jobs.contains(session) {
             return Response::ok(KeysLoaded { session });
         }
         let (pinned, by_reference) = match &msg.body.material {
@@ -145,10 +139,7 @@ impl<B: ServerBackend> Respond<LoadKeys> for Worker<B> {
                         by_reference,
                     });
                 }
-                self.job = Some(Job { session, backend });
-                if let Ok(mut cache) = self.cache.lock() {
-                    cache.clear();
-                }
+                self.jobs.load(session, backend);
                 let reply = KeysLoaded { session };
                 tap::record(&self.tap, &reply);
                 Response::ok(reply)
@@ -163,14 +154,16 @@ impl<B: ServerBackend> Respond<ComputeUnit> for Worker<B> {
         if let Err(e) = self.roster.require(ctx, "ComputeUnit", &[Role::Trainer]) {
             return Response::Ready(Err(e));
         }
-        let Some(job) = self.job.as_ref().filter(|j| j.session == msg.body.session) else {
-            return Response::reject(format!("no keys loaded for job {}", msg.body.session));
+        let job = match self.jobs.get(msg.body.session) {
+            Ok(job) => job,
+            Err(e) => return Response::reject(e.to_string()),
         };
-        let backend = Arc::clone(&job.backend);
+        let backend = Arc::clone(&job.keys);
+        let job_cache = Arc::clone(&job.cache);
         // Which operands must come from the cache, and are they all there?
         let mut cached = HashMap::new();
         let missing = {
-            let Ok(mut cache) = self.cache.lock() else {
+            let Ok(mut cache) = job_cache.lock() else {
                 return Response::reject("operand cache poisoned");
             };
             cache.enter_step(msg.body.step);
@@ -194,7 +187,7 @@ impl<B: ServerBackend> Respond<ComputeUnit> for Worker<B> {
             tap::record(&self.tap, &reply);
             return Response::ok(reply);
         }
-        let cache = Arc::clone(&self.cache);
+        let cache = job_cache;
         let stats = self.stats.clone();
         let tap = self.tap.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
