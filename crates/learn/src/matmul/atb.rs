@@ -13,9 +13,19 @@
 //!   `PRotUp(B, 2m)` (depth 3 on both; more Rot and CMult, same Mult).
 //!
 //! [`AtbForm::Auto`] takes the PRotUp form when `level(A) < level(B)`, as in the reference.
+//!
+//! **Folded column sum** (the `Folded*` forms, same product and depth, fewer rotations): HETAL
+//! sums all `s0` rows of every pair's product (`log2 s0` rotations per pair and block column)
+//! before masking by `ν_m`. Since `ν_m` repeats every `c_pad` rows, it is enough to sum each
+//! pair's product over `c_pad` consecutive rows (`log2 c_pad` rotations), mask, add the pairs, and
+//! sum the `s0/c_pad` groups once for all pairs (`log2(s0/c_pad)` rotations): per block column
+//! `(c/2)·log2 c_pad + log2(s0/c_pad)` rotations instead of `(c/2)·log2 s0` (36 instead of 64 at
+//! a 256 × 16 block with 16 padded classes). Every group of `c_pad` rows starting at a row
+//! `≡ r (mod c_pad)` is disjoint from the others and together they cover the block, so the
+//! second sum leaves in row `r` exactly `Σ_m ν_m[r] · colsum(E_m)`.
 
 use super::blocks::{
-    accumulate, column_sum_fill, doubling_steps, partial_rot_up, rot_left_rows, rot_left_rows_from,
+    accumulate, column_sum_rows, doubling_steps, partial_rot_up, rot_left_rows, rot_left_rows_from,
     rot_left_steps, twice_real,
 };
 use super::masks;
@@ -37,16 +47,45 @@ pub enum AtbForm {
     PRotUp,
     /// PRotUp when `level(A) < level(B)`, standard otherwise.
     Auto,
+    /// [`AtbForm::Standard`] with the folded column sum (see the module documentation).
+    FoldedStandard,
+    /// [`AtbForm::PRotUp`] with the folded column sum.
+    FoldedPRotUp,
+    /// [`AtbForm::Auto`]'s choice of shift with the folded column sum: what training uses.
+    FoldedAuto,
 }
 
 impl AtbForm {
-    /// The form [`AtbForm::Auto`] resolves to for operands at these levels.
+    /// The form [`AtbForm::Auto`] (or [`AtbForm::FoldedAuto`]) resolves to for operands at these
+    /// levels; the column sum stays as asked.
     pub fn resolve(self, level_a: usize, level_b: usize) -> AtbForm {
         match self {
             AtbForm::Auto if level_a < level_b => AtbForm::PRotUp,
             AtbForm::Auto => AtbForm::Standard,
+            AtbForm::FoldedAuto if level_a < level_b => AtbForm::FoldedPRotUp,
+            AtbForm::FoldedAuto => AtbForm::FoldedStandard,
             f => f,
         }
+    }
+
+    /// The column shift alone: [`AtbForm::Standard`], [`AtbForm::PRotUp`] or [`AtbForm::Auto`].
+    pub fn shift(self) -> AtbForm {
+        match self {
+            AtbForm::FoldedStandard => AtbForm::Standard,
+            AtbForm::FoldedPRotUp => AtbForm::PRotUp,
+            AtbForm::FoldedAuto => AtbForm::Auto,
+            f => f,
+        }
+    }
+
+    /// Whether the column sum is folded over the pairs.
+    pub fn folded(self) -> bool {
+        self.shift() != self
+    }
+
+    /// Whether the form still has to be resolved from the operands' levels.
+    pub fn is_auto(self) -> bool {
+        self.shift() == AtbForm::Auto
     }
 }
 
@@ -75,7 +114,7 @@ pub struct AtbUnit<C> {
     pub period: usize,
     /// Scalar folded into the output masks (the product is `factor · Aᵀ·B`).
     pub factor: f64,
-    /// The resolved form ([`AtbForm::Standard`] or [`AtbForm::PRotUp`]).
+    /// The resolved form (standard or PRotUp shift, HETAL's or the folded column sum).
     pub form: AtbForm,
     /// `C_p = Ã_p + i·RotLeft(Ã_p, 1)` for `p` in `spec.row_blocks`.
     pub c: Vec<C>,
@@ -102,7 +141,7 @@ fn check_inputs<C>(a: &BlockMatrix<C>, b: &BlockMatrix<C>) -> Result<usize> {
 fn unit_rotations(unit: UnitShape, pairs: &std::ops::Range<usize>, form: AtbForm) -> Vec<isize> {
     let mut steps = BTreeSet::new();
     for m in pairs.clone().filter(|&m| m > 0) {
-        match form {
+        match form.shift() {
             AtbForm::PRotUp => {
                 steps.insert(2 * m as isize);
                 steps.insert(unit.s1() as isize);
@@ -251,7 +290,7 @@ impl<C> AtbUnit<C> {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.form == AtbForm::Auto {
+        if self.form.is_auto() {
             return Err(Error::InvalidInput(
                 "DiagATB unit with an unresolved form".into(),
             ));
@@ -279,7 +318,7 @@ impl<C> AtbUnit<C> {
         let pairs: Vec<usize> = self.spec.pairs.clone().collect();
         let mut out: Vec<Vec<C>> = vec![Vec::with_capacity(self.c.len()); pairs.len()];
         for cp in &self.c {
-            let steps: Vec<isize> = match self.form {
+            let steps: Vec<isize> = match self.form.shift() {
                 AtbForm::PRotUp => pairs.iter().map(|&m| 2 * m as isize).collect(),
                 _ => pairs
                     .iter()
@@ -288,7 +327,7 @@ impl<C> AtbUnit<C> {
                     .collect(),
             };
             let rotated = ev.rotate_hoisted(cp, &steps)?;
-            match self.form {
+            match self.form.shift() {
                 AtbForm::PRotUp => {
                     for (o, r) in out.iter_mut().zip(rotated) {
                         o.push(r);
@@ -312,8 +351,36 @@ impl<C> AtbUnit<C> {
         Ok(out)
     }
 
+    /// `B` brought down, once, to one level above `C_p`: the products take `B` no higher than
+    /// that (PRotUp's mask takes one level first), so the result is the same, and PRotUp's
+    /// rotations of `B` then run on that many limbs rather than on those of a fresh encryption
+    /// (fresh data sit at the top of the chain).
+    fn b_at_product_level<E: SlotEvaluator<Ct = C>>(&self, ev: &E) -> Result<Vec<C>>
+    where
+        C: Clone,
+    {
+        let nq = self.spec.col_blocks.len();
+        self.b
+            .iter()
+            .enumerate()
+            .map(|(i, bpq)| {
+                let cp = self
+                    .c
+                    .get(i / nq.max(1))
+                    .ok_or_else(|| Error::InvalidInput("DiagATB unit without C".into()))?;
+                let target = ev.level(cp) + 1;
+                if ev.level(bpq) > target {
+                    ev.drop_to_level(bpq, target)
+                } else {
+                    Ok(bpq.clone())
+                }
+            })
+            .collect()
+    }
+
     /// Computes the unit's partial result: for each block column `q` of the unit,
-    /// `Σ_m colsum(Σ_p C_p^m ⊙ B'_{p,q}) ⊙ ν_m` (the coordinator takes the real part).
+    /// `Σ_m colsum(Σ_p C_p^m ⊙ B'_{p,q}) ⊙ ν_m` (the coordinator takes the real part); in a
+    /// folded form the sum over the `s0/c_pad` row groups is taken once, after the pairs.
     pub fn run<E: SlotEvaluator<Ct = C>>(&self, ev: &E) -> Result<Partial<C>>
     where
         C: Clone,
@@ -325,14 +392,23 @@ impl<C> AtbUnit<C> {
         let unit = self.unit;
         let nq = self.spec.col_blocks.len();
         let shifted = self.shifted_c(ev)?;
+        // Rows summed per pair: the whole block, or (folded) one group of `period` rows.
+        let period_log = self.period.trailing_zeros();
+        let pair_sum_log = if self.form.folded() {
+            period_log
+        } else {
+            unit.log_s0()
+        };
+        let prot_up = self.form.shift() == AtbForm::PRotUp;
+        let b = self.b_at_product_level(ev)?;
         let mut out: Vec<Option<C>> = vec![None; nq];
         for (m, cm) in self.spec.pairs.clone().zip(&shifted) {
             let nu = masks::atb_diagonal(unit, self.period, m, self.factor / 2.0);
             for (qi, acc) in out.iter_mut().enumerate() {
                 let mut e: Option<E::ProductSum> = None;
                 for (pi, cmp) in cm.iter().enumerate() {
-                    let bpq = &self.b[pi * nq + qi];
-                    if self.form == AtbForm::PRotUp && m > 0 {
+                    let bpq = &b[pi * nq + qi];
+                    if prot_up && m > 0 {
                         product_accumulate(
                             ev,
                             &mut e,
@@ -344,9 +420,18 @@ impl<C> AtbUnit<C> {
                     }
                 }
                 let e = product_finish(ev, e)?;
-                let summed = column_sum_fill(ev, unit, e)?;
+                let summed = column_sum_rows(ev, unit, e, 0..pair_sum_log)?;
                 accumulate(ev, acc, ev.mul_const(&summed, &nu)?)?;
             }
+        }
+        if self.form.folded() {
+            out = out
+                .into_iter()
+                .map(|acc| {
+                    acc.map(|x| column_sum_rows(ev, unit, x, period_log..unit.log_s0()))
+                        .transpose()
+                })
+                .collect::<Result<_>>()?;
         }
         Ok(Partial {
             spec: self.spec.clone(),
@@ -391,4 +476,92 @@ pub fn run_sharded_atb<E: SlotEvaluator>(
         .map(|u| u.run(ev))
         .collect::<Result<Vec<_>>>()?;
     plan.combine(ev, &partials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{SimConfig, Simulator};
+    use crate::matmul::cost;
+    use crate::pack::{decrypt_matrix, encrypt_matrix};
+    use ndarray::Array2;
+
+    fn matrix(rows: usize, cols: usize, seed: usize) -> Array2<f64> {
+        Array2::from_shape_fn((rows, cols), |(i, j)| {
+            ((i * 7 + j * 13 + seed * 31) % 23) as f64 / 23.0 - 0.5
+        })
+    }
+
+    /// The folded column sum gives HETAL's product at the same level with the rotations its
+    /// cost formula counts (fewer than HETAL's), in one unit and cut into several.
+    #[test]
+    fn folded_column_sum_gives_the_same_product_with_fewer_rotations() {
+        // Two block rows and three block columns; 10 classes (period 16) on 64 × 16 blocks.
+        let unit = UnitShape::new(64, 16).unwrap();
+        let sim = Simulator::new(SimConfig::with_slots(unit.slots())).unwrap();
+        let (a, b, c) = (100, 40, 10);
+        let p = matrix(a, c, 1);
+        let x = matrix(a, b, 2);
+        let want = p.t().dot(&x) * 0.25;
+        let pe = encrypt_matrix(&sim, p.view(), Layout::ColTiled { period: 16 }, unit, 9).unwrap();
+        let xe = encrypt_matrix(&sim, x.view(), Layout::RowMajor, unit, 12).unwrap();
+        for (paper, folded) in [
+            (AtbForm::Standard, AtbForm::FoldedStandard),
+            (AtbForm::PRotUp, AtbForm::FoldedPRotUp),
+            (AtbForm::Auto, AtbForm::FoldedAuto),
+        ] {
+            let mut runs = Vec::new();
+            for form in [paper, folded] {
+                sim.counter().reset();
+                let got = diag_atb_with(&sim, &pe, &xe, 0.25, form).unwrap();
+                let counts = sim.counts().table_triple();
+                let resolved = form.resolve(9, 12);
+                let predicted = cost::diag_atb(a, b, 16, unit, resolved).triple();
+                assert_eq!(counts, predicted, "{form:?}");
+                let err = (&decrypt_matrix(&sim, &got).unwrap() - &want)
+                    .mapv(f64::abs)
+                    .fold(0.0f64, |m, &v| m.max(v));
+                assert!(err < 1e-12, "{form:?}: error {err}");
+                let level = got.blocks().iter().map(|c| sim.level(c)).min().unwrap();
+                runs.push((counts, level));
+            }
+            let ((paper_counts, paper_level), (folded_counts, folded_level)) = (runs[0], runs[1]);
+            assert_eq!(paper_level, folded_level, "{folded:?} keeps the depth");
+            // Per block column: 8 pairs × log2(64) = 48 rotations against 8 × 4 + 2 = 34.
+            assert_eq!(
+                paper_counts.2 - folded_counts.2,
+                3 * (48 - 34),
+                "{folded:?}"
+            );
+            assert_eq!(paper_counts.0, folded_counts.0, "{folded:?}: same CMult");
+
+            // Cut into units (by pair and block column), the partial results still add up.
+            for workers in [2, 3, 5] {
+                let sharding = crate::matmul::Sharding::for_workers(workers, 8, 3);
+                let plan = AtbPlan::new(&sim, &pe, &xe, 0.25, folded, sharding).unwrap();
+                let units = plan.units(&sim, &pe, &xe).unwrap();
+                let partials = units
+                    .iter()
+                    .map(|u| u.run(&sim))
+                    .collect::<Result<Vec<_>>>()
+                    .unwrap();
+                let got = decrypt_matrix(&sim, &plan.combine(&sim, &partials).unwrap()).unwrap();
+                let err = (&got - &want).mapv(f64::abs).fold(0.0f64, |m, &v| m.max(v));
+                assert!(err < 1e-12, "{folded:?} over {workers} units: error {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn folded_forms_resolve_like_their_shifts() {
+        assert_eq!(AtbForm::FoldedAuto.resolve(3, 5), AtbForm::FoldedPRotUp);
+        assert_eq!(AtbForm::FoldedAuto.resolve(5, 5), AtbForm::FoldedStandard);
+        assert_eq!(AtbForm::FoldedPRotUp.shift(), AtbForm::PRotUp);
+        assert!(AtbForm::FoldedStandard.folded() && !AtbForm::Standard.folded());
+        assert!(AtbForm::FoldedAuto.is_auto() && !AtbForm::FoldedPRotUp.is_auto());
+        assert_eq!(
+            cost::diag_atb_depths(16, AtbForm::FoldedPRotUp),
+            cost::diag_atb_depths(16, AtbForm::PRotUp)
+        );
+    }
 }

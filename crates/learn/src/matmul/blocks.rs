@@ -67,17 +67,35 @@ pub fn fill_rows<E: SlotEvaluator>(ev: &E, unit: UnitShape, x: E::Ct) -> Result<
 
 /// Cyclic column sum: every row ends up holding the sum of all rows (`log2 s0` rotations).
 pub fn column_sum_fill<E: SlotEvaluator>(ev: &E, unit: UnitShape, x: E::Ct) -> Result<E::Ct> {
-    doubling_sum(ev, x, unit.log_s0(), unit.s1() as isize)
+    column_sum_rows(ev, unit, x, 0..unit.log_s0())
+}
+
+/// The doubling steps `t` in `levels` of a cyclic column sum (`x ← x + Rot(x, 2^t·s1)`): over
+/// `0..k` row `r` gets the sum of rows `r..r+2^k`; applied to such group sums, `k..log2 s0`
+/// adds the groups starting at rows `r + j·2^k`. The two ranges together are
+/// [`column_sum_fill`].
+pub fn column_sum_rows<E: SlotEvaluator>(
+    ev: &E,
+    unit: UnitShape,
+    x: E::Ct,
+    levels: std::ops::Range<u32>,
+) -> Result<E::Ct> {
+    doubling_sum_over(ev, x, levels, unit.s1() as isize)
 }
 
 /// `x ← x + Rot(x, sign·2^t)` for `t < steps` (`sign` is the unit step, possibly negative).
-fn doubling_sum<E: SlotEvaluator>(
+fn doubling_sum<E: SlotEvaluator>(ev: &E, x: E::Ct, steps: u32, unit_step: isize) -> Result<E::Ct> {
+    doubling_sum_over(ev, x, 0..steps, unit_step)
+}
+
+/// `x ← x + Rot(x, unit_step·2^t)` for `t` in `levels`, in order.
+fn doubling_sum_over<E: SlotEvaluator>(
     ev: &E,
     mut x: E::Ct,
-    steps: u32,
+    levels: std::ops::Range<u32>,
     unit_step: isize,
 ) -> Result<E::Ct> {
-    for t in 0..steps {
+    for t in levels {
         let r = ev.rotate(&x, unit_step << t)?;
         ev.add_assign(&mut x, &r)?;
     }

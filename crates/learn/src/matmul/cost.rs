@@ -53,16 +53,24 @@ pub fn diag_atb(a: usize, b: usize, c_pad: usize, unit: UnitShape, form: AtbForm
     let (p, q, l0, _) = grid(a, b, unit);
     let h = c_pad as u64 / 2;
     let mult = h * p * q;
-    match form {
+    // Column-sum rotations per block column: `log2 s0` per pair, or folded (see
+    // [`AtbForm::FoldedAuto`]) `log2 c_pad` per pair and `log2(s0/c_pad)` once.
+    let lp = u64::from(c_pad.trailing_zeros());
+    let sums = if form.folded() {
+        q * (h * lp + l0.saturating_sub(lp))
+    } else {
+        h * q * l0
+    };
+    match form.shift() {
         AtbForm::PRotUp => Cost {
             cmult: p + (h - 1) * p * q + h * q,
             mult,
-            rot: 2 * p + (h - 1) * (p + p * q) + h * q * l0,
+            rot: 2 * p + (h - 1) * (p + p * q) + sums,
         },
         _ => Cost {
             cmult: h * (p + q),
             mult,
-            rot: h * (2 * p + q * l0),
+            rot: 2 * h * p + sums,
         },
     }
 }
@@ -116,7 +124,7 @@ pub fn diag_abt_output_level(la: usize, lb: usize) -> Option<usize> {
 /// only the pair `m = 0`, which needs neither the exact shift nor `PRotUp`, so both forms are (3, 2).
 pub fn diag_atb_depths(c_pad: usize, form: AtbForm) -> (usize, usize) {
     let shifts = usize::from(c_pad > 2);
-    match form {
+    match form.shift() {
         AtbForm::PRotUp => (3, 2 + shifts),
         _ => (3 + shifts, 2),
     }
