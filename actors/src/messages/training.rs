@@ -15,7 +15,7 @@ pub const UPLOAD_TRAINING: &str = "hetal.actors.UploadTraining/2";
 /// Wire name of [`UploadValidation`].
 pub const UPLOAD_VALIDATION: &str = "hetal.actors.UploadValidation/2";
 /// Wire name of [`EvaluateEpoch`].
-pub const EVALUATE_EPOCH: &str = "hetal.actors.EvaluateEpoch/1";
+pub const EVALUATE_EPOCH: &str = "hetal.actors.EvaluateEpoch/2";
 /// Wire name of [`ValidationOutput`].
 pub const VALIDATION_OUTPUT: &str = "hetal.actors.ValidationOutput/2";
 /// Wire name of [`EpochVerdict`].
