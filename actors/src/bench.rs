@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use hetal_ckks::crypto::Ciphertext;
 use hetal_ckks::params::preset;
-use hetal_learn::eval::{SlotCodec, SlotEvaluator};
+use hetal_learn::eval::{BootstrapVia, SlotCodec, SlotEvaluator};
 use hetal_learn::matmul::{self, AbtPlan, AtbForm, AtbPlan, Sharding, compare};
 use hetal_learn::pack::{
     BlockMatrix, Layout as BlockLayout, UnitShape, decrypt_matrix, encrypt_matrix,
@@ -43,6 +43,7 @@ use crate::backend::{ClientBackend, KeyScope, ServerBackend};
 use crate::error::{ActorError, Result};
 use crate::messages::{TrainingSetup, ValidationForm};
 use crate::trainer::keys::WorkerKeys;
+use crate::trainer::pool::BootstrapPlacement;
 use crate::trainer::scheduler::{Scheduler, Unit};
 use crate::trainer::step::DistributedMatmul;
 pub use procs::WorkerLaunch;
@@ -54,11 +55,13 @@ use worker::MeterSnapshot;
 const UNIT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A scheduler over `workers`' pool whose keys carry just the rotations by `steps` (fresh key
-/// set id each time).
+/// set id each time); with `boot`, bootstrap stages go to the workers too, whatever the size of
+/// the bootstrapping material (which they then receive), else they stay on the trainer.
 fn rotation_scheduler(
     server: &Arc<CkksServer>,
     steps: &BTreeSet<isize>,
     workers: &Workers,
+    boot: bool,
 ) -> Result<Arc<Scheduler<CkksServer>>> {
     let keys = WorkerKeys::scoped(
         rand::random(),
@@ -68,14 +71,31 @@ fn rotation_scheduler(
             conjugation: false,
         },
     )?;
-    Ok(Arc::new(Scheduler::new(
+    let scheduler = Scheduler::new(
         workers.trainer_node().clone(),
         workers.pool(),
         Arc::clone(server),
         keys,
         UNIT_TIMEOUT,
         None,
-    )))
+    );
+    let placement = if boot {
+        BootstrapPlacement::Workers {
+            max_key_bytes: u64::MAX,
+        }
+    } else {
+        BootstrapPlacement::Trainer
+    };
+    workers
+        .pool()
+        .lock()
+        .map_err(|_| ActorError::Lost("worker pool poisoned".into()))?
+        .set_bootstrap_placement(placement);
+    Ok(Arc::new(if boot {
+        scheduler.with_job_bootstrap_keys()?
+    } else {
+        scheduler
+    }))
 }
 
 /// Where the workers run.
@@ -111,7 +131,8 @@ pub struct ScaleSettings {
 /// One measured configuration: a multiplication or a step with `workers` workers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScaleRow {
-    /// "DiagABT", "DiagATB" or "step".
+    /// "DiagABT", "DiagATB", "step" (bootstraps on the trainer) or "step+boot" (bootstrap
+    /// units on the workers).
     pub op: &'static str,
     /// Workers.
     pub workers: usize,
@@ -139,6 +160,12 @@ pub struct ScaleRow {
     pub max_error: Option<f64>,
     /// The computed CKKS bound `max_error` must stay within (`max_diff` within twice it).
     pub bound: Option<f64>,
+    /// Steady state: CPU seconds of the benchmark's process (the trainer; the workers too when
+    /// they are nodes in it), where readable (steps only).
+    pub trainer_cpu_s: Option<f64>,
+    /// Steady state: CPU seconds of the worker processes together (steps with worker
+    /// processes only).
+    pub workers_cpu_s: Option<f64>,
 }
 
 /// Min, max and mean of a list of counts.
@@ -176,6 +203,16 @@ impl ScaleRow {
     /// Bytes the trainer sent in the first use (evaluation keys and data included).
     pub fn first_trainer_sent(&self) -> u64 {
         self.first_per_worker.iter().map(|s| s.bytes_received).sum()
+    }
+
+    /// Bytes of key material the workers received in the first use.
+    pub fn first_key_bytes(&self) -> u64 {
+        self.first_per_worker.iter().map(|s| s.key_bytes).sum()
+    }
+
+    /// Bootstrap units the workers computed, steady state.
+    pub fn bootstrap_units(&self) -> u64 {
+        self.per_worker.iter().map(|s| s.boot_units).sum()
     }
 
     /// Operand uses served from the workers' caches, steady state.
@@ -382,7 +419,7 @@ impl OpsBench {
 
     /// Both multiplications, twice each, on `workers`.
     async fn measure(&self, workers: &Workers, k: usize) -> Result<Vec<ScaleRow>> {
-        let scheduler = rotation_scheduler(&self.server, &self.steps, workers)?;
+        let scheduler = rotation_scheduler(&self.server, &self.steps, workers, false)?;
         let ev = self.server.evaluator()?;
         let sharding = Sharding::for_workers(k, self.period / 2, self.x.block_cols());
         let codec = self.client.codec()?;
@@ -444,6 +481,8 @@ impl OpsBench {
                 max_diff: max_abs(&got, local),
                 max_error: Some(max_abs(&got, exact)),
                 bound: Some(*bound),
+                trainer_cpu_s: None,
+                workers_cpu_s: None,
             });
         }
         Ok(rows)
@@ -530,12 +569,12 @@ impl StepBench {
         })
     }
 
-    /// Two steps on `workers`.
-    async fn measure(&self, workers: &Workers, k: usize) -> Result<ScaleRow> {
-        let scheduler = rotation_scheduler(&self.server, &self.worker_steps, workers)?;
+    /// Two steps on `workers`, their bootstraps as units on the workers with `boot`.
+    async fn measure(&self, workers: &Workers, k: usize, boot: bool) -> Result<ScaleRow> {
+        let scheduler = rotation_scheduler(&self.server, &self.worker_steps, workers, boot)?;
         let matmul =
             DistributedMatmul::new(Arc::clone(&scheduler), tokio::runtime::Handle::current());
-        let ev = self.server.evaluator()?;
+        let ev = BootstrapVia::new(self.server.evaluator()?, &matmul);
         let mut trainer = EncryptedTrainer::with_executor(
             &ev,
             self.setup.hyper,
@@ -549,6 +588,7 @@ impl StepBench {
             let before = workers
                 .counters(scheduler.stats().units_remote as u64)
                 .await?;
+            let cpu = (procs::process_cpu_s("self"), workers.worker_cpu_s());
             let t = Instant::now();
             tokio::task::block_in_place(|| trainer.step(&self.batch))
                 .map_err(|e| matmul.take_failure().unwrap_or(e.into()))?;
@@ -556,13 +596,18 @@ impl StepBench {
             let after = workers
                 .counters(scheduler.stats().units_remote as u64)
                 .await?;
-            runs.push((wall, sum_since(&after, &before)));
+            let used = |before: Option<f64>, now: Option<f64>| Some(now? - before?);
+            let cpu = (
+                used(cpu.0, procs::process_cpu_s("self")),
+                used(cpu.1, workers.worker_cpu_s()),
+            );
+            runs.push((wall, sum_since(&after, &before), cpu));
         }
         let got = decrypt_matrix(&self.client.codec()?, trainer.weights())?;
         let stats = scheduler.stats();
         let (first, steady) = (&runs[0], &runs[1]);
         Ok(ScaleRow {
-            op: "step",
+            op: if boot { "step+boot" } else { "step" },
             workers: k,
             placement: workers.placement(),
             units: steady.1.iter().map(|s| s.units).sum(),
@@ -576,6 +621,8 @@ impl StepBench {
             max_diff: max_abs(&got, &self.local_weights),
             max_error: None,
             bound: None,
+            trainer_cpu_s: steady.2.0,
+            workers_cpu_s: steady.2.1,
         })
     }
 }
@@ -691,11 +738,18 @@ pub async fn bench_scale(settings: &ScaleSettings) -> Result<ScaleReport> {
             "single-process step: {:.3} s first, {:.3} s second (the second is compared)",
             step.local_first_s, step.local_s
         ));
+        notes.push(format!(
+            "step+boot: the step's bootstrap stages as units on the workers, which first receive \
+             the bootstrapping material ({} bytes in memory per worker)",
+            step.server.bootstrap_key_bytes()
+        ));
         for &k in &settings.workers {
-            let workers = start_workers(&settings.mode, k, options).await?;
-            let measured = step.measure(&workers, k).await;
-            workers.shutdown().await;
-            rows.push(measured?);
+            for boot in [false, true] {
+                let workers = start_workers(&settings.mode, k, options).await?;
+                let measured = step.measure(&workers, k, boot).await;
+                workers.shutdown().await;
+                rows.push(measured?);
+            }
         }
         Some((step.batch.x.block_rows(), step.batch.x.block_cols()))
     };

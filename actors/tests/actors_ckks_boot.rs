@@ -3,7 +3,8 @@
 //! evaluator train one Nesterov step with real bootstraps; the decrypted model equals the
 //! single-process `EncryptedTrainer` run within a bound computed from the measured bootstrap
 //! error; the workers receive no bootstrapping key (checked on what they loaded and on every byte
-//! the trainer sent).
+//! the trainer sent) when the trainer keeps its bootstraps, and with bootstrap units on the two
+//! workers the step equals the trainer bootstrapping itself within the same kind of bound.
 
 mod common;
 
@@ -21,6 +22,7 @@ use hetal_actors::deploy::{
 use hetal_actors::messages::{BlobSink, LoadKeysBody, ValidationForm};
 use hetal_actors::progress::{ProgressEvent, recorder};
 use hetal_actors::tap::Tap;
+use hetal_actors::trainer::pool::BootstrapPlacement;
 use hetal_ckks::params::preset;
 use hetal_ckks::params::presets::INSECURE_BOOT_N12;
 use hetal_learn::eval::{SlotCodec, SlotEvaluator};
@@ -121,6 +123,13 @@ async fn a_bootstrapped_ckks_step_across_workers_and_an_evaluator_matches_the_si
             },
         )
         .unwrap();
+    // This run keeps every bootstrap on the trainer: the workers get only their units' keys.
+    parties
+        .trainer
+        .pool()
+        .lock()
+        .unwrap()
+        .set_bootstrap_placement(BootstrapPlacement::Trainer);
     let mut workers = Vec::new();
     for i in 0..2 {
         workers.push(
@@ -275,5 +284,132 @@ async fn a_bootstrapped_ckks_step_across_workers_and_an_evaluator_matches_the_si
         client
             .material(&KeyScope::Full, &mut BlobSink::default())
             .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ckks_step_with_bootstrap_units_on_two_workers_matches_the_trainer_bootstrapping_itself()
+{
+    let (n, d, c) = SHAPE;
+    let (x, labels) = toy_rows(n, d, c);
+    let spec = preset(INSECURE_BOOT_N12).unwrap();
+    let setup = ckks_setup(n, c, d, spec.max_slots());
+    let client =
+        Arc::new(CkksClient::generate_bootstrappable(&spec, true, &setup, Some(SEED)).unwrap());
+    let deployment = Deployment::start(Layout {
+        workers: 2,
+        spare_workers: 0,
+        evaluator: true,
+        network: Network::InMemory,
+    })
+    .await
+    .unwrap();
+    let options = ServerOptions {
+        allow_insecure: true,
+    };
+    let mut parties = deployment
+        .start_parties(
+            Arc::clone(&client),
+            labels.clone(),
+            StopPolicy {
+                patience: 3,
+                budget: Some(1),
+            },
+            options,
+            &Taps::default(),
+        )
+        .unwrap();
+    let placement = parties.trainer.pool().lock().unwrap().bootstrap_placement();
+    let key_bytes = client.public().unwrap().bootstrap_key_bytes();
+    assert!(
+        placement.allows(key_bytes),
+        "the default places {key_bytes} bytes of N = 2^12 material on the workers"
+    );
+    let mut workers = Vec::new();
+    for i in 0..2 {
+        workers.push(
+            deployment
+                .start_worker::<hetal_actors::backend::ckks::CkksServer>(i, options, None)
+                .await
+                .unwrap(),
+        );
+    }
+    parties
+        .wait_for_workers(2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let upload = encrypt_dataset(&*client, &setup, toy_plain(&x, &labels)).unwrap();
+    upload_from_client(&deployment, &*client, setup, &upload, None)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let out = parties
+        .finish(Duration::from_secs(600), |_| {})
+        .await
+        .unwrap();
+    let trained = start.elapsed();
+    deployment.shutdown().await;
+
+    // The trainer bootstrapping itself: the same step on the public half in this process
+    // (products in one unit each), refreshed for validation by logits as the deployed trainer did.
+    let public = client.public().unwrap();
+    let ev = public.evaluator().unwrap();
+    let mut local = EncryptedTrainer::new(
+        &ev,
+        setup.hyper,
+        setup.variant,
+        upload.initial_weights.clone(),
+        public.bootstrap_min(),
+    )
+    .unwrap();
+    local.step(&upload.train[0]).unwrap();
+    local.prepare_validation(ValidationForm::Logits).unwrap();
+    let ops = ev.counts();
+    let codec = client.codec().unwrap();
+    let want = TrainingClient::new(&codec, setup.unit, c, d, 3)
+        .unwrap()
+        .decrypt_model(local.weights(), local.weight_scale())
+        .unwrap();
+    let boots = local.totals().bootstraps();
+    assert!(boots > 0);
+    assert_eq!(out.trainer.bootstraps, boots, "the same bootstrap plan");
+
+    // Every bootstrap ran on a worker, each worker took some, with the bootstrapping material
+    // shared by reference (one process: no key byte crossed).
+    let stats = &out.trainer.scheduler;
+    assert_eq!(stats.bootstraps_remote, boots);
+    assert_eq!(stats.bootstraps_local, 0);
+    for w in &workers {
+        let keys = w.loaded_keys().expect("keys loaded");
+        println!(
+            "worker: {} units, {} bootstraps, {keys:?}",
+            w.units(),
+            w.bootstraps()
+        );
+        assert!(keys.bootstraps && keys.by_reference && keys.bytes == 0);
+    }
+    let per_worker: Vec<usize> = workers.iter().map(|w| w.bootstraps()).collect();
+    assert_eq!(per_worker.iter().sum::<usize>(), boots);
+    assert!(per_worker.iter().all(|&b| b > 0), "{per_worker:?}");
+
+    // Bound (as in the test above): each bootstrap at most twice the measured error, every other
+    // operation 16·N/Δ, amplified into the weights by the gradient or the weight scale.
+    let boot_err = measured_bootstrap_error(&client);
+    let ctx = public.context().clone();
+    let per_op = 16.0 * ctx.n() as f64 / ctx.default_scale();
+    let other_ops = ops.mult + ops.cmult + ops.scalar_mult + ops.rot + ops.add + ops.add_const;
+    let events_err = 2.0 * boot_err * boots as f64 + 2.0 * per_op * other_ops as f64;
+    let max_x = x.iter().fold(1.0f64, |a, &b| a.max(b.abs()));
+    let bound = events_err * (256.0 * setup.hyper.learning_rate * max_x).max(local.weight_scale());
+    let diff = common::max_diff(&out.model, &want);
+    let size = want.weights().iter().fold(0.0f64, |a, &b| a.max(b.abs()));
+    println!(
+        "distributed step with {boots} bootstrap units {trained:.1?}: |W − W_trainer| = \
+         {diff:.2e} (bound {bound:.1e}, |W| = {size:.3}), {stats:?}"
+    );
+    assert!(size > 1e-3, "the step moved the weights");
+    assert!(
+        diff <= bound && bound < 0.05 * size,
+        "diff {diff:e} bound {bound:e} size {size}"
     );
 }

@@ -18,6 +18,7 @@ use hetal_actors::deploy::{
 };
 use hetal_actors::messages::{BlobSink, EpochVerdict, JoinPool, LoadKeys, LoadKeysBody};
 use hetal_actors::roster::{TRAINER_ACTOR, WORKER_ACTOR};
+use hetal_actors::trainer::pool::BootstrapPlacement;
 use hetal_learn::train::{Decision, Verdict};
 use hetal_runtime::SendError;
 
@@ -316,4 +317,112 @@ async fn a_network_drop_between_client_and_trainer_heals_and_the_run_is_unchange
     assert_eq!(out.steps, reference.steps);
     assert_eq!(max_diff(&out.model, &reference.model), 0.0);
     deployment.shutdown().await;
+}
+
+/// Two in-memory workers and an evaluator train with the trainer's bootstraps placed by
+/// `placement`; with `kill_after` worker 1 is shut down once it has computed that many
+/// bootstrap units. Returns the outcome and each worker's bootstrap units.
+async fn run_placed(
+    data: &Digits,
+    setup: hetal_actors::messages::TrainingSetup,
+    placement: BootstrapPlacement,
+    kill_after: Option<usize>,
+) -> (hetal_actors::deploy::RunOutcome, Vec<usize>) {
+    let deployment = Deployment::start(Layout {
+        workers: 2,
+        spare_workers: 0,
+        evaluator: true,
+        network: Network::InMemory,
+    })
+    .await
+    .unwrap();
+    let (backend, mut parties) = sim_parties(&deployment, &data.val_y, 3, None);
+    parties
+        .trainer
+        .pool()
+        .lock()
+        .unwrap()
+        .set_bootstrap_placement(placement);
+    let mut stats = Vec::new();
+    for i in 0..2 {
+        stats.push(
+            deployment
+                .start_worker::<SimServer>(i, ServerOptions::default(), None)
+                .await
+                .unwrap(),
+        );
+    }
+    parties
+        .wait_for_workers(2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let killer = kill_after.map(|after| {
+        let (victim, watched) = (deployment.workers[0].clone(), stats[0].clone());
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while watched.bootstraps() < after && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            victim.shutdown().await;
+        })
+    });
+    let upload = encrypt_dataset(&*backend, &setup, plain(data)).unwrap();
+    upload_from_client(&deployment, &*backend, setup, &upload, None)
+        .await
+        .unwrap();
+    let out = parties
+        .finish(Duration::from_secs(120), |_| {})
+        .await
+        .unwrap();
+    if let Some(killer) = killer {
+        killer.await.unwrap();
+    }
+    deployment.shutdown().await;
+    (out, stats.iter().map(|s| s.bootstraps()).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_units_on_two_workers_give_the_weights_of_the_trainer_bootstrapping_itself() {
+    let data = digits(96, 48);
+    let setup = setup(&data, 2, 3);
+    let (local, local_boots) = run_placed(&data, setup, BootstrapPlacement::Trainer, None).await;
+    let (spread, boots) = run_placed(&data, setup, BootstrapPlacement::default(), None).await;
+    println!(
+        "trainer bootstraps: {:?}; on workers: {:?}, per worker {boots:?}",
+        local.trainer.scheduler, spread.trainer.scheduler
+    );
+    // The same multiplications (same worker count) and the same exact bootstraps: bit-identical.
+    assert_eq!(max_diff(&spread.model, &local.model), 0.0);
+    assert_eq!(spread.verdicts, local.verdicts);
+    assert_eq!(spread.trainer.bootstraps, local.trainer.bootstraps);
+    assert!(local.trainer.bootstraps > 0, "the run bootstraps");
+    // Every bootstrap ran on a worker, and both workers took some; none when placed on the
+    // trainer.
+    let stats = &spread.trainer.scheduler;
+    assert_eq!(stats.bootstraps_remote, spread.trainer.bootstraps);
+    assert_eq!(boots.iter().sum::<usize>(), stats.bootstraps_remote);
+    assert!(boots.iter().all(|&b| b > 0), "{boots:?}");
+    assert_eq!(stats.bootstraps_local, 0);
+    assert_eq!(local.trainer.scheduler.bootstraps_remote, 0);
+    assert_eq!(local_boots, vec![0, 0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_between_bootstrap_units_does_not_change_the_result() {
+    let data = digits(96, 48);
+    let setup = setup(&data, 2, 3);
+    let (_, ref_model) = single_process(&data, &setup, None);
+    let (out, boots) = run_placed(&data, setup, BootstrapPlacement::default(), Some(2)).await;
+    let stats = &out.trainer.scheduler;
+    println!("worker 1 killed after {} bootstraps; {stats:?}", boots[0]);
+    assert_eq!(out.trainer.lost_workers.len(), 1);
+    assert!(boots[0] >= 2 && boots[1] > 0, "{boots:?}");
+    assert_eq!(
+        stats.bootstraps_remote + stats.bootstraps_local,
+        out.trainer.bootstraps
+    );
+    // The matrix products were cut for two workers, then one: equal up to the order of sums.
+    let bound = float_reorder_bound(out.steps, &ref_model);
+    let diff = max_diff(&out.model, &ref_model);
+    assert!(diff <= bound, "{diff} > {bound}");
 }

@@ -337,6 +337,14 @@ impl ServerBackend for CkksServer {
         self.bootstrapper().map(|b| b.stats().count())
     }
 
+    fn bootstrap_key_bytes(&self) -> u64 {
+        let Some(boot) = &self.bootstrap else {
+            return 0;
+        };
+        let sparse = boot.sparse.as_ref().map_or(0, |s| s.size_bytes());
+        (self.keys.size_bytes() + sparse) as u64
+    }
+
     fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody> {
         scoped_material(&self.ctx, &self.keys, self.bootstrap.as_ref(), scope, sink)
     }

@@ -130,6 +130,12 @@ pub trait ServerBackend: Send + Sync + Sized + 'static {
     fn bootstraps_run(&self) -> Option<u64> {
         None
     }
+    /// Bytes in memory of the material a party needs to bootstrap ([`KeyScope::Full`]: every
+    /// evaluation key and the encapsulation keys), what a worker taking bootstrap units holds;
+    /// 0 where it is negligible (the simulator) or absent.
+    fn bootstrap_key_bytes(&self) -> u64 {
+        0
+    }
     /// Adds to `sink` the public material of `scope` this backend holds (the trainer passes
     /// its workers only what their units need) and describes it.
     fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody>;

@@ -379,6 +379,19 @@ impl Drop for ProcessWorkers {
     }
 }
 
+/// CPU seconds (user + system) process `pid` has used so far, from `/proc/PID/stat` (fields 14
+/// and 15, in the kernel's fixed 100 ticks per second of that file); `None` where it cannot be
+/// read (not Linux, or the process is gone).
+pub fn process_cpu_s(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // `rest` starts at field 3 (state): utime is field 14, stime field 15.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 /// The workers of one measured configuration.
 pub enum Workers {
     /// Worker nodes in this process.
@@ -472,6 +485,19 @@ impl Workers {
         }
     }
 
+    /// CPU seconds the worker processes used so far, together; `None` for nodes in this
+    /// process (their CPU is the benchmark's own) or where it cannot be read.
+    pub fn worker_cpu_s(&self) -> Option<f64> {
+        match self {
+            Workers::InProcess { .. } => None,
+            Workers::Processes(p) => p
+                .children
+                .iter()
+                .map(|c| process_cpu_s(&c.id().to_string()))
+                .sum(),
+        }
+    }
+
     /// Stops the nodes (and the processes).
     pub async fn shutdown(self) {
         match self {
@@ -487,6 +513,22 @@ impl Workers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_has_used_cpu_time() {
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            return;
+        }
+        let spin = std::time::Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < std::time::Duration::from_millis(50) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let used = process_cpu_s("self").expect("readable");
+        assert!(used > 0.0 && used.is_finite(), "{used}");
+        assert!(process_cpu_s("not-a-pid").is_none());
+    }
 
     #[test]
     fn cpu_lists_parse_and_shares_split_the_cpus() {

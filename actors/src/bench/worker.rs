@@ -60,6 +60,10 @@ pub struct MeterSnapshot {
     pub abt_compute_s: f64,
     /// Seconds from a unit's arrival to its answer, DiagATB units.
     pub atb_compute_s: f64,
+    /// Bootstrap units computed.
+    pub boot_units: u64,
+    /// Seconds from a unit's arrival to its answer, bootstrap units.
+    pub boot_compute_s: f64,
 }
 
 impl MeterSnapshot {
@@ -75,6 +79,8 @@ impl MeterSnapshot {
             operands_cached: self.operands_cached.saturating_sub(earlier.operands_cached),
             abt_compute_s: (self.abt_compute_s - earlier.abt_compute_s).max(0.0),
             atb_compute_s: (self.atb_compute_s - earlier.atb_compute_s).max(0.0),
+            boot_units: self.boot_units.saturating_sub(earlier.boot_units),
+            boot_compute_s: (self.boot_compute_s - earlier.boot_compute_s).max(0.0),
         }
     }
 
@@ -82,7 +88,8 @@ impl MeterSnapshot {
     pub fn to_fields(&self) -> String {
         format!(
             "units={} abt_units={} bytes_received={} bytes_sent={} key_bytes={} \
-             operands_inline={} operands_cached={} abt_compute_s={:e} atb_compute_s={:e}",
+             operands_inline={} operands_cached={} abt_compute_s={:e} atb_compute_s={:e} \
+             boot_units={} boot_compute_s={:e}",
             self.units,
             self.abt_units,
             self.bytes_received,
@@ -91,7 +98,9 @@ impl MeterSnapshot {
             self.operands_inline,
             self.operands_cached,
             self.abt_compute_s,
-            self.atb_compute_s
+            self.atb_compute_s,
+            self.boot_units,
+            self.boot_compute_s
         )
     }
 
@@ -125,21 +134,23 @@ impl MeterSnapshot {
                 "operands_cached" => s.operands_cached = int()?,
                 "abt_compute_s" => s.abt_compute_s = secs()?,
                 "atb_compute_s" => s.atb_compute_s = secs()?,
+                "boot_units" => s.boot_units = int()?,
+                "boot_compute_s" => s.boot_compute_s = secs()?,
                 other => return Err(bad(format!("unknown field `{other}`"))),
             }
         }
-        if seen.len() != 9 {
-            return Err(bad(format!("{} of 9 fields", seen.len())));
+        if seen.len() != 11 {
+            return Err(bad(format!("{} of 11 fields", seen.len())));
         }
-        if s.abt_units > s.units {
-            return Err(bad("more DiagABT units than units".into()));
+        if s.abt_units.saturating_add(s.boot_units) > s.units {
+            return Err(bad("more DiagABT and bootstrap units than units".into()));
         }
         Ok(s)
     }
 
-    /// Compute seconds of both kinds.
+    /// Compute seconds of every kind.
     pub fn compute_s(&self) -> f64 {
-        self.abt_compute_s + self.atb_compute_s
+        self.abt_compute_s + self.atb_compute_s + self.boot_compute_s
     }
 }
 
@@ -155,6 +166,8 @@ pub struct Meter {
     operands_cached: AtomicU64,
     abt_compute_ns: AtomicU64,
     atb_compute_ns: AtomicU64,
+    boot_units: AtomicU64,
+    boot_compute_ns: AtomicU64,
 }
 
 impl Meter {
@@ -162,8 +175,9 @@ impl Meter {
     pub fn snapshot(&self) -> MeterSnapshot {
         let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
         let abt = get(&self.abt_units);
+        let boot = get(&self.boot_units);
         MeterSnapshot {
-            units: abt + get(&self.atb_units),
+            units: abt + get(&self.atb_units) + boot,
             abt_units: abt,
             bytes_received: get(&self.bytes_received),
             bytes_sent: get(&self.bytes_sent),
@@ -172,6 +186,8 @@ impl Meter {
             operands_cached: get(&self.operands_cached),
             abt_compute_s: get(&self.abt_compute_ns) as f64 / 1e9,
             atb_compute_s: get(&self.atb_compute_ns) as f64 / 1e9,
+            boot_units: boot,
+            boot_compute_s: get(&self.boot_compute_ns) as f64 / 1e9,
         }
     }
 }
@@ -215,26 +231,26 @@ impl<B: ServerBackend> MeteredWorker<B> {
         self.inner.stats()
     }
 
-    /// Counts the answer of `response` when it is ready (`kind`: the unit kind, if a unit, with
+    /// Counts the answer of `response` when it is ready (`unit`: the unit kind, if a unit, with
     /// its arrival time) and reports.
     fn metered<R: Message + Clone>(
         &self,
         response: Response<R>,
-        unit: Option<(bool, Instant)>,
+        unit: Option<(UnitKind, Instant)>,
     ) -> Response<R> {
         let meter = Arc::clone(&self.meter);
         let report = Arc::clone(&self.on_answer);
         let account = move |reply: &std::result::Result<R, hetal_runtime::Rejection>| {
             if let Ok(r) = reply {
                 meter.bytes_sent.fetch_add(wire_len(r), Ordering::SeqCst);
-                if let Some((abt, since)) = unit
+                if let Some((kind, since)) = unit
                     && is_done(r)
                 {
                     let ns = since.elapsed().as_nanos() as u64;
-                    let (count, time) = if abt {
-                        (&meter.abt_units, &meter.abt_compute_ns)
-                    } else {
-                        (&meter.atb_units, &meter.atb_compute_ns)
+                    let (count, time) = match kind {
+                        UnitKind::Abt => (&meter.abt_units, &meter.abt_compute_ns),
+                        UnitKind::Atb => (&meter.atb_units, &meter.atb_compute_ns),
+                        UnitKind::Bootstrap => (&meter.boot_units, &meter.boot_compute_ns),
                     };
                     time.fetch_add(ns, Ordering::SeqCst);
                     count.fetch_add(1, Ordering::SeqCst);
@@ -260,7 +276,21 @@ impl<B: ServerBackend> MeteredWorker<B> {
 fn is_done<R: 'static>(reply: &R) -> bool {
     (reply as &dyn std::any::Any)
         .downcast_ref::<UnitOutcome>()
-        .is_some_and(|o| matches!(o.body, crate::messages::OutcomeBody::Done { .. }))
+        .is_some_and(|o| {
+            matches!(
+                o.body,
+                crate::messages::OutcomeBody::Done { .. }
+                    | crate::messages::OutcomeBody::Refreshed { .. }
+            )
+        })
+}
+
+/// Which counters a unit's answer goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnitKind {
+    Abt,
+    Atb,
+    Bootstrap,
 }
 
 impl<B: ServerBackend> Actor for MeteredWorker<B> {
@@ -301,11 +331,12 @@ impl<B: ServerBackend> Respond<ComputeUnit> for MeteredWorker<B> {
             .bytes_received
             .fetch_add(wire_len(&msg), Ordering::SeqCst);
         let inline: BTreeSet<u64> = msg.body.inline.iter().map(|o| o.id).collect();
-        let used: BTreeSet<u64> = match &msg.body.work {
-            WorkItem::Abt(u) => u.a.iter().chain(&u.c).copied().collect(),
-            WorkItem::Atb(u) => u.c.iter().chain(&u.b).copied().collect(),
+        let used: BTreeSet<u64> = msg.body.work.operand_ids().into_iter().collect();
+        let kind = match msg.body.work {
+            WorkItem::Abt(_) => UnitKind::Abt,
+            WorkItem::Atb(_) => UnitKind::Atb,
+            WorkItem::Bootstrap(_) => UnitKind::Bootstrap,
         };
-        let abt = matches!(msg.body.work, WorkItem::Abt(_));
         let cached = used.difference(&inline).count() as u64;
         self.meter
             .operands_inline
@@ -314,7 +345,7 @@ impl<B: ServerBackend> Respond<ComputeUnit> for MeteredWorker<B> {
             .operands_cached
             .fetch_add(cached, Ordering::SeqCst);
         let response = self.inner.respond(msg, ctx);
-        self.metered(response, Some((abt, arrived)))
+        self.metered(response, Some((kind, arrived)))
     }
 }
 
@@ -469,12 +500,15 @@ mod tests {
             operands_cached: 9,
             abt_compute_s: 0.125,
             atb_compute_s: 1.5e-3,
+            boot_units: 1,
+            boot_compute_s: 2.5,
         };
         assert_eq!(MeterSnapshot::from_fields(&s.to_fields()).unwrap(), s);
         let line = s.to_fields();
         for bad in [
             line.replace("units=5", "units=-1"),
             line.replace("abt_units=2", "abt_units=6"),
+            line.replace("boot_units=1", "boot_units=4"),
             line.replace(" key_bytes=3", ""),
             format!("{line} units=5"),
             format!("{line} extra=1"),

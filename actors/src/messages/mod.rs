@@ -31,8 +31,8 @@ pub use upload::{
     UploadHave, UploadManifest, WireBatch,
 };
 pub use work::{
-    ComputeBody, ComputeUnit, InlineOperand, JoinPool, KeysLoaded, LoadKeys, LoadKeysBody,
-    OutcomeBody, UnitOutcome, WorkItem,
+    BootstrapItem, ComputeBody, ComputeUnit, InlineOperand, JoinPool, KeysLoaded, LoadKeys,
+    LoadKeysBody, OutcomeBody, UnitOutcome, WorkItem,
 };
 
 /// Wire names of every message type, for tests that enumerate them.

@@ -56,14 +56,36 @@ pub enum WorkItem {
     Abt(AbtUnit<u64>),
     /// A DiagATB unit.
     Atb(AtbUnit<u64>),
+    /// One bootstrap of a stage of independent ones (only to a worker that loaded the job's
+    /// bootstrapping material).
+    Bootstrap(BootstrapItem),
+}
+
+/// One ciphertext of a bootstrap stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapItem {
+    /// Its position in the stage (echoed in the answer).
+    pub index: u32,
+    /// The operand to bootstrap (sent inline: it is used once, so it is not cached).
+    pub ct: u64,
 }
 
 impl WorkItem {
-    /// The unit's index ranges.
-    pub fn spec(&self) -> &ShardSpec {
+    /// The unit's index ranges (`None` for a bootstrap).
+    pub fn spec(&self) -> Option<&ShardSpec> {
         match self {
-            WorkItem::Abt(u) => &u.spec,
-            WorkItem::Atb(u) => &u.spec,
+            WorkItem::Abt(u) => Some(&u.spec),
+            WorkItem::Atb(u) => Some(&u.spec),
+            WorkItem::Bootstrap(_) => None,
+        }
+    }
+
+    /// Every operand id the unit refers to.
+    pub fn operand_ids(&self) -> Vec<u64> {
+        match self {
+            WorkItem::Abt(u) => u.a.iter().chain(&u.c).copied().collect(),
+            WorkItem::Atb(u) => u.c.iter().chain(&u.b).copied().collect(),
+            WorkItem::Bootstrap(b) => vec![b.ct],
         }
     }
 }
@@ -113,6 +135,13 @@ pub enum OutcomeBody {
     },
     /// The worker no longer holds these operands: resend the unit with them inline.
     Missing(Vec<u64>),
+    /// A bootstrap unit's result.
+    Refreshed {
+        /// The unit's position in its stage (echoed).
+        index: u32,
+        /// Blob index of the bootstrapped ciphertext.
+        block: u32,
+    },
 }
 impl Body for OutcomeBody {
     const NAME: &'static str = UNIT_OUTCOME;

@@ -27,7 +27,7 @@ pub mod upload;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hetal_learn::eval::SlotEvaluator;
+use hetal_learn::eval::{BootstrapVia, SlotEvaluator};
 use hetal_learn::train::checkpoint::{Digest32, RunConfig, TrainingCheckpoint};
 use hetal_learn::train::server::MatmulExecutor;
 use hetal_learn::train::{Decision, EncryptedBatch, EncryptedTrainer, Verdict};
@@ -487,16 +487,20 @@ impl Job {
         runtime: tokio::runtime::Handle,
     ) -> Result<TrainerReport> {
         let progress = &self.config.progress;
-        let scheduler = Arc::new(Scheduler::new(
-            self.node.clone(),
-            Arc::clone(&self.pool),
-            Arc::clone(&job.backend),
-            job.keys,
-            self.config.unit_timeout,
-            self.config.tap.clone(),
-        ));
+        let scheduler = Arc::new(
+            Scheduler::new(
+                self.node.clone(),
+                Arc::clone(&self.pool),
+                Arc::clone(&job.backend),
+                job.keys,
+                self.config.unit_timeout,
+                self.config.tap.clone(),
+            )
+            .with_job_bootstrap_keys()?,
+        );
         let matmul = DistributedMatmul::new(Arc::clone(&scheduler), runtime.clone());
-        let ev = job.backend.evaluator()?;
+        // Bootstrap stages go to the workers as the pool's placement allows (`step.rs`).
+        let ev = BootstrapVia::new(job.backend.evaluator()?, &matmul);
         let setup = job.setup;
         let mut trainer = EncryptedTrainer::with_executor(
             &ev,
@@ -724,13 +728,13 @@ impl Job {
 
     /// Sends the epoch's weights to the evaluator, or computes the validation output itself
     /// (its multiplications distributed like the step's).
-    fn request_validation<'e, B: ServerBackend, M: MatmulExecutor<B::Eval<'e>>>(
+    fn request_validation<B: ServerBackend, E: SlotEvaluator<Ct = B::Ct>, M: MatmulExecutor<E>>(
         &self,
         epoch: usize,
         runtime: &tokio::runtime::Handle,
         backend: &B,
         setup: &TrainingSetup,
-        trainer: &mut EncryptedTrainer<'_, B::Eval<'e>, M>,
+        trainer: &mut EncryptedTrainer<'_, E, M>,
         validation: Option<&[EncryptedBatch<B::Ct>]>,
     ) -> Result<()> {
         let roster = &self.config.roster;

@@ -1,5 +1,8 @@
 //! Sends work units to the least-loaded worker, re-sends the units of a worker that fails or
 //! times out, and computes locally when no worker is available (zero workers, or all lost).
+//! Units are matrix-multiplication shards or, when the job's bootstrapping material may go to
+//! the workers ([`BootstrapPlacement`]), single bootstraps of a stage of independent ones; a
+//! worker receives the bootstrapping material once per job, before its first bootstrap unit.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -13,11 +16,12 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::keys::WorkerKeys;
-use super::pool::WorkerPool;
+use super::pool::{BootstrapPlacement, WorkerPool};
 use crate::backend::ServerBackend;
 use crate::error::{ActorError, Result};
 use crate::messages::{
-    BlobSink, ComputeBody, ComputeUnit, InlineOperand, LoadKeys, OutcomeBody, UnitOutcome, WorkItem,
+    BlobSink, BootstrapItem, ComputeBody, ComputeUnit, InlineOperand, LoadKeys, OutcomeBody,
+    UnitOutcome, WorkItem,
 };
 use crate::roster::WORKER_ACTOR;
 use crate::tap::{self, Tap};
@@ -29,21 +33,39 @@ pub enum Unit<C> {
     Abt(AbtUnit<C>),
     /// DiagATB.
     Atb(AtbUnit<C>),
+    /// One bootstrap of a stage.
+    Bootstrap(BootstrapUnit<C>),
+}
+
+/// One ciphertext of a bootstrap stage.
+#[derive(Debug, Clone)]
+pub struct BootstrapUnit<C> {
+    /// Its position in the stage.
+    pub index: u32,
+    /// The ciphertext to refresh.
+    pub ct: C,
+}
+
+/// What a unit computed.
+#[derive(Debug, Clone)]
+enum Outcome<C> {
+    /// A matrix-multiplication shard's partial result.
+    Partial(Partial<C>),
+    /// A bootstrapped ciphertext.
+    Refreshed(C),
 }
 
 impl<C: Clone> Unit<C> {
-    fn execute<E: hetal_learn::eval::SlotEvaluator<Ct = C>>(&self, ev: &E) -> Result<Partial<C>> {
+    fn execute<E: hetal_learn::eval::SlotEvaluator<Ct = C>>(&self, ev: &E) -> Result<Outcome<C>> {
         Ok(match self {
-            Unit::Abt(u) => u.execute(ev)?,
-            Unit::Atb(u) => u.execute(ev)?,
+            Unit::Abt(u) => Outcome::Partial(u.execute(ev)?),
+            Unit::Atb(u) => Outcome::Partial(u.execute(ev)?),
+            Unit::Bootstrap(u) => Outcome::Refreshed(ev.bootstrap(&u.ct)?),
         })
     }
 
-    fn spec(&self) -> &hetal_learn::matmul::ShardSpec {
-        match self {
-            Unit::Abt(u) => &u.spec,
-            Unit::Atb(u) => &u.spec,
-        }
+    fn is_bootstrap(&self) -> bool {
+        matches!(self, Unit::Bootstrap(_))
     }
 }
 
@@ -54,6 +76,13 @@ pub struct SchedulerStats {
     pub units_remote: usize,
     /// Units computed by the trainer itself.
     pub units_local: usize,
+    /// Bootstrap units computed by workers (counted in `units_remote` too).
+    pub bootstraps_remote: usize,
+    /// Bootstrap units computed by the trainer after their workers were lost (counted in
+    /// `units_local` too; stages the trainer keeps to itself are not units).
+    pub bootstraps_local: usize,
+    /// Bytes of key material sent to workers (counted in `bytes_sent` too).
+    pub key_bytes_sent: u64,
     /// Units sent again after a worker failed, timed out or had dropped operands.
     pub resent: usize,
     /// Bytes of ciphertexts and keys sent to workers.
@@ -73,6 +102,17 @@ struct Prepared {
     operands: Vec<Operand>,
 }
 
+/// Which keys a unit needs loaded on its worker first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyLoad {
+    /// None (loaded, or being loaded by another unit's send).
+    None,
+    /// The matrix-multiplication keys.
+    Matmul,
+    /// The bootstrapping material.
+    Bootstrap,
+}
+
 /// Dispatches units of one job.
 pub struct Scheduler<B: ServerBackend> {
     node: Node,
@@ -80,6 +120,8 @@ pub struct Scheduler<B: ServerBackend> {
     backend: Arc<B>,
     session: u64,
     keys: Arc<WorkerKeys>,
+    /// The bootstrapping material for workers that take bootstrap units, and its size.
+    boot_keys: Option<(Arc<WorkerKeys>, u64)>,
     unit_timeout: Duration,
     tap: Option<Tap>,
     stats: Mutex<SchedulerStats>,
@@ -115,10 +157,70 @@ impl<B: ServerBackend> Scheduler<B> {
             backend,
             session: keys.session(),
             keys: Arc::new(keys),
+            boot_keys: None,
             unit_timeout,
             tap,
             stats: Mutex::new(SchedulerStats::default()),
         }
+    }
+
+    /// Lets the workers take bootstrap units with `keys` (the job's [`KeyScope::Full`]
+    /// material, same job id), as the pool's [`BootstrapPlacement`] allows for its size
+    /// ([`ServerBackend::bootstrap_key_bytes`]).
+    ///
+    /// [`KeyScope::Full`]: crate::backend::KeyScope::Full
+    pub fn with_bootstrap_keys(mut self, keys: impl Into<WorkerKeys>) -> Result<Self> {
+        let keys: WorkerKeys = keys.into();
+        if keys.session() != self.session {
+            return Err(ActorError::Config(format!(
+                "bootstrapping keys of job {} for a scheduler of job {}",
+                keys.session(),
+                self.session
+            )));
+        }
+        let bytes = self.backend.bootstrap_key_bytes();
+        self.boot_keys = Some((Arc::new(keys), bytes));
+        Ok(self)
+    }
+
+    /// As [`Self::with_bootstrap_keys`] with the job's whole material
+    /// ([`WorkerKeys::scoped`] to [`KeyScope::Full`](crate::backend::KeyScope::Full): offered
+    /// by reference first, serialized only for a worker elsewhere), when the backend bootstraps.
+    pub fn with_job_bootstrap_keys(self) -> Result<Self> {
+        if !self.backend.bootstraps() {
+            return Ok(self);
+        }
+        let keys = WorkerKeys::scoped(self.session, &self.backend, crate::backend::KeyScope::Full)?;
+        self.with_bootstrap_keys(keys)
+    }
+
+    /// Workers that would take the units of a bootstrap stage now: the live ones when the pool's
+    /// placement allows the material's size, else none (the trainer bootstraps itself).
+    pub fn bootstrap_workers(&self) -> usize {
+        let Some((_, bytes)) = &self.boot_keys else {
+            return 0;
+        };
+        if !self.backend.bootstraps() {
+            return 0;
+        }
+        self.pool
+            .lock()
+            .map(|p| {
+                if p.bootstrap_placement().allows(*bytes) {
+                    p.len()
+                } else {
+                    0
+                }
+            })
+            .unwrap_or(0)
+    }
+
+    /// The pool's bootstrap placement.
+    pub fn bootstrap_placement(&self) -> BootstrapPlacement {
+        self.pool
+            .lock()
+            .map(|p| p.bootstrap_placement())
+            .unwrap_or(BootstrapPlacement::Trainer)
     }
 
     /// What it did so far.
@@ -175,19 +277,87 @@ impl<B: ServerBackend> Scheduler<B> {
                 b: ids(&u.b, false)?,
                 rotations: u.rotations.clone(),
             }),
+            Unit::Bootstrap(u) => {
+                let ct = ids(std::slice::from_ref(&u.ct), true)?
+                    .pop()
+                    .ok_or_else(|| ActorError::Lost("bootstrap operand not encoded".into()))?;
+                WorkItem::Bootstrap(BootstrapItem { index: u.index, ct })
+            }
         };
         Ok(Prepared { work, operands })
     }
 
-    /// Computes every unit of training step `step` and returns the partial results in order.
+    /// Computes every unit of training step `step` (matrix-multiplication units) and returns the
+    /// partial results in order.
     pub async fn run(
         self: &Arc<Self>,
         step: u64,
         units: Vec<Unit<B::Ct>>,
     ) -> Result<Vec<Partial<B::Ct>>> {
+        self.run_units(step, units)
+            .await?
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Partial(p) => Ok(p),
+                Outcome::Refreshed(_) => Err(ActorError::Protocol(
+                    "a bootstrap unit in a matrix multiplication".into(),
+                )),
+            })
+            .collect()
+    }
+
+    /// Bootstraps `cts` (a stage of independent ciphertexts of step `step`) as one unit each on
+    /// the workers, and returns them refreshed, in order.
+    pub async fn run_bootstraps(
+        self: &Arc<Self>,
+        step: u64,
+        cts: Vec<B::Ct>,
+    ) -> Result<Vec<B::Ct>> {
+        let units = cts
+            .into_iter()
+            .enumerate()
+            .map(|(index, ct)| {
+                let index = u32::try_from(index).map_err(|_| {
+                    ActorError::Config(format!(
+                        "bootstrap stage of more than {} ciphertexts",
+                        u32::MAX
+                    ))
+                })?;
+                Ok(Unit::Bootstrap(BootstrapUnit { index, ct }))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.run_units(step, units)
+            .await?
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Refreshed(ct) => Ok(ct),
+                Outcome::Partial(_) => Err(ActorError::Protocol(
+                    "a matrix unit in a bootstrap stage".into(),
+                )),
+            })
+            .collect()
+    }
+
+    /// Computes units of one kind (a stage) and returns their outcomes in order.
+    async fn run_units(
+        self: &Arc<Self>,
+        step: u64,
+        units: Vec<Unit<B::Ct>>,
+    ) -> Result<Vec<Outcome<B::Ct>>> {
         let units = Arc::new(units);
         let n = units.len();
-        let mut results: Vec<Option<Partial<B::Ct>>> = vec![None; n];
+        let boot = units.first().is_some_and(Unit::is_bootstrap);
+        if units.iter().any(|u| u.is_bootstrap() != boot) {
+            return Err(ActorError::Config(
+                "a stage mixes bootstrap and matrix units".into(),
+            ));
+        }
+        if boot && self.boot_keys.is_none() {
+            return Err(ActorError::Config(
+                "bootstrap units without bootstrapping keys for the workers".into(),
+            ));
+        }
+        let mut results: Vec<Option<Outcome<B::Ct>>> = vec![None; n];
         if lock(&self.pool)?.is_empty() {
             self.compute_locally(&units, (0..n).collect(), &mut results)
                 .await?;
@@ -211,21 +381,37 @@ impl<B: ServerBackend> Scheduler<B> {
             // Hand out units while some worker can take one.
             while let Some(&i) = pending.front() {
                 let mut pool = lock(&self.pool)?;
-                let Some(worker) = pool.pick() else { break };
+                let Some(worker) = pool.pick_for(boot) else {
+                    break;
+                };
                 pending.pop_front();
                 worker.in_flight += 1;
-                let load = !worker.keys_ready && !worker.keys_sending;
-                worker.keys_sending |= load;
+                let load = if boot {
+                    if worker.boot_keys_ready || worker.boot_keys_sending {
+                        KeyLoad::None
+                    } else {
+                        worker.boot_keys_sending = true;
+                        KeyLoad::Bootstrap
+                    }
+                } else if worker.keys_ready || worker.keys_sending || worker.boot_keys_ready {
+                    KeyLoad::None
+                } else {
+                    worker.keys_sending = true;
+                    KeyLoad::Matmul
+                };
                 let mut sink = BlobSink::default();
                 let mut inline = Vec::new();
                 for op in &prepared[i].operands {
-                    if !worker.holds(op.id, step, op.step_scoped) {
+                    // A bootstrap's input is used once: always inline, never cached.
+                    if boot || !worker.holds(op.id, step, op.step_scoped) {
                         inline.push(InlineOperand {
                             id: op.id,
                             blob: sink.push(op.bytes.clone()),
                             step_scoped: op.step_scoped,
                         });
-                        worker.remember(op.id, step, op.step_scoped);
+                        if !boot {
+                            worker.remember(op.id, step, op.step_scoped);
+                        }
                     }
                 }
                 let msg = sink.seal(ComputeBody {
@@ -241,7 +427,7 @@ impl<B: ServerBackend> Scheduler<B> {
                 let this = Arc::clone(self);
                 in_flight.push(async move {
                     let outcome = this.send(&name, load, msg).await;
-                    (i, name, outcome)
+                    (i, name, load, outcome)
                 });
             }
             if in_flight.is_empty() {
@@ -253,12 +439,12 @@ impl<B: ServerBackend> Scheduler<B> {
                 self.compute_locally(&units, rest, &mut results).await?;
                 break;
             }
-            let Some((i, name, outcome)) = in_flight.next().await else {
+            let Some((i, name, load, outcome)) = in_flight.next().await else {
                 continue;
             };
             let mut pool = lock(&self.pool)?;
             match outcome {
-                Ok((keys_sent, reply)) => {
+                Ok(reply) => {
                     let Some(worker) = pool.get_mut(&name) else {
                         // Re-admitted or removed meanwhile: use the answer if it is one.
                         drop(pool);
@@ -266,9 +452,18 @@ impl<B: ServerBackend> Scheduler<B> {
                         continue;
                     };
                     worker.in_flight = worker.in_flight.saturating_sub(1);
-                    if keys_sent {
-                        worker.keys_ready = true;
-                        worker.keys_sending = false;
+                    match load {
+                        KeyLoad::None => {}
+                        KeyLoad::Matmul => {
+                            worker.keys_ready = true;
+                            worker.keys_sending = false;
+                        }
+                        KeyLoad::Bootstrap => {
+                            // The bootstrapping material holds the matrix keys too.
+                            worker.boot_keys_ready = true;
+                            worker.boot_keys_sending = false;
+                            worker.keys_ready = true;
+                        }
                     }
                     if matches!(reply.body, OutcomeBody::Missing(_)) {
                         worker.forget_operands();
@@ -296,49 +491,81 @@ impl<B: ServerBackend> Scheduler<B> {
         i: usize,
         unit: &Unit<B::Ct>,
         reply: UnitOutcome,
-        results: &mut [Option<Partial<B::Ct>>],
+        results: &mut [Option<Outcome<B::Ct>>],
         pending: &mut VecDeque<usize>,
     ) -> Result<()> {
-        match &reply.body {
-            OutcomeBody::Missing(_) => {
+        let outcome = match (&reply.body, unit) {
+            (OutcomeBody::Missing(_), _) => {
                 self.add_stats(|s| s.resent += 1);
                 pending.push_back(i);
+                return Ok(());
             }
-            OutcomeBody::Done { spec, blocks } => {
-                if spec != unit.spec() {
+            (OutcomeBody::Done { spec, blocks }, Unit::Abt(AbtUnit { spec: want, .. }))
+            | (OutcomeBody::Done { spec, blocks }, Unit::Atb(AtbUnit { spec: want, .. })) => {
+                if spec != want {
                     return Err(ActorError::Protocol(format!(
-                        "worker answered unit {spec:?} for {:?}",
-                        unit.spec()
+                        "worker answered unit {spec:?} for {want:?}"
                     )));
                 }
                 let blocks = blocks
                     .iter()
                     .map(|&b| self.backend.decode_ct(reply.blob(b)?))
                     .collect::<Result<Vec<_>>>()?;
-                self.add_stats(|s| {
-                    s.units_remote += 1;
-                    s.bytes_received += reply.blob_bytes();
-                });
-                results[i] = Some(Partial {
+                Outcome::Partial(Partial {
                     spec: spec.clone(),
                     blocks,
-                });
+                })
             }
-        }
+            (OutcomeBody::Refreshed { index, block }, Unit::Bootstrap(u)) => {
+                if *index != u.index {
+                    return Err(ActorError::Protocol(format!(
+                        "worker answered bootstrap {index} for {}",
+                        u.index
+                    )));
+                }
+                self.add_stats(|s| s.bootstraps_remote += 1);
+                Outcome::Refreshed(self.backend.decode_ct(reply.blob(*block)?)?)
+            }
+            (body, _) => {
+                return Err(ActorError::Protocol(format!(
+                    "worker answered a unit of another kind: {}",
+                    match body {
+                        OutcomeBody::Refreshed { .. } => "a bootstrap",
+                        _ => "a matrix product",
+                    }
+                )));
+            }
+        };
+        self.add_stats(|s| {
+            s.units_remote += 1;
+            s.bytes_received += reply.blob_bytes();
+        });
+        results[i] = Some(outcome);
         Ok(())
     }
 
     async fn send(
         &self,
         worker: &NodeName,
-        load: bool,
+        load: KeyLoad,
         msg: ComputeUnit,
-    ) -> Result<(bool, UnitOutcome)> {
-        let keys_sent = load;
-        if load {
-            let load: LoadKeys = self.keys.message_for(&self.node, worker).await?;
+    ) -> Result<UnitOutcome> {
+        let keys = match load {
+            KeyLoad::None => None,
+            KeyLoad::Matmul => Some(&self.keys),
+            KeyLoad::Bootstrap => {
+                Some(self.boot_keys.as_ref().map(|(k, _)| k).ok_or_else(|| {
+                    ActorError::Config("no bootstrapping keys for workers".into())
+                })?)
+            }
+        };
+        if let Some(keys) = keys {
+            let load: LoadKeys = keys.message_for(&self.node, worker).await?;
             let bytes = load.blob_bytes();
-            self.add_stats(|s| s.bytes_sent += bytes);
+            self.add_stats(|s| {
+                s.bytes_sent += bytes;
+                s.key_bytes_sent += bytes;
+            });
             tap::record(&self.tap, &load);
             let loaded = self
                 .node
@@ -358,33 +585,44 @@ impl<B: ServerBackend> Scheduler<B> {
             .remote_ref::<ComputeUnit>(worker, WORKER_ACTOR)
             .ask(msg, self.unit_timeout)
             .await?;
-        Ok((keys_sent, reply))
+        Ok(reply)
     }
 
     async fn compute_locally(
         &self,
         units: &Arc<Vec<Unit<B::Ct>>>,
         which: Vec<usize>,
-        results: &mut [Option<Partial<B::Ct>>],
+        results: &mut [Option<Outcome<B::Ct>>],
     ) -> Result<()> {
         let backend = Arc::clone(&self.backend);
         let units = Arc::clone(units);
         let idx = which.clone();
-        let partials = tokio::task::spawn_blocking(move || -> Result<Vec<Partial<B::Ct>>> {
+        let boot = idx.first().is_some_and(|&i| units[i].is_bootstrap());
+        let outcomes = tokio::task::spawn_blocking(move || -> Result<Vec<Outcome<B::Ct>>> {
             let ev = backend.evaluator()?;
-            idx.par_iter().map(|&i| units[i].execute(&ev)).collect()
+            if boot {
+                // One bootstrap at a time: each holds large temporaries.
+                idx.iter().map(|&i| units[i].execute(&ev)).collect()
+            } else {
+                idx.par_iter().map(|&i| units[i].execute(&ev)).collect()
+            }
         })
         .await
         .map_err(|e| ActorError::Lost(e.to_string()))??;
-        self.add_stats(|s| s.units_local += which.len());
-        for (i, p) in which.into_iter().zip(partials) {
-            results[i] = Some(p);
+        self.add_stats(|s| {
+            s.units_local += which.len();
+            if boot {
+                s.bootstraps_local += which.len();
+            }
+        });
+        for (i, o) in which.into_iter().zip(outcomes) {
+            results[i] = Some(o);
         }
         Ok(())
     }
 }
 
-fn collect<C>(results: Vec<Option<Partial<C>>>) -> Result<Vec<Partial<C>>> {
+fn collect<C>(results: Vec<Option<Outcome<C>>>) -> Result<Vec<Outcome<C>>> {
     results
         .into_iter()
         .enumerate()

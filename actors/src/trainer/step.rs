@@ -1,13 +1,16 @@
 //! The distributed step: `hetal_learn`'s [`EncryptedTrainer`](hetal_learn::train::EncryptedTrainer)
 //! runs unchanged, with a [`DistributedMatmul`] that cuts its two matrix multiplications into
-//! work units for the [`Scheduler`] (which computes them locally when no worker is live). Only
-//! the multiplications differ from a single-process run, so the results agree up to the order of
-//! additions (and CKKS noise).
+//! work units for the [`Scheduler`] (which computes them locally when no worker is live) and,
+//! as the trainer's [`BootstrapExecutor`] (through [`BootstrapVia`](hetal_learn::eval::BootstrapVia)),
+//! sends each stage of independent bootstraps to the workers one ciphertext per unit when the
+//! pool's placement lets them hold the bootstrapping material. Only the multiplications differ
+//! from a single-process run, so the results agree up to the order of additions (and CKKS
+//! noise); a bootstrap is the same computation wherever it runs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hetal_learn::eval::SlotEvaluator;
+use hetal_learn::eval::{BootstrapExecutor, SlotEvaluator};
 use hetal_learn::matmul::{AbtPlan, AtbForm, AtbPlan, Partial, Sharding};
 use hetal_learn::pack::{BlockMatrix, Layout};
 use hetal_learn::train::server::MatmulExecutor;
@@ -17,8 +20,9 @@ use crate::backend::ServerBackend;
 use crate::error::{ActorError, Result};
 use crate::messages::TrainingSetup;
 
-/// Computes DiagABT and DiagATB through a [`Scheduler`]. Its methods block on the async
-/// scheduler: call them from a blocking thread (`spawn_blocking`), never from async code.
+/// Computes DiagABT, DiagATB and bootstrap stages through a [`Scheduler`]. Its methods block on
+/// the async scheduler: call them from a blocking thread (`spawn_blocking`), never from async
+/// code.
 pub struct DistributedMatmul<B: ServerBackend> {
     scheduler: Arc<Scheduler<B>>,
     runtime: tokio::runtime::Handle,
@@ -71,15 +75,35 @@ impl<B: ServerBackend> DistributedMatmul<B> {
     }
 
     fn run(&self, round: u64, units: Vec<Unit<B::Ct>>) -> hetal_learn::Result<Vec<Partial<B::Ct>>> {
-        self.runtime
-            .block_on(self.scheduler.run(round, units))
-            .map_err(|e| {
-                let message = format!("distributed matmul: {e}");
-                if let Ok(mut slot) = self.failure.lock() {
-                    *slot = Some(e);
-                }
-                hetal_learn::Error::Backend(message)
-            })
+        let result = self.runtime.block_on(self.scheduler.run(round, units));
+        self.typed(result, "distributed matmul")
+    }
+
+    /// `result` as a learn error, keeping the typed failure for [`Self::take_failure`].
+    fn typed<T>(&self, result: Result<T>, what: &str) -> hetal_learn::Result<T> {
+        result.map_err(|e| {
+            let message = format!("{what}: {e}");
+            if let Ok(mut slot) = self.failure.lock() {
+                *slot = Some(e);
+            }
+            hetal_learn::Error::Backend(message)
+        })
+    }
+}
+
+impl<B: ServerBackend, E: SlotEvaluator<Ct = B::Ct>> BootstrapExecutor<E> for DistributedMatmul<B> {
+    /// One unit per ciphertext on the workers when the pool's placement allows the material and
+    /// a worker is live; else on `ev` itself, one after the other (what a single process does).
+    fn bootstrap_many(&self, ev: &E, cts: &[E::Ct]) -> hetal_learn::Result<Vec<E::Ct>> {
+        if cts.is_empty() || self.scheduler.bootstrap_workers() == 0 {
+            return ev.bootstrap_many(cts);
+        }
+        // The current round: its step-scoped operands stay cached on the workers.
+        let round = self.round.load(Ordering::SeqCst).max(1);
+        let result = self
+            .runtime
+            .block_on(self.scheduler.run_bootstraps(round, cts.to_vec()));
+        self.typed(result, "distributed bootstraps")
     }
 }
 

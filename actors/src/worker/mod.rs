@@ -1,6 +1,7 @@
-//! The worker: computes DiagABT / DiagATB work units for the trainer on rayon, off the actor
-//! thread. It loads a job's evaluation keys once and caches operands, so each ciphertext
-//! crosses the network once per use rather than once per unit.
+//! The worker: computes DiagABT / DiagATB work units (and, when the trainer sends it the job's
+//! bootstrapping material, bootstrap units) for the trainer on rayon, off the actor thread. It
+//! loads a job's evaluation keys once and caches operands, so each ciphertext crosses the
+//! network once per use rather than once per unit.
 
 mod cache;
 mod membership;
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use hetal_learn::eval::SlotEvaluator;
 use hetal_learn::matmul::{Partial, WorkUnit};
 use hetal_runtime::{Actor, Handlers, MessageContext, Node, Rejection, Respond, Response};
 
@@ -34,6 +36,7 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
 #[derive(Debug, Clone, Default)]
 pub struct WorkerStats {
     units: Arc<AtomicUsize>,
+    bootstraps: Arc<AtomicUsize>,
     inline_operands: Arc<AtomicUsize>,
     keys: Arc<Mutex<Option<LoadedKeys>>>,
 }
@@ -43,7 +46,8 @@ pub struct WorkerStats {
 pub struct LoadedKeys {
     /// Bytes of key material received.
     pub bytes: u64,
-    /// Whether it can bootstrap (it should not: only the trainer gets bootstrapping keys).
+    /// Whether it can bootstrap (only a worker the trainer sends bootstrap units gets the
+    /// bootstrapping material).
     pub bootstraps: bool,
     /// Whether the keys came by reference (shared with the trainer's process, no key bytes).
     pub by_reference: bool,
@@ -55,9 +59,14 @@ impl WorkerStats {
         self.keys.lock().ok().and_then(|k| *k)
     }
 
-    /// Units computed so far.
+    /// Units computed so far (bootstraps included).
     pub fn units(&self) -> usize {
         self.units.load(Ordering::Relaxed)
+    }
+
+    /// Bootstrap units computed so far.
+    pub fn bootstraps(&self) -> usize {
+        self.bootstraps.load(Ordering::Relaxed)
     }
 
     /// Operands received inline (each one crossed the network once).
@@ -123,7 +132,12 @@ impl<B: ServerBackend> Respond<LoadKeys> for Worker<B> {
             return Response::Ready(Err(e));
         }
         let session = msg.body.session;
-        if self.jobs.contains(session) {
+        // The same job again: nothing to do unless this is the job's bootstrapping material
+        // and the worker cannot bootstrap yet (its matrix keys are then replaced; the trainer
+        // re-sends the operands the fresh cache lacks).
+        if let Ok(job) = self.jobs.get(session)
+            && (job.keys.bootstraps() || !bootstrapping_material(&msg.body.material))
+        {
             return Response::ok(KeysLoaded { session });
         }
         let (pinned, by_reference) = match &msg.body.material {
@@ -159,6 +173,12 @@ impl<B: ServerBackend> Respond<ComputeUnit> for Worker<B> {
             Err(e) => return Response::reject(e.to_string()),
         };
         let backend = Arc::clone(&job.keys);
+        if matches!(msg.body.work, WorkItem::Bootstrap(_)) && !backend.bootstraps() {
+            return Response::reject(format!(
+                "a bootstrap unit of job {} without its bootstrapping material",
+                msg.body.session
+            ));
+        }
         let job_cache = Arc::clone(&job.cache);
         // Which operands must come from the cache, and are they all there?
         let mut cached = HashMap::new();
@@ -169,7 +189,7 @@ impl<B: ServerBackend> Respond<ComputeUnit> for Worker<B> {
             cache.enter_step(msg.body.step);
             let inline: Vec<u64> = msg.body.inline.iter().map(|o| o.id).collect();
             let mut missing = Vec::new();
-            for id in operand_ids(&msg.body.work) {
+            for id in msg.body.work.operand_ids() {
                 if inline.contains(&id) || cached.contains_key(&id) {
                     continue;
                 }
@@ -208,11 +228,13 @@ impl<B: ServerBackend> Respond<ComputeUnit> for Worker<B> {
     }
 }
 
-/// Every operand id a unit refers to.
-fn operand_ids(work: &WorkItem) -> Vec<u64> {
-    match work {
-        WorkItem::Abt(u) => u.a.iter().chain(&u.c).copied().collect(),
-        WorkItem::Atb(u) => u.c.iter().chain(&u.b).copied().collect(),
+/// Whether `material` may carry bootstrapping keys: CKKS material with its bootstrap part, or
+/// material by reference (whose content is known only once taken).
+fn bootstrapping_material(material: &MaterialBody) -> bool {
+    match material {
+        MaterialBody::Simulator(_) => false,
+        MaterialBody::Ckks { bootstrap, .. } => bootstrap.is_some(),
+        MaterialBody::Held(_) => true,
     }
 }
 
@@ -229,7 +251,8 @@ fn compute<B: ServerBackend>(
         let bytes: &Bytes = msg.blob(op.blob)?;
         decoded.push((op, Arc::new(backend.decode_ct(bytes)?)));
     }
-    {
+    // A bootstrap's input is used once: it is not cached.
+    if !matches!(msg.body.work, WorkItem::Bootstrap(_)) {
         let mut cache = cache
             .lock()
             .map_err(|_| ActorError::Lost("operand cache poisoned".into()))?;
@@ -251,6 +274,17 @@ fn compute<B: ServerBackend>(
     let partial: Partial<B::Ct> = match &msg.body.work {
         WorkItem::Abt(u) => u.try_map(resolve)?.execute(&ev)?,
         WorkItem::Atb(u) => u.try_map(resolve)?.execute(&ev)?,
+        WorkItem::Bootstrap(b) => {
+            let fresh = ev.bootstrap(&resolve(&b.ct)?)?;
+            let mut sink = BlobSink::default();
+            let block = sink.push(backend.encode_ct(&fresh)?);
+            stats.units.fetch_add(1, Ordering::Relaxed);
+            stats.bootstraps.fetch_add(1, Ordering::Relaxed);
+            return Ok(sink.seal(OutcomeBody::Refreshed {
+                index: b.index,
+                block,
+            }));
+        }
     };
     let mut sink = BlobSink::default();
     let blocks = partial

@@ -22,6 +22,7 @@ pub mod ckks_boot;
 pub mod ckks_session;
 pub mod ckks_tensor;
 pub mod counter;
+pub mod offload;
 pub mod plain_cache;
 pub mod sim;
 
@@ -30,6 +31,7 @@ pub use ckks_boot::{BootstrapStats, ServerBootstrapper, bootstrap_params_for};
 pub use ckks_session::{CkksSession, SecretKeyClient};
 pub use ckks_tensor::TensorBackend;
 pub use counter::{Op, OpCounter, OpCounts};
+pub use offload::{BootstrapExecutor, BootstrapVia, LocalBootstrap};
 pub use sim::{SimConfig, SimCt, Simulator};
 
 use crate::Result;
@@ -114,6 +116,12 @@ pub trait SlotEvaluator {
     fn drop_to_level(&self, a: &Self::Ct, level: usize) -> Result<Self::Ct>;
     /// Refreshes `a` to [`SlotEvaluator::bootstrap_level`].
     fn bootstrap(&self, a: &Self::Ct) -> Result<Self::Ct>;
+    /// Refreshes several independent ciphertexts, in order: a stage that may run in parallel
+    /// ([`BootstrapVia`] hands it to a [`BootstrapExecutor`], e.g. a trainer's workers). By
+    /// default one [`SlotEvaluator::bootstrap`] after the other.
+    fn bootstrap_many(&self, cts: &[Self::Ct]) -> Result<Vec<Self::Ct>> {
+        cts.iter().map(|c| self.bootstrap(c)).collect()
+    }
 }
 
 /// Encryption and decryption: what the data owner does. Kept apart from [`SlotEvaluator`] so that

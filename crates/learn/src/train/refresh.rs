@@ -160,29 +160,32 @@ fn split<E: SlotEvaluator>(ev: &E, half: &E::Ct) -> Result<(E::Ct, E::Ct)> {
     Ok((re, im))
 }
 
-/// One bootstrap of `a + i·b` per pair of blocks (an odd last block goes alone).
+/// One bootstrap of `a + i·b` per pair of blocks (an odd last block goes alone); the packed
+/// ciphertexts are bootstrapped as one stage ([`SlotEvaluator::bootstrap_many`]).
 fn refresh_pairs<E: SlotEvaluator>(ev: &E, blocks: &[&E::Ct]) -> Result<(Vec<E::Ct>, usize)> {
     let half = Complex64::new(0.5, 0.0);
+    let packed = blocks
+        .chunks(2)
+        .map(|pair| match pair {
+            [a, b] => ev.add(a, &ev.mul_i(b)?),
+            [a] => Ok((*a).clone()),
+            _ => Err(Error::InvalidInput("empty block pair".into())),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let fresh = ev.bootstrap_many(&packed)?;
     let mut out = Vec::with_capacity(blocks.len());
-    let mut bootstraps = 0;
-    for pair in blocks.chunks(2) {
-        let packed = match (pair.first(), pair.get(1)) {
-            (Some(a), Some(b)) => ev.add(a, &ev.mul_i(b)?)?,
-            (Some(a), None) => (*a).clone(),
-            (None, _) => continue,
-        };
-        let fresh = ev.bootstrap(&packed)?;
-        bootstraps += 1;
-        let (re, im) = split(ev, &ev.mul_scalar(&fresh, half)?)?;
+    for (pair, fresh) in blocks.chunks(2).zip(&fresh) {
+        let (re, im) = split(ev, &ev.mul_scalar(fresh, half)?)?;
         out.push(re);
         if pair.len() == 2 {
             out.push(im);
         }
     }
-    Ok((out, bootstraps))
+    Ok((out, fresh.len()))
 }
 
-/// Packs `2·tiles` blocks per ciphertext, bootstraps, unpacks and re-tiles.
+/// Packs `2·tiles` blocks per ciphertext, bootstraps the packed ciphertexts as one stage
+/// ([`SlotEvaluator::bootstrap_many`]), unpacks and re-tiles.
 fn refresh_packed<E: SlotEvaluator>(
     ev: &E,
     blocks: &[&E::Ct],
@@ -191,24 +194,26 @@ fn refresh_packed<E: SlotEvaluator>(
     let one = Complex64::new(1.0, 0.0);
     let i = Complex64::new(0.0, 1.0);
     let half = Complex64::new(0.5, 0.0);
-    let mut out = Vec::with_capacity(blocks.len());
-    let mut bootstraps = 0;
-    for group in blocks.chunks(2 * tiling.tiles) {
+    let groups: Vec<&[&E::Ct]> = blocks.chunks(2 * tiling.tiles).collect();
+    let mut packed = Vec::with_capacity(groups.len());
+    for group in &groups {
         // Block 2t goes to the real part of tile t, block 2t + 1 to its imaginary part.
-        let mut packed: Option<E::Ct> = None;
+        let mut acc: Option<E::Ct> = None;
         for (k, block) in group.iter().enumerate() {
             let factor = if k % 2 == 0 { one } else { i };
             let part = ev.mul_const(block, &tiling.mask(k / 2, factor))?;
-            packed = Some(match packed {
+            acc = Some(match acc {
                 None => part,
                 Some(acc) => ev.add(&acc, &part)?,
             });
         }
-        let packed = packed.ok_or_else(|| Error::InvalidInput("empty block group".into()))?;
-        let fresh = ev.bootstrap(&packed)?;
-        bootstraps += 1;
+        packed.push(acc.ok_or_else(|| Error::InvalidInput("empty block group".into()))?);
+    }
+    let fresh = ev.bootstrap_many(&packed)?;
+    let mut out = Vec::with_capacity(blocks.len());
+    for (group, fresh) in groups.iter().zip(&fresh) {
         for (t, pair) in group.chunks(2).enumerate() {
-            let mut tile = ev.mul_const(&fresh, &tiling.mask(t, half))?;
+            let mut tile = ev.mul_const(fresh, &tiling.mask(t, half))?;
             // Re-tile: tile t is copied over the whole block by log₂(tiles) doublings. The
             // rotation amounts are multiples of the tile length, so the copies wrap exactly.
             let mut span = 1;
@@ -224,7 +229,7 @@ fn refresh_packed<E: SlotEvaluator>(
             }
         }
     }
-    Ok((out, bootstraps))
+    Ok((out, fresh.len()))
 }
 
 #[cfg(test)]
@@ -311,6 +316,45 @@ mod tests {
                 .zip(decrypted(&sim, m).iter().flatten())
             {
                 assert!((x - y).norm() < 1e-12);
+            }
+        }
+    }
+
+    /// Records the size of every bootstrap stage, then bootstraps locally.
+    #[derive(Default)]
+    struct Stages(std::sync::Mutex<Vec<usize>>);
+
+    impl crate::eval::BootstrapExecutor<Simulator> for Stages {
+        fn bootstrap_many(
+            &self,
+            ev: &Simulator,
+            cts: &[crate::eval::SimCt],
+        ) -> Result<Vec<crate::eval::SimCt>> {
+            self.0.lock().unwrap().push(cts.len());
+            ev.bootstrap_many(cts)
+        }
+    }
+
+    #[test]
+    fn every_refresh_is_one_stage_of_independent_bootstraps() {
+        let unit = UnitShape::new(16, 64).unwrap();
+        let w = Array2::from_shape_fn((7, 300), |(i, j)| ((i * 5 + j) % 13) as f64 / 13.0 - 0.5);
+        for (level, bootstraps) in [(6, 3), (3, 5)] {
+            let stages = Stages::default();
+            let ev = crate::eval::BootstrapVia::new(sim(), &stages);
+            let cw = encrypted(ev.inner(), &w, unit, level);
+            let out = refresh_row_tiled(&ev, &[&cw, &cw], 3).unwrap();
+            // Packed (4 blocks per ciphertext) or in pairs: all in a single stage.
+            assert_eq!(out.bootstraps, bootstraps);
+            assert_eq!(*stages.0.lock().unwrap(), vec![bootstraps]);
+            for m in &out.matrices {
+                for (x, y) in decrypted(ev.inner(), &cw)
+                    .iter()
+                    .flatten()
+                    .zip(decrypted(ev.inner(), m).iter().flatten())
+                {
+                    assert!((x - y).norm() < 1e-12, "{x} vs {y}");
+                }
             }
         }
     }

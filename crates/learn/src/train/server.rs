@@ -409,7 +409,15 @@ impl<'a, E: SlotEvaluator, M: MatmulExecutor<E>> EncryptedTrainer<'a, E, M> {
                 .refresh_residual(min_level(self.ev, &residual), min_level(self.ev, &self.v))
         {
             let clock = Instant::now();
-            residual = residual.try_map(|c| self.ev.bootstrap(c))?;
+            // One stage: the residual's blocks are independent (see `BootstrapExecutor`).
+            let fresh = self.ev.bootstrap_many(residual.blocks())?;
+            residual = BlockMatrix::from_blocks(
+                residual.rows(),
+                residual.cols(),
+                residual.unit(),
+                residual.layout(),
+                fresh,
+            )?;
             times.bootstraps += clock.elapsed();
             report.residual_bootstraps = residual.blocks().len();
             self.totals.residual_bootstraps += report.residual_bootstraps;
