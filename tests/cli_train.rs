@@ -254,6 +254,109 @@ fn train_on_the_simulator_then_predict_inspect_and_complete() {
     );
 }
 
+/// `hetal train --dataset-dir D --memory-budget B` on the simulator: the trainer streams the
+/// encrypted training set from D, and with a budget below the dataset's size it trains to the
+/// very weights of the in-memory run and reports a peak within the budget.
+#[test]
+fn a_dataset_on_disk_within_a_small_budget_trains_to_the_in_memory_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ftr, fva) = (digits("features_train.npy"), digits("features_val.npy"));
+    let run = |name: &str, extra: &[&str]| -> (TrainingReport, ModelFile) {
+        let out_dir = dir.path().join(name);
+        let mut args = vec![
+            "train",
+            "--train",
+            s(&ftr),
+            "--val",
+            s(&fva),
+            "--backend",
+            "sim",
+            "--preset",
+            "insecure-test-n13",
+            "--allow-insecure",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "128",
+            "--network",
+            "memory",
+            "--no-evaluator",
+            "--out",
+            s(&out_dir),
+        ];
+        args.extend(extra);
+        let out = hetal(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let report = TrainingReport::from_json(
+            &std::fs::read_to_string(out_dir.join("report.json")).unwrap(),
+        )
+        .unwrap();
+        (
+            report,
+            ModelFile::load(&out_dir.join("model.hetal")).unwrap(),
+        )
+    };
+    let (plain_report, in_memory) = run("memory", &[]);
+    assert_eq!(
+        plain_report.dataset, None,
+        "no dataset store without --dataset-dir"
+    );
+
+    // A budget that holds everything tells the dataset's size and batch count.
+    let store = dir.path().join("enc");
+    let (roomy, _) = run(
+        "roomy",
+        &["--dataset-dir", s(&store), "--memory-budget", "1000000000"],
+    );
+    let stats = roomy.dataset.expect("the dataset store's figures");
+    let batches = roomy.config.steps_per_epoch as u64;
+    assert!(batches >= 4, "{batches} batches");
+    let batch_bytes = stats.stored_bytes.div_ceil(batches);
+
+    // Two and a half batches of budget: well below the dataset.
+    let budget = batch_bytes * 5 / 2;
+    assert!(budget < stats.stored_bytes);
+    let budget_arg = budget.to_string();
+    let (report, model) = run(
+        "streamed",
+        &["--dataset-dir", s(&store), "--memory-budget", &budget_arg],
+    );
+    let d = report.dataset.expect("the dataset store's figures");
+    println!("{d:?} (batches of about {batch_bytes} bytes)");
+    assert_eq!(d.memory_budget_bytes, budget);
+    assert_eq!(d.stored_bytes, stats.stored_bytes);
+    assert!(d.peak_resident_bytes <= budget, "{d:?}");
+    assert!(d.peak_resident_bytes > 0, "{d:?}");
+    assert!(
+        d.loads > batches,
+        "batches were evicted and read again: {d:?}"
+    );
+    // The simulator is exact: the same weights bit for bit.
+    assert_eq!(
+        model.regression().weights(),
+        in_memory.regression().weights()
+    );
+    // A budget without a dataset directory is a configuration error (exit 3).
+    let out = hetal(&[
+        "train",
+        "--train",
+        s(&digits("features_train.npy")),
+        "--val",
+        s(&digits("features_val.npy")),
+        "--backend",
+        "sim",
+        "--preset",
+        "insecure-test-n13",
+        "--allow-insecure",
+        "--network",
+        "memory",
+        "--memory-budget",
+        "4096",
+    ]);
+    assert_eq!(out.status.code(), Some(BAD_INPUT), "{}", text(&out));
+    assert!(text(&out).contains("dataset directory"), "{}", text(&out));
+}
+
 #[test]
 fn completions_print_a_script_for_each_shell() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {

@@ -138,6 +138,7 @@ fn sample_report() -> TrainingReport {
             what: "keys".into(),
         }],
         total_seconds: 480.0,
+        dataset: None,
     }
 }
 

@@ -26,11 +26,13 @@ use crate::store::review::{ReviewPolicy, ReviewState, ReviewStore};
 use crate::tap::{self, Tap};
 use crate::trainer::resend::tell_patiently;
 
+mod stream;
 mod upload;
+pub use stream::{EncryptedToFiles, encrypt_to_files, upload_files, upload_streamed};
 pub use upload::{
-    EncryptedUpload, HeldMaterial, MANIFEST_TIMEOUT, ResumableUpload, UploadReport, offer_material,
-    resumable_messages, upload, upload_messages, upload_messages_held, upload_resumable,
-    upload_with_progress, validation_message,
+    EncryptedUpload, HeldMaterial, JobBatches, MANIFEST_TIMEOUT, ResumableUpload, UploadReport,
+    offer_material, resumable_messages, saved_job_messages, upload, upload_messages,
+    upload_messages_held, upload_resumable, upload_saved, upload_with_progress, validation_message,
 };
 // Encrypted inference.
 use crate::messages::{Classify, ClassifyBody, EncryptedModelQuery, forward_matrix};

@@ -26,6 +26,9 @@ pub const DEFAULT_HYPER_PRESET: &str = "digits";
 /// Prefix of the environment variables read.
 pub const ENV_PREFIX: &str = "HETAL_";
 
+/// Memory budget of the dataset store when a dataset directory is set without one (1 GiB).
+pub const DEFAULT_MEMORY_BUDGET_BYTES: u64 = 1 << 30;
+
 /// A bad configuration (exit code 3).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -180,7 +183,32 @@ pub struct ConfigLayer {
     pub classes: Option<usize>,
     /// Feature normalisation fitted on the training set (`none`, `standard`, `max-abs`).
     pub normalize: Option<NormalizeMethod>,
+    /// The `[dataset]` table: the trainer keeps the encrypted training set on disk.
+    pub dataset: Option<DatasetLayer>,
 }
+
+/// The `[dataset]` table: where the trainer keeps the encrypted training set (one file per
+/// batch) and how many bytes of it it may hold in memory; each key optional in a layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetLayer {
+    /// Directory of the batch files (in a config file, relative to the file's directory).
+    pub dir: Option<PathBuf>,
+    /// Most bytes of encrypted batches in the trainer's memory at once.
+    pub memory_budget_bytes: Option<u64>,
+}
+
+impl DatasetLayer {
+    fn overridden_by(self, over: Self) -> Self {
+        Self {
+            dir: over.dir.or(self.dir),
+            memory_budget_bytes: over.memory_budget_bytes.or(self.memory_budget_bytes),
+        }
+    }
+}
+
+/// The keys of the `[dataset]` table (environment: `HETAL_DATASET_<KEY>`).
+pub const DATASET_KEYS: [&str; 2] = ["dir", "memory_budget_bytes"];
 
 /// Every key, for the environment layer and the docs.
 pub const KEYS: [&str; 18] = [
@@ -233,6 +261,17 @@ pub struct TrainConfig {
     pub classes: Option<usize>,
     /// Normalisation.
     pub normalize: NormalizeMethod,
+    /// The trainer's disk-backed training set, if configured.
+    pub dataset: Option<DatasetSettings>,
+}
+
+/// Where the trainer keeps the encrypted training set and its memory budget (resolved).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatasetSettings {
+    /// Directory of the batch files.
+    pub dir: PathBuf,
+    /// Most bytes of encrypted batches in memory at once.
+    pub memory_budget_bytes: u64,
 }
 
 fn env_value<T: std::str::FromStr>(var: &str, value: &str) -> Result<T, ConfigError>
@@ -254,13 +293,73 @@ fn env_enum<T: clap::ValueEnum>(var: &str, value: &str) -> Result<T, ConfigError
     })
 }
 
-impl ConfigLayer {
-    /// Parses a TOML file's text; `path` names it in errors.
-    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::File {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+/// The dotted key path (table headers and the line's key, e.g. `dataset.memory_budget_bytes`)
+/// of the TOML line holding byte `offset` of `text`, for error messages: the parser's message
+/// shows the line, but a line deep in a file does not say which table it belongs to.
+/// Best-effort: inline tables and multi-line values are named by their line's key; `None` when
+/// the offset is on no key or header.
+pub fn key_path_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let mut table: Vec<String> = Vec::new();
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let end = start + line.len();
+        let trimmed = line.trim();
+        let header = trimmed
+            .strip_prefix("[[")
+            .and_then(|h| h.split("]]").next())
+            .or_else(|| trimmed.strip_prefix('[').and_then(|h| h.split(']').next()));
+        if let Some(header) = header {
+            table = dotted(header);
+        }
+        if offset < end || end == text.len() {
+            if header.is_some() {
+                return (!table.is_empty()).then(|| table.join("."));
+            }
+            let (key, _) = trimmed.split_once('=')?;
+            let mut path = table;
+            path.extend(dotted(key));
+            return (!path.is_empty()).then(|| path.join("."));
+        }
+        start = end;
+    }
+    None
+}
+
+/// The parts of a dotted TOML key, quotes and spaces removed.
+fn dotted(key: &str) -> Vec<String> {
+    key.split('.')
+        .map(|part| {
+            part.trim()
+                .trim_matches(|c| c == '"' || c == '\'')
+                .to_owned()
         })
+        .filter(|part| !part.is_empty())
+        .collect()
+}
+
+impl ConfigLayer {
+    /// Parses a TOML file's text; `path` names it in errors, and a relative `[dataset] dir` is
+    /// taken relative to its directory.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut layer: Self = toml::from_str(text).map_err(|e| {
+            let message = e.to_string().trim_end().to_owned();
+            let key = e.span().and_then(|span| key_path_at(text, span.start));
+            ConfigError::File {
+                path: path.to_owned(),
+                message: match key {
+                    Some(key) => format!("key `{key}`: {message}"),
+                    None => message,
+                },
+            }
+        })?;
+        if let Some(dir) = layer.dataset.as_mut().and_then(|d| d.dir.as_mut())
+            && dir.is_relative()
+            && let Some(base) = path.parent()
+        {
+            *dir = base.join(&*dir);
+        }
+        Ok(layer)
     }
 
     /// Reads a TOML file.
@@ -304,6 +403,13 @@ impl ConfigLayer {
                 "label_column" => layer.label_column = Some(v.into()),
                 "classes" => layer.classes = Some(env_value(var, v)?),
                 "normalize" => layer.normalize = Some(env_enum(var, v)?),
+                "dataset_dir" => {
+                    layer.dataset.get_or_insert_default().dir = Some(PathBuf::from(v));
+                }
+                "dataset_memory_budget_bytes" => {
+                    layer.dataset.get_or_insert_default().memory_budget_bytes =
+                        Some(env_value(var, v)?);
+                }
                 _ => {}
             }
         }
@@ -336,6 +442,10 @@ impl ConfigLayer {
             label_column: over.label_column.or(self.label_column),
             classes: over.classes.or(self.classes),
             normalize: over.normalize.or(self.normalize),
+            dataset: match (self.dataset, over.dataset) {
+                (Some(base), Some(over)) => Some(base.overridden_by(over)),
+                (base, over) => over.or(base),
+            },
         }
     }
 
@@ -404,7 +514,44 @@ impl ConfigLayer {
                 reason: "a classifier needs at least 2".into(),
             });
         }
+        let dataset = match self.dataset.unwrap_or_default() {
+            DatasetLayer {
+                dir: None,
+                memory_budget_bytes: None,
+            } => None,
+            DatasetLayer {
+                dir: None,
+                memory_budget_bytes: Some(b),
+            } => {
+                return Err(ConfigError::Value {
+                    key: "dataset.memory_budget_bytes",
+                    value: b.to_string(),
+                    reason: "a memory budget needs a dataset directory (dataset.dir, \
+                             --dataset-dir)"
+                        .into(),
+                });
+            }
+            DatasetLayer {
+                dir: Some(dir),
+                memory_budget_bytes,
+            } => {
+                let memory_budget_bytes =
+                    memory_budget_bytes.unwrap_or(DEFAULT_MEMORY_BUDGET_BYTES);
+                if memory_budget_bytes == 0 {
+                    return Err(ConfigError::Value {
+                        key: "dataset.memory_budget_bytes",
+                        value: "0".into(),
+                        reason: "the budget must hold at least one batch".into(),
+                    });
+                }
+                Some(DatasetSettings {
+                    dir,
+                    memory_budget_bytes,
+                })
+            }
+        };
         Ok(TrainConfig {
+            dataset,
             backend: self.backend.unwrap_or_default(),
             preset,
             allow_insecure: self.allow_insecure.unwrap_or(false),
@@ -507,13 +654,135 @@ mod tests {
             layer.clone().resolve().unwrap(),
             ConfigLayer::default().resolve().unwrap()
         );
-        for key in KEYS {
+        for key in KEYS.iter().chain(&DATASET_KEYS) {
             assert!(
                 text.lines()
                     .any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = "))),
                 "hetal.example.toml does not document `{key}`"
             );
         }
+        assert!(
+            text.lines().any(|l| l == "# [dataset]"),
+            "no [dataset] table"
+        );
+    }
+
+    #[test]
+    fn errors_deep_in_a_file_name_the_key_path() {
+        let path = Path::new("h.toml");
+        let cases = [
+            // A wrong type in a table, below unrelated keys.
+            (
+                "workers = 2\n\n[dataset]\ndir = \"d\"\nmemory_budget_bytes = \"lots\"\n",
+                "dataset.memory_budget_bytes",
+            ),
+            // An unknown key in the table.
+            ("[dataset]\ndir = \"d\"\nbudget = 5\n", "dataset.budget"),
+            // A dotted key nesting deeper than any table hetal reads.
+            (
+                "[dataset]\ndir.inner.deeper = 1\n",
+                "dataset.dir.inner.deeper",
+            ),
+            // A table nested under the dataset table.
+            ("[dataset.a.b.c]\nx = 1\n", "dataset.a.b.c"),
+            // A deeply nested inline value, named by its line's key.
+            (
+                &format!(
+                    "[dataset]\ndir = {}1{}\n",
+                    "{ a = ".repeat(40),
+                    " }".repeat(40)
+                ),
+                "dataset.dir",
+            ),
+            // A top-level key keeps its plain name.
+            ("learning_rate = \"fast\"\n", "learning_rate"),
+        ];
+        for (text, key) in cases {
+            let e = ConfigLayer::from_toml(text, path).unwrap_err().to_string();
+            assert!(
+                e.starts_with("h.toml: ") && e.contains(&format!("key `{key}`")),
+                "{text:?}: {e}"
+            );
+        }
+        assert_eq!(key_path_at("a = 1\n", 100).as_deref(), Some("a"));
+        assert_eq!(key_path_at("# only a comment\n", 3), None);
+    }
+
+    #[test]
+    fn the_dataset_table_follows_the_precedence_and_is_checked() {
+        let file = ConfigLayer::from_toml(
+            "[dataset]\ndir = \"enc\"\nmemory_budget_bytes = 4096\n",
+            Path::new("/etc/hetal/h.toml"),
+        )
+        .unwrap();
+        // A relative directory is the config file's.
+        let c = file.clone().resolve().unwrap();
+        let d = c.dataset.unwrap();
+        assert_eq!(d.dir, Path::new("/etc/hetal/enc"));
+        assert_eq!(d.memory_budget_bytes, 4096);
+        // Environment over file, key by key; flags over both.
+        let env =
+            ConfigLayer::from_env_vars(vars(&[("HETAL_DATASET_MEMORY_BUDGET_BYTES", "8192")]))
+                .unwrap();
+        let c = file.clone().overridden_by(env.clone()).resolve().unwrap();
+        let d = c.dataset.unwrap();
+        assert_eq!(
+            (d.dir.as_path(), d.memory_budget_bytes),
+            (Path::new("/etc/hetal/enc"), 8192)
+        );
+        let flags = ConfigLayer {
+            dataset: Some(DatasetLayer {
+                dir: Some("/tmp/x".into()),
+                memory_budget_bytes: None,
+            }),
+            ..ConfigLayer::default()
+        };
+        let d = file
+            .overridden_by(env)
+            .overridden_by(flags)
+            .resolve()
+            .unwrap()
+            .dataset
+            .unwrap();
+        assert_eq!(
+            (d.dir.as_path(), d.memory_budget_bytes),
+            (Path::new("/tmp/x"), 8192)
+        );
+        // A directory alone gets the default budget; none at all is no dataset store.
+        let dir_only = ConfigLayer::from_env_vars(vars(&[("HETAL_DATASET_DIR", "d")])).unwrap();
+        let d = dir_only.resolve().unwrap().dataset.unwrap();
+        assert_eq!(d.memory_budget_bytes, DEFAULT_MEMORY_BUDGET_BYTES);
+        assert_eq!(ConfigLayer::default().resolve().unwrap().dataset, None);
+        // A budget without a directory, a zero budget, an unknown key, a bad number: named.
+        for (layer, needle) in [
+            (
+                ConfigLayer::from_env_vars(vars(&[("HETAL_DATASET_MEMORY_BUDGET_BYTES", "10")]))
+                    .unwrap(),
+                "needs a dataset directory",
+            ),
+            (
+                ConfigLayer::from_toml(
+                    "[dataset]\ndir = \"d\"\nmemory_budget_bytes = 0\n",
+                    Path::new("h.toml"),
+                )
+                .unwrap(),
+                "at least one batch",
+            ),
+        ] {
+            let e = layer.resolve().unwrap_err().to_string();
+            assert!(
+                e.contains("dataset.memory_budget_bytes") && e.contains(needle),
+                "{e}"
+            );
+        }
+        let e = ConfigLayer::from_toml("[dataset]\nbudget = 5\n", Path::new("h.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("budget"), "{e}");
+        let e = ConfigLayer::from_env_vars(vars(&[("HETAL_DATASET_MEMORY_BUDGET_BYTES", "1GB")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HETAL_DATASET_MEMORY_BUDGET_BYTES"), "{e}");
     }
 
     #[test]
@@ -538,9 +807,16 @@ mod tests {
                 (format!("HETAL_{}", k.to_ascii_uppercase()), v.to_owned())
             })
             .collect();
-        let layer = ConfigLayer::from_env_vars(all).unwrap();
+        let dataset = DATASET_KEYS.iter().map(|k| {
+            let v = if *k == "dir" { "enc" } else { "4096" };
+            (
+                format!("HETAL_DATASET_{}", k.to_ascii_uppercase()),
+                v.to_owned(),
+            )
+        });
+        let layer = ConfigLayer::from_env_vars(all.into_iter().chain(dataset)).unwrap();
         let toml_text = toml::to_string(&layer).unwrap();
-        for key in KEYS {
+        for key in KEYS.iter().chain(&DATASET_KEYS) {
             assert!(
                 toml_text.contains(&format!("{key} = ")),
                 "{key} not set from env"

@@ -534,6 +534,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         operations: outcome.operations,
         traffic: outcome.traffic,
         total_seconds: total.as_secs_f64(),
+        dataset: None,
     };
     let (json, html) = report
         .write_to_dir(&args.out)

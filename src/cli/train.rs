@@ -16,8 +16,13 @@
 //!
 //! With `--checkpoint-dir D` the trainer checkpoints every step into `D` and the client keeps its
 //! verdicts in `D/client-review.hcrv`; `--resume` continues such a run after a crash from where
-//! it stopped (same data and configuration; a simulator run, since CKKS keys are fresh in every
-//! process). A damaged checkpoint or one of another run is refused before training (exit 3).
+//! it stopped (same data and configuration). A CKKS run keeps the client's secret key in a 0600
+//! key file (`--keystore`, default `D/client-secret.key`) and a digest of the data it encrypted;
+//! resumed, the client reads the key back, takes the job's public keys from the upload the
+//! trainer saved beside its checkpoints, checks that the key decrypts that job, and uploads the
+//! saved ciphertexts again (the trainer holds their files: only the manifest and the start
+//! message travel), so the trainer's checkpoints resume under the same keys. A damaged
+//! checkpoint or one of another run is refused before training (exit 3).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,18 +30,30 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use hetal_actors::backend::ckks::{CkksClient, sim_config_for};
+use hetal_actors::backend::ckks::{CkksClient, CkksServer, sim_config_for};
 use hetal_actors::backend::sim::SimClient;
 use hetal_actors::backend::{ClientBackend, ServerBackend, ServerOptions};
-use hetal_actors::client::{EncryptedUpload, Inference, StopPolicy, classify, upload_messages};
-use hetal_actors::deploy::{
-    Deployment, Layout, Network, PlainData, RunOutcome, Taps, encrypt_dataset, upload_from_client,
+use hetal_actors::client::{
+    DEFAULT_SEND_PATIENCE, EncryptedUpload, Inference, StopPolicy, classify, encrypt_to_files,
+    upload_files, upload_saved,
 };
-use hetal_actors::messages::TrainingSetup;
-use hetal_actors::roster::Roster;
-use hetal_actors::store::checkpoint::{CheckpointConfig, CheckpointStore, run_config};
+use hetal_actors::deploy::{
+    Deployment, Layout, Network, PlainData, RunOutcome, Taps, encrypt_dataset,
+};
+use hetal_actors::messages::{BatchEntry, TrainingSetup, UploadManifest, decode_matrix};
+use hetal_actors::store::checkpoint::{CheckpointConfig, CheckpointStore, saved_run_config};
+use hetal_actors::store::client_job::{
+    client_job_path, load_client_job, plaintext_digest, save_client_job,
+};
+use hetal_actors::store::client_key::{
+    client_key_path, load_client_key_with_public, save_client_key,
+};
+use hetal_actors::store::dataset::{BatchFiles, DatasetConfig};
 use hetal_actors::store::review::{ReviewPolicy, ReviewStore};
+use hetal_actors::store::upload::{SavedJob, load_upload, upload_path};
+use hetal_actors::trainer::upload::CHECKPOINT_BATCH_DIR;
 use hetal_ckks::params::{ParameterSpec, SecurityLevel};
+use hetal_ckks::serial::keystore::KeystoreOptions;
 use hetal_data::{FeaturePack, PackOptions, Split, SplitSource, load_pack};
 use hetal_learn::eval::{SimConfig, bootstrap_params_for};
 use hetal_learn::pack::UnitShape;
@@ -45,13 +62,13 @@ use hetal_learn::train::server::DEFAULT_WEIGHT_SCALE;
 use hetal_learn::train::{LabeledView, ReferenceTrainer, TrainOutcome};
 
 use super::config::{
-    BackendKind, ConfigLayer, NetworkKind, OptimizerName, TrainConfig, ValidationName,
+    BackendKind, ConfigLayer, DatasetLayer, NetworkKind, OptimizerName, TrainConfig, ValidationName,
 };
 use super::exit::Refusal;
 use crate::model::{ModelFile, Normalization, NormalizeMethod};
 use crate::report::{
-    Accuracy, ConfusionMatrix, EpochReport, Operations, PartyTraffic, PresetInfo, REPORT_VERSION,
-    RunConfig, StageTime, TrainingReport,
+    Accuracy, ConfusionMatrix, DatasetReport, EpochReport, Operations, PartyTraffic, PresetInfo,
+    REPORT_VERSION, RunConfig, StageTime, TrainingReport,
 };
 
 /// Examples shown by `hetal train --help`.
@@ -68,6 +85,10 @@ Examples:
   # checkpoint every step; after a crash, the same command with --resume continues the run
   hetal train --train x.npy --val v.npy --backend sim --checkpoint-dir runs/ckpt
   hetal train --train x.npy --val v.npy --backend sim --checkpoint-dir runs/ckpt --resume
+  # a CKKS run resumes under the secret key it saved (0600) in the checkpoint directory
+  hetal train --train x.npy --val v.npy --checkpoint-dir runs/ckpt --resume
+  # the encrypted training set on disk, at most 256 MiB of it in the trainer's memory
+  hetal train --train x.npy --val v.npy --dataset-dir runs/enc --memory-budget 268435456
 
 Configuration precedence: built-in defaults < --config FILE < HETAL_* environment variables
 (HETAL_PRESET, HETAL_LEARNING_RATE, HETAL_BATCH_SIZE, ...) < command-line flags.
@@ -165,6 +186,18 @@ pub struct TrainArgs {
     /// same data and configuration; a damaged checkpoint or one of another run is refused.
     #[arg(long)]
     pub resume: bool,
+    /// The client's secret key file (created 0600) of a checkpointed CKKS run: written when the
+    /// run starts, read back by --resume (default CHECKPOINT_DIR/client-secret.key).
+    #[arg(long, value_name = "FILE")]
+    pub keystore: Option<PathBuf>,
+    /// Keep the encrypted training set on the trainer's disk in DIR (one file per batch) and
+    /// stream each batch in for its step (`[dataset] dir`).
+    #[arg(long, value_name = "DIR")]
+    pub dataset_dir: Option<PathBuf>,
+    /// Most bytes of encrypted batches the trainer holds in memory with --dataset-dir
+    /// (`[dataset] memory_budget_bytes`; default 1 GiB).
+    #[arg(long, value_name = "BYTES")]
+    pub memory_budget: Option<u64>,
 }
 
 impl TrainArgs {
@@ -189,6 +222,12 @@ impl TrainArgs {
             label_column: self.label_column.clone(),
             classes: self.classes,
             normalize: self.normalize,
+            dataset: (self.dataset_dir.is_some() || self.memory_budget.is_some()).then(|| {
+                DatasetLayer {
+                    dir: self.dataset_dir.clone(),
+                    memory_budget_bytes: self.memory_budget,
+                }
+            }),
         }
     }
 }
@@ -221,13 +260,31 @@ pub struct TrainPlan {
 pub const REVIEW_FILE: &str = "client-review.hcrv";
 
 /// Where a run checkpoints and whether it continues the run found there.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointPlan {
     /// The trainer's checkpoints, its saved upload and the client's [`REVIEW_FILE`].
     pub dir: PathBuf,
     /// Continue from the newest checkpoint in `dir` (else start afresh, overwriting it).
     pub resume: bool,
+    /// The client's secret key file (CKKS runs).
+    pub keystore: PathBuf,
+    /// The job a resumed CKKS run uploads again, checked while planning.
+    pub saved: Option<SavedCkksJob>,
 }
+
+/// A CKKS job as the trainer saved it beside its checkpoints: what a resumed run re-sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedCkksJob {
+    /// Manifest and start message (the public keys in full).
+    pub job: SavedJob,
+    /// The directory of its training batch files.
+    pub batches: PathBuf,
+}
+
+/// Largest absolute value the saved job's initial weights (encryptions of zero) may decrypt to
+/// under the right key: a fresh encryption's noise is below 2^-12 of the scale at every preset,
+/// whereas under another key a ciphertext decrypts to values of the order of its modulus.
+const KEY_CHECK_BOUND: f64 = 1.0 / 256.0;
 
 impl CheckpointPlan {
     /// The trainer's checkpoint settings: every step, the newest two kept.
@@ -244,31 +301,43 @@ impl CheckpointPlan {
     }
 }
 
-/// The checkpoint plan of `args`, checked: resuming needs a simulator run, a checkpoint to
-/// resume and a readable client verdict file of this run (labels, patience) if there is one.
+/// The checkpoint plan of `args`, checked: resuming needs a checkpoint to resume and a
+/// readable client verdict file of this run (labels, patience) if there is one; a CKKS run
+/// also its key file, the trainer's saved upload of this setup and data, and a newest
+/// checkpoint of that job ([`saved_ckks_job`]).
 fn checkpoint_plan(
     args: &TrainArgs,
     config: &TrainConfig,
     pack: &FeaturePack,
+    setup: &TrainingSetup,
 ) -> anyhow::Result<Option<CheckpointPlan>> {
-    let plan = match (&args.checkpoint_dir, args.resume) {
-        (None, false) => return Ok(None),
-        (dir, resume) => CheckpointPlan {
-            dir: dir.clone().unwrap_or_else(|| args.out.join("checkpoints")),
-            resume,
-        },
+    let mut plan = match (&args.checkpoint_dir, args.resume) {
+        (None, false) => {
+            if args.keystore.is_some() {
+                return Err(Refusal::BadInput(
+                    "--keystore keeps the key of a checkpointed run: it needs --checkpoint-dir \
+                     or --resume"
+                        .into(),
+                )
+                .into());
+            }
+            return Ok(None);
+        }
+        (dir, resume) => {
+            let dir = dir.clone().unwrap_or_else(|| args.out.join("checkpoints"));
+            CheckpointPlan {
+                keystore: args
+                    .keystore
+                    .clone()
+                    .unwrap_or_else(|| client_key_path(&dir)),
+                dir,
+                resume,
+                saved: None,
+            }
+        }
     };
     if !plan.resume {
         return Ok(Some(plan));
-    }
-    if config.backend == BackendKind::Ckks {
-        return Err(Refusal::BadInput(
-            "--resume continues a run under the keys it was encrypted with, and `hetal train` \
-             generates fresh CKKS keys in every process (no key store yet): only --backend sim \
-             runs resume here (a restarted trainer node resumes CKKS jobs of a running client)"
-                .into(),
-        )
-        .into());
     }
     let store = CheckpointStore::open(plan.trainer_config())
         .map_err(|e| Refusal::BadInput(format!("--resume: {e}")))?;
@@ -290,22 +359,113 @@ fn checkpoint_plan(
     ReviewStore::new(plan.review_file(), policy, pack.val().labels())
         .load()
         .map_err(|e| Refusal::BadInput(format!("--resume: {e}")))?;
+    if config.backend == BackendKind::Ckks {
+        plan.saved = Some(saved_ckks_job(&plan, config, pack, setup)?);
+    }
     Ok(Some(plan))
 }
 
-/// Refuses (exit 3) to resume from a checkpoint that is damaged or belongs to another run than
-/// `upload` (other data, hyper-parameters or packing), before anything is uploaded.
-fn check_resumable<K: ClientBackend>(
+/// `pack`'s training and validation sets as the client encrypts them.
+fn plain_data(pack: &FeaturePack) -> PlainData<'_> {
+    PlainData {
+        train_x: pack.train().features().view(),
+        train_y: pack.train().labels(),
+        val_x: pack.val().features().view(),
+    }
+}
+
+/// The job a CKKS run checkpointed in `plan.dir` uploaded, checked for resuming: the client's
+/// key file is there, the trainer saved the upload (it is removed when a run ends well), the
+/// upload has this `setup`, the client's record says it encrypts `pack`'s data, and the newest
+/// checkpoint is of that job.
+fn saved_ckks_job(
     plan: &CheckpointPlan,
-    roster: &Roster,
-    backend: &K,
+    config: &TrainConfig,
+    pack: &FeaturePack,
+    setup: &TrainingSetup,
+) -> anyhow::Result<SavedCkksJob> {
+    let refuse = |e: &dyn std::fmt::Display| Refusal::BadInput(format!("--resume: {e}"));
+    if !plan.keystore.is_file() {
+        return Err(refuse(&format!(
+            "no client key file {} (a CKKS run resumes under the key it encrypted its data \
+             with; pass --keystore if it is elsewhere)",
+            plan.keystore.display()
+        ))
+        .into());
+    }
+    let limit = CheckpointConfig::new(&plan.dir).max_file_bytes;
+    let job = load_upload(&upload_path(&plan.dir), limit)
+        .map_err(|e| refuse(&e))?
+        .ok_or_else(|| {
+            refuse(&format!(
+                "no saved upload in {}: the run finished (the trainer removes it with the last \
+                 verdict; its model is in --out) or never started training; run without --resume",
+                plan.dir.display()
+            ))
+        })?;
+    if job.manifest.setup != *setup {
+        return Err(refuse(&format!(
+            "the job saved in {} was trained with another training configuration \
+             (hyper-parameters, softmax, packing or validation)",
+            plan.dir.display()
+        ))
+        .into());
+    }
+    let record = client_job_path(&plan.dir);
+    match load_client_job(&record).map_err(|e| refuse(&e))? {
+        Some(digest) if digest == plaintext_digest(&plain_data(pack)) => {}
+        Some(_) => {
+            return Err(refuse(&format!(
+                "the job saved in {} encrypts other data than this command's --train/--val \
+                 ({} records the data it was started with)",
+                plan.dir.display(),
+                record.display()
+            ))
+            .into());
+        }
+        None => {
+            return Err(refuse(&format!(
+                "no client job record {}: cannot tell which data the saved job encrypts",
+                record.display()
+            ))
+            .into());
+        }
+    }
+    let batches = match &config.dataset {
+        Some(d) => d.dir.clone(),
+        None => plan.dir.join(CHECKPOINT_BATCH_DIR),
+    };
+    let files = BatchFiles::open(&batches).map_err(|e| refuse(&e))?;
+    let run =
+        saved_run_config(&job.manifest, &files, DEFAULT_WEIGHT_SCALE).map_err(|e| refuse(&e))?;
+    let store = CheckpointStore::open(plan.trainer_config()).map_err(|e| refuse(&e))?;
+    match store.inspect_latest(&run.hash()).map_err(|e| refuse(&e))? {
+        Some((path, s)) => println!(
+            "resume: {} (epoch {}, {} steps taken) belongs to the saved job {}",
+            path.display(),
+            s.epoch + 1,
+            s.steps,
+            job.manifest.job
+        ),
+        None => {
+            return Err(refuse(&format!("no checkpoint in {}", plan.dir.display())).into());
+        }
+    }
+    Ok(SavedCkksJob { job, batches })
+}
+
+/// Refuses (exit 3) to resume from a checkpoint that is damaged or belongs to another run than
+/// the training batches `entries` in `files` with `setup` (other data, hyper-parameters or
+/// packing), before anything is uploaded.
+fn check_resumable(
+    plan: &CheckpointPlan,
     setup: TrainingSetup,
-    upload: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
+    entries: &[BatchEntry],
+    files: &BatchFiles,
 ) -> anyhow::Result<()> {
     let refuse = |e: &dyn std::fmt::Display| Refusal::BadInput(format!("--resume: {e}"));
-    let (_, training) = upload_messages(roster, backend, setup, upload)?;
-    let run = run_config(&training.body, &training.blobs, DEFAULT_WEIGHT_SCALE)
-        .map_err(|e| refuse(&e))?;
+    let manifest = UploadManifest::new(setup, entries.to_vec(), Vec::new())?;
+    let run = saved_run_config(&manifest, files, DEFAULT_WEIGHT_SCALE).map_err(|e| refuse(&e))?;
     let store = CheckpointStore::open(plan.trainer_config()).map_err(|e| refuse(&e))?;
     match store.inspect_latest(&run.hash()).map_err(|e| refuse(&e))? {
         Some((path, s)) => {
@@ -400,7 +560,6 @@ pub fn plan(args: &TrainArgs) -> anyhow::Result<TrainPlan> {
             raw.test().map(|t| normalized(t, n, classes)).transpose()?,
         )?,
     };
-    let checkpoint = checkpoint_plan(args, &config, &pack)?;
     let hyper = config.hyper;
     let unit = UnitShape::hetal(hyper.batch_size, classes, slots)
         .map_err(|e| Refusal::BadInput(format!("packing: {e}")))?;
@@ -415,15 +574,17 @@ pub fn plan(args: &TrainArgs) -> anyhow::Result<TrainPlan> {
         ))
         .into());
     }
+    let setup = TrainingSetup {
+        hyper,
+        variant: config.softmax,
+        unit,
+        classes,
+        dim: pack.dim(),
+        validation: config.validation,
+    };
+    let checkpoint = checkpoint_plan(args, &config, &pack, &setup)?;
     Ok(TrainPlan {
-        setup: TrainingSetup {
-            hyper,
-            variant: config.softmax,
-            unit,
-            classes,
-            dim: pack.dim(),
-            validation: config.validation,
-        },
+        setup,
         spec,
         slots,
         pack,
@@ -509,12 +670,43 @@ pub async fn execute(plan: &TrainPlan) -> anyhow::Result<TrainOutput> {
             train_with(plan, backend, options, &mut stages, |_| {}).await?
         }
         BackendKind::Ckks => {
-            println!(
-                "client: generating keys, bootstrapping and encapsulation keys (the secret key \
-                 stays in this process)"
-            );
             let t = Instant::now();
-            let backend = Arc::new(tokio::task::block_in_place(|| ckks_client(plan))?);
+            let resumed = plan.checkpoint.as_ref().filter(|c| c.saved.is_some());
+            let backend = match resumed {
+                Some(ckpt) => {
+                    println!(
+                        "client: reading its secret key from {} and the job's public keys from \
+                         the trainer's saved upload",
+                        ckpt.keystore.display()
+                    );
+                    Arc::new(tokio::task::block_in_place(|| {
+                        resumed_client(ckpt, options)
+                    })?)
+                }
+                None => {
+                    println!(
+                        "client: generating keys, bootstrapping and encapsulation keys (the \
+                         secret key stays in this process)"
+                    );
+                    let client = tokio::task::block_in_place(|| ckks_client(plan))?;
+                    if let Some(ckpt) = &plan.checkpoint {
+                        // The checkpoint directory owner-only, as the trainer makes it.
+                        CheckpointStore::open(ckpt.trainer_config())?;
+                        if let Some(parent) = ckpt.keystore.parent() {
+                            std::fs::create_dir_all(parent)
+                                .with_context(|| format!("creating {}", parent.display()))?;
+                        }
+                        save_client_key(&ckpt.keystore, &client).map_err(|e| {
+                            anyhow::anyhow!("saving the client key for --resume: {e}")
+                        })?;
+                        println!(
+                            "client: secret key saved to {} (mode 0600) for --resume",
+                            ckpt.keystore.display()
+                        );
+                    }
+                    Arc::new(client)
+                }
+            };
             stages.push(stage("key generation", t.elapsed()));
             // After the upload the client never needs its copy of the evaluation keys.
             train_with(plan, backend, options, &mut stages, |c: &CkksClient| {
@@ -527,6 +719,39 @@ pub async fn execute(plan: &TrainPlan) -> anyhow::Result<TrainOutput> {
     let reference = plaintext_reference(plan)?;
     stages.push(stage("plaintext reference", t.elapsed()));
     finish(plan, outcome, reference, stages, start.elapsed())
+}
+
+/// The client of a resumed CKKS run: the secret key from its key file around the public keys
+/// of the saved job, refused (exit 3) unless it decrypts the job's initial weights (encryptions
+/// of zero) to within [`KEY_CHECK_BOUND`] of zero.
+fn resumed_client(ckpt: &CheckpointPlan, options: ServerOptions) -> anyhow::Result<CkksClient> {
+    let refuse = |e: &dyn std::fmt::Display| Refusal::BadInput(format!("--resume: {e}"));
+    let saved = ckpt
+        .saved
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no saved job to resume"))?;
+    let start = &saved.job.start;
+    let public =
+        CkksServer::from_material_shared(&start.body.material, &start.blobs, options, None)
+            .map_err(|e| refuse(&format!("the saved job's public keys: {e}")))?;
+    let client = load_client_key_with_public(&ckpt.keystore, public, KeystoreOptions::default())
+        .map_err(|e| refuse(&e))?;
+    let weights = decode_matrix(client.server(), &start.body.initial_weights, &start.blobs)
+        .map_err(|e| refuse(&format!("the saved job's initial weights: {e}")))?;
+    let worst = client
+        .decrypt(&weights)?
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    if worst.is_nan() || worst > KEY_CHECK_BOUND {
+        return Err(refuse(&format!(
+            "the key in {} does not decrypt the job saved in {} (its all-zero initial weights \
+             decrypt to values up to {worst:.3e}): it is another run's key",
+            ckpt.keystore.display(),
+            ckpt.dir.display()
+        ))
+        .into());
+    }
+    Ok(client)
 }
 
 fn stage(name: &str, d: Duration) -> StageTime {
@@ -601,6 +826,124 @@ fn upload_size<S: ServerBackend>(server: &S, up: &EncryptedUpload<S::Ct>) -> any
     Ok(total)
 }
 
+/// The client's own batch files while it uploads (removed after the upload): `OUT/` this.
+pub const CLIENT_UPLOAD_DIR: &str = ".client-upload";
+
+/// Encrypts the data batch by batch into the client's batch files and uploads it from there,
+/// one batch in memory at a time (a fresh run, or a resumed simulator run, whose deterministic
+/// encryption gives the very job again); returns the bytes of ciphertext sent.
+async fn encrypt_and_upload<K: ClientBackend>(
+    plan: &TrainPlan,
+    deployment: &Deployment,
+    backend: &K,
+    stages: &mut Vec<StageTime>,
+) -> anyhow::Result<u64> {
+    let t = Instant::now();
+    let dir = plan.out.join(CLIENT_UPLOAD_DIR);
+    let files = BatchFiles::open(&dir)?;
+    let encrypted = encrypt_to_files(
+        backend,
+        &plan.setup,
+        plain_data(&plan.pack),
+        &files,
+        deployment.progress(),
+    )?;
+    stages.push(stage("encryption", t.elapsed()));
+    let batch_bytes: u64 = encrypted.entries.iter().map(|e| e.bytes).sum();
+    let upload_bytes = batch_bytes + upload_size(backend.server(), &encrypted.rest)?;
+    println!(
+        "client: encrypted {} training batches and {} validation blocks ({:.1} MB), each \
+         training batch written to {} as it was encrypted; labels of the validation set stay here",
+        encrypted.entries.len(),
+        encrypted.rest.validation.len(),
+        upload_bytes as f64 / 1e6,
+        dir.display()
+    );
+    if let Some(ckpt) = plan.checkpoint.as_ref().filter(|c| c.resume) {
+        check_resumable(ckpt, plan.setup, &encrypted.entries, &files)?;
+    }
+    let t = Instant::now();
+    let report = upload_files(
+        &deployment.client,
+        &deployment.roster,
+        backend,
+        plan.setup,
+        encrypted,
+        files,
+        None,
+        deployment.progress(),
+        DEFAULT_SEND_PATIENCE,
+    )
+    .await?;
+    stages.push(stage("upload", t.elapsed()));
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        tracing::warn!("removing {}: {e}", dir.display());
+    }
+    println!(
+        "client: uploaded {} of {} batches ({} bytes) holding at most {} bytes of training \
+         batches in memory at once",
+        report.sent_per_round.iter().sum::<usize>(),
+        report.batches,
+        report.bytes_per_round.iter().sum::<u64>(),
+        report.peak_batch_bytes_held
+    );
+    Ok(upload_bytes)
+}
+
+/// Uploads the saved job of a resumed CKKS run again (the trainer holds its batch files) with
+/// the validation set encrypted afresh; returns the bytes of ciphertext sent.
+async fn resend_saved<K: ClientBackend>(
+    plan: &TrainPlan,
+    deployment: &Deployment,
+    backend: &K,
+    saved: &SavedCkksJob,
+    stages: &mut Vec<StageTime>,
+) -> anyhow::Result<u64> {
+    let pack = &plan.pack;
+    let t = Instant::now();
+    let none = pack.train().features().slice(ndarray::s![0..0, ..]);
+    let validation = encrypt_dataset(
+        backend,
+        &plan.setup,
+        PlainData {
+            train_x: none,
+            train_y: &[],
+            val_x: pack.val().features().view(),
+        },
+    )?;
+    stages.push(stage("encryption", t.elapsed()));
+    println!(
+        "client: uploading the saved job {} again ({} training batches, the trainer's files in \
+         {}); {} validation blocks encrypted afresh",
+        saved.job.manifest.job,
+        saved.job.manifest.batches.len(),
+        saved.batches.display(),
+        validation.validation.len()
+    );
+    let t = Instant::now();
+    let files = BatchFiles::open(&saved.batches)?;
+    let report = upload_saved(
+        &deployment.client,
+        &deployment.roster,
+        backend,
+        plan.setup,
+        saved.job.clone(),
+        files,
+        &validation,
+        None,
+        deployment.progress(),
+        DEFAULT_SEND_PATIENCE,
+    )
+    .await?;
+    stages.push(stage("upload", t.elapsed()));
+    println!(
+        "client: the trainer held {} of {} batches",
+        report.held_per_round.last().copied().unwrap_or(0),
+        report.batches
+    );
+    Ok(report.validation_bytes + report.bytes_per_round.iter().sum::<u64>())
+}
+
 async fn train_with<K: ClientBackend>(
     plan: &TrainPlan,
     backend: Arc<K>,
@@ -620,12 +963,34 @@ async fn train_with<K: ClientBackend>(
         },
     })
     .await?;
+    if let Some(d) = &c.dataset {
+        println!(
+            "dataset: the trainer keeps the encrypted training set in {} and holds at most {} \
+             bytes of it in memory",
+            d.dir.display(),
+            d.memory_budget_bytes
+        );
+        deployment = deployment.with_dataset(DatasetConfig {
+            dir: d.dir.clone(),
+            memory_budget: d.memory_budget_bytes,
+        });
+    }
     if let Some(ckpt) = &plan.checkpoint {
         let review = ckpt.review_file();
-        // A fresh run starts the client's dialogue afresh too.
-        if !ckpt.resume && review.exists() {
-            std::fs::remove_file(&review)
-                .with_context(|| format!("removing {}", review.display()))?;
+        if !ckpt.resume {
+            // A fresh run starts the client's dialogue afresh too, and leaves no older upload
+            // for a later --resume to take for its own.
+            for stale in [review.clone(), upload_path(&ckpt.dir)] {
+                if stale.exists() {
+                    std::fs::remove_file(&stale)
+                        .with_context(|| format!("removing {}", stale.display()))?;
+                }
+            }
+            std::fs::create_dir_all(&ckpt.dir)
+                .with_context(|| format!("creating {}", ckpt.dir.display()))?;
+            let record = client_job_path(&ckpt.dir);
+            save_client_job(&record, &plaintext_digest(&plain_data(&plan.pack)))
+                .with_context(|| format!("writing {}", record.display()))?;
         }
         println!(
             "checkpoints: every step into {}{}",
@@ -671,33 +1036,12 @@ async fn train_with<K: ClientBackend>(
     );
     stages.push(stage("deployment", t.elapsed()));
 
-    let t = Instant::now();
     let pack = &plan.pack;
-    let upload = encrypt_dataset(
-        &*backend,
-        &plan.setup,
-        PlainData {
-            train_x: pack.train().features().view(),
-            train_y: pack.train().labels(),
-            val_x: pack.val().features().view(),
-        },
-    )?;
-    stages.push(stage("encryption", t.elapsed()));
-    let upload_bytes = upload_size(backend.server(), &upload)?;
-    println!(
-        "client: encrypted {} training batches and {} validation blocks ({:.1} MB); labels of \
-         the validation set stay here",
-        upload.train.len(),
-        upload.validation.len(),
-        upload_bytes as f64 / 1e6
-    );
-    if let Some(ckpt) = plan.checkpoint.as_ref().filter(|c| c.resume) {
-        check_resumable(ckpt, &deployment.roster, &*backend, plan.setup, &upload)?;
-    }
-    let t = Instant::now();
-    upload_from_client(&deployment, &*backend, plan.setup, &upload, None).await?;
-    stages.push(stage("upload", t.elapsed()));
-    drop(upload);
+    let saved = plan.checkpoint.as_ref().and_then(|c| c.saved.as_ref());
+    let upload_bytes = match saved {
+        Some(saved) => resend_saved(plan, &deployment, &*backend, saved, stages).await?,
+        None => encrypt_and_upload(plan, &deployment, &*backend, stages).await?,
+    };
     after_upload(&backend);
 
     let t = Instant::now();
@@ -902,6 +1246,17 @@ fn finish(
             },
         ],
         total_seconds: elapsed.as_secs_f64(),
+        dataset: trainer.dataset.map(|d| DatasetReport {
+            dir: c
+                .dataset
+                .as_ref()
+                .map_or_else(String::new, |s| s.dir.display().to_string()),
+            stored_bytes: d.stored_bytes,
+            memory_budget_bytes: d.memory_budget,
+            peak_resident_bytes: d.peak_resident_bytes,
+            loads: d.loads,
+            hits: d.hits,
+        }),
     };
     std::fs::create_dir_all(&plan.out)
         .with_context(|| format!("creating {}", plan.out.display()))?;
@@ -918,6 +1273,13 @@ fn finish(
     )?;
     file.save(&model_path)?;
     let (report_json, report_html) = report.write_to_dir(&plan.out)?;
+    if let Some(d) = &report.dataset {
+        println!(
+            "dataset: {} bytes of encrypted batches streamed from {} through a {}-byte budget \
+             (peak {} bytes in memory; {} reads from disk, {} from memory)",
+            d.stored_bytes, d.dir, d.memory_budget_bytes, d.peak_resident_bytes, d.loads, d.hits
+        );
+    }
     println!(
         "trained {} epochs, {} steps, {} bootstraps in {:.1} s",
         enc.run.epochs,
@@ -1045,7 +1407,7 @@ mod tests {
             runtime.block_on(execute(&plan))
         };
 
-        // Nothing to resume yet; CKKS runs cannot resume in a new process.
+        // Nothing to resume yet, for either backend.
         let e = train(&["--checkpoint-dir", &c, "--resume", "--out", &o]).unwrap_err();
         assert!(
             bad_input(&e) && e.to_string().contains("no checkpoint"),
@@ -1060,7 +1422,7 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(
-            bad_input(&e) && e.to_string().contains("fresh CKKS keys"),
+            bad_input(&e) && e.to_string().contains("no checkpoint"),
             "{e:#}"
         );
 

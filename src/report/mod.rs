@@ -74,6 +74,26 @@ pub struct TrainingReport {
     pub traffic: Vec<PartyTraffic>,
     /// Wall time of the whole run, seconds.
     pub total_seconds: f64,
+    /// The trainer's disk-backed training set, when it streamed one (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetReport>,
+}
+
+/// How the trainer streamed its encrypted training set from disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetReport {
+    /// Directory of the batch files.
+    pub dir: String,
+    /// Bytes of all batch files.
+    pub stored_bytes: u64,
+    /// The configured memory budget.
+    pub memory_budget_bytes: u64,
+    /// Most bytes of batches held in memory at once.
+    pub peak_resident_bytes: u64,
+    /// Batches read from disk.
+    pub loads: u64,
+    /// Batches served from memory.
+    pub hits: u64,
 }
 
 /// The configuration of a run.
@@ -323,6 +343,7 @@ pub(crate) mod tests {
                 what: "keys and encrypted data".into(),
             }],
             total_seconds: 14.0,
+            dataset: None,
         }
     }
 

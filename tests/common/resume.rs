@@ -308,3 +308,45 @@ pub fn max_diff(a: &SoftmaxRegression, b: &SoftmaxRegression) -> f64 {
         .iter()
         .fold(0.0f64, |m, x| m.max(x.abs()))
 }
+
+/// Writes the first `train_rows` training rows and `val_rows` validation rows of `d` as
+/// `features_{train,val}.npy` (float64) with `labels_{train,val}.npy` (int64) beside them in
+/// `dir`; returns the two feature files.
+pub fn write_npy_pack(
+    d: &Data,
+    dir: &Path,
+    train_rows: usize,
+    val_rows: usize,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    use hetal::data::npy::{NpyArray, NpyData, write_npy};
+    let write = |name: &str, x: ndarray::ArrayView2<'_, f64>, y: &[usize]| {
+        let features = NpyArray {
+            shape: vec![x.nrows(), x.ncols()],
+            data: NpyData::F64(x.iter().copied().collect()),
+        };
+        let labels = NpyArray {
+            shape: vec![y.len()],
+            data: NpyData::I64(y.iter().map(|&l| l as i64).collect()),
+        };
+        let path = dir.join(format!("features_{name}.npy"));
+        std::fs::write(&path, write_npy(&features).unwrap()).unwrap();
+        std::fs::write(
+            dir.join(format!("labels_{name}.npy")),
+            write_npy(&labels).unwrap(),
+        )
+        .unwrap();
+        path
+    };
+    (
+        write(
+            "train",
+            d.train_x.slice(s![..train_rows, ..]),
+            &d.train_y[..train_rows],
+        ),
+        write(
+            "val",
+            d.val_x.slice(s![..val_rows, ..]),
+            &d.val_y[..val_rows],
+        ),
+    )
+}

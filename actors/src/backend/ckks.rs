@@ -422,6 +422,28 @@ impl CkksClient {
         Self::from_parts(ctx, secret, public)
     }
 
+    /// A client for `secret` (read back from the client's keystore) around `public`, the key set
+    /// a job was uploaded with (decoded from the trainer's saved upload): it decrypts that job's
+    /// ciphertexts and offers the very same material again, so a run continued in a new process
+    /// keeps its checkpoints' key fingerprint. Encryptions use a fresh public key of `secret`.
+    /// The caller checks that `secret` is the key `public` was generated from (a wrong one
+    /// decrypts to noise).
+    pub fn with_public(
+        secret: hetal_ckks::keys::SecretKey,
+        public: Arc<CkksServer>,
+    ) -> Result<Self> {
+        let ctx = Arc::clone(public.context());
+        let (secret, _fresh) = SecretKeyClient::from_secret_key(&ctx, secret, None, &[])?;
+        Ok(Self {
+            evaluator: Evaluator::new(&ctx, None)?,
+            encoder: Encoder::new(&ctx),
+            codec_server: CkksServer::with_keys(&ctx, Arc::new(empty_keys(&ctx)), None)?,
+            public: Mutex::new(Some(public)),
+            ctx,
+            secret,
+        })
+    }
+
     fn from_parts(ctx: &Arc<Context>, secret: SecretKeyClient, public: CkksServer) -> Result<Self> {
         Ok(Self {
             evaluator: Evaluator::new(ctx, None)?,

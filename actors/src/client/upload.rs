@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use hetal_learn::pack::BlockMatrix;
 use hetal_learn::train::EncryptedBatch;
 use hetal_runtime::Node;
@@ -17,12 +18,14 @@ use crate::backend::shared::negotiate;
 use crate::backend::{ClientBackend, KeyScope, MaterialBody, MaterialDigest, ServerBackend};
 use crate::error::{ActorError, Result};
 use crate::messages::{
-    BlobSink, StartTraining, StartTrainingBody, TrainingSetup, UploadBatch, UploadBatchBody,
-    UploadManifest, UploadTraining, UploadTrainingBody, UploadValidation, UploadValidationBody,
-    ValidationForm, WireBatch, encode_batch, encode_matrix,
+    BatchBody, BatchEntry, BlobSink, StartTraining, StartTrainingBody, TrainingSetup, UploadBatch,
+    UploadBatchBody, UploadManifest, UploadTraining, UploadTrainingBody, UploadValidation,
+    UploadValidationBody, ValidationForm, WireBatch, encode_batch, encode_matrix, forward_matrix,
 };
 use crate::progress::{ProgressEvent, ProgressSink, report};
 use crate::roster::{EVALUATOR_ACTOR, Roster, TRAINER_ACTOR};
+use crate::store::dataset::BatchFiles;
+use crate::store::upload::SavedJob;
 use crate::tap::{self, Tap};
 use crate::trainer::resend::{is_transient, tell_patiently};
 
@@ -179,29 +182,100 @@ pub fn validation_message<K: ClientBackend>(
     })))
 }
 
+/// Where the training batches of a job come from while they are sent.
+#[derive(Debug, Clone)]
+pub enum JobBatches {
+    /// Encoded, in manifest order.
+    Memory(Vec<WireBatch>),
+    /// Batch files named by the manifest's digests (a job saved on disk), read one at a time.
+    Files(BatchFiles),
+}
+
 /// The training job's messages for the resumable upload.
 #[derive(Debug, Clone)]
 pub struct ResumableUpload {
     /// Setup and the digest and size of every batch.
     pub manifest: UploadManifest,
     /// The training batches, in manifest order.
-    pub batches: Vec<WireBatch>,
+    pub batches: JobBatches,
     /// Material, initial weights and (without an evaluator) the validation blocks.
     pub start: StartTraining,
 }
 
 impl ResumableUpload {
-    /// The message carrying batch `index`.
-    pub fn batch_message(&self, index: usize) -> Option<UploadBatch> {
-        self.batches.get(index).map(|b| UploadBatch {
+    /// The message carrying batch `index` (read from its file for [`JobBatches::Files`]).
+    pub fn batch_message(&self, index: usize) -> Result<UploadBatch> {
+        let count = self.manifest.batches.len();
+        let missing = || ActorError::Protocol(format!("batch {index} of {count} missing"));
+        let batch = match &self.batches {
+            JobBatches::Memory(batches) => batches.get(index).cloned().ok_or_else(missing)?,
+            JobBatches::Files(files) => {
+                let entry = self.manifest.batches.get(index).ok_or_else(missing)?;
+                files.read(entry)?
+            }
+        };
+        Ok(UploadBatch {
             body: UploadBatchBody {
                 job: self.manifest.job,
                 index: index as u64,
-                batch: b.body.clone(),
+                batch: batch.body,
             },
-            blobs: b.blobs.clone(),
+            blobs: batch.blobs,
         })
     }
+}
+
+/// `body` (indices into `from`) with its blobs moved into `sink` (shared, not copied).
+fn forward_batch(body: &BatchBody, from: &[Bytes], sink: &mut BlobSink) -> Result<BatchBody> {
+    Ok(BatchBody {
+        x: forward_matrix(&body.x, from, sink)?,
+        y: body
+            .y
+            .as_ref()
+            .map(|y| forward_matrix(y, from, sink))
+            .transpose()?,
+        rows: body.rows,
+    })
+}
+
+/// The messages that upload `saved` (a job as the trainer saved it beside its checkpoints,
+/// material in full) again, its batches read from `files`: the very ciphertexts, so the job has
+/// the same identity and the trainer's checkpoints of it resume. The material goes by reference
+/// when the trainer holds it (`held`), else in full as saved.
+pub fn saved_job_messages(
+    saved: SavedJob,
+    files: BatchFiles,
+    held: Option<MaterialDigest>,
+) -> Result<ResumableUpload> {
+    let SavedJob { manifest, start } = saved;
+    let start = match held {
+        None => start,
+        Some(digest) => {
+            let mut sink = BlobSink::default();
+            let body = &start.body;
+            let initial_weights = forward_matrix(&body.initial_weights, &start.blobs, &mut sink)?;
+            let validation = body
+                .validation
+                .as_ref()
+                .map(|v| {
+                    v.iter()
+                        .map(|b| forward_batch(b, &start.blobs, &mut sink))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .transpose()?;
+            sink.seal(StartTrainingBody {
+                job: body.job,
+                material: MaterialBody::Held(digest),
+                initial_weights,
+                validation,
+            })
+        }
+    };
+    Ok(ResumableUpload {
+        manifest,
+        batches: JobBatches::Files(files),
+        start,
+    })
 }
 
 /// The trainer's messages of a resumable upload of `data`; the trainer's material by reference
@@ -227,6 +301,30 @@ pub fn resumable_messages<K: ClientBackend>(
                 .map_err(|e| ActorError::Protocol(format!("batch {i}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
+    job_messages(
+        roster,
+        backend,
+        setup,
+        entries,
+        JobBatches::Memory(batches),
+        data,
+        held,
+    )
+}
+
+/// The trainer's messages of a job whose training batches are `batches` (listed by `entries`)
+/// and whose initial weights and validation blocks are `data`'s (its training batches are not
+/// looked at); the trainer's material by reference when it holds it (`held`).
+pub(super) fn job_messages<K: ClientBackend>(
+    roster: &Roster,
+    backend: &K,
+    setup: TrainingSetup,
+    entries: Vec<BatchEntry>,
+    batches: JobBatches,
+    data: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
+    held: Option<MaterialDigest>,
+) -> Result<ResumableUpload> {
+    let server = backend.server();
     let mut sink = BlobSink::default();
     let material = material_for(backend, &KeyScope::Full, held, &mut sink)?;
     let initial_weights = encode_matrix(server, &data.initial_weights, &mut sink)?;
@@ -280,6 +378,10 @@ pub struct UploadReport {
     pub held_per_round: Vec<usize>,
     /// Blob bytes of the validation set sent to the evaluator (0 without one).
     pub validation_bytes: u64,
+    /// Most bytes of encrypted training batches the upload held in memory at once (canonical
+    /// sizes; while encrypting a batch, its ciphertexts and their encoding): every batch for an
+    /// upload from memory, one or two for a streamed one ([`super::upload_streamed`]).
+    pub peak_batch_bytes_held: u64,
 }
 
 /// Uploads the validation set to the evaluator (if any) and the training job to the trainer.
@@ -331,12 +433,57 @@ pub async fn upload_resumable<K: ClientBackend>(
     progress: Option<&ProgressSink>,
     patience: Duration,
 ) -> Result<UploadReport> {
-    let tap = tap.cloned();
-    let progress = progress.cloned();
     // Receivers of this process share the client's keys: only the ciphertexts travel to them.
     let held = offer_material(node, roster, backend, setup, data).await?;
     let validation = validation_message(roster, backend, setup, data, held.evaluator)?;
     let job = resumable_messages(roster, backend, setup, data, held.trainer)?;
+    send_upload(node, roster, validation, &job, tap, progress, patience).await
+}
+
+/// Uploads a job again as the trainer saved it beside its checkpoints (`saved`, batches in
+/// `files`; see [`saved_job_messages`]) for a client continuing a run in a new process: the
+/// trainer finds its batch files, resumes the job from its newest checkpoint, and nothing but
+/// the manifest and the start message travels (batch files it lacks are read and sent). The
+/// evaluator gets the validation set of `validation` (freshly encrypted: only the trainer's
+/// checkpoints depend on the exact ciphertexts). `setup` must be the saved job's.
+#[allow(clippy::too_many_arguments)]
+pub async fn upload_saved<K: ClientBackend>(
+    node: &Node,
+    roster: &Roster,
+    backend: &K,
+    setup: TrainingSetup,
+    saved: SavedJob,
+    files: BatchFiles,
+    validation: &EncryptedUpload<<K::Server as ServerBackend>::Ct>,
+    tap: Option<&Tap>,
+    progress: Option<&ProgressSink>,
+    patience: Duration,
+) -> Result<UploadReport> {
+    if saved.manifest.setup != setup {
+        return Err(ActorError::Config(format!(
+            "the saved job {} was uploaded with another setup than this run's",
+            saved.manifest.job
+        )));
+    }
+    let held = offer_material(node, roster, backend, setup, validation).await?;
+    let validation = validation_message(roster, backend, setup, validation, held.evaluator)?;
+    let job = saved_job_messages(saved, files, held.trainer)?;
+    send_upload(node, roster, validation, &job, tap, progress, patience).await
+}
+
+/// Sends `validation` to the evaluator (when there is one) and `job` to the trainer in rounds,
+/// resuming after dropped connections for up to `patience`.
+pub(super) async fn send_upload(
+    node: &Node,
+    roster: &Roster,
+    validation: Option<UploadValidation>,
+    job: &ResumableUpload,
+    tap: Option<&Tap>,
+    progress: Option<&ProgressSink>,
+    patience: Duration,
+) -> Result<UploadReport> {
+    let tap = tap.cloned();
+    let progress = progress.cloned();
     let validation_bytes = validation.as_ref().map_or(0, |m| m.blob_bytes());
     let batch_bytes: u64 = job.manifest.batches.iter().map(|e| e.bytes).sum();
     let total = validation_bytes + batch_bytes + job.start.blob_bytes();
@@ -357,9 +504,16 @@ pub async fn upload_resumable<K: ClientBackend>(
             },
         );
     }
+    let entries = job.manifest.batches.iter().map(|e| e.bytes);
+    let peak_batch_bytes_held = match &job.batches {
+        // Encoded beside the encrypted batches they came from.
+        JobBatches::Memory(_) => 2 * entries.sum::<u64>(),
+        JobBatches::Files(_) => entries.max().unwrap_or(0),
+    };
     let mut out = UploadReport {
-        batches: job.batches.len(),
+        batches: job.manifest.batches.len(),
         validation_bytes,
+        peak_batch_bytes_held,
         ..UploadReport::default()
     };
     let deadline = Instant::now() + patience;
@@ -367,7 +521,7 @@ pub async fn upload_resumable<K: ClientBackend>(
     let sender = JobSender {
         node,
         roster,
-        job: &job,
+        job,
         tap: &tap,
         progress: &progress,
         base: validation_bytes,
@@ -451,10 +605,7 @@ impl JobSender<'_> {
                 .sum::<u64>();
         let batches = self.node.remote_ref::<UploadBatch>(trainer, TRAINER_ACTOR);
         for index in (0..count).filter(|&i| !held[i]) {
-            let msg = self
-                .job
-                .batch_message(index)
-                .ok_or_else(|| ActorError::Protocol(format!("batch {index} of {count} missing")))?;
+            let msg = self.job.batch_message(index)?;
             tap::record(self.tap, &msg);
             batches.tell(msg).await?;
             let bytes = manifest.batches[index].bytes;

@@ -13,9 +13,10 @@ use hetal_learn::train::checkpoint::{
 };
 use sha2::{Digest, Sha256};
 
+use super::dataset::BatchFiles;
 use super::{StoreError, StoreResult, io_error, prepare_dir, read_bounded, write_atomic};
 use crate::backend::{KeyScope, MaterialBody, ServerBackend, blob};
-use crate::messages::{BatchBody, UploadTrainingBody};
+use crate::messages::{BatchBody, BatchEntry, UploadManifest, UploadTrainingBody};
 
 /// File name prefix and extension of checkpoint files: `checkpoint-<steps, 20 digits>.hckp`.
 const PREFIX: &str = "checkpoint-";
@@ -308,6 +309,47 @@ pub fn dataset_digest(batches: &[BatchBody], blobs: &[Bytes]) -> StoreResult<Dig
         }
     }
     Ok(h.finalize().into())
+}
+
+/// [`dataset_digest`] of a job whose training batches are the batch files of `entries` (a job
+/// saved on disk), read one at a time so the dataset is never whole in memory.
+pub fn dataset_digest_of_files(
+    files: &BatchFiles,
+    entries: &[BatchEntry],
+) -> StoreResult<Digest32> {
+    let mut h = Sha256::new();
+    h.update(b"hetal-dataset/1");
+    h.update((entries.len() as u64).to_le_bytes());
+    for entry in entries {
+        let wire = files.read(entry)?;
+        h.update(wire.body.rows.to_le_bytes());
+        let y = wire.body.y.iter().flat_map(|y| y.blocks());
+        for &index in wire.body.x.blocks().iter().chain(y) {
+            let bytes = blob(&wire.blobs, index).map_err(|e| StoreError::Codec(e.to_string()))?;
+            hash_blob(&mut h, bytes);
+        }
+    }
+    Ok(h.finalize().into())
+}
+
+/// [`run_config`] of the job of `manifest` whose batches are in `files` (a job the trainer saved
+/// beside its checkpoints), trained with weights divided by `weight_scale`.
+pub fn saved_run_config(
+    manifest: &UploadManifest,
+    files: &BatchFiles,
+    weight_scale: f64,
+) -> StoreResult<RunConfig> {
+    let setup = &manifest.setup;
+    Ok(RunConfig {
+        hyper: setup.hyper,
+        variant: setup.variant,
+        unit: setup.unit,
+        classes: setup.classes,
+        dim: setup.dim,
+        train_batches: manifest.batches.len(),
+        weight_scale,
+        dataset: dataset_digest_of_files(files, &manifest.batches)?,
+    })
 }
 
 /// The identity of the job uploaded in `body` (with `blobs`), trained with weights divided by

@@ -15,7 +15,7 @@ use hetal_ckks::serial::keystore::{
     KeystoreError, KeystoreOptions, load_secret_key_file, save_secret_key_file,
 };
 
-use crate::backend::ckks::CkksClient;
+use crate::backend::ckks::{CkksClient, CkksServer};
 use crate::error::ActorError;
 
 /// The key file's name in a run's checkpoint directory.
@@ -68,6 +68,22 @@ pub fn load_client_key(
         Context::new(spec, allow_insecure).map_err(|e| client_error(e.into()))?;
     let secret = load_secret_key_file(path, &ctx, options)?;
     CkksClient::from_secret_key(&ctx, secret, rotation_steps).map_err(client_error)
+}
+
+/// The client of the secret key saved at `path` around `public`, the key set a job was uploaded
+/// with ([`CkksClient::with_public`]): the parameters are `public`'s. A file readable by others
+/// is refused unless `options` allows it; whether the key is `public`'s is the caller's check
+/// (decrypting a known ciphertext of the job).
+pub fn load_client_key_with_public(
+    path: &Path,
+    public: Arc<CkksServer>,
+    options: KeystoreOptions,
+) -> Result<CkksClient, ClientKeyError> {
+    let secret = load_secret_key_file(path, public.context(), options)?;
+    CkksClient::with_public(secret, public).map_err(|source| ClientKeyError::Client {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -3,13 +3,15 @@
 //! a dataset larger than memory streams through a bounded cache.
 //! The job's upload as received ([`upload`]) lets a restarted trainer process resume without the
 //! client; the client keeps its own verdicts ([`review`]) so that the early-stopping dialogue
-//! resumes too.
+//! resumes too, and, for a CKKS run continued in a new process, its secret key ([`client_key`])
+//! and a digest of the data its saved job encrypts ([`client_job`]).
 //!
 //! Every file is written atomically ([`write_atomic`]: a temporary file in the same directory,
 //! fsync, rename, fsync of the directory), so a crash leaves the old file or the new one, never a
 //! torn one; every file is checked when read back (a SHA-256 over its contents).
 
 pub mod checkpoint;
+pub mod client_job;
 pub mod client_key;
 pub mod dataset;
 pub mod review;
