@@ -3,18 +3,21 @@
 //!
 //! ```text
 //! hetal bench step --shape 1024,769,10                       # simulator: counts per step
-//! hetal bench step --shape 512,769,3 --prices ops.json       # + cost priced at `hetal bench ops --json` times
-//! hetal bench step --shape 1024,64,10 --backend ckks --preset boot-n16 --peer-prices peer.json
+//! hetal bench step --shape 512,769,3 --prices flat.json     # + cost priced at {mult, cmult, rot, bootstrap}
+//! hetal bench step --shape 1024,769,10 --backend ckks --preset boot-n16 --threads 2 \
+//!     --peer-prices peers-ops.json --peer-prices peers-bootstrap.json
 //! hetal bench step --shape 64,16,2 --backend ckks --preset ops-n16
 //! ```
 //!
 //! The simulator backend runs `--steps` Nesterov steps in HETAL's level setting (2^15 slots,
 //! fresh and bootstrapped ciphertexts at level 12, bootstrap from 3) and averages: operations
 //! per step, bootstraps per step (inside the softmax, of the residual, of the weight/momentum
-//! state), and a breakdown: the matrix multiplications (DiagABT and DiagATB, cost formulas), the
-//! softmax (one logits ciphertext through the approximation, counted on the simulator), and the
-//! update (the rest). With `--prices`, each part is priced as CMult·t_cmult + Mult·t_mult +
-//! Rot·t_rot (+ bootstraps·t_boot when a bootstrap price is given).
+//! state), and a breakdown: the softmax (one logits ciphertext through the approximation,
+//! counted alone on the simulator), the bootstraps, and the matrix multiplications (the rest:
+//! DiagABT and DiagATB with their operands' preparation, and the update's few scalar
+//! multiplications; the update stage itself has no CMult, Mult or rotation). With `--prices`, each part is priced as (CMult + scalar mult)·t_cmult +
+//! Mult·t_mult + (Rot + conj)·t_rot + bootstraps·t_boot (bootstraps unpriced when no bootstrap
+//! price is given), in wall and, where the prices have one, CPU seconds.
 //!
 //! The CKKS backend times `--steps` steps (default 1) on real ciphertexts of the preset. When a
 //! step fits in the modulus chain it runs without bootstrapping; otherwise the preset must hold
@@ -25,27 +28,37 @@
 //! per step is split into matmul / softmax / bootstraps / update as measured: the trainer reads
 //! the clock around each stage of its step (DiagABT and DiagATB; the softmax without its
 //! bootstraps; every bootstrap, inside the softmax too; residual and updates) — the "wall"
-//! column. `--prices` / `--peer-prices` (e.g. the fastest peer's per-op and per-bootstrap times
-//! from `bench/peers`) prices the same counted operations — the "priced" column — so both are
-//! printed side by side. Mult, CMult and Rot times measured in the same run (one of each at the
+//! column — and the process CPU time of each step (steadier than wall time on a shared machine).
+//! `--prices` / `--peer-prices` (e.g. the fastest peer's per-op and per-bootstrap times from
+//! `bench/peers`) prices the same counted operations — the "priced" column — and the step's
+//! wall and CPU time are divided by the priced ones (below 1: faster than the peer done one
+//! operation at a time). Mult, CMult and Rot times measured in the same run (one of each at the
 //! middle of the bootstrap range) are reported too. The decrypted weights are compared with a
 //! simulator run of the same steps.
 //!
-//! `--prices FILE.json` takes either the object of `hetal bench ops --json` (Mult =
-//! `mul_relin_rescale`, Rot = `rotate`, CMult ≈ `rescale`, the dominant part of a constant
-//! product; bootstrap = `bootstrap` when present) or a flat object
-//! `{"mult": s, "cmult": s, "rot": s, "bootstrap": s}` (bootstrap optional), in seconds.
+//! `--prices FILE.json` (repeatable) takes `bench/peers` results files, their records merged
+//! (see `hetal_learn::matmul::bench_prices::StepPrices::load`): Mult = `mul_relin_rescale`, Rot =
+//! `rotate`, CMult ≈ `rescale`, each at the fastest median of a library that ran our ring degree,
+//! among the records timed at the level closest to the level a bootstrap leaves (the file's
+//! `q_limbs` − 1; the report says which), any thread count; the bootstrap at the fastest of the
+//! files' `bootstrap` records at our ring degree. Our operations run at every level from the
+//! fresh one down to the lowest (the report prints the range), so one level's prices are an
+//! approximation, stated in the notes. Or one flat object `{"mult": s, "cmult": s, "rot": s,
+//! "bootstrap": s}` (bootstrap optional), in seconds, taken as wall and CPU prices.
 //!
 //! # JSON (`--json`): one object on stdout
-//! `kind` = `"hetal-bench-step"`, `format` = 1, `backend`, `preset`, `variant`, `shape`
+//! `kind` = `"hetal-bench-step"`, `format` = 2, `backend`, `preset`, `variant`, `shape`
 //! [batch, features, classes], `unit` [s0, s1], `slots`, `levels` {`fresh`, `after_bootstrap`,
 //! `bootstrap_min`}, `steps`, `ops_per_step` (all counters, averaged), `bootstraps_per_step`
 //! {`softmax`, `residual`, `state`, `total`}, `breakdown`: list of {`part`, `cmult`, `mult`,
-//! `rot`, `bootstraps`, `priced_s`, `wall_s` (CKKS: measured seconds per step)}, `prices_s`
-//! (null or {mult, cmult, rot, bootstrap}), `priced_step_s`, `step_wall_s` (CKKS: mean wall
-//! seconds per step), `step_walls_s` (CKKS: each step), `bootstrap_wall_s` (CKKS: mean seconds
-//! per bootstrap), `measured_op_s` (CKKS with bootstrapping: {mult, cmult, rot} seconds measured
-//! in the run), `keygen_s` (CKKS: key generation), `setup_s` (CKKS with bootstrapping:
+//! `rot`, `scalar_mult`, `conj`, `bootstraps`, `priced_s`, `priced_cpu_s`, `wall_s` (CKKS:
+//! measured seconds per step)}, `prices` (null or {`ops`: {`wall`, `cpu`: {mult, cmult, rot},
+//! `source`}, `ops_level`, `bootstrap`: null or {`wall`, `cpu`, `source`}}), `priced_step_s`,
+//! `priced_step_cpu_s`, `step_wall_s` (CKKS: mean wall seconds per step), `step_walls_s` (CKKS:
+//! each step), `step_cpu_s` / `step_cpus_s` (CKKS: process CPU seconds, mean and each step),
+//! `wall_over_priced`, `cpu_over_priced` (CKKS with prices: the ratios), `bootstrap_wall_s`
+//! (CKKS: mean seconds per bootstrap), `measured_op_s` (CKKS with bootstrapping: {mult, cmult,
+//! rot} seconds measured in the run), `keygen_s` (CKKS: key generation), `setup_s` (CKKS with bootstrapping:
 //! bootstrap planning and diagonal encoding), `max_weight_error` (CKKS: largest difference
 //! between the decrypted weights and the simulator's after the same steps), `peak_rss_bytes`,
 //! `notes`.
@@ -65,8 +78,8 @@ use hetal_learn::eval::{
     OpCounts, SecretKeyClient, ServerBootstrapper, SimConfig, Simulator, SlotCodec, SlotEvaluator,
     bootstrap_params_for,
 };
-use hetal_learn::matmul::AtbForm;
-use hetal_learn::matmul::cost;
+use hetal_learn::matmul::bench_clock::Stopwatch;
+use hetal_learn::matmul::bench_prices::{OpPrices, PriceFile, StepPrices, StepTally};
 use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows};
 use hetal_learn::train::server::StageTimes;
@@ -104,18 +117,20 @@ pub struct BenchStepArgs {
     /// Allow an insecure test preset (parameters below 128-bit security).
     #[arg(long)]
     pub allow_insecure: bool,
-    /// Softmax approximation: hetal, hetal-precise, hetal-rs, hetal-fast or hetal-shallow.
-    #[arg(long, default_value = "hetal-rs", value_parser = parse_variant)]
+    /// Softmax approximation: hetal-shallow (the training default), hetal, hetal-precise,
+    /// hetal-rs or hetal-fast.
+    #[arg(long, default_value = "hetal-shallow", value_parser = parse_variant)]
     pub variant: SoftmaxVariant,
     /// Steps to average over (default 4 on the simulator, where bootstraps of the state
     /// amortise over steps; 1 on CKKS).
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Per-operation prices for the "priced" column, e.g. the fastest peer's from `bench/peers`
-    /// (JSON of `hetal bench ops --json`, or {mult, cmult, rot, bootstrap}); the "wall" column
-    /// is measured around each stage of the step.
+    /// Per-operation and per-bootstrap prices for the "priced" column: `bench/peers` results
+    /// files (repeat the flag to merge several, e.g. the operations' and the bootstrap's), or
+    /// one {mult, cmult, rot, bootstrap} object; the "wall" column is measured around each
+    /// stage of the step.
     #[arg(long, visible_alias = "peer-prices")]
-    pub prices: Option<PathBuf>,
+    pub prices: Vec<PathBuf>,
     /// Size of the rayon thread pool to run in (default: rayon's global pool).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -137,101 +152,6 @@ fn parse_shape(s: &str) -> Result<(usize, usize, usize), String> {
     }
 }
 
-/// Seconds per operation used to price counts.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Prices {
-    /// Ciphertext multiplication with relinearization and rescale.
-    pub mult: f64,
-    /// Multiplication by a constant vector.
-    pub cmult: f64,
-    /// Rotation.
-    pub rot: f64,
-    /// Bootstrap (unpriced when absent).
-    pub bootstrap: Option<f64>,
-}
-
-impl Prices {
-    /// Reads either a `hetal bench ops --json` object or a flat price object.
-    pub fn from_json(text: &str) -> anyhow::Result<Self> {
-        let v: serde_json::Value = serde_json::from_str(text).context("prices: not JSON")?;
-        let positive = |x: Option<f64>, what: &str| -> anyhow::Result<f64> {
-            match x {
-                Some(s) if s.is_finite() && s > 0.0 => Ok(s),
-                Some(s) => bail!("prices: `{what}` = {s} is not a positive number of seconds"),
-                None => bail!("prices: `{what}` is missing"),
-            }
-        };
-        if v.get("kind").and_then(serde_json::Value::as_str) == Some("hetal-bench-peers") {
-            return Self::fastest_peer(&v, positive);
-        }
-        if let Some(ops) = v.get("ops") {
-            let median = |name: &str| ops.get(name).and_then(|o| o.get("median_s"))?.as_f64();
-            Ok(Prices {
-                mult: positive(
-                    median("mul_relin_rescale"),
-                    "ops.mul_relin_rescale.median_s",
-                )?,
-                cmult: positive(median("rescale"), "ops.rescale.median_s")?,
-                rot: positive(median("rotate"), "ops.rotate.median_s")?,
-                bootstrap: median("bootstrap")
-                    .map(|b| positive(Some(b), "ops.bootstrap.median_s"))
-                    .transpose()?,
-            })
-        } else {
-            let field = |name: &str| v.get(name).and_then(serde_json::Value::as_f64);
-            Ok(Prices {
-                mult: positive(field("mult"), "mult")?,
-                cmult: positive(field("cmult"), "cmult")?,
-                rot: positive(field("rot"), "rot")?,
-                bootstrap: field("bootstrap")
-                    .map(|b| positive(Some(b), "bootstrap"))
-                    .transpose()?,
-            })
-        }
-    }
-
-    /// From a `bench/peers` results file (`peers.json`, `peers-bootstrap.json`): every operation
-    /// at the fastest time any peer library measured for it (Mult = `mul_relin_rescale`, CMult
-    /// ≈ `rescale`, Rot = `rotate`, bootstrap from its `bootstrap` list when present).
-    fn fastest_peer(
-        v: &serde_json::Value,
-        positive: impl Fn(Option<f64>, &str) -> anyhow::Result<f64>,
-    ) -> anyhow::Result<Self> {
-        let empty = Vec::new();
-        let list = |key: &str| {
-            v.get(key)
-                .and_then(serde_json::Value::as_array)
-                .unwrap_or(&empty)
-        };
-        let fastest = |key: &str, op: &str| -> Option<f64> {
-            list(key)
-                .iter()
-                .filter_map(|peer| {
-                    let ops = if key == "ops" { peer.get("ops")? } else { peer };
-                    ops.get(op)?.get("median_s")?.as_f64()
-                })
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .reduce(f64::min)
-        };
-        Ok(Prices {
-            mult: positive(
-                fastest("ops", "mul_relin_rescale"),
-                "ops[].ops.mul_relin_rescale",
-            )?,
-            cmult: positive(fastest("ops", "rescale"), "ops[].ops.rescale")?,
-            rot: positive(fastest("ops", "rotate"), "ops[].ops.rotate")?,
-            bootstrap: fastest("bootstrap", "bootstrap"),
-        })
-    }
-
-    fn price(&self, cmult: f64, mult: f64, rot: f64, bootstraps: f64) -> f64 {
-        cmult * self.cmult
-            + mult * self.mult
-            + rot * self.rot
-            + bootstraps * self.bootstrap.unwrap_or(0.0)
-    }
-}
-
 /// One part of a step.
 #[derive(Debug, Clone, Serialize)]
 pub struct Part {
@@ -243,12 +163,47 @@ pub struct Part {
     pub mult: f64,
     /// Rotations per step.
     pub rot: f64,
+    /// Multiplications by a scalar per step.
+    pub scalar_mult: f64,
+    /// Conjugations per step.
+    pub conj: f64,
     /// Bootstraps per step.
     pub bootstraps: f64,
-    /// Cost at the given prices.
+    /// Cost at the given prices, wall seconds.
     pub priced_s: Option<f64>,
+    /// Cost at the given prices, CPU seconds (where the prices have CPU figures).
+    pub priced_cpu_s: Option<f64>,
     /// Measured (bootstraps) or apportioned (the rest) wall seconds per step (CKKS).
     pub wall_s: Option<f64>,
+}
+
+impl Part {
+    fn new(part: &'static str, t: StepTally) -> Self {
+        Part {
+            part,
+            cmult: t.cmult,
+            mult: t.mult,
+            rot: t.rot,
+            scalar_mult: t.scalar_mult,
+            conj: t.conj,
+            bootstraps: t.bootstraps,
+            priced_s: None,
+            priced_cpu_s: None,
+            wall_s: None,
+        }
+    }
+
+    /// The part's counts, for pricing.
+    fn tally(&self) -> StepTally {
+        StepTally {
+            cmult: self.cmult,
+            mult: self.mult,
+            rot: self.rot,
+            scalar_mult: self.scalar_mult,
+            conj: self.conj,
+            bootstraps: self.bootstraps,
+        }
+    }
 }
 
 /// Levels of the setting the step ran in.
@@ -303,18 +258,27 @@ pub struct StepReport {
     /// Where the operations go.
     pub breakdown: Vec<Part>,
     /// Prices used.
-    pub prices_s: Option<Prices>,
-    /// The whole step priced.
+    pub prices: Option<StepPrices>,
+    /// The whole step priced, wall seconds.
     pub priced_step_s: Option<f64>,
+    /// The whole step priced, CPU seconds.
+    pub priced_step_cpu_s: Option<f64>,
     /// Measured wall time of one step (CKKS; the mean over the steps).
     pub step_wall_s: Option<f64>,
     /// Wall time of each step (CKKS).
     pub step_walls_s: Vec<f64>,
+    /// Process CPU time of one step (CKKS; the mean over the steps, where readable).
+    pub step_cpu_s: Option<f64>,
+    /// Process CPU time of each step (CKKS).
+    pub step_cpus_s: Vec<f64>,
+    /// Measured wall time over the priced wall time (CKKS with prices).
+    pub wall_over_priced: Option<f64>,
+    /// Measured CPU time over the priced CPU time (CKKS with prices).
+    pub cpu_over_priced: Option<f64>,
     /// Mean wall seconds per bootstrap (CKKS with bootstrapping).
     pub bootstrap_wall_s: Option<f64>,
-    /// Per-operation times measured in the run, used to apportion the step (CKKS with
-    /// bootstrapping).
-    pub measured_op_s: Option<Prices>,
+    /// Per-operation wall times measured in the run (CKKS with bootstrapping).
+    pub measured_op_s: Option<OpPrices>,
     /// Key generation time (CKKS).
     pub keygen_s: Option<f64>,
     /// Bootstrap planning and diagonal encoding time (CKKS with bootstrapping).
@@ -346,18 +310,35 @@ pub fn measure(args: &BenchStepArgs) -> anyhow::Result<StepReport> {
     if args.steps == Some(0) {
         bail!("--steps must be at least 1");
     }
-    let prices = match &args.prices {
-        Some(path) => {
+    let files = args
+        .prices
+        .iter()
+        .map(|path| {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading prices from {}", path.display()))?;
-            Some(Prices::from_json(&text).with_context(|| path.display().to_string())?)
-        }
-        None => None,
-    };
-    let mut report = match args.backend {
-        Backend::Sim => simulated_step(args.shape, args.variant, args.steps.unwrap_or(4))?,
+            serde_json::from_str::<PriceFile>(&text).with_context(|| {
+                format!(
+                    "{}: neither a bench/peers results file nor {{mult, cmult, rot[, bootstrap]}}",
+                    path.display()
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let spec = match args.backend {
+        Backend::Sim => None,
         Backend::Ckks => {
-            let spec = preset(&args.preset).with_context(|| format!("preset `{}`", args.preset))?;
+            Some(preset(&args.preset).with_context(|| format!("preset `{}`", args.preset))?)
+        }
+    };
+    // The simulator's 2^15 slots are those of N = 2^16.
+    let ring = spec.as_ref().map_or(1usize << 16, |s| 1 << s.log_n);
+    if !files.is_empty() {
+        // Refuse unusable prices before a long run (the level is chosen after it).
+        StepPrices::load(&files, Some(ring), 0).context("--prices")?;
+    }
+    let mut report = match spec {
+        None => simulated_step(args.shape, args.variant, args.steps.unwrap_or(4))?,
+        Some(spec) => {
             if spec.security == SecurityLevel::InsecureForTests && !args.allow_insecure {
                 bail!(
                     "preset `{}` is insecure; pass --allow-insecure to use it",
@@ -373,36 +354,81 @@ pub fn measure(args: &BenchStepArgs) -> anyhow::Result<StepReport> {
             )?
         }
     };
-    report.prices_s = prices;
-    if let Some(p) = prices {
-        for part in &mut report.breakdown {
-            part.priced_s = Some(p.price(part.cmult, part.mult, part.rot, part.bootstraps));
-        }
-        report.priced_step_s = Some(report.breakdown.iter().filter_map(|p| p.priced_s).sum());
-        if p.bootstrap.is_none() {
-            report
-                .notes
-                .push("no bootstrap price given: bootstraps are not priced".into());
-        }
+    if !files.is_empty() {
+        let prices = StepPrices::load(&files, Some(ring), report.levels.after_bootstrap)
+            .context("--prices")?;
+        apply_prices(&mut report, prices);
     }
     report.peak_rss_bytes = super::bench_ops::peak_rss_bytes();
     Ok(report)
 }
 
-/// Splits per-step counts into matmul (cost formulas), softmax (counted alone on the simulator
-/// over `slots` slots), bootstraps and the rest (update, masks, residual).
+/// Prices every part of `report` and the whole step, divides the measured step by it, and notes
+/// where the prices come from.
+fn apply_prices(report: &mut StepReport, prices: StepPrices) {
+    for part in &mut report.breakdown {
+        let (wall, cpu) = prices.price(&part.tally());
+        part.priced_s = Some(wall);
+        part.priced_cpu_s = cpu;
+    }
+    let wall: f64 = report.breakdown.iter().filter_map(|p| p.priced_s).sum();
+    let cpu: Option<f64> = report.breakdown.iter().map(|p| p.priced_cpu_s).sum();
+    report.priced_step_s = Some(wall);
+    report.priced_step_cpu_s = cpu;
+    report.wall_over_priced = report.step_wall_s.filter(|_| wall > 0.0).map(|w| w / wall);
+    report.cpu_over_priced = report
+        .step_cpu_s
+        .zip(cpu.filter(|&p| p > 0.0))
+        .map(|(ours, p)| ours / p);
+    let source: Vec<String> = prices
+        .ops
+        .source
+        .iter()
+        .map(|(op, from)| format!("{op}: {from}"))
+        .collect();
+    let lowest = report
+        .ops_per_step
+        .min_level
+        .map_or("-".into(), |l| l.to_string());
+    match prices.ops_level {
+        Some(level) => report.notes.push(format!(
+            "per-op prices ({}) timed at level {level}, the closest the prices files have to \
+             level {} where a bootstrap leaves the step; our operations ran at levels {lowest}..{}",
+            source.join(", "),
+            report.levels.after_bootstrap,
+            report.levels.fresh
+        )),
+        None if source.is_empty() => report.notes.push("flat per-op prices given".into()),
+        None => report.notes.push(format!(
+            "per-op prices ({}) at levels the files do not record",
+            source.join(", ")
+        )),
+    }
+    match &prices.bootstrap {
+        Some(b) => report.notes.push(format!(
+            "bootstrap priced at {} ({:.2} s wall)",
+            b.source, b.wall
+        )),
+        None => report
+            .notes
+            .push("no bootstrap price given: bootstraps are not priced".into()),
+    }
+    report.prices = Some(prices);
+}
+
+/// Splits per-step counts into softmax (one logits ciphertext through the approximation,
+/// counted alone on the simulator over `slots` slots), bootstraps, and matmul: everything else,
+/// i.e. DiagABT and DiagATB with the preparation of their operands — the stages the trainer
+/// times as matmul — plus the update's few scalar multiplications (its stage has no CMult, Mult
+/// or rotation); the update part carries its measured time only.
 fn breakdown(
-    shape: (usize, usize, usize),
     unit: UnitShape,
     slots: usize,
+    classes: usize,
     variant: SoftmaxVariant,
-    per_step: (f64, f64, f64),
+    per_step: StepTally,
     boots: Bootstraps,
 ) -> anyhow::Result<Vec<Part>> {
-    let (batch, features, classes) = shape;
-    let period = classes.next_power_of_two();
-    let abt = cost::diag_abt(batch, features + 1, period, unit);
-    let atb = cost::diag_atb(batch, features + 1, period, unit, AtbForm::PRotUp);
     let sim = Simulator::new(SimConfig::with_slots(slots))?;
     let approx = SoftmaxApprox::new(
         variant,
@@ -413,56 +439,45 @@ fn breakdown(
     sim.counter().reset();
     approx.apply_prepared(&sim, &ct, sim.config().bootstrap_min_level, 0)?;
     let s = sim.counts();
-    let matmul = (
-        (abt.cmult + atb.cmult) as f64,
-        (abt.mult + atb.mult) as f64,
-        (abt.rot + atb.rot) as f64,
-    );
-    let soft = (s.cmult as f64, s.mult as f64, s.rot as f64);
-    let rest = |i: usize| {
-        let t = [per_step.0, per_step.1, per_step.2][i];
-        let m = [matmul.0, matmul.1, matmul.2][i];
-        let so = [soft.0, soft.1, soft.2][i];
-        (t - m - so).max(0.0)
+    let softmax = StepTally {
+        cmult: (s.cmult as f64).min(per_step.cmult),
+        mult: (s.mult as f64).min(per_step.mult),
+        rot: (s.rot as f64).min(per_step.rot),
+        scalar_mult: (s.scalar_mult as f64).min(per_step.scalar_mult),
+        conj: (s.conj as f64).min(per_step.conj),
+        bootstraps: 0.0,
+    };
+    let matmul = StepTally {
+        cmult: per_step.cmult - softmax.cmult,
+        mult: per_step.mult - softmax.mult,
+        rot: per_step.rot - softmax.rot,
+        scalar_mult: per_step.scalar_mult - softmax.scalar_mult,
+        conj: per_step.conj - softmax.conj,
+        bootstraps: 0.0,
+    };
+    let bootstraps = StepTally {
+        bootstraps: boots.total,
+        ..StepTally::default()
     };
     Ok(vec![
-        Part {
-            part: "matmul",
-            cmult: matmul.0,
-            mult: matmul.1,
-            rot: matmul.2,
-            bootstraps: 0.0,
-            priced_s: None,
-            wall_s: None,
-        },
-        Part {
-            part: "softmax",
-            cmult: soft.0,
-            mult: soft.1,
-            rot: soft.2,
-            bootstraps: 0.0,
-            priced_s: None,
-            wall_s: None,
-        },
-        Part {
-            part: "bootstraps",
-            cmult: 0.0,
-            mult: 0.0,
-            rot: 0.0,
-            bootstraps: boots.total,
-            priced_s: None,
-            wall_s: None,
-        },
-        Part {
-            part: "update",
-            cmult: rest(0),
-            mult: rest(1),
-            rot: rest(2),
-            bootstraps: 0.0,
-            priced_s: None,
-            wall_s: None,
-        },
+        Part::new("matmul", matmul),
+        Part::new("softmax", softmax),
+        Part::new("bootstraps", bootstraps),
+        Part::new("update", StepTally::default()),
     ])
+}
+
+/// Per-step counts of `ops`, counted over `steps` steps.
+fn tally_of(ops: &OpCounts, steps: usize) -> StepTally {
+    let n = steps as f64;
+    StepTally {
+        cmult: ops.cmult as f64 / n,
+        mult: ops.mult as f64 / n,
+        rot: ops.rot as f64 / n,
+        scalar_mult: ops.scalar_mult as f64 / n,
+        conj: ops.conj as f64 / n,
+        bootstraps: 0.0,
+    }
 }
 
 fn averaged(ops: OpCounts, steps: usize) -> OpCounts {
@@ -501,16 +516,11 @@ pub fn simulated_step(
             + c.residual_bootstraps_per_step
             + c.state_bootstraps_per_step,
     };
-    let n = steps as f64;
-    let per_step = (
-        c.ops.cmult as f64 / n,
-        c.ops.mult as f64 / n,
-        c.ops.rot as f64 / n,
-    );
+    let per_step = tally_of(&c.ops, steps);
     let hetal = SimConfig::hetal();
     Ok(StepReport {
         kind: "hetal-bench-step",
-        format: 1,
+        format: 2,
         backend: "sim".into(),
         preset: "simulator".into(),
         variant: variant.name().into(),
@@ -525,11 +535,16 @@ pub fn simulated_step(
         steps,
         ops_per_step: averaged(c.ops, steps),
         bootstraps_per_step: boots,
-        breakdown: breakdown(shape, unit, slots, variant, per_step, boots)?,
-        prices_s: None,
+        breakdown: breakdown(unit, slots, classes, variant, per_step, boots)?,
+        prices: None,
         priced_step_s: None,
+        priced_step_cpu_s: None,
         step_wall_s: None,
         step_walls_s: Vec::new(),
+        step_cpu_s: None,
+        step_cpus_s: Vec::new(),
+        wall_over_priced: None,
+        cpu_over_priced: None,
         bootstrap_wall_s: None,
         measured_op_s: None,
         keygen_s: None,
@@ -537,8 +552,8 @@ pub fn simulated_step(
         max_weight_error: None,
         peak_rss_bytes: None,
         notes: vec![
-            "exact plaintext simulator: counts and levels are those of CKKS; matmul counts from \
-             the cost formulas, softmax counted alone, update = the rest"
+            "exact plaintext simulator: counts and levels are those of CKKS; softmax counted \
+             alone, matmul = the rest"
                 .into(),
         ],
     })
@@ -557,9 +572,26 @@ fn random_batch(
     (x, y)
 }
 
-/// What [`train_steps`] returns: the trainer's reports, the wall time of each step, the decrypted
-/// model weights and the steps' time by stage (measured inside the trainer).
-type TrainedSteps = (Vec<TrainerStep>, Vec<f64>, Array2<f64>, StageTimes);
+/// What [`train_steps`] returns.
+struct TrainedSteps {
+    /// The trainer's report of each step.
+    reports: Vec<TrainerStep>,
+    /// Wall seconds of each step.
+    walls: Vec<f64>,
+    /// Process CPU seconds of each step (`None` where no CPU clock could be read).
+    cpus: Vec<Option<f64>>,
+    /// The decrypted model weights after the steps.
+    weights: Array2<f64>,
+    /// The steps' time by stage, measured inside the trainer.
+    times: StageTimes,
+}
+
+/// Mean of the CPU times when every step has one.
+fn mean_cpu(cpus: &[Option<f64>]) -> Option<f64> {
+    let all: Option<Vec<f64>> = cpus.iter().copied().collect();
+    all.filter(|c| !c.is_empty())
+        .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+}
 
 /// `steps` Nesterov steps on one batch with `ev` (client and server in this process; the
 /// server bootstraps from `bootstrap_min`, or never when `None`), each step timed.
@@ -588,19 +620,22 @@ fn train_steps<E: SlotCodec>(
     if bootstrap_min.is_none() {
         server.disable_bootstrapping();
     }
-    let (mut reports, mut walls) = (Vec::new(), Vec::new());
+    let (mut reports, mut walls, mut cpus) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..steps {
-        let start = Instant::now();
+        let watch = Stopwatch::start();
         reports.push(server.step(&data[0])?);
-        walls.push(start.elapsed().as_secs_f64());
+        let span = watch.stop();
+        walls.push(span.wall_s);
+        cpus.push(span.cpu_s);
     }
     let model = client.decrypt_model(server.weights(), server.weight_scale())?;
-    Ok((
+    Ok(TrainedSteps {
         reports,
         walls,
-        model.weights().clone(),
-        server.stage_times(),
-    ))
+        cpus,
+        weights: model.weights().clone(),
+        times: server.stage_times(),
+    })
 }
 
 /// The class count of a label vector (largest label + 1, at least 2).
@@ -663,17 +698,23 @@ pub fn ckks_step(
     })?;
     sim.clear_rotation_steps();
     let fits = train_steps(&sim, unit, &x, &labels, variant, steps, None);
-    let Ok((_, _, want, _)) = fits else {
+    let Ok(TrainedSteps { weights: want, .. }) = fits else {
         return ckks_step_bootstrapped(spec, unit, (&x, &labels), variant, seed, steps);
     };
     let (session, keygen_s) = session_for_simulated_rotations(spec, &sim, seed)?;
     let ev = session.slots()?;
     ev.counter().reset();
-    let (reports, walls, got, times) = train_steps(&ev, unit, &x, &labels, variant, steps, None)?;
+    let TrainedSteps {
+        reports,
+        walls,
+        cpus,
+        weights: got,
+        times,
+    } = train_steps(&ev, unit, &x, &labels, variant, steps, None)?;
     let ops = averaged(ev.counts(), steps);
     let boots = bootstraps_of(&reports);
-    let per_step = (ops.cmult as f64, ops.mult as f64, ops.rot as f64);
-    let mut parts = breakdown(shape, unit, slots, variant, per_step, boots)?;
+    let per_step = tally_of(&ev.counts(), steps);
+    let mut parts = breakdown(unit, slots, classes, variant, per_step, boots)?;
     set_measured_walls(&mut parts, &times, steps);
     let mut notes = Vec::new();
     if spec.security == SecurityLevel::InsecureForTests {
@@ -689,7 +730,7 @@ pub fn ckks_step(
     let wall = walls.iter().sum::<f64>() / steps as f64;
     Ok(StepReport {
         kind: "hetal-bench-step",
-        format: 1,
+        format: 2,
         backend: "ckks".into(),
         preset: spec.name.clone(),
         variant: variant.name().into(),
@@ -705,10 +746,15 @@ pub fn ckks_step(
         ops_per_step: ops,
         bootstraps_per_step: boots,
         breakdown: parts,
-        prices_s: None,
+        prices: None,
         priced_step_s: None,
+        priced_step_cpu_s: None,
         step_wall_s: Some(wall),
         step_walls_s: walls,
+        step_cpu_s: mean_cpu(&cpus),
+        step_cpus_s: cpus.into_iter().flatten().collect(),
+        wall_over_priced: None,
+        cpu_over_priced: None,
         bootstrap_wall_s: None,
         measured_op_s: None,
         keygen_s: Some(keygen_s),
@@ -734,7 +780,7 @@ fn set_measured_walls(parts: &mut [Part], times: &StageTimes, steps: usize) {
 }
 
 /// Seconds of one Mult, one CMult and one rotation by `step` at `level` on `ev`.
-fn measure_op_prices<E: SlotCodec>(ev: &E, level: usize, step: isize) -> anyhow::Result<Prices> {
+fn measure_op_prices<E: SlotCodec>(ev: &E, level: usize, step: isize) -> anyhow::Result<OpPrices> {
     let mut rng = ChaCha8Rng::seed_from_u64(level as u64);
     let values: Vec<Complex64> = (0..ev.slots())
         .map(|_| Complex64::new(rng.gen_range(-1.0..1.0), 0.0))
@@ -746,11 +792,10 @@ fn measure_op_prices<E: SlotCodec>(ev: &E, level: usize, step: isize) -> anyhow:
         f()?;
         Ok(start.elapsed().as_secs_f64())
     };
-    Ok(Prices {
+    Ok(OpPrices {
         mult: time(&|| ev.mul(&a, &b))?,
         cmult: time(&|| ev.mul_const(&a, &values))?,
         rot: time(&|| ev.rotate(&a, step))?,
-        bootstrap: None,
     })
 }
 
@@ -787,8 +832,11 @@ fn ckks_step_bootstrapped(
         ..SimConfig::with_slots(slots)
     })?;
     sim.clear_rotation_steps();
-    let (sim_reports, _, want, _) =
-        train_steps(&sim, unit, x, labels, variant, steps, Some(boot_min))?;
+    let TrainedSteps {
+        reports: sim_reports,
+        weights: want,
+        ..
+    } = train_steps(&sim, unit, x, labels, variant, steps, Some(boot_min))?;
     let rotations: Vec<isize> = sim
         .rotation_steps_used()
         .into_iter()
@@ -808,21 +856,19 @@ fn ckks_step_bootstrapped(
 
     ev.counter().reset();
     boot.stats().reset();
-    let (reports, walls, got, times) =
-        train_steps(&ev, unit, x, labels, variant, steps, Some(boot_min))?;
+    let TrainedSteps {
+        reports,
+        walls,
+        cpus,
+        weights: got,
+        times,
+    } = train_steps(&ev, unit, x, labels, variant, steps, Some(boot_min))?;
     let ops = averaged(ev.counts(), steps);
     let boot_seconds = boot.stats().seconds();
     let boot_count = boot.stats().count();
     let boots = bootstraps_of(&reports);
-    let per_step = (ops.cmult as f64, ops.mult as f64, ops.rot as f64);
-    let mut parts = breakdown(
-        (batch, features, classes),
-        unit,
-        slots,
-        variant,
-        per_step,
-        boots,
-    )?;
+    let per_step = tally_of(&ev.counts(), steps);
+    let mut parts = breakdown(unit, slots, classes, variant, per_step, boots)?;
 
     // Each part's wall time as measured around its stages inside the step; the per-op times
     // measured here are reported beside them.
@@ -851,7 +897,7 @@ fn ckks_step_bootstrapped(
     }
     Ok(StepReport {
         kind: "hetal-bench-step",
-        format: 1,
+        format: 2,
         backend: "ckks".into(),
         preset: spec.name.clone(),
         variant: variant.name().into(),
@@ -867,10 +913,15 @@ fn ckks_step_bootstrapped(
         ops_per_step: ops,
         bootstraps_per_step: boots,
         breakdown: parts,
-        prices_s: None,
+        prices: None,
         priced_step_s: None,
+        priced_step_cpu_s: None,
         step_wall_s: Some(total / steps as f64),
         step_walls_s: walls,
+        step_cpu_s: mean_cpu(&cpus),
+        step_cpus_s: cpus.into_iter().flatten().collect(),
+        wall_over_priced: None,
+        cpu_over_priced: None,
         bootstrap_wall_s: (boot_count > 0).then(|| boot_seconds / boot_count as f64),
         measured_op_s: Some(prices),
         keygen_s: Some(keygen_s),
@@ -907,30 +958,54 @@ fn print_table(r: &StepReport) {
         "bootstraps per step: {:.2} (softmax {:.2}, residual {:.2}, state {:.2})",
         b.total, b.softmax, b.residual, b.state
     );
+    let secs = |s: Option<f64>, digits: usize| s.map_or("-".into(), |s| format!("{s:.digits$}"));
     println!(
-        "{:<11} {:>9} {:>9} {:>9} {:>7} {:>11} {:>10}",
-        "part", "CMult", "Mult", "Rot", "boots", "priced s", "wall s"
+        "{:<11} {:>9} {:>9} {:>9} {:>7} {:>5} {:>7} {:>11} {:>11} {:>10}",
+        "part",
+        "CMult",
+        "Mult",
+        "Rot",
+        "scalar",
+        "conj",
+        "boots",
+        "priced s",
+        "priced CPU",
+        "wall s"
     );
     for p in &r.breakdown {
         println!(
-            "{:<11} {:>9.0} {:>9.0} {:>9.0} {:>7.2} {:>11} {:>10}",
+            "{:<11} {:>9.0} {:>9.0} {:>9.0} {:>7.0} {:>5.0} {:>7.2} {:>11} {:>11} {:>10}",
             p.part,
             p.cmult,
             p.mult,
             p.rot,
+            p.scalar_mult,
+            p.conj,
             p.bootstraps,
-            p.priced_s.map_or("-".into(), |s| format!("{s:.3}")),
-            p.wall_s.map_or("-".into(), |s| format!("{s:.2}"))
+            secs(p.priced_s, 3),
+            secs(p.priced_cpu_s, 3),
+            secs(p.wall_s, 2)
         );
     }
     if let Some(s) = r.priced_step_s {
-        println!("priced step: {s:.3} s");
+        println!(
+            "priced step: {s:.3} s wall, {} s CPU",
+            secs(r.priced_step_cpu_s, 3)
+        );
     }
     if let Some(w) = r.step_wall_s {
         println!(
-            "measured step: {w:.3} s (keygen {:.2} s, bootstrap setup {})",
+            "measured step: {w:.3} s wall, {} s CPU (keygen {:.2} s, bootstrap setup {})",
+            secs(r.step_cpu_s, 3),
             r.keygen_s.unwrap_or(0.0),
             r.setup_s.map_or("-".into(), |s| format!("{s:.2} s"))
+        );
+    }
+    if r.wall_over_priced.is_some() {
+        println!(
+            "measured / priced: {} wall, {} CPU",
+            secs(r.wall_over_priced, 3),
+            secs(r.cpu_over_priced, 3)
         );
     }
     if let Some(b) = r.bootstrap_wall_s {
@@ -952,36 +1027,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shapes_and_prices_parse_strictly() {
+    fn shapes_parse_strictly() {
         assert_eq!(parse_shape("1024,769,10"), Ok((1024, 769, 10)));
         assert!(parse_shape("1024,769,1").is_err());
         assert!(parse_shape("1024,769").is_err());
-        let flat = Prices::from_json(r#"{"mult":0.5,"cmult":0.1,"rot":0.4}"#).unwrap();
-        assert_eq!(flat.bootstrap, None);
-        assert_eq!(flat.price(2.0, 1.0, 1.0, 3.0), 2.0 * 0.1 + 0.5 + 0.4);
-        let ops = r#"{"ops":{"mul_relin_rescale":{"median_s":0.2},"rescale":{"median_s":0.01},
-            "rotate":{"median_s":0.15}}}"#;
-        assert_eq!(Prices::from_json(ops).unwrap().rot, 0.15);
-        assert!(Prices::from_json(r#"{"mult":-1,"cmult":0.1,"rot":0.4}"#).is_err());
-        assert!(Prices::from_json(r#"{"mult":1}"#).is_err());
-        assert!(Prices::from_json("not json").is_err());
     }
 
     #[test]
-    fn peer_results_price_every_op_at_the_fastest_peer() {
-        let peers = r#"{"kind":"hetal-bench-peers","ops":[
-            {"library":"a","ops":{"mul_relin_rescale":{"median_s":0.8},"rescale":{"median_s":0.05},
-                "rotate":{"median_s":0.7}}},
-            {"library":"b","error":"not installed"},
-            {"library":"c","ops":{"mul_relin_rescale":{"median_s":0.4},"rotate":{"median_s":0.36}}}],
-            "bootstrap":[{"library":"c","bootstrap":{"median_s":160.0}},
-                {"library":"c","bootstrap":{"median_s":205.0}}]}"#;
-        let p = Prices::from_json(peers).unwrap();
-        assert_eq!((p.mult, p.cmult, p.rot), (0.4, 0.05, 0.36));
-        assert_eq!(p.bootstrap, Some(160.0));
-        // No peer measured a rescale: the CMult price is missing, an error.
-        let no_cmult = r#"{"kind":"hetal-bench-peers","ops":[
-            {"ops":{"mul_relin_rescale":{"median_s":0.4},"rotate":{"median_s":0.36}}}]}"#;
-        assert!(Prices::from_json(no_cmult).is_err());
+    fn priced_parts_sum_to_the_step_and_the_ratios_divide_by_it() {
+        let mut report = simulated_step((32, 20, 3), SoftmaxVariant::HetalShallow, 2).unwrap();
+        report.step_wall_s = Some(10.0);
+        report.step_cpu_s = Some(4.0);
+        let file: PriceFile =
+            serde_json::from_str(r#"{"mult":0.002,"cmult":0.0005,"rot":0.0015,"bootstrap":0.5}"#)
+                .unwrap();
+        let prices = StepPrices::load(&[file], Some(1 << 16), 12).unwrap();
+        apply_prices(&mut report, prices);
+        let o = &report.ops_per_step;
+        // Every counted operation is in exactly one part (`ops_per_step` rounds the mean over
+        // 2 steps up, the parts keep it exact).
+        let sum = |f: fn(&Part) -> f64| report.breakdown.iter().map(f).sum::<f64>();
+        for (parts, counted) in [
+            (sum(|p| p.cmult), o.cmult),
+            (sum(|p| p.mult), o.mult),
+            (sum(|p| p.rot), o.rot),
+            (sum(|p| p.conj), o.conj),
+        ] {
+            assert!(parts <= counted as f64 && parts + 1.0 > counted as f64);
+        }
+        let by_hand = (sum(|p| p.cmult) + sum(|p| p.scalar_mult)) * 0.0005
+            + sum(|p| p.mult) * 0.002
+            + (sum(|p| p.rot) + sum(|p| p.conj)) * 0.0015
+            + report.bootstraps_per_step.total * 0.5;
+        let priced = report.priced_step_s.unwrap();
+        assert!(
+            (priced - by_hand).abs() < 1e-9 * by_hand,
+            "{priced} vs {by_hand}"
+        );
+        assert_eq!(report.priced_step_cpu_s, Some(priced));
+        assert!((report.wall_over_priced.unwrap() - 10.0 / priced).abs() < 1e-12);
+        assert!((report.cpu_over_priced.unwrap() - 4.0 / priced).abs() < 1e-12);
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("bootstrap priced at given"))
+        );
     }
 }
