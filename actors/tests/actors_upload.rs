@@ -349,7 +349,7 @@ async fn batches_that_differ_from_the_manifest_and_wrong_senders_are_refused() {
     );
     // With every batch the job starts; a repeated start (a lost acknowledgement) is accepted,
     // and a repeated manifest is told the job runs.
-    for i in 1..job.batches.len() {
+    for i in 1..job.manifest.batches.len() {
         batches.tell(job.batch_message(i).unwrap()).await.unwrap();
     }
     starts.tell(job.start.clone()).await.unwrap();

@@ -95,16 +95,6 @@ impl<'a, K: SlotCodec> TrainingClient<'a, K> {
         self.classes.next_power_of_two()
     }
 
-    /// Level of everything the client encrypts (data, labels, initial weights): the level a
-    /// bootstrap gives (the top of the chain without bootstrapping). Every step meets the
-    /// refreshed weights at that level anyway, so levels above it buy the first step only a
-    /// bootstrap or two, while every operation on a higher-level operand costs more limbs:
-    /// on `insecure-boot-n13` (top 26, bootstraps to 12) the first step from level 26 took
-    /// longer than a later step with twice its bootstraps.
-    pub fn fresh_level(&self) -> usize {
-        self.codec.bootstrap_level()
-    }
-
     fn batches(
         &self,
         features: ArrayView2<'_, f64>,
@@ -126,7 +116,7 @@ impl<'a, K: SlotCodec> TrainingClient<'a, K> {
         }
         let x_hat = append_bias_column(features);
         let y = labels.map(|l| one_hot(l, self.classes));
-        let level = self.fresh_level();
+        let level = self.codec.max_level();
         (0..x_hat.nrows())
             .step_by(batch_size)
             .map(|lo| {
@@ -201,7 +191,7 @@ impl<'a, K: SlotCodec> TrainingClient<'a, K> {
                 period: self.period(),
             },
             self.unit,
-            self.fresh_level(),
+            self.codec.max_level(),
         )
     }
 
