@@ -40,7 +40,7 @@ use hetal_actors::client::{
 use hetal_actors::deploy::{
     Deployment, Layout, Network, PlainData, RunOutcome, Taps, encrypt_dataset,
 };
-use hetal_actors::messages::{BatchEntry, TrainingSetup, UploadManifest, decode_matrix};
+use hetal_actors::messages::{BatchEntry, TrainingSetup, UploadManifest};
 use hetal_actors::store::checkpoint::{CheckpointConfig, CheckpointStore, saved_run_config};
 use hetal_actors::store::client_job::{
     client_job_path, load_client_job, plaintext_digest, save_client_job,
@@ -281,9 +281,10 @@ pub struct SavedCkksJob {
     pub batches: PathBuf,
 }
 
-/// Largest absolute value the saved job's initial weights (encryptions of zero) may decrypt to
-/// under the right key: a fresh encryption's noise is below 2^-12 of the scale at every preset,
-/// whereas under another key a ciphertext decrypts to values of the order of its modulus.
+/// Largest error the key probe of a resumed run may show under the right key: one product of two
+/// fresh encryptions is exact to far below 2^-12 of the scale at every preset, whereas under
+/// another key the relinearization keys do not match and the product decrypts to values of the
+/// order of the modulus.
 const KEY_CHECK_BOUND: f64 = 1.0 / 256.0;
 
 impl CheckpointPlan {
@@ -734,24 +735,56 @@ fn resumed_client(ckpt: &CheckpointPlan, options: ServerOptions) -> anyhow::Resu
     let public =
         CkksServer::from_material_shared(&start.body.material, &start.blobs, options, None)
             .map_err(|e| refuse(&format!("the saved job's public keys: {e}")))?;
-    let client = load_client_key_with_public(&ckpt.keystore, public, KeystoreOptions::default())
-        .map_err(|e| refuse(&e))?;
-    let weights = decode_matrix(client.server(), &start.body.initial_weights, &start.blobs)
-        .map_err(|e| refuse(&format!("the saved job's initial weights: {e}")))?;
-    let worst = client
-        .decrypt(&weights)?
-        .iter()
-        .fold(0.0f64, |m, v| m.max(v.abs()));
+    let client = load_client_key_with_public(
+        &ckpt.keystore,
+        Arc::clone(&public),
+        KeystoreOptions::default(),
+    )
+    .map_err(|e| refuse(&e))?;
+    let worst = key_probe_error(&client, &public)?;
     if worst.is_nan() || worst > KEY_CHECK_BOUND {
         return Err(refuse(&format!(
-            "the key in {} does not decrypt the job saved in {} (its all-zero initial weights \
-             decrypt to values up to {worst:.3e}): it is another run's key",
+            "the key in {} does not match the job saved in {} (a product computed with the \
+             job's relinearization keys decrypts with an error of {worst:.3e}): it is another \
+             run's key",
             ckpt.keystore.display(),
             ckpt.dir.display()
         ))
         .into());
     }
     Ok(client)
+}
+
+/// Squares a known vector encrypted under the loaded secret key with the saved job's public
+/// evaluation keys (multiply, relinearize, rescale) and returns the largest error of the
+/// decrypted square. Only the key those evaluation keys were made from gives a small error.
+/// (The job's initial weights cannot serve: they are public zeros, and an encryption of zero
+/// may be trivial, which decrypts to zero under any key.)
+fn key_probe_error(client: &CkksClient, job: &CkksServer) -> anyhow::Result<f64> {
+    use hetal_ckks::encoding::Complex64;
+    use hetal_learn::eval::{SlotCodec, SlotEvaluator};
+    let ev = job.evaluator()?;
+    let probe: Vec<Complex64> = (0..ev.slots())
+        .map(|i| Complex64::new(0.5 - (i % 13) as f64 / 16.0, 0.0))
+        .collect();
+    let codec = client.codec()?;
+    let ct = codec.encrypt(&probe)?;
+    let square = ev.mul(&ct, &ct)?;
+    // Under another key the decrypted values may not even decode: that is a mismatch too.
+    let Ok(got) = codec.decrypt(&square) else {
+        return Ok(f64::NAN);
+    };
+    Ok(probe
+        .iter()
+        .zip(&got)
+        .map(|(p, g)| (p * p - g).norm())
+        .fold(0.0f64, |m, e| {
+            if m.is_nan() || e.is_nan() {
+                f64::NAN
+            } else {
+                m.max(e)
+            }
+        }))
 }
 
 fn stage(name: &str, d: Duration) -> StageTime {
