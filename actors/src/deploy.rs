@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hetal_learn::pack::UnitShape;
-use hetal_learn::train::{SoftmaxRegression, TrainingClient, Verdict};
+use hetal_learn::train::{EncryptedBatch, SoftmaxRegression, TrainingClient, Verdict};
 use hetal_runtime::identity::{Validity, generate_cluster, write_cluster};
 use hetal_runtime::transport::MemoryNetwork;
 use hetal_runtime::{Node, NodeConfig, NodeIdentity, NodeName};
@@ -578,6 +578,36 @@ pub fn encrypt_dataset_with_progress<K: ClientBackend>(
     data: PlainData<'_>,
     progress: Option<&ProgressSink>,
 ) -> Result<EncryptedUpload<<K::Server as ServerBackend>::Ct>> {
+    let mut train = Vec::new();
+    let mut upload = encrypt_dataset_each(backend, setup, data, progress, |batches| {
+        train.extend(batches);
+        Ok(())
+    })?;
+    upload.train = train;
+    Ok(upload)
+}
+
+/// The error for training rows, labels and a batch size that do not fit together.
+pub(crate) fn batch_mismatch(rows: usize, labels: usize, batch: usize) -> ActorError {
+    ActorError::Config(format!(
+        "{rows} training rows, {labels} labels, batch size {batch}"
+    ))
+}
+
+/// Encrypts `data` for `setup` batch by batch (the same consecutive rows
+/// `encrypt_training_set` takes), handing each batch's ciphertexts to `on_train` as soon as they
+/// exist and reporting every encrypted batch (training batches, then validation blocks) to
+/// `progress`. The returned upload holds the validation blocks and the initial weights; its
+/// training batches are whatever `on_train` kept (none here). One loop for the in-memory
+/// upload ([`encrypt_dataset_with_progress`]) and the client's batch files
+/// ([`crate::client::stream::encrypt_to_files`]), so both encrypt exactly the same batches.
+pub(crate) fn encrypt_dataset_each<K: ClientBackend>(
+    backend: &K,
+    setup: &TrainingSetup,
+    data: PlainData<'_>,
+    progress: Option<&ProgressSink>,
+    mut on_train: impl FnMut(Vec<EncryptedBatch<<K::Server as ServerBackend>::Ct>>) -> Result<()>,
+) -> Result<EncryptedUpload<<K::Server as ServerBackend>::Ct>> {
     let codec = backend.codec()?;
     let client = TrainingClient::new(
         &codec,
@@ -588,10 +618,7 @@ pub fn encrypt_dataset_with_progress<K: ClientBackend>(
     )?;
     let (rows, batch) = (data.train_x.nrows(), setup.hyper.batch_size);
     if data.train_y.len() != rows || batch == 0 {
-        return Err(ActorError::Config(format!(
-            "{rows} training rows, {} labels, batch size {batch}",
-            data.train_y.len()
-        )));
+        return Err(batch_mismatch(rows, data.train_y.len(), batch));
     }
     let val_block = setup.unit.s0();
     let total = rows.div_ceil(batch) + data.val_x.nrows().div_ceil(val_block);
@@ -601,15 +628,13 @@ pub fn encrypt_dataset_with_progress<K: ClientBackend>(
         *done += 1;
         report(&progress, ProgressEvent::Encrypt { done: *done, total });
     };
-    // Batch by batch (the same consecutive rows `encrypt_training_set` takes), to report.
-    let mut train = Vec::with_capacity(rows.div_ceil(batch));
     for lo in (0..rows).step_by(batch) {
         let hi = (lo + batch).min(rows);
-        train.extend(client.encrypt_training_set(
+        on_train(client.encrypt_training_set(
             data.train_x.slice(s![lo..hi, ..]),
             &data.train_y[lo..hi],
             batch,
-        )?);
+        )?)?;
         tick(&mut done);
     }
     let mut validation = Vec::new();
@@ -619,7 +644,7 @@ pub fn encrypt_dataset_with_progress<K: ClientBackend>(
         tick(&mut done);
     }
     Ok(EncryptedUpload {
-        train,
+        train: Vec::new(),
         validation,
         initial_weights: client.initial_weights()?,
     })

@@ -7,19 +7,17 @@
 
 use std::time::Duration;
 
-use hetal_learn::train::TrainingClient;
 use hetal_runtime::Node;
-use ndarray::s;
 
 use super::upload::{
     EncryptedUpload, JobBatches, UploadReport, job_messages, offer_material, send_upload,
     validation_message,
 };
 use crate::backend::{ClientBackend, ServerBackend};
-use crate::deploy::PlainData;
-use crate::error::{ActorError, Result};
+use crate::deploy::{PlainData, batch_mismatch, encrypt_dataset_each};
+use crate::error::Result;
 use crate::messages::{BatchEntry, TrainingSetup, WireBatch};
-use crate::progress::{ProgressEvent, ProgressSink, report};
+use crate::progress::ProgressSink;
 use crate::roster::Roster;
 use crate::store::dataset::BatchFiles;
 use crate::tap::Tap;
@@ -45,37 +43,17 @@ pub fn encrypt_to_files<K: ClientBackend>(
     files: &BatchFiles,
     progress: Option<&ProgressSink>,
 ) -> Result<EncryptedToFiles<<K::Server as ServerBackend>::Ct>> {
-    let codec = backend.codec()?;
-    let client = TrainingClient::new(
-        &codec,
-        setup.unit,
-        setup.classes,
-        setup.dim,
-        setup.hyper.patience,
-    )?;
-    let (rows, batch) = (data.train_x.nrows(), setup.hyper.batch_size);
-    if data.train_y.len() != rows || batch == 0 || rows == 0 {
-        return Err(ActorError::Config(format!(
-            "{rows} training rows, {} labels, batch size {batch}",
-            data.train_y.len()
-        )));
+    let rows = data.train_x.nrows();
+    if rows == 0 {
+        return Err(batch_mismatch(
+            rows,
+            data.train_y.len(),
+            setup.hyper.batch_size,
+        ));
     }
-    let val_block = setup.unit.s0();
-    let total = rows.div_ceil(batch) + data.val_x.nrows().div_ceil(val_block);
-    let mut done = 0;
-    let mut tick = || {
-        done += 1;
-        report(&progress.cloned(), ProgressEvent::Encrypt { done, total });
-    };
-    let mut entries = Vec::with_capacity(rows.div_ceil(batch));
+    let mut entries = Vec::with_capacity(rows.div_ceil(setup.hyper.batch_size.max(1)));
     let mut peak = 0u64;
-    for lo in (0..rows).step_by(batch) {
-        let hi = (lo + batch).min(rows);
-        let encrypted = client.encrypt_training_set(
-            data.train_x.slice(s![lo..hi, ..]),
-            &data.train_y[lo..hi],
-            batch,
-        )?;
+    let rest = encrypt_dataset_each(backend, setup, data, progress, |encrypted| {
         for b in &encrypted {
             let wire = WireBatch::encode(backend.server(), b)?;
             let entry = files.write(&wire)?;
@@ -83,21 +61,11 @@ pub fn encrypt_to_files<K: ClientBackend>(
             peak = peak.max((encrypted.len() as u64 + 1) * entry.bytes);
             entries.push(entry);
         }
-        tick();
-    }
-    let mut validation = Vec::new();
-    for lo in (0..data.val_x.nrows()).step_by(val_block) {
-        let hi = (lo + val_block).min(data.val_x.nrows());
-        validation.extend(client.encrypt_features(data.val_x.slice(s![lo..hi, ..]))?);
-        tick();
-    }
+        Ok(())
+    })?;
     Ok(EncryptedToFiles {
         entries,
-        rest: EncryptedUpload {
-            train: Vec::new(),
-            validation,
-            initial_weights: client.initial_weights()?,
-        },
+        rest,
         peak_batch_bytes_held: peak,
     })
 }
