@@ -185,11 +185,7 @@ impl Evaluator {
                 "ciphertext belongs to another context".into(),
             ));
         }
-        let key = self
-            .keys
-            .as_ref()
-            .and_then(|k| k.relin.as_ref())
-            .ok_or(Error::MissingRelinKey)?;
+        let key = self.relin_key()?;
         let ring = self.ctx.ring();
         let (k0, k1) = key_switch(&self.ctx, &ct.d2, &key.key);
         let mut c0 = ct.d0.clone();
@@ -224,6 +220,14 @@ impl Evaluator {
         self.sum_of_products_and_rescale(&[(&a, &b)], None)
     }
 
+    /// The relinearization key of this evaluator, or [`Error::MissingRelinKey`].
+    pub(crate) fn relin_key(&self) -> Result<&crate::keys::RelinearizationKey> {
+        self.keys
+            .as_ref()
+            .and_then(|k| k.relin.as_ref())
+            .ok_or(Error::MissingRelinKey)
+    }
+
     /// Relinearizes a three-component product and rescales it once, with the key switch's
     /// division by P and the rescale's division by `q_l` done as one exact rounded division by
     /// `q_l·P` (see [`Evaluator::mul_and_rescale`]). [`Error::Level`] at level 0,
@@ -240,11 +244,7 @@ impl Evaluator {
                 "cannot rescale a level-0 product: no prime left to divide by".into(),
             ));
         }
-        let key = self
-            .keys
-            .as_ref()
-            .and_then(|k| k.relin.as_ref())
-            .ok_or(Error::MissingRelinKey)?;
+        let key = self.relin_key()?;
         let (mut acc0, mut acc1) = key_switch_inner_products(&self.ctx, &t.d2, &key.key);
         // acc += P·d on the q-limbs (P ≡ 0 on the p-limbs).
         let ring = self.ctx.ring();

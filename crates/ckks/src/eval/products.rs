@@ -73,11 +73,7 @@ impl Evaluator {
                 "cannot rescale a level-0 product: no prime left to divide by".into(),
             ));
         }
-        let key = self
-            .keys
-            .as_ref()
-            .and_then(|k| k.relin.as_ref())
-            .ok_or(Error::MissingRelinKey)?;
+        let key = self.relin_key()?;
         let ctx = &*self.ctx;
         let ring = ctx.ring();
         let (n, nq) = (ctx.n(), level + 1);
