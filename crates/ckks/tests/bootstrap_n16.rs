@@ -2,7 +2,8 @@
 //! sparse-secret encapsulation): levels left, precision, timings, key and diagonal memory.
 //! Heavy (minutes of CPU, ~10 GiB of memory), so ignored by default. Run with
 //! `cargo test --release -p hetal-ckks --test bootstrap_n16 -- --ignored --nocapture`
-//! (`BOOT_LOG_SLOTS=12` for sparse slots, `RAYON_NUM_THREADS=1` for single-thread CPU time).
+//! (`BOOT_LOG_SLOTS=12` for sparse slots, `RAYON_NUM_THREADS=1` for single-thread CPU time,
+//! `BOOT_PRESET=boot-n16-deep` for the 17-level preset).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +18,8 @@ use hetal_ckks::eval::Evaluator;
 use hetal_ckks::keys::KeyGenerator;
 use hetal_ckks::math::sample::Prng;
 use hetal_ckks::params::context::Context;
-use hetal_ckks::params::presets::boot_n16;
+use hetal_ckks::params::preset;
+use hetal_ckks::params::presets::BOOT_N16;
 use num_complex::Complex64;
 
 #[test]
@@ -27,8 +29,14 @@ fn bootstrap_boot_n16() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
+    let preset_name = std::env::var("BOOT_PRESET").unwrap_or_else(|_| BOOT_N16.to_string());
+    let spec = preset(&preset_name).unwrap();
+    assert!(
+        spec.log_n == 16,
+        "BOOT_PRESET names an N = 2^16 preset, not {preset_name}"
+    );
     let params = BootstrapParams::sparse_secret_default(log_slots);
-    let ctx = Context::new(&boot_n16(), false).unwrap();
+    let ctx = Context::new(&spec, false).unwrap();
     let t = Instant::now();
     let mut kg = KeyGenerator::new(&ctx, Prng::from_seed([1; 32]));
     let pk = kg.public_key();
@@ -43,6 +51,7 @@ fn bootstrap_boot_n16() {
     let keygen_s = t.elapsed().as_secs_f64();
     let rss_keys = memory_gib("VmRSS");
     let key_bytes = keys.size_bytes() + sparse.size_bytes();
+    let keys_count = keys.galois.len();
     let t = Instant::now();
     let boot = CkksBootstrapper::new(&ctx, params)
         .unwrap()
@@ -101,7 +110,12 @@ fn bootstrap_boot_n16() {
         memory_gib("VmHWM")
     );
     println!(
-        "boot-n16, 2^{log_slots} slots: bootstrap {boot_s:.2} s wall, {:.2} s CPU, levels left {}, precision mean \
+        "layout {:?}, {} Galois keys (rotations and conjugation)",
+        boot.params().memory,
+        keys_count
+    );
+    println!(
+        "{preset_name}, 2^{log_slots} slots: bootstrap {boot_s:.2} s wall, {:.2} s CPU, levels left {}, precision mean \
          {mean:.1} / worst {worst:.1} bits, keygen {keygen_s:.1} s, setup {setup_s:.1} s, keys \
          {:.2} GiB in memory, {} pre-encoded diagonals",
         boot_cpu.unwrap_or(f64::NAN),

@@ -6,7 +6,8 @@
 //! from them needs the explicit opt-in of `Context::new(spec, allow_insecure = true)`.
 //!
 //! Design rules shared by all presets:
-//! * the special primes are 61-bit where the bound allows (57-bit for `boot-n16`); every prime
+//! * the special primes are 61-bit where the bound allows (57-bit for `boot-n16`, 60-bit for
+//!   `boot-n16-deep`); every prime
 //!   comes from one generator, so no special prime can coincide with a ciphertext prime;
 //! * hybrid key switching adds noise proportional to (largest digit modulus) / P, so P has at
 //!   least as many bits as the largest group of `ceil(len(q) / dnum)` consecutive q primes (tested);
@@ -88,6 +89,67 @@ pub fn boot_n16() -> ParameterSpec {
         p_bits: vec![57; 7],
         log_scale: 45,
         dnum: 4,
+        secret: SecretDistribution::Ternary,
+        security: SecurityLevel::Bits128,
+    }
+}
+
+/// Name of the N=2^16 bootstrappable preset with desilofhe's 17 application levels.
+pub const BOOT_N16_DEEP: &str = "boot-n16-deep";
+
+/// Level budget of [`BOOT_N16_DEEP`]: the [`BOOT_N16`] bootstrap circuit (CoeffToSlot 3,
+/// EvalMod 8, SlotToCoeff 3) under 17 application levels.
+pub const BOOT_N16_DEEP_BUDGET: LevelBudget = LevelBudget {
+    application: 17,
+    slot_to_coeff: 3,
+    eval_mod: 8,
+    coeff_to_slot: 3,
+};
+
+/// Bits of the [`BOOT_N16_DEEP`] application and SlotToCoeff primes (and its scale).
+const BOOT_N16_DEEP_SCALE_BITS: u32 = 40;
+/// Bits of the [`BOOT_N16_DEEP`] CoeffToSlot primes.
+const BOOT_N16_DEEP_COEFF_TO_SLOT_BITS: u32 = 48;
+
+/// The [`BOOT_N16_DEEP`] preset: N = 2^16, 32 q primes, log QP = 1768 ≤ 1772 (HE Standard,
+/// 128-bit); a full-slot bootstrap leaves **17 application levels** of 40 bits, as many as
+/// desilofhe 2.0.0's bootstrap (its levels are 40-bit too; see BENCHMARKS.md).
+///
+/// Chain from level 0 upward (bits): q_0 = 60 (headroom 2^20 over the 2^40 scale), 17
+/// application primes of 40, 3 SlotToCoeff primes of 40, 8 EvalMod primes of 58 (as in
+/// `boot-n16`: EvalMod's scale sets the bootstrap's precision, about 21 bits mean), 3
+/// CoeffToSlot primes of 48. Q = 1468 bits. How the 1772 bits were found, against `boot-n16`:
+/// * the application primes shrink from 45 to 40 bits (140 of the 5 extra levels' 200 bits);
+/// * SlotToCoeff's primes only set how finely its diagonals are encoded (its ciphertexts keep
+///   EvalMod's 2^58 scale): 40 bits leave the diagonals' error near 2^-30, far below EvalMod's;
+/// * CoeffToSlot's primes likewise only set its diagonals' precision: its error reaches the
+///   message amplified by the message ratio 2^8 and the overflow |I| ≤ 16, so 48 bits keep it
+///   near 2^-26, below EvalMod's 2^-21 (56 in `boot-n16`);
+/// * P can no longer cover digits of 7 primes (7 EvalMod primes are 406 bits): dnum = 7 digits
+///   of 5 primes, the largest q_25..q_29 = 4·58 + 48 = 280 bits, under P = 5 × 60 = 300 bits.
+///
+/// Memory: every key holds 7·2·37 limbs, 1.9× a `boot-n16` key, so this chain bootstraps in
+/// the lean layout ([`crate::circuits::bootstrap::MemoryLayout::Lean`], chosen automatically by
+/// the 12 GiB budget): the fewest rotation keys and the DFT diagonals encoded when used.
+pub fn boot_n16_deep() -> ParameterSpec {
+    let b = BOOT_N16_DEEP_BUDGET;
+    let mut q_bits = vec![60];
+    q_bits.extend(std::iter::repeat_n(
+        BOOT_N16_DEEP_SCALE_BITS,
+        b.application + b.slot_to_coeff,
+    ));
+    q_bits.extend(std::iter::repeat_n(BOOT_N16_EVAL_MOD_BITS, b.eval_mod));
+    q_bits.extend(std::iter::repeat_n(
+        BOOT_N16_DEEP_COEFF_TO_SLOT_BITS,
+        b.coeff_to_slot,
+    ));
+    ParameterSpec {
+        name: BOOT_N16_DEEP.into(),
+        log_n: 16,
+        q_bits,
+        p_bits: vec![60; 5],
+        log_scale: BOOT_N16_DEEP_SCALE_BITS,
+        dnum: 7,
         secret: SecretDistribution::Ternary,
         security: SecurityLevel::Bits128,
     }
@@ -226,6 +288,19 @@ pub fn insecure_boot_n13() -> ParameterSpec {
     spec
 }
 
+/// Name of the INSECURE test twin of [`boot_n16_deep`] (the same chain at N = 2^12).
+pub const INSECURE_BOOT_DEEP_N12: &str = "insecure-boot-deep-n12";
+
+/// INSECURE, tests only: the [`boot_n16_deep`] chain at N = 2^12, for fast CI checks of its
+/// level budget and precision.
+pub fn insecure_boot_deep_n12() -> ParameterSpec {
+    let mut spec = boot_n16_deep();
+    spec.name = INSECURE_BOOT_DEEP_N12.into();
+    spec.log_n = 12;
+    spec.security = SecurityLevel::InsecureForTests;
+    spec
+}
+
 /// A named preset with a one-line purpose, as listed by `hetal params`.
 #[derive(Debug, Clone, Copy)]
 pub struct Preset {
@@ -244,11 +319,16 @@ impl Preset {
 }
 
 /// Every preset, secure ones first.
-pub const PRESETS: [Preset; 9] = [
+pub const PRESETS: [Preset; 11] = [
     Preset {
         name: BOOT_N16,
         purpose: "bootstrappable, 12 application levels after bootstrapping",
         build: boot_n16,
+    },
+    Preset {
+        name: BOOT_N16_DEEP,
+        purpose: "bootstrappable, 17 application levels of 40 bits (lean memory layout, slower)",
+        build: boot_n16_deep,
     },
     Preset {
         name: OPS_N16,
@@ -289,6 +369,11 @@ pub const PRESETS: [Preset; 9] = [
         name: INSECURE_BOOT_N13,
         purpose: "INSECURE: bootstrappable chain for `hetal demo --quick` (256 rows per block)",
         build: insecure_boot_n13,
+    },
+    Preset {
+        name: INSECURE_BOOT_DEEP_N12,
+        purpose: "INSECURE: the boot-n16-deep chain for tests (17 levels after bootstrapping)",
+        build: insecure_boot_deep_n12,
     },
 ];
 
@@ -334,7 +419,7 @@ mod tests {
             .into_iter()
             .filter(|s| s.security == SecurityLevel::Bits128)
             .collect();
-        assert_eq!(secure.len(), 3);
+        assert_eq!(secure.len(), 4);
         for spec in secure {
             let report = security::check(&spec).unwrap();
             let bound = security::max_log_qp_128(spec.log_n).unwrap();
@@ -454,6 +539,86 @@ mod tests {
         assert_eq!(m.levels_left, BOOT_N16_BUDGET.application);
         // The softmax's error budget (1e-3 on probabilities, ~10 bits) with room to spare.
         assert!(m.mean_bits >= 16.0 && m.worst_bits >= 12.0, "{m:?}");
+    }
+
+    #[test]
+    fn deep_preset_spends_its_levels_as_documented() {
+        use crate::circuits::bootstrap::BootstrapParams;
+        let spec = boot_n16_deep();
+        let b = BOOT_N16_DEEP_BUDGET;
+        assert_eq!(spec.q_bits.len(), b.q_limbs());
+        const { assert!(BOOT_N16_DEEP_BUDGET.application >= 17) };
+        let report = security::check(&spec).unwrap();
+        assert!(report.meets_128_bits(), "{report}");
+        let p_bits: u32 = spec.p_bits.iter().sum();
+        assert!(p_bits >= largest_digit_bits(&spec));
+        // The boot-n16 circuit, so every caller's default bootstrap fits the budget exactly.
+        let params = BootstrapParams::sparse_secret_default(15);
+        assert_eq!(
+            params.depth().unwrap(),
+            b.coeff_to_slot + b.eval_mod + b.slot_to_coeff
+        );
+        let top = spec.q_bits.len() - 1;
+        let cts_out = top - b.coeff_to_slot;
+        let stc_in = cts_out - b.eval_mod;
+        assert!(
+            spec.q_bits[stc_in + 1..=cts_out]
+                .iter()
+                .all(|&x| x == BOOT_N16_EVAL_MOD_BITS)
+        );
+        assert!(spec.q_bits[1..=stc_in].iter().all(|&x| x == spec.log_scale));
+        let shape = |s: &ParameterSpec| (s.q_bits.clone(), s.p_bits.clone(), s.dnum, s.log_scale);
+        assert_eq!(shape(&insecure_boot_deep_n12()), shape(&spec));
+    }
+
+    /// The 12 GiB budget keeps `boot-n16` in the fast layout at every slot count and moves the
+    /// deep chain's full-slot bootstrap to the lean layout, whose estimate fits.
+    #[test]
+    fn memory_layout_follows_the_budget() {
+        use crate::circuits::bootstrap::{BOOTSTRAP_MEMORY_BUDGET, BootstrapParams, MemoryLayout};
+        for log_slots in [10, 12, 14, 15] {
+            let params = BootstrapParams::sparse_secret_default(log_slots);
+            let fitted = params.fit_to_memory(&boot_n16()).unwrap();
+            assert_eq!(fitted.memory, MemoryLayout::Fast, "2^{log_slots}");
+            let estimate = params.memory_estimate(&boot_n16()).unwrap();
+            assert!(estimate.total_bytes() <= BOOTSTRAP_MEMORY_BUDGET);
+        }
+        let deep_spec = boot_n16_deep();
+        let params = BootstrapParams::sparse_secret_default(15);
+        let deep = params.fit_to_memory(&deep_spec).unwrap();
+        assert_eq!(deep.memory, MemoryLayout::Lean);
+        let lean = deep.memory_estimate(&deep_spec).unwrap();
+        let fast = params.memory_estimate(&deep_spec).unwrap();
+        assert!(fast.total_bytes() > BOOTSTRAP_MEMORY_BUDGET, "{fast:?}");
+        assert!(lean.total_bytes() <= BOOTSTRAP_MEMORY_BUDGET, "{lean:?}");
+        // Fewer keys (38 rotations instead of 46) and diagonals of one limb instead of 30-37.
+        let steps = |p: &BootstrapParams| p.rotation_steps(16).unwrap().len();
+        assert!(steps(&deep) < steps(&params));
+        assert!(lean.diagonal_bytes * 20 < fast.diagonal_bytes);
+    }
+
+    /// `insecure-boot-deep-n12` bootstraps full slots (2048) in both memory layouts and lands
+    /// on the deep budget's 17 application levels. Seconds at N = 2^12.
+    #[test]
+    fn insecure_boot_deep_n12_leaves_seventeen_levels() {
+        use crate::circuits::bootstrap::{BootstrapParams, MemoryLayout, measure_bootstrap};
+        use crate::params::context::Context;
+        let spec = insecure_boot_deep_n12();
+        let ctx = Context::new(&spec, true).unwrap();
+        for memory in [MemoryLayout::Fast, MemoryLayout::Lean] {
+            let params = BootstrapParams {
+                memory,
+                ..BootstrapParams::sparse_secret_default(spec.log_n - 1)
+            };
+            let m = measure_bootstrap(&ctx, params, 12).unwrap();
+            println!("{memory:?}: {m:?}");
+            assert_eq!(m.slots, spec.max_slots());
+            assert_eq!(m.levels_left, BOOT_N16_DEEP_BUDGET.application);
+            assert!(
+                m.mean_bits >= 20.0 && m.worst_bits >= 16.0,
+                "{memory:?}: {m:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::ckks_backend::{CkksBackend, NttPlaintext};
 use super::encapsulation::SparseSecretKeys;
+use super::params::MemoryLayout;
 use super::{BootstrapParams, Bootstrapper};
 use crate::crypto::Ciphertext;
 use crate::encoding::Encoder;
@@ -12,9 +13,11 @@ use crate::keys::{EvaluationKeys, KeyGenerator};
 use crate::params::context::Context;
 use crate::{Error, Result};
 
-/// The rotation steps (as the key generator takes them) and the conjugation flag a bootstrap
-/// with `params` needs on `ctx`.
+/// The rotation steps (as the key generator takes them) a bootstrap with `params` needs on
+/// `ctx` (with the memory layout [`BootstrapParams::fit_to_memory`] picks for the chain, as
+/// [`CkksBootstrapper::new`] does); the conjugation key is needed as well.
 pub fn bootstrap_rotation_steps(ctx: &Context, params: &BootstrapParams) -> Result<Vec<i32>> {
+    let params = params.fit_to_memory(ctx.spec())?;
     let steps = params.rotation_steps(ctx.spec().log_n)?;
     steps
         .into_iter()
@@ -53,11 +56,14 @@ pub struct CkksBootstrapper {
 
 impl CkksBootstrapper {
     /// Plans the bootstrap and encodes its diagonals (no key needed). Outputs get the
-    /// context's default scale.
+    /// context's default scale. The memory layout is the one
+    /// [`BootstrapParams::fit_to_memory`] picks for the chain (see [`Self::params`]).
     pub fn new(ctx: &Arc<Context>, params: BootstrapParams) -> Result<Self> {
+        let params = params.fit_to_memory(ctx.spec())?;
         let encoder = Encoder::new(ctx);
         let eval = Evaluator::new(ctx, None)?;
-        let backend = CkksBackend::new(&eval, &encoder)?;
+        let backend = CkksBackend::new(&eval, &encoder)?
+            .with_deferred_diagonals(params.memory == MemoryLayout::Lean);
         let inner = Bootstrapper::new(&backend, ctx.spec().log_n, params, ctx.default_scale())?;
         Ok(Self {
             ctx: ctx.clone(),

@@ -5,7 +5,10 @@
 //! Plaintext diagonals are kept in NTT form at their level ([`NttPlaintext`]), so a product
 //! with a pre-encoded diagonal is one pointwise multiplication per limb, with no transform.
 //! The DFT diagonals are also encoded modulo the special primes, so that the linear transforms
-//! run double-hoisted ([`Evaluator::linear_transform_double_hoisted`]).
+//! run double-hoisted ([`Evaluator::linear_transform_double_hoisted`]). With deferred diagonals
+//! ([`CkksBackend::with_deferred_diagonals`], the lean memory layout of long chains) a diagonal
+//! keeps its slot values, one complex number per slot instead of `l + 1 + K` limbs, and is
+//! encoded when its transform runs, a few giant steps at a time.
 
 use std::borrow::Cow;
 
@@ -21,30 +24,39 @@ use crate::math::poly::RnsPoly;
 use crate::math::pool;
 use crate::{Error, Result};
 
-/// A plaintext polynomial in NTT form with `level + 1` limbs and its scale.
+/// Bytes of deferred diagonals encoded at once inside a transform: the giant steps are
+/// evaluated in chunks of about this size (each chunk repeats the input's decomposition).
+const DEFERRED_CHUNK_BYTES: usize = 384 << 20;
+
+/// A plaintext at a level with its scale: a polynomial in NTT form with `level + 1` limbs
+/// (and the special primes' for a diagonal), or a diagonal's slot values to encode when used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NttPlaintext {
-    poly: RnsPoly,
+    body: PlaintextBody,
     level: usize,
     scale: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum PlaintextBody {
+    /// Encoded in NTT form.
+    Encoded(RnsPoly),
+    /// Slot values of a diagonal, encoded over `Q_level ∪ P` when needed.
+    Deferred(Vec<Complex64>),
 }
 
 impl NttPlaintext {
     /// Memory held, in bytes.
     pub fn size_bytes(&self) -> usize {
-        std::mem::size_of_val(self.poly.data())
+        match &self.body {
+            PlaintextBody::Encoded(poly) => std::mem::size_of_val(poly.data()),
+            PlaintextBody::Deferred(values) => std::mem::size_of_val(values.as_slice()),
+        }
     }
 
-    /// The polynomial over `Q_level` only (a copy without the special-prime limbs if it has
-    /// them).
-    fn q_poly(&self) -> Cow<'_, RnsPoly> {
-        if self.poly.num_p() == 0 {
-            Cow::Borrowed(&self.poly)
-        } else {
-            let mut q = self.poly.clone();
-            q.drop_p();
-            Cow::Owned(q)
-        }
+    /// Whether the plaintext is kept as slot values until used.
+    pub fn is_deferred(&self) -> bool {
+        matches!(self.body, PlaintextBody::Deferred(_))
     }
 }
 
@@ -54,6 +66,7 @@ pub struct CkksBackend<'a> {
     eval: &'a Evaluator,
     encoder: &'a Encoder,
     encapsulation: Option<&'a SparseSecretKeys>,
+    defer_diagonals: bool,
 }
 
 impl<'a> CkksBackend<'a> {
@@ -68,7 +81,111 @@ impl<'a> CkksBackend<'a> {
             eval,
             encoder,
             encapsulation: None,
+            defer_diagonals: false,
         })
+    }
+
+    /// Keeps the diagonals of [`SlotBackend::encode_diagonal`] as slot values and encodes them
+    /// when their transform runs (less memory, an encoding per diagonal and use).
+    pub fn with_deferred_diagonals(mut self, defer: bool) -> Self {
+        self.defer_diagonals = defer;
+        self
+    }
+
+    /// The plaintext over `Q_level` only (a copy without the special-prime limbs if it has
+    /// them; an encoding if it is deferred).
+    fn q_poly<'p>(&self, pt: &'p NttPlaintext) -> Result<Cow<'p, RnsPoly>> {
+        match &pt.body {
+            PlaintextBody::Encoded(poly) if poly.num_p() == 0 => Ok(Cow::Borrowed(poly)),
+            PlaintextBody::Encoded(poly) => {
+                let mut q = poly.clone();
+                q.drop_p();
+                Ok(Cow::Owned(q))
+            }
+            PlaintextBody::Deferred(values) => Ok(Cow::Owned(
+                self.encoder.encode_poly(values, pt.level, pt.scale)?,
+            )),
+        }
+    }
+
+    /// Whether the plaintext is (or will be encoded) over `Q_level ∪ P`.
+    fn is_extended(&self, pt: &NttPlaintext) -> bool {
+        match &pt.body {
+            PlaintextBody::Encoded(poly) => poly.num_p() == self.eval.context().num_p(),
+            PlaintextBody::Deferred(_) => true,
+        }
+    }
+
+    /// The plaintext over `Q_level ∪ P` (an encoding if it is deferred).
+    fn extended_poly<'p>(&self, pt: &'p NttPlaintext) -> Result<Cow<'p, RnsPoly>> {
+        match &pt.body {
+            PlaintextBody::Encoded(poly) => Ok(Cow::Borrowed(poly)),
+            PlaintextBody::Deferred(values) => Ok(Cow::Owned(
+                self.encoder
+                    .encode_poly_extended(values, pt.level, pt.scale)?,
+            )),
+        }
+    }
+
+    /// The double-hoisted transform over `groups`, whose diagonals are all extended, at one
+    /// level and one scale. Deferred diagonals are encoded a chunk of giant steps at a time
+    /// (about [`DEFERRED_CHUNK_BYTES`]); the chunks' rescaled outputs are summed.
+    fn double_hoisted(
+        &self,
+        ct: &Ciphertext,
+        groups: &[EncodedGroup<NttPlaintext>],
+        scale: f64,
+    ) -> Result<Ciphertext> {
+        let ctx = self.eval.context();
+        let diagonal_bytes = (ct.level() + 1 + ctx.num_p()) * ctx.n() * 8;
+        let per_chunk = (DEFERRED_CHUNK_BYTES / diagonal_bytes.max(1)).max(1);
+        let deferred = groups
+            .iter()
+            .any(|(_, g)| g.iter().any(|(_, pt)| pt.is_deferred()));
+        let mut chunks: Vec<&[EncodedGroup<NttPlaintext>]> = Vec::new();
+        if deferred {
+            let mut start = 0;
+            let mut count = 0;
+            for (i, (_, group)) in groups.iter().enumerate() {
+                if count > 0 && count + group.len() > per_chunk {
+                    chunks.push(&groups[start..i]);
+                    start = i;
+                    count = 0;
+                }
+                count += group.len();
+            }
+            chunks.push(&groups[start..]);
+        } else {
+            chunks.push(groups);
+        }
+        let mut total: Option<Ciphertext> = None;
+        for chunk in chunks {
+            let polys: Vec<Vec<(i32, Cow<'_, RnsPoly>)>> = chunk
+                .iter()
+                .map(|(_, group)| {
+                    group
+                        .iter()
+                        .map(|(b, pt)| Ok((self.step(*b), self.extended_poly(pt)?)))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .collect::<Result<_>>()?;
+            let steps: Vec<GiantStep<'_>> = chunk
+                .iter()
+                .zip(&polys)
+                .map(|((giant, _), diagonals)| GiantStep {
+                    giant: self.step(*giant),
+                    diagonals: diagonals.iter().map(|(b, p)| (*b, p.as_ref())).collect(),
+                })
+                .collect();
+            let part = self
+                .eval
+                .linear_transform_double_hoisted(ct, &steps, scale)?;
+            total = Some(match total {
+                None => part,
+                Some(acc) => self.eval.add(&acc, &part)?,
+            });
+        }
+        total.ok_or_else(|| Error::InvalidInput("empty linear transform".into()))
     }
 
     /// ModRaise through the sparse-secret encapsulation (dense → sparse at level 0, raise,
@@ -129,7 +246,11 @@ impl SlotBackend for CkksBackend<'_> {
 
     fn encode(&self, values: &[Complex64], level: usize, scale: f64) -> Result<NttPlaintext> {
         let poly = self.encoder.encode_poly(values, level, scale)?;
-        Ok(NttPlaintext { poly, level, scale })
+        Ok(NttPlaintext {
+            body: PlaintextBody::Encoded(poly),
+            level,
+            scale,
+        })
     }
 
     fn encode_diagonal(
@@ -138,8 +259,14 @@ impl SlotBackend for CkksBackend<'_> {
         level: usize,
         scale: f64,
     ) -> Result<NttPlaintext> {
-        let poly = self.encoder.encode_poly_extended(values, level, scale)?;
-        Ok(NttPlaintext { poly, level, scale })
+        let body = if self.defer_diagonals {
+            // Encode once now so that a bad level or scale fails at planning, not mid-bootstrap.
+            self.encoder.encode_poly(values, level, scale)?;
+            PlaintextBody::Deferred(values.to_vec())
+        } else {
+            PlaintextBody::Encoded(self.encoder.encode_poly_extended(values, level, scale)?)
+        };
+        Ok(NttPlaintext { body, level, scale })
     }
 
     fn linear_transform(
@@ -152,13 +279,12 @@ impl SlotBackend for CkksBackend<'_> {
         let Some(first) = pts.next() else {
             return Err(Error::InvalidInput("empty linear transform".into()));
         };
-        let np = self.eval.context().num_p();
         let uniform = pts.all(|pt| {
             pt.level == first.level
-                && pt.poly.num_p() == np
+                && self.is_extended(pt)
                 && (pt.scale - first.scale).abs() <= SCALE_TOLERANCE * first.scale
         });
-        if !uniform || first.poly.num_p() != np {
+        if !uniform || !self.is_extended(first) {
             // Diagonals not encoded for double hoisting: the generic evaluation.
             return apply_with_primitives(self, ct, baby_steps, groups);
         }
@@ -169,18 +295,7 @@ impl SlotBackend for CkksBackend<'_> {
                 ct.level()
             )));
         }
-        let steps: Vec<GiantStep<'_>> = groups
-            .iter()
-            .map(|(giant, group)| GiantStep {
-                giant: self.step(*giant),
-                diagonals: group
-                    .iter()
-                    .map(|(b, pt)| (self.step(*b), &pt.poly))
-                    .collect(),
-            })
-            .collect();
-        self.eval
-            .linear_transform_double_hoisted(ct, &steps, first.scale)
+        self.double_hoisted(ct, groups, first.scale)
     }
 
     fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
@@ -201,7 +316,7 @@ impl SlotBackend for CkksBackend<'_> {
         }
         let ring = self.eval.context().ring();
         let mut out = ct.clone();
-        let poly = pt.q_poly();
+        let poly = self.q_poly(pt)?;
         out.c0.mul_assign(ring, &poly);
         out.c1.mul_assign(ring, &poly);
         out.scale *= pt.scale;
@@ -231,7 +346,7 @@ impl SlotBackend for CkksBackend<'_> {
             });
         }
         let ring = self.eval.context().ring();
-        let poly = pt.q_poly();
+        let poly = self.q_poly(pt)?;
         acc.c0.add_mul_assign(ring, &ct.c0, &poly);
         acc.c1.add_mul_assign(ring, &ct.c1, &poly);
         acc.seed = None;

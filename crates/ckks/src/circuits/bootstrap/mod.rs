@@ -73,7 +73,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! * [`params`] — [`BootstrapParams`]: slot count, level split, EvalMod parameters, rotation steps.
+//! * [`params`] — [`BootstrapParams`]: slot count, level split, EvalMod parameters, rotation
+//!   steps, and the [`MemoryLayout`] that keeps keys + diagonals + one bootstrap within
+//!   [`BOOTSTRAP_MEMORY_BUDGET`] (fast on `boot-n16`; lean — fewest rotation keys, diagonals
+//!   encoded when used — on the longer `boot-n16-deep` chain, whose keys are twice as large).
 //! * [`pipeline`] — [`Bootstrapper`]: the pre-encoded transforms and the pipeline over any
 //!   [`crate::circuits::backend::SlotBackend`].
 //! * [`ckks_backend`] — that backend on real ciphertexts; [`ckks`] — [`CkksBootstrapper`] and
@@ -91,7 +94,7 @@ pub mod pipeline;
 pub use bench::{BootstrapMeasurement, measure_bootstrap};
 pub use ckks::{CkksBootstrapper, bootstrap_rotation_steps, generate_bootstrap_keys};
 pub use encapsulation::{DEFAULT_SPARSE_WEIGHT, SparseSecretKeys};
-pub use params::BootstrapParams;
+pub use params::{BOOTSTRAP_MEMORY_BUDGET, BootstrapMemory, BootstrapParams, MemoryLayout};
 pub use pipeline::Bootstrapper;
 
 #[cfg(test)]

@@ -5,8 +5,48 @@ use std::collections::BTreeSet;
 use num_complex::Complex64;
 
 use crate::circuits::dft::{DftKind, DftPlan};
+use crate::circuits::lintrans::BsgsPlan;
+use crate::circuits::lintrans::bsgs::{FEWEST_KEYS_ROTATION_COST, HOISTED_ROTATION_COST};
 use crate::circuits::mod1::{Mod1Params, Mod1Poly};
+use crate::params::ParameterSpec;
 use crate::{Error, Result};
+
+/// The bound for the bootstrapping keys plus one bootstrap at N = 2^16, bytes (12 GiB).
+pub const BOOTSTRAP_MEMORY_BUDGET: u64 = 12 << 30;
+
+/// Memory a bootstrap needs besides its keys and diagonals (ciphertexts, the hoisted
+/// decomposition, the baby-step buffers): `boot-n16` peaks 0.48 GiB above them at full slots;
+/// 1 GiB leaves room for a longer chain.
+const WORKING_MEMORY: u64 = 1 << 30;
+
+/// How a bootstrap trades time for memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryLayout {
+    /// The DFT diagonals are encoded once, in NTT form over `Q_l ∪ P` at their level, and the
+    /// baby-step giant-step split favours cheap hoisted baby steps (more rotation keys).
+    Fast,
+    /// The fewest rotation keys (baby and giant steps weigh alike), and the diagonals are kept
+    /// as slot values (one complex number per slot instead of `l + 1 + K` limbs) and encoded
+    /// when their transform runs. For chains whose fast layout would not fit
+    /// [`BOOTSTRAP_MEMORY_BUDGET`]; see [`BootstrapParams::fit_to_memory`].
+    Lean,
+}
+
+/// Estimated bytes of a bootstrap's key set and DFT diagonals on one chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootstrapMemory {
+    /// Rotation keys, conjugation, relinearization and the sparse-to-dense switching key.
+    pub key_bytes: u64,
+    /// The DFT diagonals as the layout stores them.
+    pub diagonal_bytes: u64,
+}
+
+impl BootstrapMemory {
+    /// Keys, diagonals and [`WORKING_MEMORY`].
+    pub fn total_bytes(&self) -> u64 {
+        self.key_bytes + self.diagonal_bytes + WORKING_MEMORY
+    }
+}
 
 /// What a bootstrap does, independent of keys and ciphertexts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,6 +59,8 @@ pub struct BootstrapParams {
     pub slot_to_coeff_levels: usize,
     /// The EvalMod approximation.
     pub mod1: Mod1Params,
+    /// Rotation keys and diagonal storage: time against memory.
+    pub memory: MemoryLayout,
 }
 
 impl BootstrapParams {
@@ -52,7 +94,90 @@ impl BootstrapParams {
                 log_message_ratio,
                 cosine_log_baby: Some(3),
             },
+            memory: MemoryLayout::Fast,
         }
+    }
+
+    /// `self`, switched to [`MemoryLayout::Lean`] when the fast layout's keys, diagonals and
+    /// working memory on `spec`'s chain would exceed [`BOOTSTRAP_MEMORY_BUDGET`]: `boot-n16`
+    /// (6.5 GiB of keys, 4.3 GiB of diagonals at full slots) stays fast, `boot-n16-deep` (dnum 7
+    /// over 32 + 5 limbs: every key twice as large) goes lean. A lean `self` stays lean. The
+    /// key generator and the bootstrapper both call this, so they agree on the rotations.
+    pub fn fit_to_memory(self, spec: &ParameterSpec) -> Result<Self> {
+        if self.memory == MemoryLayout::Lean {
+            return Ok(self);
+        }
+        if self.memory_estimate(spec)?.total_bytes() <= BOOTSTRAP_MEMORY_BUDGET {
+            Ok(self)
+        } else {
+            Ok(Self {
+                memory: MemoryLayout::Lean,
+                ..self
+            })
+        }
+    }
+
+    /// The bytes of the key set and diagonals this bootstrap needs on `spec`'s chain: every key
+    /// holds `digits × 2` polynomials over `Q_L ∪ P`; a pre-encoded diagonal at level `l` holds
+    /// `l + 1 + K` limbs, a deferred one its slot values.
+    pub fn memory_estimate(&self, spec: &ParameterSpec) -> Result<BootstrapMemory> {
+        self.validate(spec.log_n)?;
+        let n = spec.n() as u64;
+        let limbs = spec.q_bits.len();
+        let k = spec.p_bits.len();
+        let per_digit = limbs.div_ceil(spec.dnum.max(1)).max(1);
+        let digits = limbs.div_ceil(per_digit) as u64;
+        // rotations + conjugation + relinearization + sparse-to-dense (the dense-to-sparse key
+        // lives modulo q_0·p' only: negligible)
+        let keys = self.rotation_steps(spec.log_n)?.len() as u64 + 3;
+        let key_bytes = keys * digits * 2 * (limbs + k) as u64 * n * 8;
+        let top = limbs - 1;
+        let depth = self.depth()?;
+        if depth > top {
+            return Err(Error::InvalidParameters(format!(
+                "bootstrapping needs {depth} levels above q_0, the chain has {top}"
+            )));
+        }
+        // SlotToCoeff starts below CoeffToSlot and EvalMod
+        let stc_in = top - (depth - self.slot_to_coeff_levels);
+        let mut diagonal_bytes = 0u64;
+        let transforms = [
+            (self.coeff_to_slot_plans(spec.log_n)?, top),
+            (self.slot_to_coeff_plans(spec.log_n)?, stc_in),
+        ];
+        for (plans, first_level) in &transforms {
+            for (i, plan) in plans.iter().enumerate() {
+                let per_diagonal = match self.memory {
+                    MemoryLayout::Fast => (first_level - i + 1 + k) as u64 * n * 8,
+                    MemoryLayout::Lean => plan.len() as u64 * 16,
+                };
+                diagonal_bytes += plan.diagonal_count() as u64 * per_diagonal;
+            }
+        }
+        Ok(BootstrapMemory {
+            key_bytes,
+            diagonal_bytes,
+        })
+    }
+
+    /// A baby step's cost relative to a giant step for the BSGS planner.
+    fn baby_step_cost(&self) -> f64 {
+        match self.memory {
+            MemoryLayout::Fast => HOISTED_ROTATION_COST,
+            MemoryLayout::Lean => FEWEST_KEYS_ROTATION_COST,
+        }
+    }
+
+    /// The BSGS plans of CoeffToSlot's levels, in application order.
+    pub fn coeff_to_slot_plans(&self, log_n: u32) -> Result<Vec<BsgsPlan>> {
+        self.coeff_to_slot(log_n)?
+            .bsgs_plans_with_cost(self.baby_step_cost())
+    }
+
+    /// The BSGS plans of SlotToCoeff's levels, in application order.
+    pub fn slot_to_coeff_plans(&self, log_n: u32) -> Result<Vec<BsgsPlan>> {
+        self.slot_to_coeff(log_n)?
+            .bsgs_plans_with_cost(self.baby_step_cost())
     }
 
     /// Checks the parameters against a ring degree `2^log_n`.
@@ -133,8 +258,8 @@ impl BootstrapParams {
             steps.insert(shift);
             shift *= 2;
         }
-        steps.extend(self.coeff_to_slot(log_n)?.rotations()?);
-        steps.extend(self.slot_to_coeff(log_n)?.rotations()?);
+        steps.extend(DftPlan::rotations_of(&self.coeff_to_slot_plans(log_n)?));
+        steps.extend(DftPlan::rotations_of(&self.slot_to_coeff_plans(log_n)?));
         Ok(steps
             .into_iter()
             .map(|k| k.rem_euclid(half) as usize)

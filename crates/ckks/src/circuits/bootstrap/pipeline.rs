@@ -54,7 +54,7 @@ impl<P> Bootstrapper<P> {
         let q0 = backend.prime(0);
         // CoeffToSlot: keep the scale q_0 (the ModRaise label) and land on the prime of the level
         // EvalMod's first product rescales at.
-        let cts_plans: Vec<BsgsPlan> = params.coeff_to_slot(log_n)?.bsgs_plans()?;
+        let cts_plans: Vec<BsgsPlan> = params.coeff_to_slot_plans(log_n)?;
         let cts_out_level = top - params.coeff_to_slot_levels;
         let eval_scale = backend.prime(cts_out_level);
         let mut coeff_to_slot = Vec::with_capacity(cts_plans.len());
@@ -71,7 +71,7 @@ impl<P> Bootstrapper<P> {
         let mod1_out_scale =
             Self::eval_mod_output_scale(backend, &mod1, cts_out_level, eval_scale)?;
         let stc_in_level = cts_out_level - mod1.depth()?;
-        let stc_plans: Vec<BsgsPlan> = params.slot_to_coeff(log_n)?.bsgs_plans()?;
+        let stc_plans: Vec<BsgsPlan> = params.slot_to_coeff_plans(log_n)?;
         // The final label, before the relabelling by Δ·k/q_0, is q_0/k (see `bootstrap`).
         let target = q0 / Self::scale_up_factor(q0, default_scale, &params) as f64;
         let mut slot_to_coeff = Vec::with_capacity(stc_plans.len());

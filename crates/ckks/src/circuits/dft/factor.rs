@@ -185,13 +185,23 @@ impl DftPlan {
         self.matrices()?.iter().map(BsgsPlan::new).collect()
     }
 
+    /// [`Self::bsgs_plans`] with a baby step costing `baby_cost` giant steps
+    /// (see [`BsgsPlan::with_rotation_cost`]).
+    pub fn bsgs_plans_with_cost(&self, baby_cost: f64) -> Result<Vec<BsgsPlan>> {
+        self.matrices()?
+            .iter()
+            .map(|m| BsgsPlan::with_rotation_cost(m, baby_cost))
+            .collect()
+    }
+
     /// Every rotation offset the transform needs (centred, not reduced modulo N/2).
     pub fn rotations(&self) -> Result<BTreeSet<i64>> {
-        let mut all = BTreeSet::new();
-        for plan in self.bsgs_plans()? {
-            all.extend(plan.rotations());
-        }
-        Ok(all)
+        Ok(Self::rotations_of(&self.bsgs_plans()?))
+    }
+
+    /// Every rotation offset the given plans perform (centred, not reduced modulo N/2).
+    pub fn rotations_of(plans: &[BsgsPlan]) -> BTreeSet<i64> {
+        plans.iter().flat_map(BsgsPlan::rotations).collect()
     }
 }
 

@@ -7,14 +7,20 @@ use num_complex::Complex64;
 use super::DiagonalMatrix;
 use crate::{Error, Result};
 
-/// Relative cost of one hoisted baby-step rotation against one giant-step rotation. With double
+/// Relative cost of one hoisted baby-step rotation against one giant-step rotation (the
+/// default planner's). With double
 /// hoisting (the CKKS backend) a baby step is one inner product with its key (no ModDown) and
 /// a giant step a ModDown, a decomposition and an inner product: measured at N = 2^16, about
 /// 0.15–0.2. Every extra baby step also costs a rotation key (memory), so the planner uses
 /// 0.3: for a 63-diagonal DFT level it picks 15 baby / 3 giant steps instead of 7 / 7
 /// (boot-n16 full slots: 46 rotation keys instead of 38, about a quarter less key-switching
 /// work in the transforms).
-const HOISTED_ROTATION_COST: f64 = 0.3;
+pub const HOISTED_ROTATION_COST: f64 = 0.3;
+
+/// The cost of a baby step that makes the planner minimise the number of distinct rotations
+/// (baby and giant steps count alike): the fewest rotation keys, at the price of more giant
+/// steps (key switches with a ModDown). Chains whose keys dominate memory use it.
+pub const FEWEST_KEYS_ROTATION_COST: f64 = 1.0;
 
 /// The baby-step giant-step split of a matrix's diagonals.
 ///
@@ -33,6 +39,18 @@ impl BsgsPlan {
     /// Plans `matrix` with the baby-step size that minimises the rotation cost
     /// (a hoisted baby step counts as [`HOISTED_ROTATION_COST`] of a giant step).
     pub fn new(matrix: &DiagonalMatrix) -> Result<Self> {
+        Self::with_rotation_cost(matrix, HOISTED_ROTATION_COST)
+    }
+
+    /// Plans `matrix` with the baby-step size that minimises `giant steps + baby_cost · baby
+    /// steps` (the smallest size on ties); [`FEWEST_KEYS_ROTATION_COST`] minimises the number of
+    /// rotation keys.
+    pub fn with_rotation_cost(matrix: &DiagonalMatrix, baby_cost: f64) -> Result<Self> {
+        if !(baby_cost.is_finite() && baby_cost > 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "a baby step's relative cost must be positive, not {baby_cost}"
+            )));
+        }
         let offsets = matrix.offsets();
         if offsets.is_empty() {
             return Err(Error::InvalidInput(
@@ -43,7 +61,7 @@ impl BsgsPlan {
         let mut n1 = 1i64;
         while n1 as usize <= matrix.len() {
             let (baby, giant) = Self::step_sets(&offsets, n1);
-            let cost = giant.len() as f64 + HOISTED_ROTATION_COST * baby.len() as f64;
+            let cost = giant.len() as f64 + baby_cost * baby.len() as f64;
             if best.is_none_or(|(c, _)| cost < c) {
                 best = Some((cost, n1));
             }
