@@ -5,17 +5,19 @@
 //! ```text
 //! cargo run --release -p hetal-learn --example matmul_bench -- \
 //!     --shape 128,128,4 [--preset ops-n16] [--levels 12] [--threads 1] [--workers 1] \
-//!     [--algorithms DiagABT,DiagATB,DiagATB-PRotUp,ColMajor,RowMajor] [--peer-prices peers.json] \
+//!     [--algorithms DiagABT,DiagATB,DiagATB-PRotUp,ColMajor,RowMajor] [--peer-prices peers.json]... \
 //!     [--op-reps 3] [--seed 2026] [--backend ckks|sim] [--allow-insecure] [--json]
 //! ```
 //!
 //! Prints the table of `hetal bench matmul`, or with `--json` the [`MatmulBench`] object.
+//! `--peer-prices` may be repeated: `bench/peers` files timed at several levels also price each
+//! measured algorithm by the level of each operation ([`MatmulBench::apply_level_prices`]).
 
 use hetal_ckks::params::ParameterSpec;
 use hetal_learn::matmul::bench::{
     BenchOptions, MatmulBench, all_algorithms, bench_ckks, bench_sim, cut_levels,
 };
-use hetal_learn::matmul::bench_prices::PriceFile;
+use hetal_learn::matmul::bench_prices::{PriceFile, load_peer_prices};
 use hetal_learn::matmul::bench_table::render_table;
 use std::process::ExitCode;
 
@@ -23,7 +25,7 @@ struct Args {
     opts: BenchOptions,
     preset: String,
     levels: Option<usize>,
-    peer: Option<String>,
+    peer: Vec<String>,
     sim: bool,
     allow_insecure: bool,
     json: bool,
@@ -47,7 +49,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         },
         preset: "ops-n16".into(),
         levels: None,
-        peer: None,
+        peer: Vec::new(),
         sim: false,
         allow_insecure: false,
         json: false,
@@ -70,7 +72,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--algorithms" => {
                 a.opts.algorithms = value()?.split(',').map(|s| s.trim().to_string()).collect()
             }
-            "--peer-prices" => a.peer = Some(value()?),
+            "--peer-prices" => a.peer.push(value()?),
             "--backend" => {
                 a.sim = match value()?.as_str() {
                     "sim" => true,
@@ -88,28 +90,39 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn run(a: &Args) -> Result<MatmulBench, String> {
-    let peer = match &a.peer {
-        Some(path) => {
+    let files = a
+        .peer
+        .iter()
+        .map(|path| {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-            let file: PriceFile = serde_json::from_str(&text)
-                .map_err(|e| format!("{path}: not a prices file: {e}"))?;
-            // The simulator's 2^15 slots are those of N = 2^16.
-            let ring = if a.sim {
-                1 << 16
-            } else {
-                1usize << spec_of(a)?.log_n
-            };
-            Some(
-                file.prices(a.opts.threads, Some(ring))
-                    .map_err(|e| format!("{path}: {e}"))?,
-            )
-        }
-        None => None,
+            serde_json::from_str::<PriceFile>(&text)
+                .map_err(|e| format!("{path}: not a prices file: {e}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    // The simulator's 2^15 slots are those of N = 2^16; its inputs sit at level 12.
+    let (ring, level) = if a.sim {
+        (1 << 16, 12)
+    } else {
+        let spec = spec_of(a)?;
+        (1usize << spec.log_n, spec.q_bits.len().saturating_sub(1))
     };
-    if a.sim {
-        return bench_sim(1 << 15, &a.opts, peer).map_err(|e| e.to_string());
+    let (peer, levels) = if files.is_empty() {
+        (None, None)
+    } else {
+        let (p, l) = load_peer_prices(&files, a.opts.threads, Some(ring), level)
+            .map_err(|e| format!("--peer-prices: {e}"))?;
+        (Some(p), l)
+    };
+    let mut report = if a.sim {
+        bench_sim(1 << 15, &a.opts, peer)
+    } else {
+        bench_ckks(&spec_of(a)?, a.allow_insecure, &a.opts, peer)
     }
-    bench_ckks(&spec_of(a)?, a.allow_insecure, &a.opts, peer).map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    if let Some(levels) = levels {
+        report.apply_level_prices(levels);
+    }
+    Ok(report)
 }
 
 fn spec_of(a: &Args) -> Result<ParameterSpec, String> {

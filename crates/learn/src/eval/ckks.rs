@@ -191,7 +191,7 @@ impl<B: SlotBackend, C> CkksSlots<B, C> {
             .mul_const(&dropped, 1.0, factor)
             .map_err(backend_err)?;
         let out = self.backend.rescale(&scaled).map_err(backend_err)?;
-        self.counter.record(Op::LevelDrop, 1);
+        self.counter.record(Op::LevelDrop, 1, current);
         Ok(out)
     }
 
@@ -222,7 +222,7 @@ impl<B: SlotBackend, C> CkksSlots<B, C> {
         let mut prod = self.backend.mul_relin(&a, &b).map_err(backend_err)?;
         self.backend
             .set_scale(&mut prod, self.scales[level] * self.scales[level]);
-        self.counter.record(Op::Mult, 1);
+        self.counter.record(Op::Mult, 1, level);
         Ok(prod)
     }
 
@@ -266,7 +266,7 @@ impl<B: TensorBackend, C> CkksSlots<B, C> {
         Self::product_level(level)?;
         let (a, b) = (self.align(a, level)?, self.align(b, level)?);
         let t = self.backend.tensor(&a, &b).map_err(backend_err)?;
-        self.counter.record(Op::Mult, 1);
+        self.counter.record(Op::Mult, 1, level);
         Ok(t)
     }
 
@@ -321,19 +321,19 @@ where
 
     fn add(&self, a: &B::Ct, b: &B::Ct) -> Result<B::Ct> {
         let (a, b) = self.align_pair(a, b)?;
-        self.counter.record(Op::Add, 1);
+        self.counter.record(Op::Add, 1, self.backend.level(&a));
         Ok(self.out(self.backend.add(&a, &b).map_err(backend_err)?))
     }
 
     fn sub(&self, a: &B::Ct, b: &B::Ct) -> Result<B::Ct> {
         let (a, b) = self.align_pair(a, b)?;
-        self.counter.record(Op::Add, 1);
+        self.counter.record(Op::Add, 1, self.backend.level(&a));
         Ok(self.out(self.backend.sub(&a, &b).map_err(backend_err)?))
     }
 
     fn neg(&self, a: &B::Ct) -> Result<B::Ct> {
         self.check(a)?;
-        self.counter.record(Op::Add, 1);
+        self.counter.record(Op::Add, 1, self.backend.level(a));
         // Multiplication by the integer −1 at constant scale 1: exact, no level.
         Ok(self.out(self.backend.mul_const(a, -1.0, 1.0).map_err(backend_err)?))
     }
@@ -345,13 +345,13 @@ where
             return self.add_scalar(a, first);
         }
         self.check(a)?;
-        self.counter.record(Op::AddConst, 1);
+        self.counter.record(Op::AddConst, 1, self.backend.level(a));
         Ok(self.out(self.backend.add_values(a, values).map_err(backend_err)?))
     }
 
     fn add_scalar(&self, a: &B::Ct, c: Complex64) -> Result<B::Ct> {
         self.check(a)?;
-        self.counter.record(Op::AddConst, 1);
+        self.counter.record(Op::AddConst, 1, self.backend.level(a));
         Ok(self.out(self.backend.add_const(a, c).map_err(backend_err)?))
     }
 
@@ -367,7 +367,7 @@ where
             })
             .map_err(backend_err)?;
         let prod = self.backend.mul_plain(a, &pt).map_err(backend_err)?;
-        self.counter.record(Op::CMult, 1);
+        self.counter.record(Op::CMult, 1, level);
         Ok(self.out(self.backend.rescale(&prod).map_err(backend_err)?))
     }
 
@@ -383,7 +383,7 @@ where
                 .and_then(|pt| self.backend.mul_plain(a, &pt))
         }
         .map_err(backend_err)?;
-        self.counter.record(Op::ScalarMult, 1);
+        self.counter.record(Op::ScalarMult, 1, level);
         Ok(self.out(self.backend.rescale(&prod).map_err(backend_err)?))
     }
 
@@ -451,7 +451,7 @@ where
         if k.rem_euclid(n) == 0 {
             return Ok(a.clone());
         }
-        self.counter.record(Op::Rot, 1);
+        self.counter.record(Op::Rot, 1, self.backend.level(a));
         Ok(self.out(self.backend.rotate(a, k as i64).map_err(backend_err)?))
     }
 
@@ -465,8 +465,9 @@ where
         let mut rotated = if nonzero.is_empty() {
             Vec::new()
         } else {
-            self.counter.record(Op::HoistedBatch, 1);
-            self.counter.record(Op::Rot, nonzero.len() as u64);
+            let level = self.backend.level(a);
+            self.counter.record(Op::HoistedBatch, 1, level);
+            self.counter.record(Op::Rot, nonzero.len() as u64, level);
             self.backend
                 .rotate_hoisted(a, &nonzero)
                 .map_err(backend_err)?
@@ -487,12 +488,12 @@ where
     }
 
     fn conjugate(&self, a: &B::Ct) -> Result<B::Ct> {
-        self.counter.record(Op::Conj, 1);
+        self.counter.record(Op::Conj, 1, self.backend.level(a));
         Ok(self.out(self.backend.conjugate(a).map_err(backend_err)?))
     }
 
     fn mul_i(&self, a: &B::Ct) -> Result<B::Ct> {
-        self.counter.record(Op::MulI, 1);
+        self.counter.record(Op::MulI, 1, self.backend.level(a));
         Ok(self.out(self.backend.mul_i(a).map_err(backend_err)?))
     }
 
@@ -513,7 +514,7 @@ where
             .as_ref()
             .ok_or_else(|| Error::Bootstrap("this evaluator has no bootstrapping keys".into()))?;
         let refreshed = boot(&self.backend, a)?;
-        self.counter.record(Op::Bootstrap, 1);
+        self.counter.record(Op::Bootstrap, 1, self.backend.level(a));
         Ok(self.out(self.align(&refreshed, self.bootstrap_level)?))
     }
 }

@@ -231,7 +231,7 @@ impl SlotEvaluator for Simulator {
 
     fn add(&self, a: &SimCt, b: &SimCt) -> Result<SimCt> {
         let v = self.zip(a, b, |x, y| x + y)?;
-        self.counter.record(Op::Add, 1);
+        self.counter.record(Op::Add, 1, a.level.min(b.level));
         Ok(self.out(v, a.level.min(b.level)))
     }
 
@@ -242,34 +242,34 @@ impl SlotEvaluator for Simulator {
             *x += y;
         }
         acc.level = acc.level.min(b.level);
-        self.counter.record(Op::Add, 1);
+        self.counter.record(Op::Add, 1, acc.level);
         self.counter.observe_level(acc.level);
         Ok(())
     }
 
     fn sub(&self, a: &SimCt, b: &SimCt) -> Result<SimCt> {
         let v = self.zip(a, b, |x, y| x - y)?;
-        self.counter.record(Op::Add, 1);
+        self.counter.record(Op::Add, 1, a.level.min(b.level));
         Ok(self.out(v, a.level.min(b.level)))
     }
 
     fn neg(&self, a: &SimCt) -> Result<SimCt> {
         self.check(a)?;
-        self.counter.record(Op::Add, 1);
+        self.counter.record(Op::Add, 1, a.level);
         Ok(self.out(a.values.iter().map(|x| -x).collect(), a.level))
     }
 
     fn add_const(&self, a: &SimCt, values: &[Complex64]) -> Result<SimCt> {
         self.check(a)?;
         self.check_len(values)?;
-        self.counter.record(Op::AddConst, 1);
+        self.counter.record(Op::AddConst, 1, a.level);
         let v = a.values.iter().zip(values).map(|(x, y)| x + y).collect();
         Ok(self.out(v, a.level))
     }
 
     fn add_scalar(&self, a: &SimCt, c: Complex64) -> Result<SimCt> {
         self.check(a)?;
-        self.counter.record(Op::AddConst, 1);
+        self.counter.record(Op::AddConst, 1, a.level);
         Ok(self.out(a.values.iter().map(|x| x + c).collect(), a.level))
     }
 
@@ -277,7 +277,7 @@ impl SlotEvaluator for Simulator {
         self.check(a)?;
         self.check_len(values)?;
         let level = Self::needs_level("CMult", a.level)?;
-        self.counter.record(Op::CMult, 1);
+        self.counter.record(Op::CMult, 1, a.level);
         let v = a.values.iter().zip(values).map(|(x, y)| x * y).collect();
         Ok(self.out(v, level))
     }
@@ -285,14 +285,14 @@ impl SlotEvaluator for Simulator {
     fn mul_scalar(&self, a: &SimCt, c: Complex64) -> Result<SimCt> {
         self.check(a)?;
         let level = Self::needs_level("scalar multiplication", a.level)?;
-        self.counter.record(Op::ScalarMult, 1);
+        self.counter.record(Op::ScalarMult, 1, a.level);
         Ok(self.out(a.values.iter().map(|x| x * c).collect(), level))
     }
 
     fn mul(&self, a: &SimCt, b: &SimCt) -> Result<SimCt> {
         let level = Self::needs_level("Mult", a.level.min(b.level))?;
         let v = self.zip(a, b, |x, y| x * y)?;
-        self.counter.record(Op::Mult, 1);
+        self.counter.record(Op::Mult, 1, level + 1);
         Ok(self.out(v, level))
     }
 
@@ -303,12 +303,18 @@ impl SlotEvaluator for Simulator {
     }
 
     fn product_sum_add(&self, acc: &mut SimCt, a: &SimCt, b: &SimCt) -> Result<()> {
-        let p = self.mul(a, b)?;
         self.check(acc)?;
-        for (x, y) in acc.values.iter_mut().zip(&p.values) {
+        // The CKKS backend multiplies the pair at the pending sum's product level
+        // (`acc.level + 1`) when that is lower: the Mult is counted at that level.
+        let at = a.level.min(b.level).min(acc.level + 1);
+        let level = Self::needs_level("Mult", at)?;
+        let p = self.zip(a, b, |x, y| x * y)?;
+        self.counter.record(Op::Mult, 1, at);
+        self.counter.observe_level(level);
+        for (x, y) in acc.values.iter_mut().zip(&p) {
             *x += y;
         }
-        acc.level = acc.level.min(p.level);
+        acc.level = acc.level.min(level);
         Ok(())
     }
 
@@ -322,7 +328,7 @@ impl SlotEvaluator for Simulator {
         if self.is_identity_rotation(k) {
             return Ok(a.clone());
         }
-        self.counter.record(Op::Rot, 1);
+        self.counter.record(Op::Rot, 1, a.level);
         self.record_step(k);
         Ok(self.out(self.rotated(a, k), a.level))
     }
@@ -334,8 +340,8 @@ impl SlotEvaluator for Simulator {
             .filter(|&&k| !self.is_identity_rotation(k))
             .count();
         if nonzero > 0 {
-            self.counter.record(Op::HoistedBatch, 1);
-            self.counter.record(Op::Rot, nonzero as u64);
+            self.counter.record(Op::HoistedBatch, 1, a.level);
+            self.counter.record(Op::Rot, nonzero as u64, a.level);
         }
         Ok(steps
             .iter()
@@ -352,13 +358,13 @@ impl SlotEvaluator for Simulator {
 
     fn conjugate(&self, a: &SimCt) -> Result<SimCt> {
         self.check(a)?;
-        self.counter.record(Op::Conj, 1);
+        self.counter.record(Op::Conj, 1, a.level);
         Ok(self.out(a.values.iter().map(|x| x.conj()).collect(), a.level))
     }
 
     fn mul_i(&self, a: &SimCt) -> Result<SimCt> {
         self.check(a)?;
-        self.counter.record(Op::MulI, 1);
+        self.counter.record(Op::MulI, 1, a.level);
         let i = Complex64::i();
         Ok(self.out(a.values.iter().map(|x| x * i).collect(), a.level))
     }
@@ -374,7 +380,7 @@ impl SlotEvaluator for Simulator {
         if level == a.level {
             return Ok(a.clone());
         }
-        self.counter.record(Op::LevelDrop, 1);
+        self.counter.record(Op::LevelDrop, 1, a.level);
         Ok(self.out(a.values.clone(), level))
     }
 
@@ -398,7 +404,7 @@ impl SlotEvaluator for Simulator {
                 "slot value {bad} exceeds the bootstrappable range ±{bound}"
             )));
         }
-        self.counter.record(Op::Bootstrap, 1);
+        self.counter.record(Op::Bootstrap, 1, a.level);
         Ok(self.out(a.values.clone(), self.config.bootstrap_level))
     }
 }
@@ -528,7 +534,10 @@ mod tests {
     fn bootstrap_range_tolerates_rounding_but_not_overflow() {
         let s = sim(2);
         let at_bound = s.encrypt(&[c(10.0 * (1.0 + 1e-12)), c(-10.0)]).unwrap();
-        assert!(s.bootstrap(&at_bound).is_ok(), "f64 rounding above the bound");
+        assert!(
+            s.bootstrap(&at_bound).is_ok(),
+            "f64 rounding above the bound"
+        );
         let over = s.encrypt(&[c(10.0 * (1.0 + 1e-4)), c(0.0)]).unwrap();
         assert!(matches!(s.bootstrap(&over), Err(Error::Bootstrap(_))));
         let imag = s.encrypt(&[Complex64::new(0.0, -10.5), c(0.0)]).unwrap();

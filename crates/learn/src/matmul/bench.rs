@@ -10,9 +10,10 @@
 
 use super::AtbForm;
 use super::bench_clock::Stopwatch;
-use super::bench_prices::{Prices, measure_op_prices};
+use super::bench_prices::{LevelPrices, Prices, measure_op_prices};
 use super::compare::{ALGORITHMS, AlgoReport, compare_only, rotation_steps};
 use super::cost::{self, Cost};
+use crate::eval::counter::LevelCounts;
 use crate::eval::{CkksSession, SimConfig, Simulator, SlotCodec, SlotEvaluator};
 use crate::pack::UnitShape;
 use crate::{Error, Result};
@@ -72,6 +73,13 @@ pub struct AlgoRow {
     pub output_level: Option<usize>,
     /// Largest absolute error against the plaintext product (measured rows).
     pub max_abs_error: Option<f64>,
+    /// The counted operations split by the level they ran at (measured rows).
+    pub levels: Option<LevelCounts>,
+    /// `levels` priced at the peer's prices of each level, wall seconds (measured rows, with
+    /// per-level peer prices; see [`MatmulBench::apply_level_prices`]).
+    pub priced_peer_by_level_s: Option<f64>,
+    /// The same in CPU seconds.
+    pub priced_peer_by_level_cpu_s: Option<f64>,
 }
 
 impl AlgoRow {
@@ -130,6 +138,8 @@ pub struct MatmulBench {
     pub ours: Prices,
     /// The fastest peer's per-op prices, when given.
     pub peer: Option<Prices>,
+    /// The peer's per-op prices at each level it was measured at, when given.
+    pub peer_levels: Option<LevelPrices>,
     /// Every algorithm, run or priced, in [`ALGORITHMS`] order.
     pub algorithms: Vec<AlgoRow>,
     /// Diagonal over baseline.
@@ -142,6 +152,24 @@ impl MatmulBench {
     /// The row of `name`.
     pub fn row(&self, name: &str) -> Option<&AlgoRow> {
         self.algorithms.iter().find(|a| a.name == name)
+    }
+
+    /// Prices every measured row's operations at the peer's prices of the level each ran at
+    /// ([`LevelPrices::RULE`]) and keeps `prices` in the report, with the rule in the notes.
+    pub fn apply_level_prices(&mut self, prices: LevelPrices) {
+        for row in &mut self.algorithms {
+            if let Some(levels) = &row.levels {
+                let (wall, cpu) = prices.price(levels);
+                row.priced_peer_by_level_s = Some(wall);
+                row.priced_peer_by_level_cpu_s = cpu;
+            }
+        }
+        self.notes
+            .push(format!("priced by level: {}", LevelPrices::RULE));
+        for line in prices.describe() {
+            self.notes.push(format!("peer prices at {line}"));
+        }
+        self.peer_levels = Some(prices);
     }
 }
 
@@ -272,6 +300,9 @@ fn row(
         input_level,
         output_level: ran.map(|r| r.output_level),
         max_abs_error: ran.map(|r| r.max_abs_error),
+        levels: ran.map(|r| r.levels.clone()),
+        priced_peer_by_level_s: None,
+        priced_peer_by_level_cpu_s: None,
     })
 }
 
@@ -320,6 +351,7 @@ fn empty_report(backend: &str, opts: &BenchOptions, unit: UnitShape) -> MatmulBe
             source: Default::default(),
         },
         peer: None,
+        peer_levels: None,
         algorithms: Vec::new(),
         speedups: Vec::new(),
         notes: Vec::new(),
@@ -417,7 +449,7 @@ pub fn all_algorithms() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matmul::bench_prices::OpPrices;
+    use crate::matmul::bench_prices::{LevelPrice, OpPrices};
 
     fn opts(algorithms: &[&str]) -> BenchOptions {
         BenchOptions {
@@ -471,6 +503,65 @@ mod tests {
         assert!(abt.baseline_priced);
         // PRotUp did not run: no speed-up for it.
         assert!(r.speedups.iter().all(|s| s.fast != "DiagATB-PRotUp"));
+    }
+
+    #[test]
+    fn measured_rows_carry_their_level_split_and_are_priced_by_level() {
+        let mut r = bench_sim(1 << 10, &opts(&["DiagABT", "DiagATB"]), None).unwrap();
+        let at = |m: f64| LevelPrice {
+            level: if m == 1.0 { 4 } else { 12 },
+            prices: Prices {
+                wall: OpPrices {
+                    mult: 2.0 * m,
+                    cmult: 0.5 * m,
+                    rot: m,
+                },
+                cpu: None,
+                source: Default::default(),
+            },
+        };
+        r.apply_level_prices(LevelPrices::new(vec![at(3.0), at(1.0)]).unwrap());
+        assert!(r.notes.iter().any(|n| n.contains("interpolated linearly")));
+        for a in &r.algorithms {
+            let Some(levels) = &a.levels else {
+                assert!(
+                    !a.measured && a.priced_peer_by_level_s.is_none(),
+                    "{}",
+                    a.name
+                );
+                continue;
+            };
+            let t = levels.total();
+            assert_eq!(
+                Cost {
+                    cmult: t.cmult,
+                    mult: t.mult,
+                    rot: t.rot
+                },
+                a.counts
+            );
+            assert_eq!(Some(t.conj), a.conj);
+            // Inputs at the simulator's level 12; outputs at most 4 levels below.
+            let (lo, hi) = levels.range().unwrap();
+            assert!(hi == 12 && lo >= 8, "{}: levels {lo}..{hi}", a.name);
+            // Prices at level ℓ: 1 + 2·(ℓ − 4)/8 times those of level 4 (linear in limbs).
+            let want: f64 = levels
+                .by_level
+                .iter()
+                .map(|(&l, c)| {
+                    let m = 1.0 + 2.0 * (l as f64 - 4.0) / 8.0;
+                    m * ((c.cmult + c.scalar_mult) as f64 * 0.5
+                        + c.mult as f64 * 2.0
+                        + (c.rot + c.conj) as f64)
+                })
+                .sum();
+            let got = a.priced_peer_by_level_s.unwrap();
+            assert!(
+                want > 0.0 && (got - want).abs() < 1e-9 * want,
+                "{got} vs {want}"
+            );
+            assert_eq!(a.priced_peer_by_level_cpu_s, None);
+        }
     }
 
     #[test]

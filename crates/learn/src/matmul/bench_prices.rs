@@ -8,6 +8,7 @@
 use super::bench_clock::measure;
 use super::cost::Cost;
 use crate::eval::SlotCodec;
+use crate::eval::counter::LevelCounts;
 use crate::{Error, Result};
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
@@ -338,6 +339,165 @@ impl PeersFile {
     }
 }
 
+/// The fastest peer's prices at one level of the chain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LevelPrice {
+    /// Level the operations were timed at (the record's Q primes − 1).
+    pub level: usize,
+    /// The prices measured there.
+    pub prices: Prices,
+}
+
+/// Per-operation prices at several levels, to price operations at the level they ran at.
+///
+/// The rule ([`LevelPrices::RULE`]): an operation at a measured level takes that level's
+/// prices; between two measured levels, the prices are interpolated linearly in the number of
+/// limbs (level + 1); outside the measured range, the nearest measured level's prices are scaled
+/// in proportion to the limbs. Wall and CPU prices are interpolated separately.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LevelPrices {
+    /// The measured levels, ascending.
+    pub measured: Vec<LevelPrice>,
+}
+
+impl LevelPrices {
+    /// How prices at unmeasured levels are obtained (for reports).
+    pub const RULE: &'static str = "each operation priced at the level of the ciphertext it \
+        consumed: at a measured level, that level's fastest peer prices; between measured \
+        levels, interpolated linearly in the number of limbs (level + 1); below or above the \
+        measured range, the nearest measured level's prices scaled by the ratio of limbs";
+
+    /// Prices at every level any record at ring degree `ring_degree` (`None`: any) run with
+    /// `threads` threads (`None`: any) was timed at, each the fastest per operation there
+    /// ([`PeersFile::fastest_at`]). Levels where no library timed all three operations are left
+    /// out; an error when none is left.
+    pub fn from_peers(
+        file: &PeersFile,
+        threads: Option<usize>,
+        ring_degree: Option<usize>,
+    ) -> Result<Self> {
+        let levels: std::collections::BTreeSet<usize> = file
+            .ops
+            .iter()
+            .filter(|r| ring_degree.is_none() || r.ring_degree() == ring_degree)
+            .filter_map(PeerOpsRecord::level)
+            .collect();
+        let measured: Vec<LevelPrice> = levels
+            .into_iter()
+            .filter_map(|level| {
+                let prices = file.fastest_at(threads, ring_degree, Some(level)).ok()?;
+                Some(LevelPrice { level, prices })
+            })
+            .collect();
+        Self::new(measured)
+    }
+
+    /// Prices measured at the given levels (at least one; distinct levels).
+    pub fn new(mut measured: Vec<LevelPrice>) -> Result<Self> {
+        if measured.is_empty() {
+            return Err(Error::InvalidInput(
+                "peer prices: no level with every operation timed (mul_relin_rescale, rescale, \
+                 rotate) at this ring degree"
+                    .into(),
+            ));
+        }
+        measured.sort_by_key(|m| m.level);
+        if measured.windows(2).any(|w| w[0].level == w[1].level) {
+            return Err(Error::InvalidInput(
+                "peer prices: one level given twice".into(),
+            ));
+        }
+        for m in &measured {
+            m.prices.wall.check("peer prices")?;
+            if let Some(cpu) = m.prices.cpu {
+                cpu.check("peer prices")?;
+            }
+        }
+        Ok(LevelPrices { measured })
+    }
+
+    /// Wall and (where every level involved has them) CPU prices at `level`, by [`Self::RULE`].
+    pub fn at(&self, level: usize) -> (OpPrices, Option<OpPrices>) {
+        let limbs = |l: usize| (l + 1) as f64;
+        let scaled = |p: OpPrices, f: f64| OpPrices {
+            mult: p.mult * f,
+            cmult: p.cmult * f,
+            rot: p.rot * f,
+        };
+        let mix = |a: OpPrices, b: OpPrices, t: f64| OpPrices {
+            mult: a.mult + (b.mult - a.mult) * t,
+            cmult: a.cmult + (b.cmult - a.cmult) * t,
+            rot: a.rot + (b.rot - a.rot) * t,
+        };
+        let above = self.measured.iter().position(|m| m.level >= level);
+        match above {
+            Some(i) if self.measured[i].level == level => {
+                let p = &self.measured[i].prices;
+                (p.wall, p.cpu)
+            }
+            Some(0) | None => {
+                let m = match above {
+                    Some(_) => &self.measured[0],
+                    None => &self.measured[self.measured.len() - 1],
+                };
+                let f = limbs(level) / limbs(m.level);
+                (scaled(m.prices.wall, f), m.prices.cpu.map(|c| scaled(c, f)))
+            }
+            Some(i) => {
+                let (lo, hi) = (&self.measured[i - 1], &self.measured[i]);
+                let t = (limbs(level) - limbs(lo.level)) / (limbs(hi.level) - limbs(lo.level));
+                let cpu = match (lo.prices.cpu, hi.prices.cpu) {
+                    (Some(a), Some(b)) => Some(mix(a, b, t)),
+                    _ => None,
+                };
+                (mix(lo.prices.wall, hi.prices.wall, t), cpu)
+            }
+        }
+    }
+
+    /// `counts` (operations by the level they ran at) priced at each level's prices, wall and,
+    /// where every level has CPU prices, CPU seconds. CMult and scalar multiplications are
+    /// priced as a CMult, rotations and conjugations as a rotation, as [`StepPrices::price`]
+    /// does; bootstraps are not priced here.
+    pub fn price(&self, counts: &LevelCounts) -> (f64, Option<f64>) {
+        let mut wall = 0.0;
+        let mut cpu = Some(0.0);
+        for (&level, c) in &counts.by_level {
+            let (w, p) = self.at(level);
+            let ops = |p: &OpPrices| {
+                (c.cmult + c.scalar_mult) as f64 * p.cmult
+                    + c.mult as f64 * p.mult
+                    + (c.rot + c.conj) as f64 * p.rot
+            };
+            wall += ops(&w);
+            cpu = cpu.zip(p).map(|(sum, p)| sum + ops(&p));
+        }
+        (wall, cpu)
+    }
+
+    /// One line per measured level: level, libraries and CPU prices, for reports.
+    pub fn describe(&self) -> Vec<String> {
+        self.measured
+            .iter()
+            .map(|m| {
+                let src: Vec<String> = m
+                    .prices
+                    .source
+                    .iter()
+                    .map(|(op, from)| format!("{op}: {from}"))
+                    .collect();
+                let cpu = m.prices.cpu.map_or("no CPU prices".into(), |c| {
+                    format!(
+                        "CPU mult {:.4} s, cmult {:.4} s, rot {:.4} s",
+                        c.mult, c.cmult, c.rot
+                    )
+                });
+                format!("level {}: {cpu} ({})", m.level, src.join(", "))
+            })
+            .collect()
+    }
+}
+
 /// Seconds per bootstrap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BootstrapPrice {
@@ -402,6 +562,41 @@ impl PriceFile {
     }
 }
 
+/// The matmul benchmark's peer prices from one flat file or any number of `bench/peers` files
+/// (their records merged): per-op prices of the records run with `threads` threads (`None`: any)
+/// at ring degree `ring_degree`, timed at the level closest to `level` (the inputs' level; any
+/// level when no record says its own), and, where the records say their levels, the prices at
+/// each of them for [`LevelPrices::price`].
+pub fn load_peer_prices(
+    files: &[PriceFile],
+    threads: Option<usize>,
+    ring_degree: Option<usize>,
+    level: usize,
+) -> Result<(Prices, Option<LevelPrices>)> {
+    match files {
+        [] => Err(Error::InvalidInput("no prices file given".into())),
+        [flat @ PriceFile::Flat(_)] => Ok((flat.prices(threads, ring_degree)?, None)),
+        _ => {
+            let peers = files
+                .iter()
+                .map(|f| match f {
+                    PriceFile::Peers(p) => Ok(p.clone()),
+                    PriceFile::Flat(_) => Err(Error::InvalidInput(
+                        "flat prices cannot be combined with other prices files".into(),
+                    )),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let all = PeersFile::merged(&peers)?;
+            let closest = all.closest_level(ring_degree, level);
+            let prices = all.fastest_at(threads, ring_degree, closest)?;
+            Ok((
+                prices,
+                LevelPrices::from_peers(&all, threads, ring_degree).ok(),
+            ))
+        }
+    }
+}
+
 /// Counts of one training step (averages allowed), as priced by [`StepPrices::price`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct StepTally {
@@ -429,6 +624,8 @@ pub struct StepPrices {
     pub ops_level: Option<usize>,
     /// Per-bootstrap price (`None`: bootstraps go unpriced).
     pub bootstrap: Option<BootstrapPrice>,
+    /// Per-operation prices at every level the files measured (`None`: flat prices, no level).
+    pub levels: Option<LevelPrices>,
 }
 
 impl StepPrices {
@@ -462,6 +659,7 @@ impl StepPrices {
                     },
                     ops_level: None,
                     bootstrap,
+                    levels: None,
                 })
             }
             _ => {
@@ -480,9 +678,36 @@ impl StepPrices {
                     ops: all.fastest_at(None, ring_degree, ops_level)?,
                     ops_level,
                     bootstrap: all.fastest_bootstrap(ring_degree),
+                    // Records that do not say their level leave the level prices out.
+                    levels: LevelPrices::from_peers(&all, None, ring_degree).ok(),
                 })
             }
         }
+    }
+
+    /// `counts` (operations by level, e.g. of several steps) plus `bootstraps` priced with each
+    /// operation at its level's prices ([`LevelPrices::RULE`]; flat prices: the same at every
+    /// level) and bootstraps as in [`StepPrices::price`].
+    pub fn price_by_level(&self, counts: &LevelCounts, bootstraps: f64) -> (f64, Option<f64>) {
+        let (ops_wall, ops_cpu) = match &self.levels {
+            Some(levels) => levels.price(counts),
+            None => {
+                let t = counts.total();
+                self.price(&StepTally {
+                    cmult: t.cmult as f64,
+                    mult: t.mult as f64,
+                    rot: t.rot as f64,
+                    scalar_mult: t.scalar_mult as f64,
+                    conj: t.conj as f64,
+                    bootstraps: 0.0,
+                })
+            }
+        };
+        let boot = self.price(&StepTally {
+            bootstraps,
+            ..StepTally::default()
+        });
+        (ops_wall + boot.0, ops_cpu.zip(boot.1).map(|(a, b)| a + b))
     }
 
     /// `tally` priced in wall seconds and, where every price has a CPU figure, CPU seconds;
@@ -510,7 +735,7 @@ impl StepPrices {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::{SimConfig, Simulator};
+    use crate::eval::{OpCounts, SimConfig, Simulator};
 
     fn op(wall: f64, cpu: f64) -> PeerOp {
         PeerOp {
@@ -706,6 +931,86 @@ mod tests {
         assert_eq!(high.bootstrap, None);
         let (wall, _) = high.price(&tally);
         assert!((wall - (543.0 * 0.5 + 510.0 * 5.0 + 2642.0 * 4.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn level_prices_interpolate_in_limbs_and_price_a_level_histogram() {
+        let prices =
+            StepPrices::load(&files(&[L12_OPS, L24_OPS, BOOT]), Some(1 << 16), 12).unwrap();
+        let lp = prices.levels.as_ref().unwrap();
+        // desilofhe's N = 2^15 record prices nothing at our ring degree.
+        let levels: Vec<usize> = lp.measured.iter().map(|m| m.level).collect();
+        assert_eq!(levels, [12, 24]);
+        let (seal12_mult, seal12_rot) = (0.32249774299999956, 0.2662079569999989);
+        let seal12_cmult = 0.03361890200000062;
+        let (seal24_mult, seal24_cmult, seal24_rot) = (0.6, 0.06, 0.5);
+        let cpu = |level| lp.at(level).1.unwrap();
+        assert_eq!(cpu(12).mult, seal12_mult);
+        assert_eq!(lp.at(24).0.rot, 4.0);
+        // Level 18 has 19 limbs, halfway between 13 and 25.
+        let mid = cpu(18);
+        assert!((mid.rot - (seal12_rot + seal24_rot) / 2.0).abs() < 1e-12);
+        assert!((lp.at(18).0.mult - (2.879315605001466 + 5.0) / 2.0).abs() < 1e-12);
+        // Level 3 (4 limbs) scales level 12's prices by 4/13; level 26 scales level 24's by 27/25.
+        assert!((cpu(3).mult - seal12_mult * 4.0 / 13.0).abs() < 1e-12);
+        assert!((cpu(26).cmult - seal24_cmult * 27.0 / 25.0).abs() < 1e-12);
+
+        // A known histogram: operations at levels 3, 12 and 18.
+        let mut counts = LevelCounts::default();
+        let at = |cmult, scalar_mult, mult, rot, conj| OpCounts {
+            cmult,
+            scalar_mult,
+            mult,
+            rot,
+            conj,
+            add: 99,
+            ..OpCounts::default()
+        };
+        counts.by_level.insert(3, at(2, 1, 1, 5, 1));
+        counts.by_level.insert(12, at(0, 0, 3, 0, 0));
+        counts.by_level.insert(18, at(4, 0, 2, 10, 2));
+        let (_, cpu_s) = lp.price(&counts);
+        let f3 = 4.0 / 13.0;
+        let want = 3.0 * seal12_cmult * f3
+            + seal12_mult * f3
+            + 6.0 * seal12_rot * f3
+            + 3.0 * seal12_mult
+            + 4.0 * (seal12_cmult + seal24_cmult) / 2.0
+            + 2.0 * (seal12_mult + seal24_mult) / 2.0
+            + 12.0 * (seal12_rot + seal24_rot) / 2.0;
+        let cpu_s = cpu_s.unwrap();
+        assert!((cpu_s - want).abs() < 1e-12 * want, "{cpu_s} vs {want}");
+        // With bootstraps: the level-priced operations plus desilofhe's bootstrap.
+        let (_, with_boot) = prices.price_by_level(&counts, 2.0);
+        let boot_cpu = 168.31010188999997;
+        assert!((with_boot.unwrap() - (want + 2.0 * boot_cpu)).abs() < 1e-9);
+        // Flat prices know no level: the histogram is priced as its total.
+        let flat = StepPrices::load(
+            &files(&[r#"{"mult":0.5,"cmult":0.1,"rot":0.25,"bootstrap":20.0}"#]),
+            None,
+            12,
+        )
+        .unwrap();
+        let t = counts.total();
+        let by_total = flat.price(&StepTally {
+            cmult: t.cmult as f64,
+            mult: t.mult as f64,
+            rot: t.rot as f64,
+            scalar_mult: t.scalar_mult as f64,
+            conj: t.conj as f64,
+            bootstraps: 1.0,
+        });
+        assert_eq!(flat.price_by_level(&counts, 1.0), by_total);
+        assert!(LevelPrices::new(Vec::new()).is_err());
+
+        // The matmul bench: per-op prices at the level closest to its inputs', and all levels.
+        let ops = files(&[L12_OPS, L24_OPS]);
+        let (near12, levels) = load_peer_prices(&ops, Some(1), Some(1 << 16), 13).unwrap();
+        assert_eq!(near12.cpu.unwrap().mult, seal12_mult);
+        assert_eq!(levels.unwrap().measured.len(), 2);
+        let (near24, _) = load_peer_prices(&ops, None, Some(1 << 16), 22).unwrap();
+        assert_eq!(near24.wall.rot, 4.0);
+        assert!(load_peer_prices(&[], None, None, 12).is_err());
     }
 
     #[test]

@@ -133,6 +133,37 @@ pub fn render_table(r: &MatmulBench) -> String {
             }
         );
     }
+    for a in &r.algorithms {
+        let Some(levels) = &a.levels else { continue };
+        // CMult (+ scalar) / Mult / Rot (+ conj) at each level, highest first.
+        let split: Vec<String> = levels
+            .by_level
+            .iter()
+            .rev()
+            .filter(|(_, c)| c.cmult + c.scalar_mult + c.mult + c.rot + c.conj > 0)
+            .map(|(l, c)| {
+                format!(
+                    "L{l} {}/{}/{}",
+                    c.cmult + c.scalar_mult,
+                    c.mult,
+                    c.rot + c.conj
+                )
+            })
+            .collect();
+        let priced = match a.priced_peer_by_level_s {
+            Some(w) => format!(
+                "; peer-priced by level {w:.3} s wall, {} s CPU",
+                secs(a.priced_peer_by_level_cpu_s)
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "by level, {} (CMult/Mult/Rot): {}{priced}",
+            a.name,
+            split.join(", ")
+        );
+    }
     for n in &r.notes {
         let _ = writeln!(out, "note: {n}");
     }
@@ -164,6 +195,9 @@ mod tests {
             assert_eq!(line.contains("not run"), !a.measured, "{line}");
         }
         assert!(text.contains("speed-up DiagABT over ColMajor"));
+        // Each measured row's level split, from its input level down.
+        assert!(text.contains("by level, DiagABT (CMult/Mult/Rot): L12 "));
+        assert!(text.contains("by level, RowMajor") && !text.contains("by level, ColMajor"));
         assert!(text.contains("baseline priced"));
     }
 }

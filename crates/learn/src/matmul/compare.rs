@@ -5,6 +5,7 @@
 use super::atb::AtbForm;
 use super::bench_clock::Stopwatch;
 use super::{AbtPlan, AtbPlan, Sharding, baseline, cost, diag_abt, diag_atb_with, run_units};
+use crate::eval::counter::LevelCounts;
 use crate::eval::{OpCounts, SlotCodec};
 use crate::pack::{BlockMatrix, Layout, UnitShape, decrypt_matrix, encrypt_matrix};
 use crate::{Error, Result};
@@ -26,6 +27,9 @@ pub struct AlgoReport {
     pub cpu_s: Option<f64>,
     /// Operations performed.
     pub counts: OpCounts,
+    /// The same operations split by the level they ran at.
+    #[serde(default)]
+    pub levels: LevelCounts,
     /// What the cost formulas predict (CMult, Mult, Rot).
     pub predicted: cost::Cost,
     /// Level of the inputs.
@@ -233,6 +237,7 @@ pub fn compare_only<E: SlotCodec + Sync>(
         let out = run()?;
         let span = watch.stop();
         let counts = ev.counts();
+        let levels = ev.counter().by_level();
         let output_level = out.blocks().iter().map(|b| ev.level(b)).min().unwrap_or(0);
         let got = decrypt_matrix(ev, &out)?;
         algorithms.push(AlgoReport {
@@ -241,6 +246,7 @@ pub fn compare_only<E: SlotCodec + Sync>(
             wall_s: span.wall_s,
             cpu_s: span.cpu_s,
             counts,
+            levels,
             predicted,
             input_level: level,
             output_level,
