@@ -170,7 +170,7 @@ impl SpecialPrimeDivision {
         let p = table.modulus();
         let mut r = pool::take_for_overwrite(v_p.len());
         for ((o, &x), &k) in r.iter_mut().zip(v_p).zip(key) {
-            *o = p.mul_reduced(x, k);
+            *o = p.mul(x, k);
         }
         table.inverse(&mut r);
         for (o, &c) in r.iter_mut().zip(e) {

@@ -120,17 +120,16 @@ impl Encoder {
             )));
         }
         let ring = self.ctx.ring();
-        let mut poly = if max_abs < I64_SAFE {
+        // Each limb is reduced and transformed in one go, while it is in cache.
+        if max_abs < I64_SAFE {
             // Round once, then reduce the integers into every limb.
             let ints: Vec<i64> = coeffs.iter().map(|c| c.round() as i64).collect();
-            RnsPoly::from_signed(ring, &ints, level + 1, num_p)
+            Ok(RnsPoly::from_signed_ntt(ring, &ints, level + 1, num_p))
         } else {
-            RnsPoly::from_f64_rounded_with_p(ring, coeffs, level + 1, num_p).ok_or_else(|| {
+            RnsPoly::from_f64_rounded_ntt(ring, coeffs, level + 1, num_p).ok_or_else(|| {
                 Error::InvalidInput("values or scale produce a non-finite coefficient".into())
-            })?
-        };
-        poly.ntt(ring);
-        Ok(poly)
+            })
+        }
     }
 
     /// Encodes `values` (its length is the slot count: a power of two ≤ N/2) at `level` with

@@ -98,13 +98,15 @@ impl Evaluator {
         let rc = self.ctx.rescale_constants(l);
         let last_table = &ring.q_tables()[l];
         let last_mod = *last_table.modulus();
-        // [x]_{q_l} + floor(q_l/2) in coefficient form, so that truncation rounds.
+        // [x]_{q_l} + floor(q_l/2) in coefficient form, so that truncation rounds. The inverse
+        // NTT leaves out N^{-1}, applied in the same pass as the addition.
+        let (n_inv, n_inv_shoup) = (last_table.n_inv(), last_mod.shoup(last_table.n_inv()));
         let lifted = |x: &RnsPoly| {
             let mut last = pool::take_empty(n);
             last.extend_from_slice(x.limb(l));
-            last_table.inverse(&mut last);
+            last_table.inverse_unnormalized(&mut last);
             for v in last.iter_mut() {
-                *v = last_mod.add(*v, rc.half_last);
+                *v = last_mod.add(last_mod.mul_shoup(*v, n_inv, n_inv_shoup), rc.half_last);
             }
             last
         };
@@ -347,5 +349,77 @@ impl Evaluator {
         m.truncate_q(level + 1);
         m.ntt(self.ctx.ring());
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SymmetricEncryptor;
+    use crate::encoding::Encoder;
+    use crate::keys::KeyGenerator;
+    use crate::math::sample::Prng;
+    use crate::params::{context::Context, presets};
+    use num_complex::Complex64;
+    use std::sync::Arc;
+
+    /// Rescale computed coefficient by coefficient from its definition, on a copy in
+    /// coefficient form: `y_i = (x_i − r + h) · q_l^{-1} mod q_i` with `r = [x_l + h]_{q_l}`
+    /// reduced mod `q_i` and `h = floor(q_l / 2)`.
+    fn rescale_reference(ctx: &Context, x: &RnsPoly) -> RnsPoly {
+        let ring = ctx.ring();
+        let l = x.num_q() - 1;
+        let mut coeff = x.clone();
+        coeff.intt(ring);
+        let q_l = ctx.q(l);
+        let h = q_l / 2;
+        let mut y = RnsPoly::zero(ctx.n(), l, 0, Form::Coefficient);
+        for i in 0..l {
+            let m = ring.modulus(i, l);
+            let inv = m.inv(m.reduce(q_l)).unwrap();
+            for (k, out) in y.limb_mut(i).iter_mut().enumerate() {
+                let r = (coeff.limb(l)[k] + h) % q_l;
+                *out = m.mul(
+                    m.add(m.sub(coeff.limb(i)[k], m.reduce(r)), m.reduce(h)),
+                    inv,
+                );
+            }
+        }
+        y.ntt(ring);
+        y
+    }
+
+    #[test]
+    fn rescale_equals_the_coefficientwise_definition_at_every_level() {
+        let ctx: Arc<Context> =
+            Context::new(&presets::preset("insecure-test-n10").unwrap(), true).unwrap();
+        let keygen = KeyGenerator::new(&ctx, Prng::from_seed([5; 32]));
+        let mut enc =
+            SymmetricEncryptor::new(&ctx, keygen.secret_key(), Prng::from_seed([6; 32])).unwrap();
+        let values: Vec<Complex64> = (0..ctx.max_slots())
+            .map(|i| Complex64::new((i as f64 * 0.7).sin(), 0.0))
+            .collect();
+        let pt = Encoder::new(&ctx)
+            .encode(&values, ctx.max_level(), ctx.default_scale())
+            .unwrap();
+        let evaluator = Evaluator::new(&ctx, None).unwrap();
+        let mut ct = enc.encrypt(&pt).unwrap();
+        assert!(ctx.max_level() >= 2, "the test wants several levels");
+        while ct.level() > 0 {
+            let want = (
+                rescale_reference(&ctx, ct.c0()),
+                rescale_reference(&ctx, ct.c1()),
+            );
+            let q_l = ctx.q(ct.level()) as f64;
+            let scale = ct.scale();
+            ct = evaluator.rescale(&ct).unwrap();
+            assert_eq!(
+                (ct.c0(), ct.c1()),
+                (&want.0, &want.1),
+                "level {}",
+                ct.level()
+            );
+            assert_eq!(ct.scale(), scale / q_l);
+        }
     }
 }

@@ -227,6 +227,49 @@ impl RnsPoly {
         Some(poly)
     }
 
+    /// [`RnsPoly::from_signed`] followed by [`RnsPoly::ntt`], one limb at a time: each limb is
+    /// reduced and transformed while it is in cache, instead of writing every limb to memory
+    /// and reading it back for the transforms (the encoder's last step).
+    pub fn from_signed_ntt(ring: &RnsRing, coeffs: &[i64], num_q: usize, num_p: usize) -> Self {
+        let n = ring.n();
+        assert_eq!(coeffs.len(), n, "coefficient count must equal N");
+        let mut poly = Self::for_overwrite(n, num_q, num_p, Form::Ntt);
+        for_each_limb(&mut poly.data, n, |i, limb| {
+            let table = ring.table(i, num_q);
+            let m = table.modulus();
+            for (x, &c) in limb.iter_mut().zip(coeffs) {
+                *x = m.from_i64(c);
+            }
+            table.forward(limb);
+        });
+        poly
+    }
+
+    /// [`RnsPoly::from_f64_rounded_with_p`] followed by [`RnsPoly::ntt`], one limb at a time
+    /// (see [`RnsPoly::from_signed_ntt`]). Returns `None` if a coefficient is not finite.
+    pub fn from_f64_rounded_ntt(
+        ring: &RnsRing,
+        coeffs: &[f64],
+        num_q: usize,
+        num_p: usize,
+    ) -> Option<Self> {
+        let n = ring.n();
+        assert_eq!(coeffs.len(), n, "coefficient count must equal N");
+        if coeffs.iter().any(|c| !c.is_finite()) {
+            return None;
+        }
+        let mut poly = Self::for_overwrite(n, num_q, num_p, Form::Ntt);
+        for_each_limb(&mut poly.data, n, |i, limb| {
+            let table = ring.table(i, num_q);
+            let m = table.modulus();
+            for (x, &c) in limb.iter_mut().zip(coeffs) {
+                *x = reduce_rounded_f64(m, c);
+            }
+            table.forward(limb);
+        });
+        Some(poly)
+    }
+
     /// Ring degree.
     pub fn n(&self) -> usize {
         self.n
@@ -330,7 +373,7 @@ impl RnsPoly {
         for_each_limb(&mut self.data, n, |i, a| {
             let m = ring.modulus(i, nq);
             for (x, &y) in a.iter_mut().zip(&other.data[i * n..(i + 1) * n]) {
-                *x = m.mul_reduced(*x, y);
+                *x = m.mul(*x, y);
             }
         });
     }
@@ -345,7 +388,7 @@ impl RnsPoly {
             let m = ring.modulus(i, nq);
             let (la, lb) = (&a.data[i * n..(i + 1) * n], &b.data[i * n..(i + 1) * n]);
             for ((x, &y), &z) in acc.iter_mut().zip(la).zip(lb) {
-                *x = m.add(*x, m.mul_reduced(y, z));
+                *x = m.add(*x, m.mul(y, z));
             }
         });
     }
@@ -605,6 +648,29 @@ mod tests {
         c.mul_monomial(&r, n);
         let neg: Vec<i64> = a.iter().map(|x| -x).collect();
         assert_eq!(c, RnsPoly::from_signed(&r, &neg, 2, 0));
+    }
+
+    #[test]
+    fn fused_reduce_and_ntt_equal_the_two_passes() {
+        let r = ring(6);
+        let n = r.n();
+        let ints: Vec<i64> = (0..n as i64)
+            .map(|i| (i * 7919 - 250_000) * 3_000_000_007)
+            .collect();
+        let mut two_pass = RnsPoly::from_signed(&r, &ints, 3, 1);
+        two_pass.ntt(&r);
+        assert_eq!(RnsPoly::from_signed_ntt(&r, &ints, 3, 1), two_pass);
+        // Beyond i64 and negative halves, into fewer q-limbs than the ring has.
+        let reals: Vec<f64> = ints.iter().map(|&c| c as f64 * 1.0e7 + 0.5).collect();
+        let mut two_pass = RnsPoly::from_f64_rounded_with_p(&r, &reals, 2, 1).unwrap();
+        two_pass.ntt(&r);
+        assert_eq!(
+            RnsPoly::from_f64_rounded_ntt(&r, &reals, 2, 1).unwrap(),
+            two_pass
+        );
+        let mut bad = reals;
+        bad[5] = f64::INFINITY;
+        assert!(RnsPoly::from_f64_rounded_ntt(&r, &bad, 2, 1).is_none());
     }
 
     #[test]
