@@ -23,7 +23,9 @@ impl Tap {
             && let Ok(mut bytes) = self.bytes.lock()
         {
             bytes.extend_from_slice(&payload.meta);
-            bytes.extend_from_slice(&payload.bulk);
+            for piece in payload.bulk.pieces() {
+                bytes.extend_from_slice(piece);
+            }
         }
     }
 

@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! cargo run --release -p hetal-runtime --example transport_bench -- \
-//!     [--size BYTES] [--streams K] [--rounds R] [--asks N] [--threads T] [--chunk-size B]
+//!     [--size BYTES] [--streams K] [--rounds R] [--asks N] [--threads T] [--chunk-size B] \
+//!     [--stream-window B] [--receive-window B] [--send-window B] [--socket-buffer B]
 //! ```
+//!
+//! The window and socket-buffer flags set the [`hetal_runtime::TransportSettings`] field of the
+//! same name on both nodes, to measure those knobs without rebuilding.
 //!
 //! Prints the report as JSON (the fields of `TransportBenchReport`).
 
@@ -28,6 +32,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--asks" => options.asks = value,
             "--threads" => options.threads = value,
             "--chunk-size" => options.settings.chunk_size = value,
+            "--stream-window" => options.settings.stream_receive_window = to_u32(&flag, value)?,
+            "--receive-window" => options.settings.receive_window = to_u32(&flag, value)?,
+            "--send-window" => options.settings.send_window = value as u64,
+            "--socket-buffer" => options.settings.socket_buffer = Some(value),
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -35,6 +43,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = run_transport_bench(&options)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+fn to_u32(flag: &str, value: usize) -> Result<u32, String> {
+    u32::try_from(value).map_err(|_| format!("{flag} must be below 2^32"))
 }
 
 fn ensure_positive(flag: &str, value: usize) -> Result<(), String> {

@@ -51,4 +51,4 @@ pub use transport::{
     MtuSettings, PeerEvent, PeerStats, Progress, ProgressFn, ReconnectSettings, SendOptions,
     TransferDirection, TransportError, TransportSettings,
 };
-pub use wire::{CodecError, WireError};
+pub use wire::{Bulk, BulkReader, CodecError, WireError};

@@ -4,17 +4,19 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::wire::Bulk;
 use crate::wire::codec::{self, CodecError};
 
 /// A message as bytes: `meta` goes through the codec, `bulk` travels raw (e.g. ciphertext limbs
-/// as little-endian words) and is streamed in chunks. `Bytes` makes both cheap to clone and lets
-/// the sender slice the bulk without copying.
+/// as little-endian words) and is streamed in chunks. Both are cheap to clone. The bulk part is
+/// a list of pieces: a sender hands its buffers over without joining them, and a receiver gets
+/// the pieces QUIC delivered without a reassembly copy (read them with [`Bulk::reader`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Payload {
     /// Small structured fields, encoded with [`crate::wire::codec`].
     pub meta: Bytes,
     /// Large opaque bytes, never passed through serde.
-    pub bulk: Bytes,
+    pub bulk: Bulk,
 }
 
 impl Payload {
@@ -22,13 +24,13 @@ impl Payload {
     pub fn from_meta<T: Serialize + ?Sized>(value: &T) -> Result<Self, CodecError> {
         Ok(Self {
             meta: Bytes::from(codec::encode(value)?),
-            bulk: Bytes::new(),
+            bulk: Bulk::new(),
         })
     }
 
-    /// Attaches bulk bytes.
-    pub fn with_bulk(mut self, bulk: Bytes) -> Self {
-        self.bulk = bulk;
+    /// Attaches bulk bytes (one buffer, or pieces as a [`Bulk`]).
+    pub fn with_bulk(mut self, bulk: impl Into<Bulk>) -> Self {
+        self.bulk = bulk.into();
         self
     }
 
@@ -65,7 +67,8 @@ impl Payload {
 /// `"hetal.worker.ComputeShard/1"`).
 ///
 /// Plain serde types can use [`crate::serde_message!`]. Types that carry ciphertext put the
-/// small fields in `meta` and the limbs in `bulk`.
+/// small fields in `meta` and the limbs in `bulk`, and decode the bulk part from its pieces
+/// ([`Bulk::reader`]) or, where a decoder needs one slice, from [`Bulk::contiguous`].
 pub trait Message: Send + Sized + 'static {
     /// Wire name of this message type.
     const NAME: &'static str;

@@ -3,9 +3,9 @@
 //! concatenated in the bulk part. Bodies refer to blobs by index, so no ciphertext ever passes
 //! through serde.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hetal_runtime::wire::codec;
-use hetal_runtime::{CodecError, Message, Payload};
+use hetal_runtime::{Bulk, CodecError, Message, Payload};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -72,14 +72,10 @@ impl<T: Body> Message for Envelope<T> {
     fn into_payload(self) -> Result<Payload, CodecError> {
         let lens: Vec<u64> = self.blobs.iter().map(|b| b.len() as u64).collect();
         let meta = codec::encode(&(&self.body, &lens))?;
-        let total: usize = self.blobs.iter().map(Bytes::len).sum();
-        let mut bulk = BytesMut::with_capacity(total);
-        for blob in &self.blobs {
-            bulk.extend_from_slice(blob);
-        }
+        // The blobs go to the transport as they are: no joined copy.
         Ok(Payload {
             meta: Bytes::from(meta),
-            bulk: bulk.freeze(),
+            bulk: Bulk::from_pieces(self.blobs),
         })
     }
 
@@ -103,13 +99,13 @@ impl<T: Body> Message for Envelope<T> {
                 payload.bulk.len()
             )));
         }
+        // Each blob is cut from the received pieces: without copying when it lies in one piece
+        // (the ckks decoders need one slice), copied once otherwise.
+        let mut reader = payload.bulk.reader();
         let mut blobs = Vec::with_capacity(lens.len());
-        let mut at = 0usize;
         for len in lens {
             // Each length is at most the bulk length, checked above.
-            let end = at + len as usize;
-            blobs.push(payload.bulk.slice(at..end));
-            at = end;
+            blobs.push(reader.take_contiguous(len as usize)?);
         }
         Ok(Envelope { body, blobs })
     }
@@ -142,10 +138,10 @@ mod tests {
         assert!(back.blob(7).is_err());
 
         let mut short = payload.clone();
-        short.bulk = short.bulk.slice(..2);
+        short.bulk = short.bulk.slice(0..2).unwrap();
         assert!(Envelope::<Probe>::from_payload(short).is_err());
         let mut long = payload;
-        long.bulk = Bytes::from(vec![0u8; 9]);
+        long.bulk = Bytes::from(vec![0u8; 9]).into();
         assert!(Envelope::<Probe>::from_payload(long).is_err());
     }
 }

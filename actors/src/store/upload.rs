@@ -45,7 +45,8 @@ pub fn save_upload(path: &Path, job: &SavedJob) -> StoreResult<()> {
     let codec = |e: hetal_runtime::CodecError| StoreError::Codec(e.to_string());
     let manifest = job.manifest.clone().into_payload().map_err(codec)?.meta;
     let start = job.start.clone().into_payload().map_err(codec)?;
-    let parts = [&manifest, &start.meta, &start.bulk];
+    let bulk = start.bulk.contiguous();
+    let parts = [&manifest, &start.meta, &bulk];
     let total: usize = parts.iter().map(|p| 8 + p.len()).sum();
     let mut out = Vec::with_capacity(4 + 2 + total + 32);
     out.extend_from_slice(&MAGIC);
@@ -100,11 +101,15 @@ fn decode(bytes: &[u8]) -> Result<SavedJob, String> {
     }
     let manifest = UploadManifest::from_payload(Payload {
         meta: manifest,
-        bulk: Bytes::new(),
+        bulk: Default::default(),
     })
     .map_err(|e| format!("manifest: {e}"))?;
     manifest.check().map_err(|e| format!("manifest: {e}"))?;
-    let start = StartTraining::from_payload(Payload { meta, bulk }).map_err(|e| e.to_string())?;
+    let start = StartTraining::from_payload(Payload {
+        meta,
+        bulk: bulk.into(),
+    })
+    .map_err(|e| e.to_string())?;
     if start.body.job != manifest.job {
         return Err(format!(
             "the start message is of job {}, the manifest of job {}",

@@ -8,7 +8,8 @@
 //! Each figure is the median time per packet-sized operation, so a preemption on a busy machine
 //! spoils a few samples, not the figure. The extra work counts copies at their in-cache speed (the
 //! fastest a copy can be), so it is a lower bound and the ratio derived from it an upper bound;
-//! copies through message-sized buffers, as two of the three are, run slower (`stream_copy_mb_s`).
+//! copies through message-sized buffers, as quinn's packet build from the sender's message is,
+//! run slower (`stream_copy_mb_s`).
 
 use std::time::{Duration, Instant};
 
@@ -18,9 +19,10 @@ use crate::identity::tls;
 use crate::transport::MAX_UDP_PAYLOAD;
 
 /// Copies of every bulk byte QUIC makes in user space on loopback: quinn builds each packet from
-/// the sender's buffer, quinn copies each received datagram out of its receive buffer, and the
-/// receiver reassembles the stream's pieces into one message buffer.
-pub const USER_COPIES: u32 = 3;
+/// the sender's buffer, and quinn copies each received datagram out of its receive buffer. The
+/// receiver keeps the stream's pieces as quinn hands them out ([`crate::wire::Bulk`]), with no
+/// reassembly copy; a consumer that needs one contiguous slice pays one more.
+pub const USER_COPIES: u32 = 2;
 
 /// AEAD tag bytes of every TLS 1.3 suite.
 const TAG_LEN: usize = 16;

@@ -43,8 +43,10 @@ pub struct TransportSettings {
     /// budget waits for all of it), so many concurrent large messages queue instead of
     /// exhausting memory, and QUIC flow control holds their senders back meanwhile.
     pub max_inbound_bulk_bytes: u64,
-    /// Memory reserved for a payload before its bytes arrive. Beyond it the buffer grows only as
-    /// data actually arrives, so a header announcing a huge length costs no more than this.
+    /// Memory reserved for a payload before its bytes arrive, when they arrive in short pieces
+    /// (Ethernet-sized packets: the pieces are copied into one buffer; large loopback packets are
+    /// kept as they arrive and need no reservation). Beyond it the buffer grows only as data
+    /// actually arrives, so a header announcing a huge length costs no more than this.
     pub preallocate_limit: usize,
     /// Longest wait for messages in flight at shutdown.
     pub drain_timeout: Duration,

@@ -1,7 +1,8 @@
 //! Writing and reading one frame on a QUIC stream: header and envelope in one write, then the bulk
 //! payload in chunks, each step under a timeout so that a silent peer produces an error instead
-//! of a hang. Memory: the sender slices its `Bytes` without copying (QUIC holds at most its send
-//! window of them); the receiver holds the message buffer plus at most one chunk.
+//! of a hang. Memory: the sender slices its payload pieces without copying (QUIC holds at most its
+//! send window of them); the receiver keeps the pieces QUIC hands out (the message itself, no
+//! reassembly copy) plus at most one batch of them.
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,9 +10,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use quinn::{ReadError, ReadExactError, RecvStream, SendStream, WriteError};
 
+use super::collect::PayloadCollector;
 use super::{Progress, ProgressFn, TransferDirection, TransportError, TransportSettings, codes};
 use crate::name::NodeName;
-use crate::wire::{FrameHeader, FrameKind, HEADER_LEN, WireError};
+use crate::wire::{Bulk, FrameHeader, FrameKind, HEADER_LEN, WireError};
+
+/// Most payload pieces handed to QUIC in one write.
+const MAX_WRITE_PIECES: usize = 64;
 
 /// Who and what a transfer is about, for errors and progress reports.
 pub(crate) struct TransferCtx<'a> {
@@ -121,7 +126,7 @@ pub(crate) async fn write_frame(
     send: &mut SendStream,
     kind: FrameKind,
     meta: &[u8],
-    bulk: &Bytes,
+    bulk: &Bulk,
     ctx: &TransferCtx<'_>,
 ) -> Result<(), TransportError> {
     let total = bulk.len() as u64;
@@ -155,19 +160,33 @@ pub(crate) async fn write_frame(
             .map_err(|e| write_error(ctx.peer, e))
     })
     .await?;
+    // Up to `chunk_size` bytes per write, cut from the payload's pieces without copying.
     let chunk = ctx.settings.chunk_size.max(1);
-    let mut done = 0usize;
-    while done < bulk.len() {
-        let end = (done + chunk).min(bulk.len());
-        let piece = bulk.slice(done..end);
-        step(ctx, "sending payload", done as u64, total, timeout, async {
-            send.write_chunk(piece)
-                .await
-                .map_err(|e| write_error(ctx.peer, e))
-        })
-        .await?;
-        done = end;
-        ctx.report(TransferDirection::Send, done as u64, total);
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch_len = 0usize;
+    let mut done = 0u64;
+    let pieces = bulk.pieces();
+    for (index, piece) in pieces.iter().enumerate() {
+        let mut at = 0usize;
+        while at < piece.len() {
+            let end = piece.len().min(at + (chunk - batch_len));
+            batch.push(piece.slice(at..end));
+            batch_len += end - at;
+            at = end;
+            let last = index + 1 == pieces.len() && at == piece.len();
+            if batch_len == chunk || batch.len() == MAX_WRITE_PIECES || last {
+                step(ctx, "sending payload", done, total, timeout, async {
+                    send.write_all_chunks(&mut batch)
+                        .await
+                        .map_err(|e| write_error(ctx.peer, e))
+                })
+                .await?;
+                done += batch_len as u64;
+                batch.clear();
+                batch_len = 0;
+                ctx.report(TransferDirection::Send, done, total);
+            }
+        }
     }
     send.finish().map_err(|e| TransportError::Stream {
         peer: ctx.peer.clone(),
@@ -200,7 +219,7 @@ pub(crate) async fn wait_delivered(
 pub(crate) struct ReadFrame {
     pub(crate) header: FrameHeader,
     pub(crate) meta: Bytes,
-    pub(crate) bulk: Bytes,
+    pub(crate) bulk: Bulk,
 }
 
 /// Reads exactly one frame and the end of the stream. `first_byte` bounds the wait for the
@@ -275,11 +294,12 @@ pub(crate) async fn read_body(
             max: usize::MAX as u64,
         })
     })?;
-    let mut bulk: Vec<u8> = Vec::with_capacity(total_usize.min(settings.preallocate_limit));
+    // The pieces QUIC hands out are kept, not copied into one buffer (see `PayloadCollector`).
+    let mut bulk = PayloadCollector::new(total_usize, settings.preallocate_limit);
     // Up to 32 QUIC stream frames per await: one call (and one timer) per batch, not per packet.
     let mut pieces: [Bytes; 32] = Default::default();
-    while bulk.len() < total_usize {
-        let done = bulk.len() as u64;
+    while !bulk.is_complete() {
+        let done = bulk.received() as u64;
         let filled = step(ctx, "reading payload", done, total, timeout, async {
             recv.read_chunks(&mut pieces)
                 .await
@@ -294,17 +314,9 @@ pub(crate) async fn read_body(
             }));
         };
         for piece in pieces.iter_mut().take(filled) {
-            let piece = std::mem::take(piece);
-            if piece.len() > total_usize - bulk.len() {
-                return Err(ctx.wire(WireError::TrailingBytes));
-            }
-            if bulk.capacity() - bulk.len() < piece.len() {
-                // The peer has proven it is really sending this much: reserve the rest exactly.
-                bulk.reserve_exact(total_usize - bulk.len());
-            }
-            bulk.extend_from_slice(&piece);
+            bulk.push(std::mem::take(piece)).map_err(|e| ctx.wire(e))?;
         }
-        ctx.report(TransferDirection::Receive, bulk.len() as u64, total);
+        ctx.report(TransferDirection::Receive, bulk.received() as u64, total);
     }
 
     let end = step(ctx, "reading end of stream", total, total, timeout, async {
@@ -319,6 +331,6 @@ pub(crate) async fn read_body(
     Ok(ReadFrame {
         header,
         meta: Bytes::from(meta),
-        bulk: Bytes::from(bulk),
+        bulk: bulk.finish(),
     })
 }

@@ -26,6 +26,15 @@ pub enum CodecError {
     /// A message type got a payload shape it does not accept.
     #[error("{0}")]
     Shape(String),
+    /// A decoder asked a [`super::BulkReader`] for more bytes than the bulk part has left (a
+    /// truncated payload, or lengths in the meta part that do not match it).
+    #[error("bulk part too short: {needed} bytes needed, {left} left")]
+    BulkTooShort {
+        /// Bytes the decoder asked for.
+        needed: u64,
+        /// Bytes that were left.
+        left: u64,
+    },
 }
 
 fn options(limit: u64) -> impl Options {

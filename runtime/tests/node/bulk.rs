@@ -59,10 +59,7 @@ async fn hundred_megabytes_arrive_intact_with_a_bounded_window() {
     let settings = test_settings();
 
     let data = pattern(SIZE, 42);
-    let blob = Blob {
-        checksum: checksum(&data),
-        data,
-    };
+    let blob = Blob::of(data);
     let w = window.clone();
     let options = SendOptions {
         progress: Some(Arc::new(move |p: &Progress| w.observe(p))),
@@ -121,10 +118,7 @@ async fn a_peer_that_stops_reading_or_vanishes_gives_an_error() {
     let a = Node::start(config(ids[0].clone(), &["b"])).await.unwrap();
     let settings = test_settings();
     let data = pattern(64 << 20, 7);
-    let blob = || Blob {
-        checksum: checksum(&data),
-        data: data.clone(),
-    };
+    let blob = || Blob::of(data.clone());
 
     // 1. b accepts the stream, reads 1 MiB, then never reads again (but stays connected).
     let fake = fake_peer(&ids[1]);
@@ -268,13 +262,7 @@ async fn concurrent_large_messages_share_a_memory_budget() {
     let blobs = a.remote_ref::<Blob>(b.name(), "holder");
     let asks = (0..6u64).map(|i| {
         let data = pattern(SIZE, i + 1);
-        blobs.ask(
-            Blob {
-                checksum: checksum(&data),
-                data,
-            },
-            Duration::from_secs(20),
-        )
+        blobs.ask(Blob::of(data), Duration::from_secs(20))
     });
     for reply in futures::future::join_all(asks).await {
         assert_eq!(reply.unwrap().value, 1);
@@ -319,13 +307,7 @@ async fn many_large_streams_with_large_windows_and_a_slow_reader() {
     let blobs = a.remote_ref::<Blob>(b.name(), "holder");
     let asks = (0..8u64).map(|i| {
         let data = pattern(SIZE, 100 + i);
-        blobs.ask(
-            Blob {
-                checksum: checksum(&data),
-                data,
-            },
-            Duration::from_secs(30),
-        )
+        blobs.ask(Blob::of(data), Duration::from_secs(30))
     });
     for reply in futures::future::join_all(asks).await {
         assert_eq!(reply.unwrap().value, 1);
@@ -348,10 +330,7 @@ async fn packets_stay_ethernet_sized_when_large_loopback_packets_are_off() {
     let (a, b) = (&nodes[0], &nodes[1]);
     b.register("echo", Echo::new("b")).unwrap();
     let data = pattern(8 << 20, 5);
-    let blob = Blob {
-        checksum: checksum(&data),
-        data,
-    };
+    let blob = Blob::of(data);
     let pong = a
         .remote_ref::<Blob>(b.name(), "echo")
         .ask(blob, Duration::from_secs(20))

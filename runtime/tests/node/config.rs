@@ -48,10 +48,7 @@ max_attempts = 0
     // A 1 MB message arrives intact, and the trainer's `large_packets_on_loopback = false`
     // kept its packets Ethernet-sized.
     let data = pattern(1 << 20, 9);
-    let blob = Blob {
-        checksum: checksum(&data),
-        data,
-    };
+    let blob = Blob::of(data);
     let reply = worker
         .remote_ref::<Blob>(trainer.name(), "echo")
         .ask(blob, Duration::from_secs(10))

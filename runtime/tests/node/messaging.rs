@@ -200,10 +200,7 @@ async fn in_process_transport_runs_the_same_actors() {
         .unwrap();
     assert_eq!((pong.value, pong.from.as_str()), (10, "x"));
     let data = pattern(1 << 20, 3);
-    let blob = Blob {
-        checksum: checksum(&data),
-        data,
-    };
+    let blob = Blob::of(data);
     x.remote_ref::<Blob>(y.name(), "echo")
         .ask(blob, T)
         .await

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use quinn::{Connection, RecvStream, SendStream, VarInt};
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::debug;
@@ -14,7 +13,7 @@ use crate::transport::peers::Link;
 use crate::transport::stream::{read_body, read_header, wait_delivered, write_frame};
 use crate::transport::{Answer, Inbound, TransportError, codes};
 use crate::wire::codec;
-use crate::wire::{Envelope, FailureCode, FrameKind, RemoteFailure, WireError};
+use crate::wire::{Bulk, Envelope, FailureCode, FrameKind, RemoteFailure, WireError};
 
 impl Inner {
     /// Accepts the streams a peer opens on one connection until it closes.
@@ -162,7 +161,7 @@ impl Inner {
                     )),
                 }
             }
-            Ok(_) if kind == FrameKind::Tell => (FrameKind::Ack, Vec::new(), Bytes::new()),
+            Ok(_) if kind == FrameKind::Tell => (FrameKind::Ack, Vec::new(), Bulk::new()),
             Ok(_) => failure_frame(RemoteFailure::new(
                 FailureCode::UnknownMessage,
                 "the handler gave no reply to an ask",
@@ -201,7 +200,7 @@ impl Inner {
     }
 }
 
-fn failure_frame(failure: RemoteFailure) -> (FrameKind, Vec<u8>, bytes::Bytes) {
+fn failure_frame(failure: RemoteFailure) -> (FrameKind, Vec<u8>, Bulk) {
     let meta = codec::encode(&failure).unwrap_or_default();
-    (FrameKind::Failure, meta, Bytes::new())
+    (FrameKind::Failure, meta, Bulk::new())
 }
