@@ -20,6 +20,8 @@
 #   --libs LIST           peers to run (default seal,tenseal,desilofhe)
 #   --out DIR             results folder (default bench/peers/results/<UTC stamp>)
 #   --no-hetal / --no-peers   skip one side (e.g. to re-render a table)
+#   --hetal-bin PATH      run this prebuilt hetal binary instead of `cargo run --release` (e.g. one
+#                         built with `--features hetal-ckks/avx512`, copied aside)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +41,7 @@ libs="seal,tenseal,desilofhe"
 out=""
 run_hetal=1
 run_peers=1
+hetal_bin=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --preset) preset="$2"; shift 2 ;;
@@ -54,6 +57,7 @@ while [[ $# -gt 0 ]]; do
         --out) out="$2"; shift 2 ;;
         --no-hetal) run_hetal=0; shift ;;
         --no-peers) run_peers=0; shift ;;
+        --hetal-bin) hetal_bin="$2"; shift 2 ;;
         -h|--help) awk 'NR > 1 && /^set -e/ { exit } NR > 1' "$here/run.sh"; exit 0 ;;
         *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -84,25 +88,31 @@ fi
 hetal_quick=()
 [[ -n "$reps" ]] && hetal_quick+=(--reps "$reps")
 [[ "$preset" == insecure-* ]] && hetal_quick+=(--allow-insecure)
-if [[ $run_hetal == 1 ]]; then
+# The hetal command: a prebuilt binary (--hetal-bin) or `cargo run --release`.
+if [[ -n "$hetal_bin" ]]; then
+    hetal=("$hetal_bin")
+else
+    hetal=(cargo run --release --quiet --)
+fi
+if [[ $run_hetal == 1 && -z "$hetal_bin" ]]; then
     note "building hetal (release)"
     if ! cargo build --release --quiet --bin hetal; then
         echo "hetal did not build; its columns are missing" >> "$skipped"
         run_hetal=0
     fi
 fi
-hetal_help() { cargo run --release --quiet -- "$@" --help >/dev/null 2>&1; }
+hetal_help() { "${hetal[@]}" "$@" --help >/dev/null 2>&1; }
 if [[ $run_hetal == 1 ]]; then
     if ! hetal_help bench ops; then
         echo "\`hetal bench ops\` is not available in this build; hetal columns are missing" >> "$skipped"
         run_hetal=0
-    elif [[ $quick == 1 ]] && cargo run --release --quiet -- bench ops --help 2>/dev/null | grep -q -- '--quick'; then
+    elif [[ $quick == 1 ]] && "${hetal[@]}" bench ops --help 2>/dev/null | grep -q -- '--quick'; then
         hetal_quick+=(--quick)
     fi
 fi
 if [[ $run_hetal == 1 ]]; then
     for t in $threads; do
-        cmd=(cargo run --release --quiet -- bench ops --preset "$preset" --threads "$t" "${hetal_quick[@]}" --json)
+        cmd=("${hetal[@]}" bench ops --preset "$preset" --threads "$t" "${hetal_quick[@]}" --json)
         record "${cmd[*]} > hetal-ops-T$t.json"
         note "${cmd[*]}"
         if ! "${cmd[@]}" > "$out/hetal-ops-T$t.json"; then
@@ -138,7 +148,7 @@ if [[ $bootstrap == 1 && $run_hetal == 1 ]]; then
             slot_arg=()
             [[ "$slots" != full ]] && slot_arg=(--slots "$((1 << slots))")
             for t in $threads; do
-                cmd=(cargo run --release --quiet -- bench bootstrap --preset "$boot_preset" "${slot_arg[@]}" --threads "$t" --json)
+                cmd=("${hetal[@]}" bench bootstrap --preset "$boot_preset" "${slot_arg[@]}" --threads "$t" --json)
                 record "${cmd[*]} > hetal-bootstrap-$slots-T$t.json"
                 note "${cmd[*]}"
                 if ! "${cmd[@]}" > "$out/hetal-bootstrap-$slots-T$t.json"; then
