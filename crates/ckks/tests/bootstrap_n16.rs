@@ -30,13 +30,14 @@ fn bootstrap_boot_n16() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
     let preset_name = std::env::var("BOOT_PRESET").unwrap_or_else(|_| BOOT_N16.to_string());
-    let spec = preset(&preset_name).unwrap();
+    let mut spec = preset(&preset_name).unwrap();
     assert!(
         spec.log_n == 16,
         "BOOT_PRESET names an N = 2^16 preset, not {preset_name}"
     );
+    let insecure = chain_experiment(&mut spec);
     let params = BootstrapParams::sparse_secret_default(log_slots);
-    let ctx = Context::new(&spec, false).unwrap();
+    let ctx = Context::new(&spec, insecure).unwrap();
     let t = Instant::now();
     let mut kg = KeyGenerator::new(&ctx, Prng::from_seed([1; 32]));
     let pk = kg.public_key();
@@ -126,6 +127,52 @@ fn bootstrap_boot_n16() {
     assert_eq!(out.level(), boot.output_level().unwrap());
     assert!(out.level() >= 9, "{} levels left", out.level());
     assert!(mean >= 20.0 && worst >= 16.0, "{mean:.1} / {worst:.1}");
+}
+
+/// Chain experiments (INSECURE, for choosing prime sizes quickly): `BOOT_LOG_N=14` runs the
+/// preset's chain on a smaller ring, `BOOT_Q_BITS=60,40x20,58x8,56x3` (`BxR`: R primes of B
+/// bits), `BOOT_P_BITS=58x5` and `BOOT_DNUM=7` replace its primes. Returns whether the spec
+/// was changed (it then claims no security).
+fn chain_experiment(spec: &mut hetal_ckks::params::ParameterSpec) -> bool {
+    let bits = |var: &str| -> Option<Vec<u32>> {
+        let text = std::env::var(var).ok()?;
+        let mut out = Vec::new();
+        for part in text.split(',') {
+            let (b, r) = part.split_once('x').unwrap_or((part, "1"));
+            let (b, r): (u32, usize) = (b.trim().parse().unwrap(), r.trim().parse().unwrap());
+            out.extend(std::iter::repeat_n(b, r));
+        }
+        Some(out)
+    };
+    let mut changed = false;
+    if let Some(q) = bits("BOOT_Q_BITS") {
+        spec.q_bits = q;
+        changed = true;
+    }
+    if let Some(p) = bits("BOOT_P_BITS") {
+        spec.p_bits = p;
+        changed = true;
+    }
+    if let Some(d) = std::env::var("BOOT_DNUM").ok().and_then(|v| v.parse().ok()) {
+        spec.dnum = d;
+        changed = true;
+    }
+    if let Some(log_n) = std::env::var("BOOT_LOG_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        spec.log_n = log_n;
+        changed = true;
+    }
+    if changed {
+        spec.name = format!("{} (experiment, INSECURE)", spec.name);
+        spec.security = hetal_ckks::params::SecurityLevel::InsecureForTests;
+        println!(
+            "chain experiment: N = 2^{}, q {:?}, p {:?}, dnum {}",
+            spec.log_n, spec.q_bits, spec.p_bits, spec.dnum
+        );
+    }
+    changed
 }
 
 /// User + system CPU time of this process (all threads), from `/proc/self/stat` (Linux).

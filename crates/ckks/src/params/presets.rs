@@ -6,7 +6,7 @@
 //! from them needs the explicit opt-in of `Context::new(spec, allow_insecure = true)`.
 //!
 //! Design rules shared by all presets:
-//! * the special primes are 61-bit where the bound allows (57-bit for `boot-n16`, 60-bit for
+//! * the special primes are 61-bit where the bound allows (57-bit for `boot-n16` and
 //!   `boot-n16-deep`); every prime
 //!   comes from one generator, so no special prime can coincide with a ciphertext prime;
 //! * hybrid key switching adds noise proportional to (largest digit modulus) / P, so P has at
@@ -108,46 +108,50 @@ pub const BOOT_N16_DEEP_BUDGET: LevelBudget = LevelBudget {
 
 /// Bits of the [`BOOT_N16_DEEP`] application and SlotToCoeff primes (and its scale).
 const BOOT_N16_DEEP_SCALE_BITS: u32 = 40;
-/// Bits of the [`BOOT_N16_DEEP`] CoeffToSlot primes.
-const BOOT_N16_DEEP_COEFF_TO_SLOT_BITS: u32 = 48;
+/// Bits of the [`BOOT_N16_DEEP`] CoeffToSlot primes, bottom (last applied) to top.
+const BOOT_N16_DEEP_COEFF_TO_SLOT_BITS: [u32; 3] = [52, 56, 56];
+/// Bits of the [`BOOT_N16_DEEP`] base prime q_0.
+const BOOT_N16_DEEP_Q0_BITS: u32 = 56;
 
-/// The [`BOOT_N16_DEEP`] preset: N = 2^16, 32 q primes, log QP = 1768 ≤ 1772 (HE Standard,
+/// The [`BOOT_N16_DEEP`] preset: N = 2^16, 32 q primes, log QP = 1769 ≤ 1772 (HE Standard,
 /// 128-bit); a full-slot bootstrap leaves **17 application levels** of 40 bits, as many as
-/// desilofhe 2.0.0's bootstrap (its levels are 40-bit too; see BENCHMARKS.md).
+/// desilofhe 2.0.0's bootstrap, whose levels are 40-bit as well (its chain grows by two 60-bit
+/// primes every three levels; measured in `bench/peers/results/2026-11-26-boot-s6/`).
 ///
-/// Chain from level 0 upward (bits): q_0 = 60 (headroom 2^20 over the 2^40 scale), 17
+/// Chain from level 0 upward (bits): q_0 = 56 (headroom 2^16 over the 2^40 scale), 17
 /// application primes of 40, 3 SlotToCoeff primes of 40, 8 EvalMod primes of 58 (as in
-/// `boot-n16`: EvalMod's scale sets the bootstrap's precision, about 21 bits mean), 3
-/// CoeffToSlot primes of 48. Q = 1468 bits. How the 1772 bits were found, against `boot-n16`:
-/// * the application primes shrink from 45 to 40 bits (140 of the 5 extra levels' 200 bits);
+/// `boot-n16`: EvalMod's scale sets the precision, about 21 bits mean), CoeffToSlot primes of
+/// 52, 56, 56 (applied top down). Q = 1484 bits. Where the bits come from, against `boot-n16`
+/// (measured on the same chain at N = 2^14 before choosing):
+/// * the application primes shrink from 45 to 40 bits;
 /// * SlotToCoeff's primes only set how finely its diagonals are encoded (its ciphertexts keep
-///   EvalMod's 2^58 scale): 40 bits leave the diagonals' error near 2^-30, far below EvalMod's;
-/// * CoeffToSlot's primes likewise only set its diagonals' precision: its error reaches the
-///   message amplified by the message ratio 2^8 and the overflow |I| ≤ 16, so 48 bits keep it
-///   near 2^-26, below EvalMod's 2^-21 (56 in `boot-n16`);
+///   EvalMod's 2^58 scale): 40 bits cost no measurable precision;
+/// * CoeffToSlot's diagonal precision does matter (its error is amplified by the message
+///   ratio and summed over the N coefficients: 48-bit primes gave 18.2 bits mean at N = 2^14,
+///   56-bit ones 22.5), so its levels keep `boot-n16`'s effective precision: the last level's
+///   diagonals are encoded at 2^(58 + 52 − 56) = 2^54 because q_0 shrank by as much as that
+///   prime; the first level's, which carry the 1/K factor, at 2^56;
 /// * P can no longer cover digits of 7 primes (7 EvalMod primes are 406 bits): dnum = 7 digits
-///   of 5 primes, the largest q_25..q_29 = 4·58 + 48 = 280 bits, under P = 5 × 60 = 300 bits.
+///   of 5 primes, the largest q_25..q_29 = 4·58 + 52 = 284 bits, under P = 5 × 57 = 285 bits.
 ///
 /// Memory: every key holds 7·2·37 limbs, 1.9× a `boot-n16` key, so this chain bootstraps in
 /// the lean layout ([`crate::circuits::bootstrap::MemoryLayout::Lean`], chosen automatically by
-/// the 12 GiB budget): the fewest rotation keys and the DFT diagonals encoded when used.
+/// the 12 GiB budget): the fewest rotation keys and the DFT diagonals encoded when used, at a
+/// cost in time.
 pub fn boot_n16_deep() -> ParameterSpec {
     let b = BOOT_N16_DEEP_BUDGET;
-    let mut q_bits = vec![60];
+    let mut q_bits = vec![BOOT_N16_DEEP_Q0_BITS];
     q_bits.extend(std::iter::repeat_n(
         BOOT_N16_DEEP_SCALE_BITS,
         b.application + b.slot_to_coeff,
     ));
     q_bits.extend(std::iter::repeat_n(BOOT_N16_EVAL_MOD_BITS, b.eval_mod));
-    q_bits.extend(std::iter::repeat_n(
-        BOOT_N16_DEEP_COEFF_TO_SLOT_BITS,
-        b.coeff_to_slot,
-    ));
+    q_bits.extend(BOOT_N16_DEEP_COEFF_TO_SLOT_BITS);
     ParameterSpec {
         name: BOOT_N16_DEEP.into(),
         log_n: 16,
         q_bits,
-        p_bits: vec![60; 5],
+        p_bits: vec![57; 5],
         log_scale: BOOT_N16_DEEP_SCALE_BITS,
         dnum: 7,
         secret: SecretDistribution::Ternary,

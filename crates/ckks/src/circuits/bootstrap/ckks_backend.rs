@@ -25,8 +25,10 @@ use crate::math::pool;
 use crate::{Error, Result};
 
 /// Bytes of deferred diagonals encoded at once inside a transform: the giant steps are
-/// evaluated in chunks of about this size (each chunk repeats the input's decomposition).
-const DEFERRED_CHUNK_BYTES: usize = 384 << 20;
+/// evaluated in chunks of about this size (each chunk repeats the input's decomposition). On
+/// `boot-n16-deep` (18.5 MiB per diagonal at the top) a chunk is one giant step: 384 MiB took
+/// the full-slot bootstrap to a 12.01 GiB peak, above the 12 GiB budget.
+const DEFERRED_CHUNK_BYTES: usize = 192 << 20;
 
 /// A plaintext at a level with its scale: a polynomial in NTT form with `level + 1` limbs
 /// (and the special primes' for a diagonal), or a diagonal's slot values to encode when used.
