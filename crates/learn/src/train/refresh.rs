@@ -17,6 +17,13 @@
 //! The refreshed state sits at `bootstrap_level − 1`, as with the plain pair bootstrap
 //! (`W + i·V` per block, then separate), which the refresher falls back to when a block cannot
 //! spare the packing level or a block holds a single tile.
+//!
+//! CKKS bootstrapping needs every slot in [-1, 1], but the weights of a long run outgrow that
+//! (digits at its preset passes 1 after 5 epochs and reaches 2.8 after 40). Both paths therefore
+//! bootstrap `W/`[`STATE_RANGE`] and multiply back after: in the packed path the factors ride
+//! on the packing and unpacking masks (no extra level or operation); the pair path spends one
+//! scalar product on them when the blocks have a level to spare (the level policy keeps one:
+//! [`super::levels::LevelPolicy`] never leaves the state below `bootstrap_min + PACK_LEVELS`).
 
 use num_complex::Complex64;
 
@@ -26,6 +33,11 @@ use crate::{Error, Result};
 
 /// Levels the packed refresh needs above the bootstrappable level (the packing masks).
 pub const PACK_LEVELS: usize = 1;
+
+/// The weights and look-ahead may reach ±`STATE_RANGE` (rather than CKKS bootstrapping's ±1):
+/// they are divided by it before their bootstrap and multiplied back after. A power of two, so
+/// the simulator stays exact; it costs log2(4) = 2 bits of the bootstrap's precision.
+pub const STATE_RANGE: f64 = 4.0;
 
 /// Refreshed matrices and what it cost.
 #[derive(Debug, Clone)]
@@ -103,7 +115,7 @@ pub fn refresh_row_tiled<E: SlotEvaluator>(
     let (fresh, bootstraps) = if packed {
         refresh_packed(ev, &blocks, tiling)?
     } else {
-        refresh_pairs(ev, &blocks)?
+        refresh_pairs(ev, &blocks, lowest > bootstrap_min)?
     };
     let mut rest = fresh.into_iter();
     let matrices = mats
@@ -161,15 +173,28 @@ fn split<E: SlotEvaluator>(ev: &E, half: &E::Ct) -> Result<(E::Ct, E::Ct)> {
 }
 
 /// One bootstrap of `a + i·b` per pair of blocks (an odd last block goes alone); the packed
-/// ciphertexts are bootstrapped as one stage ([`SlotEvaluator::bootstrap_many`]).
-fn refresh_pairs<E: SlotEvaluator>(ev: &E, blocks: &[&E::Ct]) -> Result<(Vec<E::Ct>, usize)> {
-    let half = Complex64::new(0.5, 0.0);
+/// ciphertexts are bootstrapped as one stage ([`SlotEvaluator::bootstrap_many`]). With a level
+/// to spare, the pairs are divided by [`STATE_RANGE`] before and multiplied back after.
+fn refresh_pairs<E: SlotEvaluator>(
+    ev: &E,
+    blocks: &[&E::Ct],
+    spare_level: bool,
+) -> Result<(Vec<E::Ct>, usize)> {
+    let range = if spare_level { STATE_RANGE } else { 1.0 };
+    let half = Complex64::new(0.5 * range, 0.0);
     let packed = blocks
         .chunks(2)
-        .map(|pair| match pair {
-            [a, b] => ev.add(a, &ev.mul_i(b)?),
-            [a] => Ok((*a).clone()),
-            _ => Err(Error::InvalidInput("empty block pair".into())),
+        .map(|pair| {
+            let joined = match pair {
+                [a, b] => ev.add(a, &ev.mul_i(b)?),
+                [a] => Ok((*a).clone()),
+                _ => Err(Error::InvalidInput("empty block pair".into())),
+            }?;
+            if spare_level {
+                ev.mul_scalar(&joined, Complex64::new(1.0 / STATE_RANGE, 0.0))
+            } else {
+                Ok(joined)
+            }
         })
         .collect::<Result<Vec<_>>>()?;
     let fresh = ev.bootstrap_many(&packed)?;
@@ -191,9 +216,10 @@ fn refresh_packed<E: SlotEvaluator>(
     blocks: &[&E::Ct],
     tiling: Tiling,
 ) -> Result<(Vec<E::Ct>, usize)> {
-    let one = Complex64::new(1.0, 0.0);
-    let i = Complex64::new(0.0, 1.0);
-    let half = Complex64::new(0.5, 0.0);
+    // The masks also carry the division by STATE_RANGE (packing) and its inverse (unpacking).
+    let one = Complex64::new(1.0 / STATE_RANGE, 0.0);
+    let i = Complex64::new(0.0, 1.0 / STATE_RANGE);
+    let half = Complex64::new(0.5 * STATE_RANGE, 0.0);
     let groups: Vec<&[&E::Ct]> = blocks.chunks(2 * tiling.tiles).collect();
     let mut packed = Vec::with_capacity(groups.len());
     for group in &groups {
@@ -297,6 +323,45 @@ mod tests {
         };
         assert_eq!(plain(&out.matrices[0]), w);
         assert_eq!(plain(&out.matrices[1]), v);
+    }
+
+    #[test]
+    fn weights_beyond_one_are_refreshed_within_the_bootstrap_range() {
+        // The simulator refuses to bootstrap a slot beyond ±1; W and V up to ±3.9 pass on both
+        // paths and come back exactly (the factors are powers of two).
+        let big = |rows, cols| {
+            Array2::from_shape_fn((rows, cols), |(i, j)| {
+                ((i * cols + j) % 13) as f64 * 0.6 - 3.6
+            })
+        };
+        // Packed: 16 tiles per block.
+        let sim = sim();
+        let unit = UnitShape::new(64, 16).unwrap();
+        let (w, v) = (big(3, 42), big(3, 42).mapv(|x| -x));
+        let (cw, cv) = (encrypted(&sim, &w, unit, 4), encrypted(&sim, &v, unit, 4));
+        let out = refresh_row_tiled(&sim, &[&cw, &cv], 3).unwrap();
+        assert!(out.packed);
+        let plain = |sim: &Simulator, m: &BlockMatrix<crate::eval::SimCt>| {
+            unpack(&m.try_map(|c| sim.decrypt(c)).unwrap()).unwrap()
+        };
+        assert_eq!(plain(&sim, &out.matrices[0]), w);
+        assert_eq!(plain(&sim, &out.matrices[1]), v);
+        // Pairs (one tile per block), with a level to spare.
+        let sim = self::sim();
+        let unit = UnitShape::new(4, 256).unwrap();
+        let w = big(3, 300);
+        let cw = encrypted(&sim, &w, unit, 4);
+        let out = refresh_row_tiled(&sim, &[&cw, &cw], 3).unwrap();
+        assert!(!out.packed);
+        for m in &out.matrices {
+            assert_eq!(plain(&sim, m), w);
+        }
+        // Without a spare level the pair path cannot scale: the bound is ±1 again.
+        let cw = encrypted(&sim, &w, unit, 3);
+        assert!(matches!(
+            refresh_row_tiled(&sim, &[&cw], 3),
+            Err(Error::Bootstrap(_))
+        ));
     }
 
     #[test]
