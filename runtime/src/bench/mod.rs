@@ -104,6 +104,10 @@ pub struct TransportBenchReport {
     pub socket_buffer: Option<usize>,
     /// The sender's connection after the large messages: MTU actually used, losses, round trip.
     pub quic_path: Option<PeerStats>,
+    /// Mean number of pieces a large QUIC message reached the receiving actor in (kept as QUIC
+    /// delivered them: about one per packet on loopback with large packets, one when short
+    /// pieces were copied together).
+    pub quic_pieces_per_message: f64,
     /// Small ask over QUIC (hetal runtime, actor to actor).
     pub quic_ask: LatencyStats,
     /// 8-byte ping-pong over one TCP connection.
@@ -213,7 +217,7 @@ async fn run(
         }
     }
     tcp.finish();
-    let quic_path = quic.finish().await;
+    let (quic_path, quic_pieces_per_message) = quic.finish().await;
     let (quic_mb_s, tcp_mb_s) = (quic_bulk.mb_s(), tcp_bulk.mb_s());
     Ok(TransportBenchReport {
         size: options.size,
@@ -228,6 +232,7 @@ async fn run(
         segmentation_offload: options.settings.segmentation_offload,
         socket_buffer: options.settings.socket_buffer,
         quic_path,
+        quic_pieces_per_message,
         quic_ask,
         tcp_ping,
         quic_mb_s,
@@ -277,6 +282,14 @@ mod tests {
             path.current_mtu
         );
         assert!(path.sent_packets > 0);
+        // Pieces are never shorter than the collector's threshold, short ones being joined
+        // (one joined run at most between two kept pieces, and one at the end).
+        let most = 2.0 * (1 << 20) as f64 / crate::transport::collect::KEEP_PIECE_MIN as f64 + 1.0;
+        assert!(
+            (1.0..=most).contains(&report.quic_pieces_per_message),
+            "{} pieces per message",
+            report.quic_pieces_per_message
+        );
         assert!(report.ceiling.extra_cpu_s_per_gb > 0.0);
         assert!(
             report

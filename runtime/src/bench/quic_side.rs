@@ -2,6 +2,8 @@
 //! one, large tells sent a round at a time.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -42,8 +44,15 @@ impl Request for BenchBlob {
     type Reply = BenchPong;
 }
 
+/// What the receiving actor got: large messages and the pieces they arrived in.
+#[derive(Default)]
+struct SinkCounts {
+    messages: AtomicU64,
+    pieces: AtomicU64,
+}
+
 struct Sink {
-    received: u64,
+    counts: Arc<SinkCounts>,
 }
 
 impl Actor for Sink {
@@ -60,7 +69,10 @@ impl Respond<BenchPing> for Sink {
 
 impl Handle<BenchBlob> for Sink {
     fn handle(&mut self, msg: BenchBlob, _: &MessageContext) -> Result<(), Rejection> {
-        self.received += msg.0.len() as u64;
+        self.counts.messages.fetch_add(1, Ordering::Relaxed);
+        self.counts
+            .pieces
+            .fetch_add(msg.0.pieces().len() as u64, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -71,6 +83,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) struct QuicSide {
     nodes: Vec<Node>,
     blob: RemoteRef<BenchBlob>,
+    counts: Arc<SinkCounts>,
 }
 
 impl QuicSide {
@@ -105,7 +118,14 @@ impl QuicSide {
         let (a, b) = (&nodes[0], &nodes[1]);
         a.set_peer_addr(b.name(), b.local_addr().ok_or_else(|| err("no address"))?)
             .map_err(err)?;
-        b.register("sink", Sink { received: 0 }).map_err(err)?;
+        let counts = Arc::new(SinkCounts::default());
+        b.register(
+            "sink",
+            Sink {
+                counts: counts.clone(),
+            },
+        )
+        .map_err(err)?;
         let ping = a.remote_ref::<BenchPing>(b.name(), "sink");
         for i in 0..200 {
             ping.ask(BenchPing(i), TIMEOUT).await.map_err(err)?;
@@ -120,7 +140,14 @@ impl QuicSide {
         blob.tell(BenchBlob(data.clone().into()))
             .await
             .map_err(err)?;
-        Ok((Self { nodes, blob }, stats(samples)))
+        Ok((
+            Self {
+                nodes,
+                blob,
+                counts,
+            },
+            stats(samples),
+        ))
     }
 
     /// Sends `streams` copies of `data` at once (each on its own stream) and waits until the
@@ -133,12 +160,15 @@ impl QuicSide {
         Ok(())
     }
 
-    /// The sender's connection figures, then both nodes shut down.
-    pub(super) async fn finish(self) -> Option<PeerStats> {
+    /// The sender's connection figures and the mean number of pieces a large message arrived
+    /// in, then both nodes shut down.
+    pub(super) async fn finish(self) -> (Option<PeerStats>, f64) {
         let path = self.nodes[0].peer_stats(self.nodes[1].name());
+        let messages = self.counts.messages.load(Ordering::Relaxed).max(1);
+        let pieces = self.counts.pieces.load(Ordering::Relaxed) as f64 / messages as f64;
         for n in &self.nodes {
             n.shutdown().await;
         }
-        path
+        (path, pieces)
     }
 }

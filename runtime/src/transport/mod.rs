@@ -1,7 +1,7 @@
 //! Moving messages between nodes. [`Transport`] is the interface the node uses; [`QuicTransport`]
 //! implements it over QUIC with mutual TLS and [`MemoryNetwork`] in-process for unit tests.
 
-mod collect;
+pub(crate) mod collect;
 mod error;
 mod memory;
 mod peers;
