@@ -96,7 +96,8 @@ impl Modulus {
     /// `-a mod p` for `a < p`.
     #[inline(always)]
     pub fn neg(&self, a: u64) -> u64 {
-        if a == 0 { 0 } else { self.p - a }
+        // p - 0 = p corrects to 0.
+        self.correct(self.p - a)
     }
 
     /// Reduces any 64-bit value (one multiplication: the quotient estimate
@@ -209,8 +210,7 @@ impl Modulus {
     /// Maps a signed integer to its residue.
     #[inline]
     pub fn from_i64(&self, a: i64) -> u64 {
-        let r = self.reduce(a.unsigned_abs());
-        if a < 0 { self.neg(r) } else { r }
+        select_negative(a < 0, self.reduce(a.unsigned_abs()), |r| self.neg(r))
     }
 
     /// Maps a signed integer with `|a| < p` (a sampled error or ternary coefficient) to its
@@ -218,15 +218,14 @@ impl Modulus {
     #[inline(always)]
     pub fn from_small_i64(&self, a: i64) -> u64 {
         debug_assert!(a.unsigned_abs() < self.p);
-        let r = a as u64;
-        if a < 0 { r.wrapping_add(self.p) } else { r }
+        // Sign mask: p is added to negative values only, without a branch on the sign.
+        (a as u64).wrapping_add(self.p & ((a >> 63) as u64))
     }
 
     /// Maps a signed 128-bit integer to its residue.
     #[inline]
     pub fn from_i128(&self, a: i128) -> u64 {
-        let r = self.reduce_u128(a.unsigned_abs());
-        if a < 0 { self.neg(r) } else { r }
+        select_negative(a < 0, self.reduce_u128(a.unsigned_abs()), |r| self.neg(r))
     }
 
     /// Centered representative in `(-p/2, p/2]` as `i64`.
@@ -238,6 +237,14 @@ impl Modulus {
             a as i64
         }
     }
+}
+
+/// `neg(r)` if `negative`, else `r`, as a mask select (signs of sampled or encoded values are
+/// random: a branch on them mispredicts half the time).
+#[inline(always)]
+fn select_negative(negative: bool, r: u64, neg: impl Fn(u64) -> u64) -> u64 {
+    let mask = (negative as u64).wrapping_neg();
+    (r & !mask) | (neg(r) & mask)
 }
 
 #[cfg(test)]
@@ -337,6 +344,24 @@ mod tests {
         assert_eq!(
             (m.reduce(u64::MAX), m.reduce(14), m.reduce(20)),
             ((u64::MAX % 7), 0, 6)
+        );
+        assert_eq!((m.neg(0), m.neg(1), m.neg(6)), (0, 6, 1));
+        assert_eq!(
+            (m.from_i64(-1), m.from_i64(-7), m.from_i64(0), m.from_i64(9)),
+            (6, 0, 0, 2)
+        );
+        assert_eq!(m.from_i64(i64::MIN) as i64, i64::MIN.rem_euclid(7));
+        assert_eq!(
+            (m.from_i128(-8), m.from_i128(i128::MIN) as i128),
+            (6, i128::MIN.rem_euclid(7))
+        );
+        assert_eq!(
+            (
+                m.from_small_i64(-6),
+                m.from_small_i64(0),
+                m.from_small_i64(6)
+            ),
+            (1, 0, 6)
         );
         assert_eq!(m.inv(0), None);
         assert_eq!(m.center(6), -1);

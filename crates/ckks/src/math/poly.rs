@@ -233,12 +233,20 @@ impl RnsPoly {
     pub fn from_signed_ntt(ring: &RnsRing, coeffs: &[i64], num_q: usize, num_p: usize) -> Self {
         let n = ring.n();
         assert_eq!(coeffs.len(), n, "coefficient count must equal N");
+        // Coefficients below a prime (an encoding's, almost always) need no reduction there.
+        let max_abs = coeffs.iter().map(|c| c.unsigned_abs()).max().unwrap_or(0);
         let mut poly = Self::for_overwrite(n, num_q, num_p, Form::Ntt);
         for_each_limb(&mut poly.data, n, |i, limb| {
             let table = ring.table(i, num_q);
             let m = table.modulus();
-            for (x, &c) in limb.iter_mut().zip(coeffs) {
-                *x = m.from_i64(c);
+            if max_abs < m.value() {
+                for (x, &c) in limb.iter_mut().zip(coeffs) {
+                    *x = m.from_small_i64(c);
+                }
+            } else {
+                for (x, &c) in limb.iter_mut().zip(coeffs) {
+                    *x = m.from_i64(c);
+                }
             }
             table.forward(limb);
         });
@@ -660,6 +668,14 @@ mod tests {
         let mut two_pass = RnsPoly::from_signed(&r, &ints, 3, 1);
         two_pass.ntt(&r);
         assert_eq!(RnsPoly::from_signed_ntt(&r, &ints, 3, 1), two_pass);
+        // Below every prime (the reduction-free path), and at ±(p - 1) of the smallest.
+        let p_min = (0..4).map(|i| r.modulus(i, 3).value()).min().unwrap() as i64;
+        let mut small: Vec<i64> = ints.iter().map(|&c| c % 1_000_003).collect();
+        small[0] = p_min - 1;
+        small[1] = 1 - p_min;
+        let mut two_pass = RnsPoly::from_signed(&r, &small, 3, 1);
+        two_pass.ntt(&r);
+        assert_eq!(RnsPoly::from_signed_ntt(&r, &small, 3, 1), two_pass);
         // Beyond i64 and negative halves, into fewer q-limbs than the ring has.
         let reals: Vec<f64> = ints.iter().map(|&c| c as f64 * 1.0e7 + 0.5).collect();
         let mut two_pass = RnsPoly::from_f64_rounded_with_p(&r, &reals, 2, 1).unwrap();
