@@ -100,13 +100,11 @@ impl<T: Body> Message for Envelope<T> {
             )));
         }
         // Each blob is cut from the received pieces: without copying when it lies in one piece
-        // (the ckks decoders need one slice), copied once otherwise.
-        let mut reader = payload.bulk.reader();
-        let mut blobs = Vec::with_capacity(lens.len());
-        for len in lens {
-            // Each length is at most the bulk length, checked above.
-            blobs.push(reader.take_contiguous(len as usize)?);
-        }
+        // (the ckks decoders need one slice), copied once otherwise, each piece freed once copied.
+        // Each length is at most the bulk length, checked above.
+        let blobs = payload
+            .bulk
+            .into_contiguous_parts(lens.iter().map(|&len| len as usize))?;
         Ok(Envelope { body, blobs })
     }
 }

@@ -75,6 +75,55 @@ impl Bulk {
         }
     }
 
+    /// Cuts the bytes into consecutive parts of `lens`, which must add up to the length, each
+    /// part in one buffer: without copying when it lies in one piece, else copied once. Each
+    /// piece is released as soon as it has been copied, so a payload that is one huge part (a
+    /// key set) is not held twice over: once as pieces and once as their copy.
+    pub fn into_contiguous_parts<I>(self, lens: I) -> Result<Vec<Bytes>, CodecError>
+    where
+        I: IntoIterator<Item = usize>,
+    {
+        let mut remaining = self.len;
+        let mut pieces = self.pieces.into_iter();
+        // The unread part of the piece being cut.
+        let mut current = Bytes::new();
+        let mut parts = Vec::new();
+        for len in lens {
+            if len > remaining {
+                return Err(CodecError::BulkTooShort {
+                    needed: len as u64,
+                    left: remaining as u64,
+                });
+            }
+            remaining -= len;
+            if current.is_empty() && len > 0 {
+                current = pieces.next().unwrap_or_default();
+            }
+            if current.len() >= len {
+                parts.push(current.split_to(len));
+                continue;
+            }
+            let mut joined = BytesMut::with_capacity(len);
+            while joined.len() < len {
+                if current.is_empty() {
+                    match pieces.next() {
+                        Some(piece) => current = piece,
+                        None => break,
+                    }
+                }
+                let n = current.len().min(len - joined.len());
+                joined.extend_from_slice(&current.split_to(n));
+            }
+            parts.push(joined.freeze());
+        }
+        if remaining > 0 {
+            return Err(CodecError::Shape(format!(
+                "{remaining} bulk bytes left after the last part"
+            )));
+        }
+        Ok(parts)
+    }
+
     /// A reader from the first byte.
     pub fn reader(&self) -> BulkReader<'_> {
         BulkReader {
@@ -364,6 +413,39 @@ mod tests {
             assert!(bulk.slice(reversed).is_err());
             assert!(bulk.slice(0..bytes.len() + 1).is_err());
         }
+    }
+
+    #[test]
+    fn parts_are_cut_at_every_split_and_lengths_are_checked() {
+        for (bytes, bulk) in every_split() {
+            for a in 0..=bytes.len() {
+                for b in a..=bytes.len() {
+                    let parts = bulk
+                        .clone()
+                        .into_contiguous_parts([a, b - a, bytes.len() - b])
+                        .unwrap();
+                    assert_eq!(parts[0].as_ref(), &bytes[..a]);
+                    assert_eq!(parts[1].as_ref(), &bytes[a..b]);
+                    assert_eq!(parts[2].as_ref(), &bytes[b..]);
+                }
+                let short = bulk.clone().into_contiguous_parts([a]);
+                assert_eq!(short.is_ok(), a == bytes.len());
+                assert!(matches!(
+                    bulk.clone().into_contiguous_parts([a, bytes.len() - a + 1]),
+                    Err(CodecError::BulkTooShort { needed, left })
+                        if needed == (bytes.len() - a + 1) as u64 && left == (bytes.len() - a) as u64
+                ));
+            }
+        }
+        let piece = Bytes::from(data(32));
+        let parts = Bulk::from(piece.clone())
+            .into_contiguous_parts([8, 24])
+            .unwrap();
+        assert_eq!(
+            parts[1].as_ptr(),
+            piece[8..].as_ptr(),
+            "a part within a piece is shared"
+        );
     }
 
     #[test]
