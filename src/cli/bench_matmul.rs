@@ -37,8 +37,14 @@
 //! `encrypt_decrypt_s`, `ours` / `peer` {`wall`, `cpu`: {mult, cmult, rot}, `source`},
 //! `algorithms`: list of {`name`, `product`, `measured`, `wall_s`, `cpu_s`, `counts`, `conj`,
 //! `predicted`, `priced_ours_s`, `priced_ours_cpu_s`, `priced_peer_s`, `priced_peer_cpu_s`,
-//! `input_level`, `output_level`, `max_abs_error`}, `speedups`: list of {`fast`, `slow`,
-//! `wall`, `cpu`, `baseline_priced`}, `notes`.
+//! `input_level`, `output_level`, `max_abs_error`, `levels` (measured rows: {`by_level`: {level:
+//! counts}}, each operation at the level of the ciphertext it consumed), `priced_peer_by_level_s`,
+//! `priced_peer_by_level_cpu_s`}, `peer_levels` (null or {`measured`: list of {`level`,
+//! `prices`}}), `speedups`: list of {`fast`, `slow`, `wall`, `cpu`, `baseline_priced`}, `notes`.
+//! With `--peer-prices` repeated over `bench/peers` files timed at several levels, each measured
+//! row is also priced operation by operation at the peer's prices of its level (interpolated
+//! linearly in limbs between measured levels, scaled by limbs outside them; the rule is in the
+//! notes), and the single-level prices are those timed closest to the inputs' level.
 
 use std::path::PathBuf;
 
@@ -48,7 +54,7 @@ use hetal_ckks::params::preset;
 use hetal_learn::matmul::bench::{
     BenchOptions, MatmulBench, all_algorithms, bench_ckks, bench_sim, cut_levels,
 };
-use hetal_learn::matmul::bench_prices::PriceFile;
+use hetal_learn::matmul::bench_prices::{PriceFile, load_peer_prices};
 use hetal_learn::matmul::bench_table::render_table;
 use serde::Serialize;
 
@@ -84,9 +90,10 @@ pub struct BenchMatmulArgs {
     #[arg(long, value_delimiter = ',')]
     pub algorithms: Option<Vec<String>>,
     /// Per-op prices of a peer: a `bench/peers` results file (fastest library per op) or
-    /// `{mult, cmult, rot}` in seconds.
+    /// `{mult, cmult, rot}` in seconds. Repeatable: `bench/peers` files timed at several levels
+    /// also price each measured algorithm by the level of each operation.
     #[arg(long)]
-    pub peer_prices: Option<PathBuf>,
+    pub peer_prices: Vec<PathBuf>,
     /// Timed repetitions of each of our per-op prices (after one warm-up).
     #[arg(long, default_value_t = 3)]
     pub op_reps: usize,
@@ -143,29 +150,39 @@ pub fn run(args: &BenchMatmulArgs) -> anyhow::Result<()> {
             })
         }
     };
-    let peer = match &args.peer_prices {
-        Some(path) => {
+    let files = args
+        .peer_prices
+        .iter()
+        .map(|path| {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading peer prices from {}", path.display()))?;
-            let file: PriceFile = serde_json::from_str(&text).with_context(|| {
+            serde_json::from_str::<PriceFile>(&text).with_context(|| {
                 format!(
                     "{}: neither a bench/peers results file nor {{mult, cmult, rot}}",
                     path.display()
                 )
-            })?;
-            // The simulator's 2^15 slots are those of N = 2^16.
-            let ring = spec.as_ref().map_or(1 << 16, |s| 1usize << s.log_n);
-            Some(
-                file.prices(args.threads, Some(ring))
-                    .with_context(|| path.display().to_string())?,
-            )
-        }
-        None => None,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // The simulator's 2^15 slots are those of N = 2^16; its inputs sit at level 12.
+    let ring = spec.as_ref().map_or(1 << 16, |s| 1usize << s.log_n);
+    let level = spec
+        .as_ref()
+        .map_or(12, |s| s.q_bits.len().saturating_sub(1));
+    let (peer, levels) = if files.is_empty() {
+        (None, None)
+    } else {
+        let (p, l) =
+            load_peer_prices(&files, args.threads, Some(ring), level).context("--peer-prices")?;
+        (Some(p), l)
     };
-    let report = match &spec {
+    let mut report = match &spec {
         None => bench_sim(1 << 15, &opts, peer)?,
         Some(spec) => bench_ckks(spec, args.allow_insecure, &opts, peer)?,
     };
+    if let Some(levels) = levels {
+        report.apply_level_prices(levels);
+    }
     if args.json {
         let out = JsonReport {
             kind: "hetal-bench-matmul",

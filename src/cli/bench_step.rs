@@ -7,7 +7,21 @@
 //! hetal bench step --shape 1024,769,10 --backend ckks --preset boot-n16 --threads 2 \
 //!     --peer-prices peers-ops.json --peer-prices peers-bootstrap.json
 //! hetal bench step --shape 64,16,2 --backend ckks --preset ops-n16
+//! hetal bench step --shape 1024,769,10 --backend sim --preset-levels --preset boot-n16 \
+//!     --peer-prices peers-L1.json --peer-prices peers-L12.json --peer-prices peers-L26.json
 //! ```
+//!
+//! `--backend sim --preset-levels` runs the simulator in the preset's level setting (its chain, and its
+//! bootstrap's levels where the steps need one): the counts, levels and bootstraps of the CKKS
+//! run with the same preset, shape and seed, in seconds — to price a step, or re-price a
+//! measured one, without keys.
+//!
+//! Pricing by level: the CKKS backend and `--preset-levels` also count every operation at the level of
+//! the ciphertext it consumed (`ops_by_level`). With prices files timed at several levels (one
+//! `bench/peers` run per `--q-limbs`), the step is also priced with each operation at its level's
+//! peer prices — between measured levels interpolated linearly in the number of limbs, outside
+//! them the nearest level's prices scaled by the limbs (the rule is printed in the notes) — and
+//! the measured step is divided by that too (`priced_step_by_level_s`, `cpu_over_level_priced`).
 //!
 //! The simulator backend runs `--steps` Nesterov steps in HETAL's level setting (2^15 slots,
 //! fresh and bootstrapped ciphertexts at level 12, bootstrap from 3) and averages: operations
@@ -47,7 +61,7 @@
 //! "bootstrap": s}` (bootstrap optional), in seconds, taken as wall and CPU prices.
 //!
 //! # JSON (`--json`): one object on stdout
-//! `kind` = `"hetal-bench-step"`, `format` = 2, `backend`, `preset`, `variant`, `shape`
+//! `kind` = `"hetal-bench-step"`, `format` = 3, `backend`, `preset`, `variant`, `shape`
 //! [batch, features, classes], `unit` [s0, s1], `slots`, `levels` {`fresh`, `after_bootstrap`,
 //! `bootstrap_min`}, `steps`, `ops_per_step` (all counters, averaged), `bootstraps_per_step`
 //! {`softmax`, `residual`, `state`, `total`}, `breakdown`: list of {`part`, `cmult`, `mult`,
@@ -61,7 +75,10 @@
 //! rot} seconds measured in the run), `keygen_s` (CKKS: key generation), `setup_s` (CKKS with bootstrapping:
 //! bootstrap planning and diagonal encoding), `max_weight_error` (CKKS: largest difference
 //! between the decrypted weights and the simulator's after the same steps), `peak_rss_bytes`,
-//! `notes`.
+//! `notes`; format 3 adds `ops_by_level` (CKKS and `--preset-levels`: {`by_level`: {level: counts}} over
+//! all the steps), `prices.levels` (null or {`measured`: list of {`level`, `prices`}}),
+//! `priced_step_by_level_s`, `priced_step_by_level_cpu_s`, `wall_over_level_priced`,
+//! `cpu_over_level_priced`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,12 +91,13 @@ use hetal_ckks::encoding::Encoder;
 use hetal_ckks::eval::Evaluator;
 use hetal_ckks::params::context::Context;
 use hetal_ckks::params::{ParameterSpec, SecurityLevel, preset};
+use hetal_learn::eval::counter::LevelCounts;
 use hetal_learn::eval::{
     OpCounts, SecretKeyClient, ServerBootstrapper, SimConfig, Simulator, SlotCodec, SlotEvaluator,
     bootstrap_params_for,
 };
 use hetal_learn::matmul::bench_clock::Stopwatch;
-use hetal_learn::matmul::bench_prices::{OpPrices, PriceFile, StepPrices, StepTally};
+use hetal_learn::matmul::bench_prices::{LevelPrices, OpPrices, PriceFile, StepPrices, StepTally};
 use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::{SoftmaxApprox, SoftmaxVariant, TiledRows};
 use hetal_learn::train::server::StageTimes;
@@ -117,6 +135,12 @@ pub struct BenchStepArgs {
     /// Allow an insecure test preset (parameters below 128-bit security).
     #[arg(long)]
     pub allow_insecure: bool,
+    /// With the simulator: run it in `--preset`'s level setting (its chain, and its bootstrap's
+    /// levels where the steps need one) instead of HETAL's: the operations, levels and
+    /// bootstraps that `--backend ckks` performs with the same preset, shape and seed, in
+    /// seconds and without keys.
+    #[arg(long)]
+    pub preset_levels: bool,
     /// Softmax approximation: hetal-shallow (the training default), hetal, hetal-precise,
     /// hetal-rs or hetal-fast.
     #[arg(long, default_value = "hetal-shallow", value_parser = parse_variant)]
@@ -253,6 +277,9 @@ pub struct StepReport {
     pub steps: usize,
     /// Operations per step (averaged; `min_level` over the run).
     pub ops_per_step: OpCounts,
+    /// The operations of all `steps` steps split by the level of the ciphertext each consumed
+    /// (CKKS, and the simulator with `--preset-levels`).
+    pub ops_by_level: Option<LevelCounts>,
     /// Bootstraps per step.
     pub bootstraps_per_step: Bootstraps,
     /// Where the operations go.
@@ -275,6 +302,16 @@ pub struct StepReport {
     pub wall_over_priced: Option<f64>,
     /// Measured CPU time over the priced CPU time (CKKS with prices).
     pub cpu_over_priced: Option<f64>,
+    /// One step priced with each operation at the peer's prices of its level (see
+    /// `LevelPrices::RULE`) and bootstraps as in `priced_step_s`, wall seconds (with
+    /// `ops_by_level` and prices).
+    pub priced_step_by_level_s: Option<f64>,
+    /// The same in CPU seconds.
+    pub priced_step_by_level_cpu_s: Option<f64>,
+    /// Measured wall time over `priced_step_by_level_s` (CKKS).
+    pub wall_over_level_priced: Option<f64>,
+    /// Measured CPU time over `priced_step_by_level_cpu_s` (CKKS).
+    pub cpu_over_level_priced: Option<f64>,
     /// Mean wall seconds per bootstrap (CKKS with bootstrapping).
     pub bootstrap_wall_s: Option<f64>,
     /// Per-operation wall times measured in the run (CKKS with bootstrapping).
@@ -324,11 +361,12 @@ pub fn measure(args: &BenchStepArgs) -> anyhow::Result<StepReport> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let spec = match args.backend {
-        Backend::Sim => None,
-        Backend::Ckks => {
-            Some(preset(&args.preset).with_context(|| format!("preset `{}`", args.preset))?)
-        }
+    if args.preset_levels && args.backend != Backend::Sim {
+        bail!("--preset-levels runs the simulator: use it with --backend sim");
+    }
+    let spec = match (args.backend, args.preset_levels) {
+        (Backend::Sim, false) => None,
+        _ => Some(preset(&args.preset).with_context(|| format!("preset `{}`", args.preset))?),
     };
     // The simulator's 2^15 slots are those of N = 2^16.
     let ring = spec.as_ref().map_or(1usize << 16, |s| 1 << s.log_n);
@@ -338,6 +376,13 @@ pub fn measure(args: &BenchStepArgs) -> anyhow::Result<StepReport> {
     }
     let mut report = match spec {
         None => simulated_step(args.shape, args.variant, args.steps.unwrap_or(4))?,
+        Some(spec) if args.preset_levels => preset_simulated_step(
+            &spec,
+            args.shape,
+            args.variant,
+            args.seed,
+            args.steps.unwrap_or(1),
+        )?,
         Some(spec) => {
             if spec.security == SecurityLevel::InsecureForTests && !args.allow_insecure {
                 bail!(
@@ -380,6 +425,32 @@ fn apply_prices(report: &mut StepReport, prices: StepPrices) {
         .step_cpu_s
         .zip(cpu.filter(|&p| p > 0.0))
         .map(|(ours, p)| ours / p);
+    if let Some(levels) = &report.ops_by_level {
+        let steps = report.steps as f64;
+        let boots = report.bootstraps_per_step.total * steps;
+        let (wall, cpu) = prices.price_by_level(levels, boots);
+        let (wall, cpu) = (wall / steps, cpu.map(|c| c / steps));
+        report.priced_step_by_level_s = Some(wall);
+        report.priced_step_by_level_cpu_s = cpu;
+        report.wall_over_level_priced = report.step_wall_s.filter(|_| wall > 0.0).map(|w| w / wall);
+        report.cpu_over_level_priced = report
+            .step_cpu_s
+            .zip(cpu.filter(|&p| p > 0.0))
+            .map(|(ours, p)| ours / p);
+        match &prices.levels {
+            Some(lp) => {
+                report
+                    .notes
+                    .push(format!("priced by level: {}", LevelPrices::RULE));
+                for line in lp.describe() {
+                    report.notes.push(format!("peer prices at {line}"));
+                }
+            }
+            None => report.notes.push(
+                "priced by level: the prices know no level, so every level is priced alike".into(),
+            ),
+        }
+    }
     let source: Vec<String> = prices
         .ops
         .source
@@ -520,7 +591,7 @@ pub fn simulated_step(
     let hetal = SimConfig::hetal();
     Ok(StepReport {
         kind: "hetal-bench-step",
-        format: 2,
+        format: 3,
         backend: "sim".into(),
         preset: "simulator".into(),
         variant: variant.name().into(),
@@ -534,6 +605,7 @@ pub fn simulated_step(
         },
         steps,
         ops_per_step: averaged(c.ops, steps),
+        ops_by_level: None,
         bootstraps_per_step: boots,
         breakdown: breakdown(unit, slots, classes, variant, per_step, boots)?,
         prices: None,
@@ -545,6 +617,10 @@ pub fn simulated_step(
         step_cpus_s: Vec::new(),
         wall_over_priced: None,
         cpu_over_priced: None,
+        priced_step_by_level_s: None,
+        priced_step_by_level_cpu_s: None,
+        wall_over_level_priced: None,
+        cpu_over_level_priced: None,
         bootstrap_wall_s: None,
         measured_op_s: None,
         keygen_s: None,
@@ -570,6 +646,119 @@ fn random_batch(
     let x = Array2::from_shape_fn((rows, features), |_| rng.gen_range(-0.1..0.1));
     let y = (0..rows).map(|_| rng.gen_range(0..classes)).collect();
     (x, y)
+}
+
+/// The batch of `hetal bench step` at `shape`: [`random_batch`] with every class present, so
+/// that the trainer sees `classes` classes.
+fn step_batch(shape: (usize, usize, usize), seed: u64) -> (Array2<f64>, Vec<usize>) {
+    let (batch, features, classes) = shape;
+    let (x, mut labels) = random_batch(batch, features, classes, seed);
+    for (i, l) in labels.iter_mut().take(classes).enumerate() {
+        *l = i;
+    }
+    (x, labels)
+}
+
+/// `steps` steps on the simulator in `spec`'s level setting, as [`ckks_step`] would run them on
+/// CKKS (the same batch, chain and bootstrap levels): its counts, levels and bootstraps.
+pub fn preset_simulated_step(
+    spec: &ParameterSpec,
+    shape: (usize, usize, usize),
+    variant: SoftmaxVariant,
+    seed: u64,
+    steps: usize,
+) -> anyhow::Result<StepReport> {
+    let (batch, features, classes) = shape;
+    let slots = 1usize << (spec.log_n - 1);
+    let chain = spec.q_bits.len().saturating_sub(1);
+    let unit = UnitShape::hetal(batch, classes, slots)?;
+    let (x, labels) = step_batch(shape, seed);
+    let plain = Simulator::new(SimConfig {
+        max_level: chain,
+        bootstrap_level: chain,
+        ..SimConfig::with_slots(slots)
+    })?;
+    let fits = train_steps(&plain, unit, &x, &labels, variant, steps, None);
+    let (sim, levels, trained) = match fits {
+        Ok(trained) => (
+            plain,
+            Levels {
+                fresh: chain,
+                after_bootstrap: chain,
+                bootstrap_min: 0,
+            },
+            trained,
+        ),
+        Err(_) => {
+            let params = bootstrap_params_for(spec).with_context(|| {
+                format!(
+                    "{steps} step(s) at shape {batch},{features},{classes} do not fit in the \
+                     {chain} levels of preset `{}` without bootstrapping, and the preset cannot \
+                     bootstrap",
+                    spec.name
+                )
+            })?;
+            let ctx = Context::new(spec, spec.security == SecurityLevel::InsecureForTests)?;
+            let (boot_level, boot_min) = ServerBootstrapper::levels_for(&ctx, &params)?;
+            let sim = Simulator::new(SimConfig {
+                max_level: chain,
+                bootstrap_level: boot_level,
+                bootstrap_min_level: boot_min,
+                ..SimConfig::with_slots(slots)
+            })?;
+            let trained = train_steps(&sim, unit, &x, &labels, variant, steps, Some(boot_min))?;
+            let levels = Levels {
+                fresh: chain,
+                after_bootstrap: boot_level,
+                bootstrap_min: boot_min,
+            };
+            (sim, levels, trained)
+        }
+    };
+    // The counter ran through the steps alone: the client's encryptions count nothing.
+    let boots = bootstraps_of(&trained.reports);
+    let per_step = tally_of(&sim.counts(), steps);
+    Ok(StepReport {
+        kind: "hetal-bench-step",
+        format: 3,
+        backend: "sim".into(),
+        preset: spec.name.clone(),
+        variant: variant.name().into(),
+        shape: [batch, features, classes],
+        unit: [unit.s0(), unit.s1()],
+        slots,
+        levels,
+        steps,
+        ops_per_step: averaged(sim.counts(), steps),
+        ops_by_level: Some(sim.counter().by_level()),
+        bootstraps_per_step: boots,
+        breakdown: breakdown(unit, slots, classes, variant, per_step, boots)?,
+        prices: None,
+        priced_step_s: None,
+        priced_step_cpu_s: None,
+        step_wall_s: None,
+        step_walls_s: Vec::new(),
+        step_cpu_s: None,
+        step_cpus_s: Vec::new(),
+        wall_over_priced: None,
+        cpu_over_priced: None,
+        priced_step_by_level_s: None,
+        priced_step_by_level_cpu_s: None,
+        wall_over_level_priced: None,
+        cpu_over_level_priced: None,
+        bootstrap_wall_s: None,
+        measured_op_s: None,
+        keygen_s: None,
+        setup_s: None,
+        max_weight_error: None,
+        peak_rss_bytes: None,
+        notes: vec![format!(
+            "exact plaintext simulator in the level setting of preset `{}` (the operations and \
+             levels of `--backend ckks` with the same preset, shape and seed); softmax counted \
+             alone, matmul = the rest",
+            spec.name
+        )],
+    })
 }
 
 /// What [`train_steps`] returns.
@@ -684,11 +873,7 @@ pub fn ckks_step(
     let slots = 1usize << (spec.log_n - 1);
     let chain = spec.q_bits.len().saturating_sub(1);
     let unit = UnitShape::hetal(batch, classes, slots)?;
-    let (x, mut labels) = random_batch(batch, features, classes, seed);
-    // Every class present, so that the trainer sees `classes` classes.
-    for (i, l) in labels.iter_mut().take(classes).enumerate() {
-        *l = i;
-    }
+    let (x, labels) = step_batch(shape, seed);
 
     // The simulator with the same chain: do the steps fit without bootstrapping?
     let sim = Simulator::new(SimConfig {
@@ -712,6 +897,7 @@ pub fn ckks_step(
         times,
     } = train_steps(&ev, unit, &x, &labels, variant, steps, None)?;
     let ops = averaged(ev.counts(), steps);
+    let by_level = ev.counter().by_level();
     let boots = bootstraps_of(&reports);
     let per_step = tally_of(&ev.counts(), steps);
     let mut parts = breakdown(unit, slots, classes, variant, per_step, boots)?;
@@ -730,7 +916,7 @@ pub fn ckks_step(
     let wall = walls.iter().sum::<f64>() / steps as f64;
     Ok(StepReport {
         kind: "hetal-bench-step",
-        format: 2,
+        format: 3,
         backend: "ckks".into(),
         preset: spec.name.clone(),
         variant: variant.name().into(),
@@ -744,6 +930,7 @@ pub fn ckks_step(
         },
         steps,
         ops_per_step: ops,
+        ops_by_level: Some(by_level),
         bootstraps_per_step: boots,
         breakdown: parts,
         prices: None,
@@ -755,6 +942,10 @@ pub fn ckks_step(
         step_cpus_s: cpus.into_iter().flatten().collect(),
         wall_over_priced: None,
         cpu_over_priced: None,
+        priced_step_by_level_s: None,
+        priced_step_by_level_cpu_s: None,
+        wall_over_level_priced: None,
+        cpu_over_level_priced: None,
         bootstrap_wall_s: None,
         measured_op_s: None,
         keygen_s: Some(keygen_s),
@@ -864,6 +1055,7 @@ fn ckks_step_bootstrapped(
         times,
     } = train_steps(&ev, unit, x, labels, variant, steps, Some(boot_min))?;
     let ops = averaged(ev.counts(), steps);
+    let by_level = ev.counter().by_level();
     let boot_seconds = boot.stats().seconds();
     let boot_count = boot.stats().count();
     let boots = bootstraps_of(&reports);
@@ -897,7 +1089,7 @@ fn ckks_step_bootstrapped(
     }
     Ok(StepReport {
         kind: "hetal-bench-step",
-        format: 2,
+        format: 3,
         backend: "ckks".into(),
         preset: spec.name.clone(),
         variant: variant.name().into(),
@@ -911,6 +1103,7 @@ fn ckks_step_bootstrapped(
         },
         steps,
         ops_per_step: ops,
+        ops_by_level: Some(by_level),
         bootstraps_per_step: boots,
         breakdown: parts,
         prices: None,
@@ -922,6 +1115,10 @@ fn ckks_step_bootstrapped(
         step_cpus_s: cpus.into_iter().flatten().collect(),
         wall_over_priced: None,
         cpu_over_priced: None,
+        priced_step_by_level_s: None,
+        priced_step_by_level_cpu_s: None,
+        wall_over_level_priced: None,
+        cpu_over_level_priced: None,
         bootstrap_wall_s: (boot_count > 0).then(|| boot_seconds / boot_count as f64),
         measured_op_s: Some(prices),
         keygen_s: Some(keygen_s),
@@ -1001,6 +1198,33 @@ fn print_table(r: &StepReport) {
             r.setup_s.map_or("-".into(), |s| format!("{s:.2} s"))
         );
     }
+    if let Some(levels) = &r.ops_by_level {
+        // Per step: CMult (+ scalar) / Mult / Rot (+ conj) at each level, highest first.
+        let n = r.steps.max(1) as f64;
+        let split: Vec<String> = levels
+            .by_level
+            .iter()
+            .rev()
+            .filter(|(_, c)| c.cmult + c.scalar_mult + c.mult + c.rot + c.conj > 0)
+            .map(|(l, c)| {
+                format!(
+                    "L{l} {:.0}/{:.0}/{:.0}",
+                    (c.cmult + c.scalar_mult) as f64 / n,
+                    c.mult as f64 / n,
+                    (c.rot + c.conj) as f64 / n
+                )
+            })
+            .collect();
+        println!("per step by level (CMult/Mult/Rot): {}", split.join(", "));
+    }
+    if let Some(s) = r.priced_step_by_level_s {
+        println!(
+            "priced step by level: {s:.3} s wall, {} s CPU; measured / priced by level: {} wall, {} CPU",
+            secs(r.priced_step_by_level_cpu_s, 3),
+            secs(r.wall_over_level_priced, 3),
+            secs(r.cpu_over_level_priced, 3)
+        );
+    }
     if r.wall_over_priced.is_some() {
         println!(
             "measured / priced: {} wall, {} CPU",
@@ -1072,6 +1296,81 @@ mod tests {
                 .notes
                 .iter()
                 .any(|n| n.contains("bootstrap priced at given"))
+        );
+    }
+
+    /// INSECURE small preset (N = 2^12, bootstrapping chain) on the simulator only: no keys.
+    #[test]
+    fn preset_simulation_counts_by_level_and_prices_each_level() {
+        let spec = preset("insecure-boot-n12").unwrap();
+        let steps = 2;
+        let mut report =
+            preset_simulated_step(&spec, (32, 20, 3), SoftmaxVariant::HetalShallow, 7, steps)
+                .unwrap();
+        let levels = report.ops_by_level.clone().unwrap();
+        let total = levels.total();
+        let o = &report.ops_per_step;
+        // The level split adds up to the flat counts of the same steps.
+        for (split, per_step) in [
+            (total.cmult, o.cmult),
+            (total.mult, o.mult),
+            (total.rot, o.rot),
+            (total.scalar_mult, o.scalar_mult),
+            (total.conj, o.conj),
+            (total.bootstrap, o.bootstrap),
+        ] {
+            assert_eq!(split.div_ceil(steps as u64), per_step);
+        }
+        let (lo, hi) = levels.range().unwrap();
+        assert!(hi <= report.levels.fresh && lo < report.levels.after_bootstrap);
+        assert!(
+            report.bootstraps_per_step.total > 0.0,
+            "the steps need bootstraps"
+        );
+        // Peer prices at two levels, linear in limbs: at level ℓ, (ℓ + 1)·k seconds per op with
+        // k = (1, 0.25, 0.75) for Mult, CMult and Rot, so the step prices at Σ (ℓ + 1)·k·count.
+        let record = |limbs: usize| {
+            let l = limbs as f64;
+            format!(
+                r#"{{"library":"SEAL","threads_requested":1,
+                "params_used":{{"ring_degree":4096,"q_limbs":{limbs}}},
+                "ops":{{"mul_relin_rescale":{{"median_s":{m},"median_cpu_s":{m}}},
+                        "rescale":{{"median_s":{c},"median_cpu_s":{c}}},
+                        "rotate":{{"median_s":{r},"median_cpu_s":{r}}}}}}}"#,
+                m = l,
+                c = 0.25 * l,
+                r = 0.75 * l
+            )
+        };
+        let text = format!(
+            r#"{{"kind":"hetal-bench-peers","ops":[{},{}],
+            "bootstrap":[{{"library":"x","ring_degree":4096,
+            "bootstrap":{{"median_s":3.0,"median_cpu_s":2.0}}}}]}}"#,
+            record(3),
+            record(20)
+        );
+        let file: PriceFile = serde_json::from_str(&text).unwrap();
+        let prices = StepPrices::load(&[file], Some(1 << 12), 12).unwrap();
+        apply_prices(&mut report, prices);
+        let want: f64 = levels
+            .by_level
+            .iter()
+            .map(|(&l, c)| {
+                (l + 1) as f64
+                    * (c.mult as f64
+                        + 0.25 * (c.cmult + c.scalar_mult) as f64
+                        + 0.75 * (c.rot + c.conj) as f64)
+            })
+            .sum::<f64>()
+            / steps as f64
+            + 2.0 * report.bootstraps_per_step.total;
+        let got = report.priced_step_by_level_cpu_s.unwrap();
+        assert!((got - want).abs() < 1e-9 * want, "{got} vs {want}");
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("interpolated linearly"))
         );
     }
 }
