@@ -17,6 +17,9 @@
 //! [client]                     # role = "client" only
 //! data = "data/digits"
 //!
+//! [trainer]                    # role = "trainer" only, optional
+//! bootstrap_on_workers = "auto"  # "auto" | true | false: where bootstrap stages run
+//!
 //! [checkpoint]                 # role = "trainer" only, optional: survive a crash or restart
 //! dir = "trainer-checkpoints"  # relative to the config file; created owner-only
 //! every_steps = 1              # checkpoint after every N steps (and after every verdict)
@@ -52,6 +55,8 @@ use crate::error::{ActorError, Result};
 use crate::roster::{Role, Roster, SharedRoster};
 use crate::store::checkpoint::CheckpointConfig;
 use crate::store::dataset::DatasetConfig;
+use crate::toml_key::key_path_at;
+use crate::trainer::pool::BootstrapPlacement;
 
 /// Largest configuration file read (a few KB is typical).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -75,6 +80,8 @@ pub struct NodeFileConfig {
     pub roster: RosterConfig,
     /// The data owner's job (role `client` only).
     pub client: Option<ClientJobConfig>,
+    /// How the trainer spreads its work (role `trainer` only).
+    pub trainer: Option<NodeTrainerConfig>,
     /// Where a trainer checkpoints its job (role `trainer` only); a restarted trainer with the
     /// same file resumes the job saved there.
     pub checkpoint: Option<NodeCheckpointConfig>,
@@ -129,6 +136,109 @@ pub struct ClientJobConfig {
     /// Slots per simulated ciphertext.
     #[serde(default = "default_slots")]
     pub slots: usize,
+}
+
+/// The `[trainer]` table of a trainer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeTrainerConfig {
+    /// Where the trainer's bootstrap stages run.
+    #[serde(default)]
+    pub bootstrap_on_workers: BootstrapOnWorkers,
+}
+
+/// `bootstrap_on_workers`: whether the workers take the bootstrap stages as work units, which
+/// costs each of them the job's bootstrapping material in memory (about 6.6 GB at `boot-n16`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BootstrapOnWorkers {
+    /// `"auto"`: on the workers when the material takes at most
+    /// [`DEFAULT_MAX_BOOTSTRAP_KEY_BYTES`](crate::trainer::pool::DEFAULT_MAX_BOOTSTRAP_KEY_BYTES)
+    /// (N ≤ 2^13), else on the trainer.
+    #[default]
+    Auto,
+    /// `true`: on the workers whatever the material's size.
+    Always,
+    /// `false`: on the trainer; workers never receive bootstrapping material.
+    Never,
+}
+
+impl BootstrapOnWorkers {
+    /// The worker pool's placement for this setting.
+    pub fn placement(self) -> BootstrapPlacement {
+        match self {
+            BootstrapOnWorkers::Auto => BootstrapPlacement::default(),
+            BootstrapOnWorkers::Always => BootstrapPlacement::Workers {
+                max_key_bytes: u64::MAX,
+            },
+            BootstrapOnWorkers::Never => BootstrapPlacement::Trainer,
+        }
+    }
+}
+
+impl std::fmt::Display for BootstrapOnWorkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BootstrapOnWorkers::Auto => "auto",
+            BootstrapOnWorkers::Always => "true",
+            BootstrapOnWorkers::Never => "false",
+        })
+    }
+}
+
+impl std::str::FromStr for BootstrapOnWorkers {
+    type Err = String;
+
+    /// `auto`, `true` or `false` (an environment variable or a command-line flag).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "auto" => Ok(BootstrapOnWorkers::Auto),
+            "true" => Ok(BootstrapOnWorkers::Always),
+            "false" => Ok(BootstrapOnWorkers::Never),
+            other => Err(format!("{other:?}: expected true, false or auto")),
+        }
+    }
+}
+
+impl serde::Serialize for BootstrapOnWorkers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            BootstrapOnWorkers::Auto => s.serialize_str("auto"),
+            BootstrapOnWorkers::Always => s.serialize_bool(true),
+            BootstrapOnWorkers::Never => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BootstrapOnWorkers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = BootstrapOnWorkers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false or \"auto\"")
+            }
+            fn visit_bool<E: serde::de::Error>(
+                self,
+                v: bool,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(if v {
+                    BootstrapOnWorkers::Always
+                } else {
+                    BootstrapOnWorkers::Never
+                })
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                match v {
+                    "auto" => Ok(BootstrapOnWorkers::Auto),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// The `[checkpoint]` table of a trainer.
@@ -217,8 +327,15 @@ impl NodeFileConfig {
     }
 
     fn parse_named(text: &str, base: &Path, source_name: &str) -> Result<Self> {
-        let mut config: NodeFileConfig =
-            toml::from_str(text).map_err(|e| ActorError::Config(format!("{source_name}: {e}")))?;
+        let mut config: NodeFileConfig = toml::from_str(text).map_err(|e| {
+            let message = e.to_string().trim_end().to_owned();
+            ActorError::Config(
+                match e.span().and_then(|span| key_path_at(text, span.start)) {
+                    Some(key) => format!("{source_name}: key `{key}`: {message}"),
+                    None => format!("{source_name}: {message}"),
+                },
+            )
+        })?;
         config.source_name = source_name.to_owned();
         config.cert_dir = base.join(&config.cert_dir);
         if let Some(job) = &mut config.client {
@@ -258,6 +375,12 @@ impl NodeFileConfig {
         if config.checkpoint.is_some() && config.role != Role::Trainer {
             return Err(ActorError::Config(format!(
                 "{source_name}: a [checkpoint] table is for role trainer only, not {}",
+                config.role.name()
+            )));
+        }
+        if config.trainer.is_some() && config.role != Role::Trainer {
+            return Err(ActorError::Config(format!(
+                "{source_name}: a [trainer] table is for role trainer only, not {}",
                 config.role.name()
             )));
         }
@@ -339,6 +462,15 @@ impl NodeFileConfig {
             path.parent().unwrap_or(Path::new(".")),
             &path.display().to_string(),
         )
+    }
+
+    /// Where this trainer's bootstrap stages run (`[trainer] bootstrap_on_workers`, default
+    /// `"auto"`).
+    pub fn bootstrap_placement(&self) -> BootstrapPlacement {
+        self.trainer
+            .unwrap_or_default()
+            .bootstrap_on_workers
+            .placement()
     }
 
     /// This node's name.
@@ -463,6 +595,71 @@ workers = ["worker-1"]
     }
 
     #[test]
+    fn a_trainer_table_places_bootstraps_and_names_a_bad_value() {
+        let trainer = WORKER
+            .replace("role = \"worker\"", "role = \"trainer\"")
+            .replace("name = \"worker-1\"", "name = \"trainer\"")
+            .replace("[peers]\ntrainer = \"127.0.0.1:7101\"\n", "");
+        let parsed = |value: &str| {
+            let text = format!("{trainer}[trainer]\nbootstrap_on_workers = {value}\n");
+            NodeFileConfig::parse(&text, Path::new("."))
+        };
+        let default = NodeFileConfig::parse(&trainer, Path::new(".")).unwrap();
+        assert_eq!(default.bootstrap_placement(), BootstrapPlacement::default());
+        for (value, want) in [
+            ("\"auto\"", BootstrapPlacement::default()),
+            ("false", BootstrapPlacement::Trainer),
+            (
+                "true",
+                BootstrapPlacement::Workers {
+                    max_key_bytes: u64::MAX,
+                },
+            ),
+        ] {
+            assert_eq!(
+                parsed(value).unwrap().bootstrap_placement(),
+                want,
+                "{value}"
+            );
+        }
+        // `true` places even boot-n16's material (about 6.6 GB) on the workers; "auto" does not.
+        let boot_n16_bytes = 6_600_000_000;
+        assert!(
+            parsed("true")
+                .unwrap()
+                .bootstrap_placement()
+                .allows(boot_n16_bytes)
+        );
+        assert!(!default.bootstrap_placement().allows(boot_n16_bytes));
+        for bad in ["\"sometimes\"", "1", "\"yes\""] {
+            let e = parsed(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("key `trainer.bootstrap_on_workers`") && e.contains("\"auto\""),
+                "{bad}: {e}"
+            );
+        }
+        // Written back as read; the same words from an environment variable or a flag.
+        for value in ["\"auto\"", "true", "false"] {
+            let setting = parsed(value).unwrap().trainer.unwrap();
+            let text = toml::to_string(&setting).unwrap();
+            assert_eq!(text.trim(), format!("bootstrap_on_workers = {value}"));
+            let word = value.trim_matches('"');
+            assert_eq!(word.parse(), Ok(setting.bootstrap_on_workers));
+            assert_eq!(setting.bootstrap_on_workers.to_string(), word);
+        }
+        assert!("sometimes".parse::<BootstrapOnWorkers>().is_err());
+        let typo = format!("{trainer}[trainer]\nbootstrap_on_worker = true\n");
+        let e = NodeFileConfig::parse(&typo, Path::new(".")).unwrap_err();
+        assert!(
+            e.to_string().contains("key `trainer.bootstrap_on_worker`"),
+            "{e}"
+        );
+        let worker = format!("{WORKER}[trainer]\nbootstrap_on_workers = false\n");
+        let e = NodeFileConfig::parse(&worker, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("trainer only"), "{e}");
+    }
+
+    #[test]
     fn a_roster_lists_one_client_or_several() {
         let trainer = WORKER
             .replace("role = \"worker\"", "role = \"trainer\"")
@@ -511,11 +708,38 @@ workers = ["worker-1"]
             include_str!("../../examples/configs/five-node/evaluator.toml"),
             include_str!("../../examples/configs/five-node/worker-1.toml"),
             include_str!("../../examples/configs/five-node/worker-2.toml"),
+            include_str!("../../examples/configs/two-clients/client-a.toml"),
+            include_str!("../../examples/configs/two-clients/client-b.toml"),
+            include_str!("../../examples/configs/two-clients/trainer.toml"),
+            include_str!("../../examples/configs/two-clients/evaluator.toml"),
+            include_str!("../../examples/configs/two-clients/worker-1.toml"),
         ];
+        let mut two_clients = Vec::new();
         for text in examples {
             let c = NodeFileConfig::parse(text, Path::new("layout")).unwrap();
-            // Both trainers checkpoint (and so resume after a restart).
+            // Every trainer checkpoints (and so resumes after a restart).
             assert_eq!(c.role == Role::Trainer, c.checkpoint.is_some(), "{text}");
+            if text.contains("two-clients layout") {
+                two_clients.push(c);
+            }
+        }
+        // The two-clients layout: every node has the same roster of two clients, each client
+        // node names itself, and each node listens where the others dial it.
+        assert_eq!(two_clients.len(), 5);
+        let mut addresses = BTreeMap::new();
+        for c in &two_clients {
+            let shared = c.shared_roster().unwrap();
+            let clients: Vec<_> = shared.clients().iter().map(|n| n.as_str()).collect();
+            assert_eq!(clients, ["client-a", "client-b"], "{}", c.name);
+            if c.role == Role::Client {
+                assert_eq!(c.roster().unwrap().client.as_str(), c.name);
+            }
+            addresses.insert(c.name.clone(), c.listen);
+        }
+        for c in &two_clients {
+            for (peer, addr) in &c.peers {
+                assert_eq!(addresses.get(peer), Some(addr), "{} dials {peer}", c.name);
+            }
         }
     }
 

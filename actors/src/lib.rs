@@ -55,6 +55,7 @@ pub mod progress;
 pub mod roster;
 pub mod store;
 pub mod tap;
+pub mod toml_key;
 pub mod trainer;
 pub mod worker;
 

@@ -34,6 +34,7 @@ use crate::roster::SharedRoster;
 use crate::roster::{CLIENT_ACTOR, EVALUATOR_ACTOR, Role, Roster, TRAINER_ACTOR};
 use crate::store::dataset::DatasetConfig;
 use crate::trainer::hub::TrainerHub;
+use crate::trainer::pool::BootstrapPlacement;
 use crate::trainer::{
     DEFAULT_UNIT_TIMEOUT, DEFAULT_VERDICT_TIMEOUT, Trainer, TrainerConfig, TrainerHandle,
 };
@@ -69,10 +70,16 @@ pub async fn run_party(config: &NodeFileConfig, mut say: impl FnMut(String)) -> 
                 .as_ref()
                 .map(NodeDatasetConfig::dataset_config);
             let shared = config.shared_roster()?;
+            let placement = config.bootstrap_placement();
+            say(format!(
+                "bootstrap stages: {}",
+                describe_placement(placement)
+            ));
+            let checkpoint = config.checkpoint.as_ref();
             if shared.clients().len() > 1 {
-                run_trainer_hub(&node, shared, config.checkpoint.as_ref(), dataset, &mut say).await
+                run_trainer_hub(&node, shared, checkpoint, dataset, placement, &mut say).await
             } else {
-                run_trainer(&node, roster, config.checkpoint.as_ref(), dataset, &mut say).await
+                run_trainer(&node, roster, checkpoint, dataset, placement, &mut say).await
             }
         }
         Role::Worker => {
@@ -157,16 +164,44 @@ fn trainer_config(roster: Roster, checkpoint: Option<&NodeCheckpointConfig>) -> 
     }
 }
 
+/// What `[trainer] bootstrap_on_workers` decided, for the node's log.
+fn describe_placement(placement: BootstrapPlacement) -> String {
+    match placement {
+        BootstrapPlacement::Trainer => "on the trainer".into(),
+        BootstrapPlacement::Workers {
+            max_key_bytes: u64::MAX,
+        } => "on the workers".into(),
+        BootstrapPlacement::Workers { max_key_bytes } => format!(
+            "on the workers when the bootstrapping material takes at most {max_key_bytes} bytes, \
+             else on the trainer"
+        ),
+    }
+}
+
+/// Sets where the bootstrap stages of the jobs behind `handle` run.
+fn place_bootstraps(handle: &TrainerHandle, placement: BootstrapPlacement) -> Result<()> {
+    handle
+        .pool()
+        .lock()
+        .map_err(|_| ActorError::Lost("worker pool poisoned".into()))?
+        .set_bootstrap_placement(placement);
+    Ok(())
+}
+
 /// A trainer serving several clients: one isolated job each; done when all are.
 async fn run_trainer_hub(
     node: &Node,
     roster: SharedRoster,
     checkpoint: Option<&NodeCheckpointConfig>,
     dataset: Option<DatasetConfig>,
+    placement: BootstrapPlacement,
     say: &mut impl FnMut(String),
 ) -> Result<()> {
     let config = trainer_config(roster.base().clone(), checkpoint);
     let mut hub = TrainerHub::<SimServer>::new(node.clone(), roster, config, dataset);
+    for (_, handle) in hub.handles() {
+        place_bootstraps(&handle, placement)?;
+    }
     if let Some(c) = checkpoint {
         hub.set_resume_grace(c.worker_grace());
         for client in hub.resume_saved_jobs()? {
@@ -194,10 +229,12 @@ async fn run_trainer(
     roster: Roster,
     checkpoint: Option<&NodeCheckpointConfig>,
     dataset: Option<DatasetConfig>,
+    placement: BootstrapPlacement,
     say: &mut impl FnMut(String),
 ) -> Result<()> {
     let mut trainer = Trainer::<SimServer>::new(node.clone(), trainer_config(roster, checkpoint))
         .with_dataset(dataset);
+    place_bootstraps(&trainer.handle(), placement)?;
     if let Some(c) = checkpoint {
         let dir = &c.dir;
         trainer.set_resume_grace(c.worker_grace());

@@ -391,6 +391,10 @@ async fn a_ckks_step_with_bootstrap_units_on_two_workers_matches_the_trainer_boo
     let per_worker: Vec<usize> = workers.iter().map(|w| w.bootstraps()).collect();
     assert_eq!(per_worker.iter().sum::<usize>(), boots);
     assert!(per_worker.iter().all(|&b| b > 0), "{per_worker:?}");
+    // Each worker's keys were upgraded to the bootstrapping material after its first matrix
+    // units; it kept the job's cached operands (the training batch), so no later unit came
+    // back for a missing operand and none was sent twice.
+    assert_eq!((stats.resent, stats.keys_reloaded), (0, 0), "{stats:?}");
 
     // Bound (as in the test above): each bootstrap at most twice the measured error, every other
     // operation 16·N/Δ, amplified into the weights by the gradient or the weight scale.

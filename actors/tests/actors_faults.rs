@@ -5,22 +5,29 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use hetal_actors::backend::MaterialBody;
-use hetal_actors::backend::ServerOptions;
 use hetal_actors::backend::sim::{SimClient, SimServer};
+use hetal_actors::backend::{KeyScope, ServerBackend, ServerOptions};
 use hetal_actors::client::StopPolicy;
 use hetal_actors::deploy::{
     Deployment, Layout, Network, Taps, encrypt_dataset, upload_from_client,
 };
 use hetal_actors::messages::{BlobSink, EpochVerdict, JoinPool, LoadKeys, LoadKeysBody};
 use hetal_actors::roster::{TRAINER_ACTOR, WORKER_ACTOR};
-use hetal_actors::trainer::pool::BootstrapPlacement;
+use hetal_actors::trainer::keys::WorkerKeys;
+use hetal_actors::trainer::pool::{BootstrapPlacement, MAX_IN_FLIGHT, WorkerPool};
+use hetal_actors::trainer::scheduler::{Scheduler, Unit};
+use hetal_actors::worker::DEFAULT_MAX_JOBS;
+use hetal_learn::eval::{SimCt, SlotEvaluator};
+use hetal_learn::matmul::{AbtPlan, Partial, Sharding};
+use hetal_learn::pack::{Layout as BlockLayout, UnitShape, encrypt_matrix};
 use hetal_learn::train::{Decision, Verdict};
 use hetal_runtime::SendError;
+use ndarray::Array2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quic_deployment_with_two_workers_and_an_evaluator_equals_the_single_process_run() {
@@ -425,4 +432,131 @@ async fn a_worker_killed_between_bootstrap_units_does_not_change_the_result() {
     let bound = float_reorder_bound(out.steps, &ref_model);
     let diff = max_diff(&out.model, &ref_model);
     assert!(diff <= bound, "{diff} > {bound}");
+}
+
+/// The blocks of `partials` as bytes, to compare results bit for bit.
+fn partial_bytes(sim: &SimServer, partials: &[Partial<SimCt>]) -> Vec<Vec<u8>> {
+    partials
+        .iter()
+        .flat_map(|p| &p.blocks)
+        .map(|b| sim.encode_ct(b).unwrap().to_vec())
+        .collect()
+}
+
+/// A worker shared by several clients' jobs holds at most [`DEFAULT_MAX_JOBS`] of them: one job
+/// more drops the oldest. That job's next unit is refused with a typed `UnknownJob`, and the
+/// trainer sends its keys and operands again (the worker stays in the pool): both the dropped
+/// job and the newest one get the product the trainer computes alone, bit for bit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_a_full_worker_dropped_gets_its_keys_again_and_the_same_product() {
+    let deployment = Deployment::start(Layout {
+        workers: 1,
+        spare_workers: 0,
+        evaluator: false,
+        network: Network::InMemory,
+    })
+    .await
+    .unwrap();
+    let (_, parties) = sim_parties(&deployment, &[0, 1], 3, None);
+    let worker_stats = deployment
+        .start_worker::<SimServer>(0, ServerOptions::default(), None)
+        .await
+        .unwrap();
+    parties
+        .wait_for_workers(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let worker = deployment.roster.workers[0].clone();
+
+    // One product X·Wᵀ in units; X is job-scoped (cached on the worker across steps).
+    let sim = Arc::new(SimServer::new(sim_config()).unwrap());
+    let ev = sim.evaluator().unwrap();
+    let (n, d, c): (usize, usize, usize) = (64, 40, 3);
+    let unit = UnitShape::new(64, SLOTS / 64).unwrap();
+    let m = |rows: usize, cols: usize, salt: usize| {
+        Array2::from_shape_fn((rows, cols), |(i, j)| {
+            ((i * 31 + j * 17 + salt * 7) % 23) as f64 / 23.0 - 0.5
+        })
+    };
+    let period = c.next_power_of_two();
+    let top = ev.max_level();
+    let xe = encrypt_matrix(&ev, m(n, d, 1).view(), BlockLayout::RowMajor, unit, top).unwrap();
+    let layout = BlockLayout::RowTiled { period };
+    let we = encrypt_matrix(&ev, m(c, d, 2).view(), layout, unit, top).unwrap();
+    let plan = AbtPlan::new(&xe, &we, 1.0, Sharding::for_workers(2, period / 2, 2)).unwrap();
+    let units: Vec<Unit<SimCt>> = plan
+        .units(&ev, &xe, &we)
+        .unwrap()
+        .into_iter()
+        .map(Unit::Abt)
+        .collect();
+
+    // Job `session`'s scheduler, with its own view of the shared worker (as each client's job
+    // of a trainer hub has).
+    let scheduler = |session: u64, pool: Option<&Arc<Mutex<WorkerPool>>>| {
+        let pool = pool.cloned().unwrap_or_else(|| {
+            let mut pool = WorkerPool::default();
+            pool.join(worker.clone());
+            Arc::new(Mutex::new(pool))
+        });
+        let keys = WorkerKeys::scoped(session, &sim, KeyScope::Full).unwrap();
+        let s = Scheduler::new(
+            deployment.trainer.clone(),
+            Arc::clone(&pool),
+            Arc::clone(&sim),
+            keys,
+            Duration::from_secs(60),
+            None,
+        );
+        (Arc::new(s), pool)
+    };
+    // The trainer alone (no worker in its pool).
+    let (alone, _) = scheduler(100, Some(&Arc::new(Mutex::new(WorkerPool::default()))));
+    let want = partial_bytes(&sim, &alone.run(1, units.clone()).await.unwrap());
+
+    // Job 1 caches X on the worker; then as many newer jobs as the worker holds.
+    let (first, first_pool) = scheduler(1, None);
+    assert_eq!(
+        partial_bytes(&sim, &first.run(1, units.clone()).await.unwrap()),
+        want
+    );
+    let mut newest = None;
+    for session in 2..=(1 + DEFAULT_MAX_JOBS as u64) {
+        let (s, _) = scheduler(session, None);
+        assert_eq!(
+            partial_bytes(&sim, &s.run(1, units.clone()).await.unwrap()),
+            want
+        );
+        newest = Some(s);
+    }
+    let newest = newest.unwrap();
+    let inline_before = worker_stats.inline_operands();
+
+    // Job 1's next step: the worker refuses it (its keys were dropped), gets the keys and every
+    // operand again, and computes the same product; it stays in job 1's pool.
+    let got = first.run(2, units.clone()).await.unwrap();
+    assert_eq!(partial_bytes(&sim, &got), want);
+    let stats = first.stats();
+    println!("job 1 after being dropped: {stats:?}");
+    assert!(
+        (1..=MAX_IN_FLIGHT).contains(&stats.keys_reloaded),
+        "one refusal per unit in flight: {stats:?}"
+    );
+    assert_eq!(stats.units_local, 0, "the worker computed every unit");
+    assert_eq!(stats.units_remote, 2 * units.len());
+    {
+        let pool = first_pool.lock().unwrap();
+        assert_eq!((pool.len(), pool.lost().len()), (1, 0));
+    }
+    let x_blocks = xe.blocks().len();
+    assert!(
+        worker_stats.inline_operands() - inline_before >= x_blocks,
+        "X was sent again"
+    );
+
+    // The newest job was kept: no reload, same product.
+    let got = newest.run(2, units.clone()).await.unwrap();
+    assert_eq!(partial_bytes(&sim, &got), want);
+    assert_eq!(newest.stats().keys_reloaded, 0);
+    deployment.shutdown().await;
 }

@@ -348,6 +348,11 @@ impl ServerBackend for CkksServer {
     fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody> {
         scoped_material(&self.ctx, &self.keys, self.bootstrap.as_ref(), scope, sink)
     }
+
+    fn same_parameters(&self, other: &Self) -> bool {
+        // The spec fixes the ring and derives the moduli (see `ParameterSpec`).
+        self.ctx.spec() == other.ctx.spec()
+    }
 }
 
 /// The data owner's CKKS side: the secret key stays in here. It keeps the evaluation keys only

@@ -139,6 +139,10 @@ pub trait ServerBackend: Send + Sync + Sized + 'static {
     /// Adds to `sink` the public material of `scope` this backend holds (the trainer passes
     /// its workers only what their units need) and describes it.
     fn material(&self, scope: &KeyScope, sink: &mut BlobSink) -> Result<MaterialBody>;
+    /// Whether `other` works on the same parameters (ring, moduli, slots, levels), so that
+    /// ciphertexts decoded by one are valid operands of the other: a worker whose job's keys
+    /// are upgraded keeps its cached operands only then.
+    fn same_parameters(&self, other: &Self) -> bool;
 }
 
 /// The data owner's side: the server half plus encryption and decryption.

@@ -76,6 +76,10 @@ impl ServerBackend for SimServer {
     fn material(&self, _: &KeyScope, _: &mut BlobSink) -> Result<MaterialBody> {
         Ok(MaterialBody::Simulator(self.config))
     }
+
+    fn same_parameters(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
 }
 
 /// Simulator on the client side (it "encrypts" by copying).

@@ -4,7 +4,8 @@
 //! The job's upload as received ([`upload`]) lets a restarted trainer process resume without the
 //! client; the client keeps its own verdicts ([`review`]) so that the early-stopping dialogue
 //! resumes too, and, for a CKKS run continued in a new process, its secret key ([`client_key`])
-//! and a digest of the data its saved job encrypts ([`client_job`]).
+//! and a digest of the data its saved job encrypts ([`client_job`]); a run that finished leaves
+//! a record of where its results are ([`finished`]).
 //!
 //! Every file is written atomically ([`write_atomic`]: a temporary file in the same directory,
 //! fsync, rename, fsync of the directory), so a crash leaves the old file or the new one, never a
@@ -14,6 +15,7 @@ pub mod checkpoint;
 pub mod client_job;
 pub mod client_key;
 pub mod dataset;
+pub mod finished;
 pub mod review;
 pub mod upload;
 

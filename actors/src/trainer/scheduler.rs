@@ -4,7 +4,7 @@
 //! the workers ([`BootstrapPlacement`]), single bootstraps of a stage of independent ones; a
 //! worker receives the bootstrapping material once per job, before its first bootstrap unit.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +25,12 @@ use crate::messages::{
 };
 use crate::roster::WORKER_ACTOR;
 use crate::tap::{self, Tap};
+use crate::worker::UnknownJob;
+
+/// Times one stage sends a worker the job's keys again after it dropped them; past that the
+/// worker is treated as failed (its units go elsewhere), so jobs evicting each other on a
+/// shared worker cannot stall a stage.
+pub const MAX_KEY_RELOADS: usize = 3;
 
 /// A work unit with its ciphertexts.
 #[derive(Debug, Clone)]
@@ -83,8 +89,12 @@ pub struct SchedulerStats {
     pub bootstraps_local: usize,
     /// Bytes of key material sent to workers (counted in `bytes_sent` too).
     pub key_bytes_sent: u64,
-    /// Units sent again after a worker failed, timed out or had dropped operands.
+    /// Units sent again after a worker failed, timed out or had dropped operands or keys.
     pub resent: usize,
+    /// Times a worker had dropped the job's keys (it holds
+    /// [`DEFAULT_MAX_JOBS`](crate::worker::DEFAULT_MAX_JOBS) jobs and a
+    /// newer one pushed this one out) and was sent them again with the unit.
+    pub keys_reloaded: usize,
     /// Bytes of ciphertexts and keys sent to workers.
     pub bytes_sent: u64,
     /// Bytes of partial results received from workers.
@@ -377,6 +387,7 @@ impl<B: ServerBackend> Scheduler<B> {
         };
         let mut pending: VecDeque<usize> = (0..n).collect();
         let mut in_flight = FuturesUnordered::new();
+        let mut reloads: HashMap<NodeName, usize> = HashMap::new();
         loop {
             // Hand out units while some worker can take one.
             while let Some(&i) = pending.front() {
@@ -473,6 +484,28 @@ impl<B: ServerBackend> Scheduler<B> {
                     drop(pool);
                     self.accept(i, &units[i], reply, &mut results, &mut pending)?;
                 }
+                Err(e) if self.dropped_our_keys(&e) && reload_allowed(&mut reloads, &name) => {
+                    // The worker dropped this job for newer ones: its keys and operands go
+                    // again with the unit; the worker stays in the pool.
+                    if let Some(worker) = pool.get_mut(&name) {
+                        worker.in_flight = worker.in_flight.saturating_sub(1);
+                        worker.keys_ready = false;
+                        worker.boot_keys_ready = false;
+                        match load {
+                            KeyLoad::None => {}
+                            KeyLoad::Matmul => worker.keys_sending = false,
+                            KeyLoad::Bootstrap => worker.boot_keys_sending = false,
+                        }
+                        worker.forget_operands();
+                    }
+                    drop(pool);
+                    tracing::info!("worker {name} had dropped job {}: {e}", self.session);
+                    self.add_stats(|s| {
+                        s.resent += 1;
+                        s.keys_reloaded += 1;
+                    });
+                    pending.push_front(i);
+                }
                 Err(e) => {
                     tracing::warn!("worker {name} failed on a unit, resending it: {e}");
                     pool.remove(&name);
@@ -483,6 +516,16 @@ impl<B: ServerBackend> Scheduler<B> {
             }
         }
         collect(results)
+    }
+
+    /// Whether `e` is a worker's refusal of a unit of this job because it no longer holds the
+    /// job's keys ([`UnknownJob`]).
+    fn dropped_our_keys(&self, e: &ActorError) -> bool {
+        matches!(
+            e,
+            ActorError::Send(hetal_runtime::SendError::Rejected { reason, .. })
+                if UnknownJob::from_reason(reason).is_some_and(|u| u.session == self.session)
+        )
     }
 
     /// Stores a worker's answer, or queues the unit again if the worker lacked operands.
@@ -620,6 +663,14 @@ impl<B: ServerBackend> Scheduler<B> {
         }
         Ok(())
     }
+}
+
+/// Counts one more key reload for `worker` in this stage; `false` once it had
+/// [`MAX_KEY_RELOADS`].
+fn reload_allowed(reloads: &mut HashMap<NodeName, usize>, worker: &NodeName) -> bool {
+    let count = reloads.entry(worker.clone()).or_insert(0);
+    *count += 1;
+    *count <= MAX_KEY_RELOADS
 }
 
 fn collect<C>(results: Vec<Option<Outcome<C>>>) -> Result<Vec<Outcome<C>>> {

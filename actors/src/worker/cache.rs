@@ -72,12 +72,40 @@ impl<C> OperandCache<C> {
 /// Default number of jobs a worker keeps keys and operands for at once.
 pub const DEFAULT_MAX_JOBS: usize = 4;
 
-/// A unit or key reference named a job this worker holds no keys for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("no keys loaded for job {session} on this worker (never loaded, or evicted by newer jobs)")]
+/// How the worker's refusal of a unit of an [`UnknownJob`] starts: the trainer recognizes the
+/// refusal by it ([`UnknownJob::from_reason`]) and sends the job's keys again.
+const UNKNOWN_JOB_PREFIX: &str = "no keys loaded for job ";
+
+/// A unit or key reference named a job this worker holds no keys for (never loaded, or dropped
+/// for newer jobs). Recoverable: the trainer sends the job's keys and operands again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownJob {
     /// The job's session id.
     pub session: u64,
+}
+
+impl std::fmt::Display for UnknownJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{UNKNOWN_JOB_PREFIX}{} on this worker (never loaded, or dropped for newer jobs)",
+            self.session
+        )
+    }
+}
+
+impl std::error::Error for UnknownJob {}
+
+impl UnknownJob {
+    /// The refusal a worker sent for an unknown job, read back from its reason (the reply of a
+    /// refused request carries only its text); `None` for any other reason.
+    pub fn from_reason(reason: &str) -> Option<Self> {
+        let rest = reason.strip_prefix(UNKNOWN_JOB_PREFIX)?;
+        let digits = rest.split(' ').next()?;
+        Some(Self {
+            session: digits.parse().ok()?,
+        })
+    }
 }
 
 /// One job on a worker: its evaluation keys and its own operand cache.
@@ -126,6 +154,21 @@ impl<K, C> WorkerJobs<K, C> {
         self.order.push_back(session);
         let cache = Arc::new(Mutex::new(OperandCache::new(self.cache_capacity)));
         self.jobs.insert(session, WorkerJob { keys, cache });
+    }
+
+    /// Replaces the keys of job `session`, already held, and keeps its operand cache: the
+    /// operands are the same job's ciphertexts under the same parameters and secret, so the
+    /// bootstrapping material arriving after the matrix keys costs no operand a second trip.
+    /// The caller checks that the parameters are unchanged. Returns whether the job was held
+    /// (if not, nothing changes: use [`Self::load`]).
+    pub fn upgrade(&mut self, session: u64, keys: K) -> bool {
+        match self.jobs.get_mut(&session) {
+            Some(job) => {
+                job.keys = keys;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Job `session`'s keys and cache.
@@ -179,6 +222,26 @@ mod tests {
         let e = jobs.get(1).err().unwrap();
         assert!(e.to_string().contains("job 1"), "{e}");
         assert!(jobs.contains(2) && jobs.contains(3));
+        // The refusal's text names the job, and the trainer reads it back.
+        assert_eq!(UnknownJob::from_reason(&e.to_string()), Some(e));
+        assert_eq!(UnknownJob::from_reason("unit failed: no keys"), None);
+        assert_eq!(UnknownJob::from_reason("no keys loaded for job x"), None);
+    }
+
+    #[test]
+    fn an_upgrade_keeps_the_jobs_operands_and_a_reload_drops_them() {
+        let mut jobs: WorkerJobs<&str, &'static str> = WorkerJobs::new(2, 8);
+        jobs.load(1, "matrix keys");
+        let cache = |jobs: &WorkerJobs<&str, &'static str>| Arc::clone(&jobs.get(1).unwrap().cache);
+        cache(&jobs).lock().unwrap().insert(5, Arc::new("x"), false);
+        assert!(jobs.upgrade(1, "bootstrapping keys"));
+        assert_eq!(jobs.get(1).unwrap().keys, "bootstrapping keys");
+        assert_eq!(cache(&jobs).lock().unwrap().get(5).as_deref(), Some(&"x"));
+        // A job not held is not upgraded; loading a job again starts it afresh.
+        assert!(!jobs.upgrade(2, "keys"));
+        assert!(!jobs.contains(2));
+        jobs.load(1, "matrix keys");
+        assert!(cache(&jobs).lock().unwrap().is_empty());
     }
 
     #[test]

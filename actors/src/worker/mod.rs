@@ -133,8 +133,8 @@ impl<B: ServerBackend> Respond<LoadKeys> for Worker<B> {
         }
         let session = msg.body.session;
         // The same job again: nothing to do unless this is the job's bootstrapping material
-        // and the worker cannot bootstrap yet (its matrix keys are then replaced; the trainer
-        // re-sends the operands the fresh cache lacks).
+        // and the worker cannot bootstrap yet (its matrix keys are then replaced, and its
+        // cached operands kept: same job, same parameters).
         if let Ok(job) = self.jobs.get(session)
             && (job.keys.bootstraps() || !bootstrapping_material(&msg.body.material))
         {
@@ -153,7 +153,13 @@ impl<B: ServerBackend> Respond<LoadKeys> for Worker<B> {
                         by_reference,
                     });
                 }
-                self.jobs.load(session, backend);
+                let same_job = self
+                    .jobs
+                    .get(session)
+                    .is_ok_and(|job| job.keys.same_parameters(&backend));
+                if !(same_job && self.jobs.upgrade(session, Arc::clone(&backend))) {
+                    self.jobs.load(session, backend);
+                }
                 let reply = KeysLoaded { session };
                 tap::record(&self.tap, &reply);
                 Response::ok(reply)
