@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use hetal_actors::config::BootstrapOnWorkers;
 use hetal_actors::messages::ValidationForm;
 use hetal_learn::softmax::SoftmaxVariant;
 use hetal_learn::train::{HyperParams, Optimizer, Preset};
@@ -177,6 +178,9 @@ pub struct ConfigLayer {
     pub network: Option<NetworkKind>,
     /// Validate on a separate evaluator node.
     pub evaluator: Option<bool>,
+    /// Where the trainer's bootstrap stages run: `"auto"`, `true` (on the workers) or `false`
+    /// (on the trainer).
+    pub bootstrap_on_workers: Option<BootstrapOnWorkers>,
     /// Label column of CSV inputs.
     pub label_column: Option<String>,
     /// Number of classes (absent: one more than the largest training label).
@@ -211,7 +215,7 @@ impl DatasetLayer {
 pub const DATASET_KEYS: [&str; 2] = ["dir", "memory_budget_bytes"];
 
 /// Every key, for the environment layer and the docs.
-pub const KEYS: [&str; 18] = [
+pub const KEYS: [&str; 19] = [
     "backend",
     "preset",
     "allow_insecure",
@@ -227,6 +231,7 @@ pub const KEYS: [&str; 18] = [
     "workers",
     "network",
     "evaluator",
+    "bootstrap_on_workers",
     "label_column",
     "classes",
     "normalize",
@@ -255,6 +260,8 @@ pub struct TrainConfig {
     pub network: NetworkKind,
     /// Separate evaluator node.
     pub evaluator: bool,
+    /// Where the trainer's bootstrap stages run.
+    pub bootstrap_on_workers: BootstrapOnWorkers,
     /// CSV label column.
     pub label_column: String,
     /// Class count, if fixed.
@@ -293,50 +300,9 @@ fn env_enum<T: clap::ValueEnum>(var: &str, value: &str) -> Result<T, ConfigError
     })
 }
 
-/// The dotted key path (table headers and the line's key, e.g. `dataset.memory_budget_bytes`)
-/// of the TOML line holding byte `offset` of `text`, for error messages: the parser's message
-/// shows the line, but a line deep in a file does not say which table it belongs to.
-/// Best-effort: inline tables and multi-line values are named by their line's key; `None` when
-/// the offset is on no key or header.
-pub fn key_path_at(text: &str, offset: usize) -> Option<String> {
-    let offset = offset.min(text.len());
-    let mut table: Vec<String> = Vec::new();
-    let mut start = 0;
-    for line in text.split_inclusive('\n') {
-        let end = start + line.len();
-        let trimmed = line.trim();
-        let header = trimmed
-            .strip_prefix("[[")
-            .and_then(|h| h.split("]]").next())
-            .or_else(|| trimmed.strip_prefix('[').and_then(|h| h.split(']').next()));
-        if let Some(header) = header {
-            table = dotted(header);
-        }
-        if offset < end || end == text.len() {
-            if header.is_some() {
-                return (!table.is_empty()).then(|| table.join("."));
-            }
-            let (key, _) = trimmed.split_once('=')?;
-            let mut path = table;
-            path.extend(dotted(key));
-            return (!path.is_empty()).then(|| path.join("."));
-        }
-        start = end;
-    }
-    None
-}
-
-/// The parts of a dotted TOML key, quotes and spaces removed.
-fn dotted(key: &str) -> Vec<String> {
-    key.split('.')
-        .map(|part| {
-            part.trim()
-                .trim_matches(|c| c == '"' || c == '\'')
-                .to_owned()
-        })
-        .filter(|part| !part.is_empty())
-        .collect()
-}
+/// The dotted key path of the TOML line holding a byte offset, for error messages (quoted
+/// segments such as `"a.b"` stay one segment); shared with `hetal node` configs.
+pub use hetal_actors::toml_key::key_path_at;
 
 impl ConfigLayer {
     /// Parses a TOML file's text; `path` names it in errors, and a relative `[dataset] dir` is
@@ -400,6 +366,7 @@ impl ConfigLayer {
                 "workers" => layer.workers = Some(env_value(var, v)?),
                 "network" => layer.network = Some(env_enum(var, v)?),
                 "evaluator" => layer.evaluator = Some(env_value(var, v)?),
+                "bootstrap_on_workers" => layer.bootstrap_on_workers = Some(env_value(var, v)?),
                 "label_column" => layer.label_column = Some(v.into()),
                 "classes" => layer.classes = Some(env_value(var, v)?),
                 "normalize" => layer.normalize = Some(env_enum(var, v)?),
@@ -439,6 +406,7 @@ impl ConfigLayer {
             workers: over.workers.or(self.workers),
             network: over.network.or(self.network),
             evaluator: over.evaluator.or(self.evaluator),
+            bootstrap_on_workers: over.bootstrap_on_workers.or(self.bootstrap_on_workers),
             label_column: over.label_column.or(self.label_column),
             classes: over.classes.or(self.classes),
             normalize: over.normalize.or(self.normalize),
@@ -564,6 +532,7 @@ impl ConfigLayer {
             workers: self.workers.unwrap_or(2),
             network: self.network.unwrap_or_default(),
             evaluator: self.evaluator.unwrap_or(true),
+            bootstrap_on_workers: self.bootstrap_on_workers.unwrap_or_default(),
             label_column: self.label_column.unwrap_or_else(|| "label".into()),
             classes: self.classes,
             normalize: self.normalize.unwrap_or(NormalizeMethod::None),
@@ -696,6 +665,9 @@ mod tests {
             ),
             // A top-level key keeps its plain name.
             ("learning_rate = \"fast\"\n", "learning_rate"),
+            // A quoted key with a dot is one segment, shown quoted.
+            ("[dataset]\n\"a.b\" = 1\n", "dataset.\"a.b\""),
+            ("\"learning.rate\" = 1\n", "\"learning.rate\""),
         ];
         for (text, key) in cases {
             let e = ConfigLayer::from_toml(text, path).unwrap_err().to_string();
@@ -793,7 +765,7 @@ mod tests {
                 let v = match *k {
                     "backend" => "sim",
                     "preset" => "demo-n15",
-                    "allow_insecure" | "evaluator" => "true",
+                    "allow_insecure" | "evaluator" | "bootstrap_on_workers" => "true",
                     "hyper_preset" => "mnist",
                     "optimizer" => "gradient-descent",
                     "softmax" => "hetal",

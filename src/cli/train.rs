@@ -22,7 +22,10 @@
 //! trainer saved beside its checkpoints, checks that the key decrypts that job, and uploads the
 //! saved ciphertexts again (the trainer holds their files: only the manifest and the start
 //! message travel), so the trainer's checkpoints resume under the same keys. A damaged
-//! checkpoint or one of another run is refused before training (exit 3).
+//! checkpoint or one of another run is refused before training (exit 3). A checkpointed run
+//! that finished records where its model and report are (`D/run-finished.hfin`); `--resume` on
+//! it trains nothing, says so and where they are, and exits 0 (a CKKS trainer removes the
+//! job's upload once the client has its model, so there would be nothing to continue from).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +40,7 @@ use hetal_actors::client::{
     DEFAULT_SEND_PATIENCE, EncryptedUpload, Inference, StopPolicy, classify, encrypt_to_files,
     upload_files, upload_saved,
 };
+use hetal_actors::config::BootstrapOnWorkers;
 use hetal_actors::deploy::{
     Deployment, Layout, Network, PlainData, RunOutcome, Taps, encrypt_dataset,
 };
@@ -49,6 +53,9 @@ use hetal_actors::store::client_key::{
     client_key_path, load_client_key_with_public, save_client_key,
 };
 use hetal_actors::store::dataset::{BatchFiles, DatasetConfig};
+use hetal_actors::store::finished::{
+    FinishedRun, finished_run_path, load_finished_run, save_finished_run,
+};
 use hetal_actors::store::review::{ReviewPolicy, ReviewStore};
 use hetal_actors::store::upload::{SavedJob, load_upload, upload_path};
 use hetal_actors::trainer::upload::CHECKPOINT_BATCH_DIR;
@@ -58,8 +65,10 @@ use hetal_data::{FeaturePack, PackOptions, Split, SplitSource, load_pack};
 use hetal_learn::eval::{SimConfig, bootstrap_params_for};
 use hetal_learn::pack::UnitShape;
 use hetal_learn::softmax::ExactSoftmax;
+use hetal_learn::train::checkpoint::Digest32;
 use hetal_learn::train::server::DEFAULT_WEIGHT_SCALE;
 use hetal_learn::train::{LabeledView, ReferenceTrainer, TrainOutcome};
+use sha2::{Digest, Sha256};
 
 use super::config::{
     BackendKind, ConfigLayer, DatasetLayer, NetworkKind, OptimizerName, TrainConfig, ValidationName,
@@ -85,7 +94,8 @@ Examples:
   # checkpoint every step; after a crash, the same command with --resume continues the run
   hetal train --train x.npy --val v.npy --backend sim --checkpoint-dir runs/ckpt
   hetal train --train x.npy --val v.npy --backend sim --checkpoint-dir runs/ckpt --resume
-  # a CKKS run resumes under the secret key it saved (0600) in the checkpoint directory
+  # a CKKS run resumes under the secret key it saved (0600) in the checkpoint directory;
+  # on a run that already finished, --resume prints where its model and report are, exit 0
   hetal train --train x.npy --val v.npy --checkpoint-dir runs/ckpt --resume
   # the encrypted training set on disk, at most 256 MiB of it in the trainer's memory
   hetal train --train x.npy --val v.npy --dataset-dir runs/enc --memory-budget 268435456
@@ -169,6 +179,11 @@ pub struct TrainArgs {
     /// Validate on the trainer instead of a separate evaluator node.
     #[arg(long)]
     pub no_evaluator: bool,
+    /// Where the trainer's bootstrap stages run: auto (on the workers when the bootstrapping
+    /// keys take at most 2 GiB, i.e. N <= 2^13; default), true (on the workers, each holding
+    /// the keys) or false (on the trainer).
+    #[arg(long, value_name = "auto|true|false")]
+    pub bootstrap_on_workers: Option<BootstrapOnWorkers>,
     /// Label column of CSV inputs (default `label`).
     #[arg(long)]
     pub label_column: Option<String>,
@@ -183,7 +198,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Continue the run checkpointed in --checkpoint-dir (default OUT/checkpoints), with the
-    /// same data and configuration; a damaged checkpoint or one of another run is refused.
+    /// same data and configuration; a damaged checkpoint or one of another run is refused. On
+    /// a run that finished, print where its model and report are and exit 0.
     #[arg(long)]
     pub resume: bool,
     /// The client's secret key file (created 0600) of a checkpointed CKKS run: written when the
@@ -219,6 +235,7 @@ impl TrainArgs {
             workers: self.workers,
             network: self.network,
             evaluator: self.no_evaluator.then_some(false),
+            bootstrap_on_workers: self.bootstrap_on_workers,
             label_column: self.label_column.clone(),
             classes: self.classes,
             normalize: self.normalize,
@@ -270,6 +287,12 @@ pub struct CheckpointPlan {
     pub keystore: PathBuf,
     /// The job a resumed CKKS run uploads again, checked while planning.
     pub saved: Option<SavedCkksJob>,
+    /// Digest of this run's backend, preset, training setup and data: what a finished run's
+    /// record names, so that `--resume` recognizes the run.
+    pub run_digest: Digest32,
+    /// The record of this run, found by `--resume` when the run had already finished: nothing
+    /// is trained, its outputs are reported.
+    pub finished: Option<FinishedRun>,
 }
 
 /// A CKKS job as the trainer saved it beside its checkpoints: what a resumed run re-sends.
@@ -334,10 +357,16 @@ fn checkpoint_plan(
                 dir,
                 resume,
                 saved: None,
+                run_digest: run_digest(config, pack, setup)?,
+                finished: None,
             }
         }
     };
     if !plan.resume {
+        return Ok(Some(plan));
+    }
+    if let Some(done) = finished_run(&plan)? {
+        plan.finished = Some(done);
         return Ok(Some(plan));
     }
     let store = CheckpointStore::open(plan.trainer_config())
@@ -364,6 +393,94 @@ fn checkpoint_plan(
         plan.saved = Some(saved_ckks_job(&plan, config, pack, setup)?);
     }
     Ok(Some(plan))
+}
+
+/// Digest of what makes a run this run: backend, preset, the training setup and the data.
+fn run_digest(
+    config: &TrainConfig,
+    pack: &FeaturePack,
+    setup: &TrainingSetup,
+) -> anyhow::Result<Digest32> {
+    let mut h = Sha256::new();
+    h.update(b"hetal-train-run/1");
+    for part in [config.backend.name(), config.preset.as_str()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    let setup = serde_json::to_vec(setup).context("encoding the training setup")?;
+    h.update((setup.len() as u64).to_le_bytes());
+    h.update(&setup);
+    h.update(plaintext_digest(&plain_data(pack)));
+    Ok(h.finalize().into())
+}
+
+/// The record of this very run in `plan.dir` if it finished (a record of another run, e.g.
+/// other data or hyper-parameters, is not this run's: the checkpoints then decide). Its outputs
+/// must still be there; a damaged record is refused.
+fn finished_run(plan: &CheckpointPlan) -> anyhow::Result<Option<FinishedRun>> {
+    let refuse = |e: &dyn std::fmt::Display| Refusal::BadInput(format!("--resume: {e}"));
+    let Some(done) = load_finished_run(&finished_run_path(&plan.dir)).map_err(|e| refuse(&e))?
+    else {
+        return Ok(None);
+    };
+    if done.run != plan.run_digest {
+        return Ok(None);
+    }
+    for (what, path) in [("model", &done.model), ("report", &done.report_json)] {
+        if !path.is_file() {
+            return Err(refuse(&format!(
+                "the run checkpointed in {} finished, but its {what} {} is gone; run without \
+                 --resume to train it again",
+                plan.dir.display(),
+                path.display()
+            ))
+            .into());
+        }
+    }
+    Ok(Some(done))
+}
+
+/// `--resume` on a run that finished: nothing to train; says where its results are and
+/// returns its report as written.
+fn finished_output(ckpt: &CheckpointPlan, done: &FinishedRun) -> anyhow::Result<TrainOutput> {
+    let text = std::fs::read_to_string(&done.report_json)
+        .with_context(|| format!("reading {}", done.report_json.display()))?;
+    let report = TrainingReport::from_json(&text)
+        .map_err(|e| Refusal::BadInput(format!("--resume: {}: {e}", done.report_json.display())))?;
+    println!(
+        "resume: the run checkpointed in {} has finished ({} epochs); nothing to resume",
+        ckpt.dir.display(),
+        report.operations.epochs
+    );
+    println!(
+        "model: {}\nreport: {}, {}\n(run without --resume to train it again)",
+        done.model.display(),
+        done.report_json.display(),
+        done.report_html.display()
+    );
+    Ok(TrainOutput {
+        model_path: done.model.clone(),
+        report_json: done.report_json.clone(),
+        report_html: done.report_html.clone(),
+        report,
+    })
+}
+
+/// Records in the checkpoint directory that the run finished and where its outputs are
+/// (absolute paths, so that `--resume` from another directory finds them).
+fn record_finished(ckpt: &CheckpointPlan, outputs: [&Path; 3]) -> anyhow::Result<()> {
+    let [model, report_json, report_html] = outputs.map(std::path::absolute);
+    let path = finished_run_path(&ckpt.dir);
+    save_finished_run(
+        &path,
+        &FinishedRun {
+            run: ckpt.run_digest,
+            model: model?,
+            report_json: report_json?,
+            report_html: report_html?,
+        },
+    )
+    .with_context(|| format!("recording the finished run in {}", path.display()))
 }
 
 /// `pack`'s training and validation sets as the client encrypts them.
@@ -659,6 +776,11 @@ pub fn sim_config_for_plan(plan: &TrainPlan) -> SimConfig {
 
 /// Runs the planned training and writes the model and the report.
 pub async fn execute(plan: &TrainPlan) -> anyhow::Result<TrainOutput> {
+    if let Some(ckpt) = &plan.checkpoint
+        && let Some(done) = &ckpt.finished
+    {
+        return finished_output(ckpt, done);
+    }
     let start = Instant::now();
     let mut stages = Vec::new();
     let options = ServerOptions {
@@ -1013,7 +1135,8 @@ async fn train_with<K: ClientBackend>(
         if !ckpt.resume {
             // A fresh run starts the client's dialogue afresh too, and leaves no older upload
             // for a later --resume to take for its own.
-            for stale in [review.clone(), upload_path(&ckpt.dir)] {
+            let finished = finished_run_path(&ckpt.dir);
+            for stale in [review.clone(), upload_path(&ckpt.dir), finished] {
                 if stale.exists() {
                     std::fs::remove_file(&stale)
                         .with_context(|| format!("removing {}", stale.display()))?;
@@ -1044,6 +1167,12 @@ async fn train_with<K: ClientBackend>(
         options,
         &Taps::default(),
     )?;
+    parties
+        .trainer
+        .pool()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the trainer's worker pool is poisoned"))?
+        .set_bootstrap_placement(c.bootstrap_on_workers.placement());
     for i in 0..c.workers {
         deployment
             .start_worker::<K::Server>(i, options, None)
@@ -1306,6 +1435,9 @@ fn finish(
     )?;
     file.save(&model_path)?;
     let (report_json, report_html) = report.write_to_dir(&plan.out)?;
+    if let Some(ckpt) = &plan.checkpoint {
+        record_finished(ckpt, [&model_path, &report_json, &report_html])?;
+    }
     if let Some(d) = &report.dataset {
         println!(
             "dataset: {} bytes of encrypted batches streamed from {} through a {}-byte budget \
@@ -1459,16 +1591,45 @@ mod tests {
             "{e:#}"
         );
 
-        // A checkpointed run, then the same command resumed: the checkpoint after the last
-        // verdict ends the job at once with the same model.
+        // A checkpointed run, then the same command resumed: the run had finished, so nothing
+        // is trained; its own model and report are reported, untouched, from any --out.
         let first = train(&["--checkpoint-dir", &c, "--out", &o]).unwrap();
         assert!(ckpt.join(REVIEW_FILE).is_file());
+        let record = finished_run_path(&ckpt);
+        assert!(record.is_file());
+        let model_bytes = std::fs::read(&first.model_path).unwrap();
+        let elsewhere = dir.path().join("elsewhere").display().to_string();
+        let again = train(&["--checkpoint-dir", &c, "--resume", "--out", &elsewhere]).unwrap();
+        let written = std::fs::read_to_string(&first.report_json).unwrap();
+        let written = TrainingReport::from_json(&written).unwrap();
+        assert_eq!(again.report, written, "the finished run's own report");
+        assert_eq!(again.report.operations, first.report.operations);
+        assert_eq!(
+            std::path::absolute(&again.model_path).unwrap(),
+            std::path::absolute(&first.model_path).unwrap()
+        );
+        assert_eq!(std::fs::read(&again.model_path).unwrap(), model_bytes);
+        assert!(!Path::new(&elsewhere).exists(), "nothing was written");
+        // Its model gone: refused (exit 3), naming it.
+        std::fs::rename(&first.model_path, dir.path().join("moved")).unwrap();
+        let e = train(&["--checkpoint-dir", &c, "--resume", "--out", &o]).unwrap_err();
+        assert!(
+            bad_input(&e) && e.to_string().contains("model.hetal"),
+            "{e:#}"
+        );
+        std::fs::rename(dir.path().join("moved"), &first.model_path).unwrap();
+
+        // Without the record (a run killed after its last checkpoint, before its outputs),
+        // the checkpoint after the last verdict ends the job at once with the same model.
+        std::fs::remove_file(&record).unwrap();
         let resumed = train(&["--checkpoint-dir", &c, "--resume", "--out", &o]).unwrap();
         assert_eq!(resumed.report.epochs.len(), 0, "no epoch was run again");
         assert_eq!(
             resumed.report.accuracy.encrypted,
             first.report.accuracy.encrypted
         );
+        // That resumed run finished in turn; the damage checks below need a run to continue.
+        std::fs::remove_file(&record).unwrap();
 
         // Another learning rate: the checkpoint belongs to another run (exit 3, before any
         // upload), with the checkpoint's path and the typed error's message.
