@@ -231,7 +231,7 @@ impl Part {
 }
 
 /// Levels of the setting the step ran in.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Levels {
     /// Level of fresh encryptions.
     pub fresh: usize,
@@ -242,7 +242,7 @@ pub struct Levels {
 }
 
 /// Bootstraps per step.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Bootstraps {
     /// Inside the softmax.
     pub softmax: f64,
@@ -254,8 +254,9 @@ pub struct Bootstraps {
     pub total: f64,
 }
 
-/// Everything `hetal bench step` reports (the `--json` object).
-#[derive(Debug, Clone, Serialize)]
+/// Everything `hetal bench step` reports (the `--json` object). `Default` leaves every measured
+/// and priced field empty, so that each backend's report names only what it fills in.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StepReport {
     kind: &'static str,
     format: u32,
@@ -605,33 +606,14 @@ pub fn simulated_step(
         },
         steps,
         ops_per_step: averaged(c.ops, steps),
-        ops_by_level: None,
         bootstraps_per_step: boots,
         breakdown: breakdown(unit, slots, classes, variant, per_step, boots)?,
-        prices: None,
-        priced_step_s: None,
-        priced_step_cpu_s: None,
-        step_wall_s: None,
-        step_walls_s: Vec::new(),
-        step_cpu_s: None,
-        step_cpus_s: Vec::new(),
-        wall_over_priced: None,
-        cpu_over_priced: None,
-        priced_step_by_level_s: None,
-        priced_step_by_level_cpu_s: None,
-        wall_over_level_priced: None,
-        cpu_over_level_priced: None,
-        bootstrap_wall_s: None,
-        measured_op_s: None,
-        keygen_s: None,
-        setup_s: None,
-        max_weight_error: None,
-        peak_rss_bytes: None,
         notes: vec![
             "exact plaintext simulator: counts and levels are those of CKKS; softmax counted \
              alone, matmul = the rest"
                 .into(),
         ],
+        ..Default::default()
     })
 }
 
@@ -733,31 +715,13 @@ pub fn preset_simulated_step(
         ops_by_level: Some(sim.counter().by_level()),
         bootstraps_per_step: boots,
         breakdown: breakdown(unit, slots, classes, variant, per_step, boots)?,
-        prices: None,
-        priced_step_s: None,
-        priced_step_cpu_s: None,
-        step_wall_s: None,
-        step_walls_s: Vec::new(),
-        step_cpu_s: None,
-        step_cpus_s: Vec::new(),
-        wall_over_priced: None,
-        cpu_over_priced: None,
-        priced_step_by_level_s: None,
-        priced_step_by_level_cpu_s: None,
-        wall_over_level_priced: None,
-        cpu_over_level_priced: None,
-        bootstrap_wall_s: None,
-        measured_op_s: None,
-        keygen_s: None,
-        setup_s: None,
-        max_weight_error: None,
-        peak_rss_bytes: None,
         notes: vec![format!(
             "exact plaintext simulator in the level setting of preset `{}` (the operations and \
              levels of `--backend ckks` with the same preset, shape and seed); softmax counted \
              alone, matmul = the rest",
             spec.name
         )],
+        ..Default::default()
     })
 }
 
@@ -933,26 +897,14 @@ pub fn ckks_step(
         ops_by_level: Some(by_level),
         bootstraps_per_step: boots,
         breakdown: parts,
-        prices: None,
-        priced_step_s: None,
-        priced_step_cpu_s: None,
         step_wall_s: Some(wall),
         step_walls_s: walls,
         step_cpu_s: mean_cpu(&cpus),
         step_cpus_s: cpus.into_iter().flatten().collect(),
-        wall_over_priced: None,
-        cpu_over_priced: None,
-        priced_step_by_level_s: None,
-        priced_step_by_level_cpu_s: None,
-        wall_over_level_priced: None,
-        cpu_over_level_priced: None,
-        bootstrap_wall_s: None,
-        measured_op_s: None,
         keygen_s: Some(keygen_s),
-        setup_s: None,
         max_weight_error: Some(max_abs_diff(&got, &want)),
-        peak_rss_bytes: None,
         notes,
+        ..Default::default()
     })
 }
 
@@ -1106,26 +1058,17 @@ fn ckks_step_bootstrapped(
         ops_by_level: Some(by_level),
         bootstraps_per_step: boots,
         breakdown: parts,
-        prices: None,
-        priced_step_s: None,
-        priced_step_cpu_s: None,
         step_wall_s: Some(total / steps as f64),
         step_walls_s: walls,
         step_cpu_s: mean_cpu(&cpus),
         step_cpus_s: cpus.into_iter().flatten().collect(),
-        wall_over_priced: None,
-        cpu_over_priced: None,
-        priced_step_by_level_s: None,
-        priced_step_by_level_cpu_s: None,
-        wall_over_level_priced: None,
-        cpu_over_level_priced: None,
         bootstrap_wall_s: (boot_count > 0).then(|| boot_seconds / boot_count as f64),
         measured_op_s: Some(prices),
         keygen_s: Some(keygen_s),
         setup_s: Some(setup_s),
         max_weight_error: Some(max_abs_diff(&got, &want)),
-        peak_rss_bytes: None,
         notes,
+        ..Default::default()
     })
 }
 
