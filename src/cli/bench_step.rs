@@ -641,6 +641,30 @@ fn step_batch(shape: (usize, usize, usize), seed: u64) -> (Array2<f64>, Vec<usiz
     (x, labels)
 }
 
+/// The simulator in a preset's level setting: fresh ciphertexts at the top of its `chain` of
+/// `slots`-slot ciphertexts and, where the preset bootstraps, its `(output, minimum)` bootstrap
+/// levels; without them a bootstrap returns to the top of the chain.
+fn preset_simulator(
+    slots: usize,
+    chain: usize,
+    boot: Option<(usize, usize)>,
+) -> anyhow::Result<Simulator> {
+    let plain = SimConfig {
+        max_level: chain,
+        bootstrap_level: chain,
+        ..SimConfig::with_slots(slots)
+    };
+    let config = match boot {
+        Some((bootstrap_level, bootstrap_min_level)) => SimConfig {
+            bootstrap_level,
+            bootstrap_min_level,
+            ..plain
+        },
+        None => plain,
+    };
+    Ok(Simulator::new(config)?)
+}
+
 /// `steps` steps on the simulator in `spec`'s level setting, as [`ckks_step`] would run them on
 /// CKKS (the same batch, chain and bootstrap levels): its counts, levels and bootstraps.
 pub fn preset_simulated_step(
@@ -655,11 +679,7 @@ pub fn preset_simulated_step(
     let chain = spec.q_bits.len().saturating_sub(1);
     let unit = UnitShape::hetal(batch, classes, slots)?;
     let (x, labels) = step_batch(shape, seed);
-    let plain = Simulator::new(SimConfig {
-        max_level: chain,
-        bootstrap_level: chain,
-        ..SimConfig::with_slots(slots)
-    })?;
+    let plain = preset_simulator(slots, chain, None)?;
     let fits = train_steps(&plain, unit, &x, &labels, variant, steps, None);
     let (sim, levels, trained) = match fits {
         Ok(trained) => (
@@ -682,12 +702,7 @@ pub fn preset_simulated_step(
             })?;
             let ctx = Context::new(spec, spec.security == SecurityLevel::InsecureForTests)?;
             let (boot_level, boot_min) = ServerBootstrapper::levels_for(&ctx, &params)?;
-            let sim = Simulator::new(SimConfig {
-                max_level: chain,
-                bootstrap_level: boot_level,
-                bootstrap_min_level: boot_min,
-                ..SimConfig::with_slots(slots)
-            })?;
+            let sim = preset_simulator(slots, chain, Some((boot_level, boot_min)))?;
             let trained = train_steps(&sim, unit, &x, &labels, variant, steps, Some(boot_min))?;
             let levels = Levels {
                 fresh: chain,
@@ -840,11 +855,7 @@ pub fn ckks_step(
     let (x, labels) = step_batch(shape, seed);
 
     // The simulator with the same chain: do the steps fit without bootstrapping?
-    let sim = Simulator::new(SimConfig {
-        max_level: chain,
-        bootstrap_level: chain,
-        ..SimConfig::with_slots(slots)
-    })?;
+    let sim = preset_simulator(slots, chain, None)?;
     sim.clear_rotation_steps();
     let fits = train_steps(&sim, unit, &x, &labels, variant, steps, None);
     let Ok(TrainedSteps { weights: want, .. }) = fits else {
@@ -968,12 +979,7 @@ fn ckks_step_bootstrapped(
 
     // The same steps on the simulator in the same level setting: the rotations to generate
     // keys for, the plan to expect and the weights to compare with.
-    let sim = Simulator::new(SimConfig {
-        max_level: chain,
-        bootstrap_level: boot_level,
-        bootstrap_min_level: boot_min,
-        ..SimConfig::with_slots(slots)
-    })?;
+    let sim = preset_simulator(slots, chain, Some((boot_level, boot_min)))?;
     sim.clear_rotation_steps();
     let TrainedSteps {
         reports: sim_reports,
