@@ -70,7 +70,7 @@ fn check_quick_run(stdout: &str, out_dir: &std::path::Path, backend: &str) {
     // The printed accuracies are the report's, to the printed precision.
     assert!((100.0 * report.accuracy.encrypted - encrypted).abs() < 0.006);
     assert!((100.0 * report.accuracy.plaintext - plaintext).abs() < 0.006);
-    // Digits is easy: both models beat chance (10 %) by far after two epochs.
+    // Digits is easy: both models beat chance (10 %) by far after one epoch.
     assert!(
         report.accuracy.encrypted > 0.8,
         "{}",
