@@ -11,7 +11,9 @@
 //! The window and socket-buffer flags set the [`hetal_runtime::TransportSettings`] field of the
 //! same name on both nodes, to measure those knobs without rebuilding.
 //!
-//! Prints the report as JSON (the fields of `TransportBenchReport`).
+//! Prints the report as JSON (the fields of `TransportBenchReport`): QUIC, plain TCP and the
+//! "TCP + AEAD" measurement lane (`aead_tcp_mb_s`, `aead_tcp_cpu_s_per_gb`, `aead_tcp_over_tcp`,
+//! `quic_over_aead_tcp`), measured in the same run in rotating order.
 
 use hetal_runtime::bench::{TransportBenchOptions, run_transport_bench};
 

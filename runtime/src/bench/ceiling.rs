@@ -25,9 +25,12 @@ use crate::transport::MAX_UDP_PAYLOAD;
 pub const USER_COPIES: u32 = 2;
 
 /// AEAD tag bytes of every TLS 1.3 suite.
-const TAG_LEN: usize = 16;
+pub(super) const TAG_LEN: usize = 16;
 /// Short-header bytes authenticated with each packet (flags, connection id, packet number).
 const HEADER_LEN: usize = 13;
+/// Payload bytes of the largest QUIC packet on loopback (the largest UDP payload less the short
+/// header and the tag): what one seal or open covers when packets have grown to their limit.
+pub(super) const PACKET_PAYLOAD: usize = MAX_UDP_PAYLOAD as usize - HEADER_LEN - TAG_LEN;
 /// Operations timed per figure.
 const SAMPLES: usize = 600;
 
@@ -75,7 +78,7 @@ pub enum CeilingError {
 /// Measures the ceiling with messages of `message_bytes` (the streaming copy goes through buffers
 /// of that size, capped at 64 MiB).
 pub fn measure_ceiling(message_bytes: usize) -> Result<CpuCeiling, CeilingError> {
-    let packet = usize::from(MAX_UDP_PAYLOAD) - HEADER_LEN - TAG_LEN;
+    let packet = PACKET_PAYLOAD;
     let (suite, seal, open) = aead_times(packet)?;
     let copy = copy_time(packet, packet);
     let stream_copy = copy_time(packet, message_bytes.clamp(packet, 64 << 20));
@@ -98,16 +101,7 @@ pub fn measure_ceiling(message_bytes: usize) -> Result<CpuCeiling, CeilingError>
 /// Median seal and open times of one `packet`-byte payload, with 1-RTT-style keys of the suite
 /// our TLS offers first (derived here as QUIC Initial keys: same AEAD, same code path).
 fn aead_times(packet: usize) -> Result<(String, Duration, Duration), CeilingError> {
-    let provider = tls::provider();
-    let first = provider
-        .cipher_suites
-        .first()
-        .ok_or_else(|| CeilingError::NoQuicSuite("(none)".into()))?;
-    let name = format!("{:?}", first.suite());
-    let suite = first
-        .tls13()
-        .and_then(|s| s.quic_suite())
-        .ok_or_else(|| CeilingError::NoQuicSuite(name.clone()))?;
+    let (name, suite) = first_quic_suite()?;
     let cid = [0x5au8; 8];
     let version = rustls::quic::Version::V1;
     let client = suite.keys(&cid, rustls::Side::Client, version);
@@ -134,6 +128,22 @@ fn aead_times(packet: usize) -> Result<(String, Duration, Duration), CeilingErro
         debug_assert_eq!(opened, packet);
     }
     Ok((name, median(seals), median(opens)))
+}
+
+/// The suite our TLS offers first (so the one nodes negotiate), by name, with its QUIC packet
+/// protection.
+pub(super) fn first_quic_suite() -> Result<(String, rustls::quic::Suite), CeilingError> {
+    let provider = tls::provider();
+    let first = provider
+        .cipher_suites
+        .first()
+        .ok_or_else(|| CeilingError::NoQuicSuite("(none)".into()))?;
+    let name = format!("{:?}", first.suite());
+    let suite = first
+        .tls13()
+        .and_then(|s| s.quic_suite())
+        .ok_or_else(|| CeilingError::NoQuicSuite(name.clone()))?;
+    Ok((name, suite))
 }
 
 /// Median time to copy one `packet`-byte piece from a `span`-byte buffer into another, walking
@@ -173,6 +183,7 @@ mod tests {
             ceiling.packet_bytes,
             usize::from(MAX_UDP_PAYLOAD) - HEADER_LEN - TAG_LEN
         );
+        assert_eq!(ceiling.packet_bytes, PACKET_PAYLOAD);
         for mb_s in [
             ceiling.seal_mb_s,
             ceiling.open_mb_s,

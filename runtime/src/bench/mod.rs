@@ -1,6 +1,8 @@
 //! The loopback transport benchmark behind `hetal bench transport`: small-ask round trips and
 //! large-message throughput between two nodes over QUIC with mutual TLS, measured beside a plain
-//! tokio TCP copy through the same loopback in the same run.
+//! tokio TCP copy through the same loopback in the same run, and beside that copy with every
+//! record sealed and opened with QUIC's AEAD ("TCP + AEAD", a measurement lane: what any
+//! encrypted transport costs at least on this CPU).
 //!
 //! The two ends run on two tokio runtimes of `threads` workers each, like two `hetal node`
 //! processes (two workers each): the sending node and the TCP client on one, the receiving node
@@ -8,10 +10,12 @@
 //! connection's work over idle threads, which cost about 40 % more CPU per byte on a 16-core
 //! machine without moving more bytes.
 //!
-//! The large messages alternate between the transports round by round (QUIC first in even
-//! rounds, TCP first in odd ones), so that on a shared machine both see the same load and the
-//! ratio stays meaningful while the absolute MB/s swing.
+//! The large messages alternate between the lanes round by round in rotating order (QUIC, TCP,
+//! TCP + AEAD in round 0; TCP, TCP + AEAD, QUIC in round 1; TCP + AEAD, QUIC, TCP in round 2; and
+//! so on), so that on a shared machine all see the same load and the ratios stay meaningful while
+//! the absolute MB/s swing.
 
+mod aead_tcp_side;
 mod ceiling;
 mod quic_side;
 mod tcp_side;
@@ -24,10 +28,12 @@ use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle as RuntimeHandle;
 
 use crate::transport::{PeerStats, TransportSettings};
+use aead_tcp_side::AeadTcpSide;
 use quic_side::QuicSide;
 use tcp_side::TcpSide;
 use timing::BulkTiming;
 
+pub use aead_tcp_side::{AeadLaneError, RECORD_PLAINTEXT};
 pub use ceiling::{CeilingError, CpuCeiling, USER_COPIES, measure_ceiling};
 
 /// What to measure.
@@ -126,6 +132,19 @@ pub struct TransportBenchReport {
     pub quic_cpu_s_per_gb: Option<f64>,
     /// The same for the TCP copy.
     pub tcp_cpu_s_per_gb: Option<f64>,
+    /// Plaintext bytes per record of the TCP + AEAD lane (a loopback QUIC packet's payload).
+    pub aead_record_bytes: usize,
+    /// The TCP copy with every record sealed by the sender and opened by the receiver (the
+    /// ceiling's suite, through rustls' QUIC packet keys), MB/s: a measurement lane, not a
+    /// transport.
+    pub aead_tcp_mb_s: f64,
+    /// `aead_tcp_mb_s / tcp_mb_s`: what the AEAD alone leaves of the TCP copy.
+    pub aead_tcp_over_tcp: f64,
+    /// `quic_mb_s / aead_tcp_mb_s`: how close QUIC comes to the least an encrypted transport
+    /// costs.
+    pub quic_over_aead_tcp: f64,
+    /// CPU seconds per GB of the TCP + AEAD lane, measured as `quic_cpu_s_per_gb`.
+    pub aead_tcp_cpu_s_per_gb: Option<f64>,
     /// What this CPU allows QUIC at best: AEAD and copy throughput of one core.
     pub ceiling: CpuCeiling,
     /// The best `quic_over_tcp` this CPU allows when both transports are bound by CPU, from
@@ -146,6 +165,9 @@ pub enum BenchError {
     /// The CPU ceiling could not be measured.
     #[error("cpu ceiling: {0}")]
     Ceiling(#[from] CeilingError),
+    /// The TCP + AEAD lane failed (a record that did not open is an error, never counted).
+    #[error("tcp + aead lane: {0}")]
+    AeadLane(#[from] AeadLaneError),
 }
 
 fn err(e: impl std::fmt::Display) -> BenchError {
@@ -167,6 +189,18 @@ fn stats(mut samples: Vec<Duration>) -> LatencyStats {
         p99_us: at(0.99),
         mean_us: samples.iter().map(|d| us(*d)).sum::<f64>() / count.max(1) as f64,
     }
+}
+
+/// The large-message lanes, in their round-0 order.
+#[derive(Clone, Copy)]
+enum Lane {
+    Quic,
+    Tcp,
+    AeadTcp,
+}
+
+impl Lane {
+    const ALL: [Lane; 3] = [Lane::Quic, Lane::Tcp, Lane::AeadTcp];
 }
 
 /// Runs the benchmark on two tokio runtimes of its own, one per end (call it from synchronous
@@ -202,23 +236,33 @@ async fn run(
     let ceiling = measure_ceiling(options.size)?;
     let (quic, quic_ask) = QuicSide::start(options, &data, receiver).await?;
     let (mut tcp, tcp_ping) = TcpSide::start(options, streams, &data, receiver).await?;
-    // Round by round, in alternating order, so that both transports see the same machine load.
+    let mut aead_tcp = AeadTcpSide::start(streams, &data, receiver).await?;
+    // Round by round, in rotating order, so that all lanes see the same machine load.
     let round_bytes = (data.len() * streams) as u64;
-    let (mut quic_bulk, mut tcp_bulk) = (BulkTiming::new(), BulkTiming::new());
+    let (mut quic_bulk, mut tcp_bulk, mut aead_tcp_bulk) =
+        (BulkTiming::new(), BulkTiming::new(), BulkTiming::new());
     for round in 0..rounds {
-        for quic_turn in [round % 2 == 0, round % 2 != 0] {
-            if quic_turn {
-                quic_bulk
-                    .time(round_bytes, quic.send_round(streams, &data))
-                    .await?;
-            } else {
-                tcp_bulk.time(round_bytes, tcp.send_round(&data)).await?;
+        for turn in 0..Lane::ALL.len() {
+            match Lane::ALL[(round + turn) % Lane::ALL.len()] {
+                Lane::Quic => {
+                    quic_bulk
+                        .time(round_bytes, quic.send_round(streams, &data))
+                        .await?
+                }
+                Lane::Tcp => tcp_bulk.time(round_bytes, tcp.send_round(&data)).await?,
+                Lane::AeadTcp => {
+                    aead_tcp_bulk
+                        .time(round_bytes, aead_tcp.send_round(&data))
+                        .await?
+                }
             }
         }
     }
     tcp.finish();
+    aead_tcp.finish()?;
     let (quic_path, quic_pieces_per_message) = quic.finish().await;
     let (quic_mb_s, tcp_mb_s) = (quic_bulk.mb_s(), tcp_bulk.mb_s());
+    let aead_tcp_mb_s = aead_tcp_bulk.mb_s();
     Ok(TransportBenchReport {
         size: options.size,
         streams,
@@ -240,6 +284,11 @@ async fn run(
         quic_over_tcp: quic_mb_s / tcp_mb_s,
         quic_cpu_s_per_gb: quic_bulk.cpu_s_per_gb(),
         tcp_cpu_s_per_gb: tcp_bulk.cpu_s_per_gb(),
+        aead_record_bytes: RECORD_PLAINTEXT,
+        aead_tcp_mb_s,
+        aead_tcp_over_tcp: aead_tcp_mb_s / tcp_mb_s,
+        quic_over_aead_tcp: quic_mb_s / aead_tcp_mb_s,
+        aead_tcp_cpu_s_per_gb: aead_tcp_bulk.cpu_s_per_gb(),
         cpu_bound_ratio_ceiling: tcp_bulk
             .cpu_s_per_gb()
             .map(|tcp| ceiling.cpu_bound_ratio(tcp)),
@@ -267,8 +316,11 @@ mod tests {
         assert!(
             report.quic_ask.median_us > 0.0 && report.quic_ask.p99_us >= report.quic_ask.median_us
         );
-        assert!(report.quic_mb_s > 0.0 && report.tcp_mb_s > 0.0);
+        assert!(report.quic_mb_s > 0.0 && report.tcp_mb_s > 0.0 && report.aead_tcp_mb_s > 0.0);
         assert!((report.quic_over_tcp - report.quic_mb_s / report.tcp_mb_s).abs() < 1e-9);
+        assert!((report.aead_tcp_over_tcp - report.aead_tcp_mb_s / report.tcp_mb_s).abs() < 1e-9);
+        assert!((report.quic_over_aead_tcp - report.quic_mb_s / report.aead_tcp_mb_s).abs() < 1e-9);
+        assert_eq!(report.aead_record_bytes, report.ceiling.packet_bytes);
         let settings = TransportSettings::default();
         assert_eq!(report.chunk_size, settings.chunk_size);
         assert_eq!(report.mtu_upper_bound, settings.mtu.upper_bound);
@@ -305,7 +357,11 @@ mod tests {
             let threads = timing::threads_cpu_time().expect("schedstat on Linux");
             assert!(threads > Duration::ZERO, "{threads:?}");
             // Too short to measure, or a positive cost.
-            for per_gb in [report.quic_cpu_s_per_gb, report.tcp_cpu_s_per_gb] {
+            for per_gb in [
+                report.quic_cpu_s_per_gb,
+                report.tcp_cpu_s_per_gb,
+                report.aead_tcp_cpu_s_per_gb,
+            ] {
                 assert!(per_gb.is_none_or(|c| c > 0.0), "{per_gb:?}");
             }
         }
