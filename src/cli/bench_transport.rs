@@ -13,8 +13,9 @@
 //! * TCP + AEAD, a measurement lane (not a transport): the TCP copy with the sender sealing every
 //!   record of a loopback QUIC packet's payload (65 498 bytes) with AES-128-GCM through rustls'
 //!   QUIC packet keys (ring), and the receiver opening each in place in its message buffer and
-//!   acknowledging once every record has opened. It is the least any encrypted transport costs
-//!   on this CPU, measured instead of computed; `hetal / TCP+AEAD` says how close QUIC comes.
+//!   acknowledging once every record has opened. It measures what an encrypted copy with QUIC's
+//!   AEAD costs on this CPU (the ceiling computes it); `hetal / TCP+AEAD` says how close QUIC
+//!   comes.
 //! * Transport settings: the defaults, under which loopback connections grow packets up to 64 KB
 //!   without GSO; `--lan` keeps them Ethernet-sized as between machines. `--chunk-size` and
 //!   `--mtu-max` override single knobs. The report names the chunk size, the MTU bounds, the MTU

@@ -5,16 +5,17 @@
 //! them. Measured beside QUIC and TCP in the same run, it shows what the cryptography alone costs
 //! on this CPU, whatever the transport around it does.
 //!
-//! Per byte it adds to the TCP copy one seal, one open and the sender's in-cache copy of each
-//! record into the buffer it seals (the message itself stays untouched, as QUIC's sender also
-//! leaves it); nothing else. The sender writes [`RECORDS_PER_WRITE`] sealed records per write
+//! Per byte it adds to the TCP copy one seal, one open and the sender's copy of each record's
+//! plaintext into the buffer it seals (the message itself stays untouched, as QUIC's sender also
+//! leaves it; the kernel then copies from that buffer in cache instead of from the message);
+//! nothing else. The sender writes [`RECORDS_PER_WRITE`] sealed records per write
 //! call; the receiver reads as much as the socket holds at a time into one fresh buffer sized for
 //! the whole message on the wire (as the TCP reference receives), opens each record in place as
 //! soon as it is complete, and keeps the plaintext as one piece per record (as QUIC's receiver
 //! keeps its packets' pieces, with no reassembly copy). So the lane makes about as many system
-//! calls as the TCP copy, fewer than QUIC's one per packet: it is a lower bound on an encrypted
-//! transport's cost, not a model of QUIC. QUIC's header protection (one AES block per packet) is
-//! left out.
+//! calls as the TCP copy, fewer than QUIC's one per packet: it is a reference for what an
+//! encrypted copy with this AEAD, through this API, costs, not a model of QUIC. QUIC's header
+//! protection (one AES block per packet) is left out.
 //!
 //! The keys are derived as QUIC Initial keys from a connection id the client sends in clear, so
 //! they are public: the lane measures the cost of the cryptography and protects nothing.
@@ -92,7 +93,7 @@ pub enum AeadLaneError {
         /// What rustls reported.
         source: rustls::Error,
     },
-    /// The receiver rejected a record of the message (see its connection's error).
+    /// The receiver rejected a record of the message (it logs why at debug level).
     #[error("the receiver rejected a record")]
     Rejected,
     /// The receiver opened a different number of plaintext bytes than were sent.

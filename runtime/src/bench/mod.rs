@@ -1,8 +1,8 @@
 //! The loopback transport benchmark behind `hetal bench transport`: small-ask round trips and
 //! large-message throughput between two nodes over QUIC with mutual TLS, measured beside a plain
 //! tokio TCP copy through the same loopback in the same run, and beside that copy with every
-//! record sealed and opened with QUIC's AEAD ("TCP + AEAD", a measurement lane: what any
-//! encrypted transport costs at least on this CPU).
+//! record sealed and opened with QUIC's AEAD ("TCP + AEAD", a measurement lane: what an
+//! encrypted copy with that AEAD costs on this CPU, measured rather than computed).
 //!
 //! The two ends run on two tokio runtimes of `threads` workers each, like two `hetal node`
 //! processes (two workers each): the sending node and the TCP client on one, the receiving node
