@@ -75,7 +75,7 @@ use hetal_ckks::keys::KeyGenerator;
 use hetal_ckks::math::sample::Prng;
 use hetal_ckks::params::context::Context;
 use hetal_ckks::params::{ParameterSpec, SecurityLevel, preset, security};
-use hetal_ckks::serial::to_bytes;
+use hetal_ckks::serial::serialized_len;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
@@ -542,7 +542,7 @@ fn measure(
 
     // Sizes on disk last: the serialized key set is as large as the keys themselves and must
     // not count in the peak memory of a bootstrap.
-    let evaluation_keys_serialized = to_bytes(eval_keys.as_ref(), &ctx)?.len() as u64;
+    let evaluation_keys_serialized = serialized_len(eval_keys.as_ref(), &ctx)? as u64;
     let encapsulation_keys_serialized = sparse.to_bytes(&ctx)?.len() as u64;
 
     let cpu_all: Option<Vec<f64>> = cpu.iter().copied().collect();

@@ -57,7 +57,7 @@ use hetal_ckks::math::poly::RnsPoly;
 use hetal_ckks::math::sample::Prng;
 use hetal_ckks::params::context::Context;
 use hetal_ckks::params::{ParameterSpec, SecurityLevel, preset, security};
-use hetal_ckks::serial::{from_bytes, to_bytes};
+use hetal_ckks::serial::{from_bytes, serialized_len, to_bytes};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
@@ -408,20 +408,20 @@ fn measure_scheme(
     let galois = bench.time_once("rotkeys_8_steps", || Ok(keygen.galois_keys(&steps, false)?))?;
     bench
         .sizes
-        .insert("public_key".into(), to_bytes(&pk, ctx)?.len() as u64);
+        .insert("public_key".into(), serialized_len(&pk, ctx)? as u64);
     bench
         .sizes
-        .insert("relin_key".into(), to_bytes(&rlk, ctx)?.len() as u64);
+        .insert("relin_key".into(), serialized_len(&rlk, ctx)? as u64);
     bench
         .sizes
         .insert("relin_key_in_memory".into(), rlk.key().size_bytes() as u64);
     bench.sizes.insert(
         "galois_key_1_step".into(),
-        to_bytes(&rot1, ctx)?.len() as u64,
+        serialized_len(&rot1, ctx)? as u64,
     );
     bench.sizes.insert(
         "rotation_keys_8_steps".into(),
-        to_bytes(&galois, ctx)?.len() as u64,
+        serialized_len(&galois, ctx)? as u64,
     );
     drop(rot1);
     let evaluator = Evaluator::new(
@@ -443,11 +443,11 @@ fn measure_scheme(
     let seeded = bench.time("encrypt_sk", || Ok(symmetric.encrypt(&pt_x)?))?;
     bench.sizes.insert(
         "ciphertext_top_level".into(),
-        to_bytes(&ct_x, ctx)?.len() as u64,
+        serialized_len(&ct_x, ctx)? as u64,
     );
     bench.sizes.insert(
         "ciphertext_top_level_compact".into(),
-        to_bytes(&seeded, ctx)?.len() as u64,
+        serialized_len(&seeded, ctx)? as u64,
     );
     let ct_bytes = bench.time("serialize_ciphertext", || Ok(to_bytes(&ct_x, ctx)?))?;
     let back: Ciphertext =

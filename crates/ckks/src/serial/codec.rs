@@ -36,15 +36,26 @@ pub trait Serial: Sized {
     fn read_payload(r: &mut Reader<'_>, ctx: &Arc<Context>) -> Result<Self>;
 }
 
-/// The container holding `obj`, made for `ctx`.
+/// The container holding `obj`, made for `ctx`: sized by a counting pass first, then written
+/// once into a buffer of exactly that size (the object is never held twice).
 pub fn to_bytes<T: Serial>(obj: &T, ctx: &Context) -> Result<Vec<u8>> {
-    let mut w = Writer::default();
+    let payload = payload_len(obj, ctx)?;
+    container::seal_with(T::KIND, context_fingerprint(ctx), payload, |w| {
+        obj.write_payload(ctx, w)
+    })
+}
+
+/// The length of [`to_bytes`]`(obj, ctx)`, computed without building it (what a key set
+/// will cost on the wire or on disk, at no memory cost).
+pub fn serialized_len<T: Serial>(obj: &T, ctx: &Context) -> Result<usize> {
+    Ok(container::HEADER_LEN.saturating_add(payload_len(obj, ctx)?))
+}
+
+/// The payload's length by a counting pass (the same checks as writing it).
+fn payload_len<T: Serial>(obj: &T, ctx: &Context) -> Result<usize> {
+    let mut w = Writer::counting();
     obj.write_payload(ctx, &mut w)?;
-    Ok(container::seal(
-        T::KIND,
-        context_fingerprint(ctx),
-        &w.into_bytes(),
-    ))
+    Ok(w.len())
 }
 
 /// Reads an object of type `T` from `bytes`, checking the container and every field against

@@ -112,15 +112,48 @@ pub fn checksum(bytes: &[u8]) -> u64 {
 
 /// Wraps `payload` in a container of `kind` for the parameters `fingerprint`.
 pub fn seal(kind: ObjectKind, fingerprint: Fingerprint, payload: &[u8]) -> Vec<u8> {
-    let mut w = Writer::with_capacity(HEADER_LEN + payload.len());
+    let Ok(bytes) = seal_into::<std::convert::Infallible>(kind, fingerprint, payload.len(), |w| {
+        w.bytes(payload);
+        Ok(())
+    });
+    bytes
+}
+
+/// A container of `kind` whose payload `write` appends in place after the header (about
+/// `capacity` bytes, reserved up front): one buffer, so sealing never holds the payload twice —
+/// which for a key set of several GiB is the difference between fitting in memory or not. The
+/// header's length and checksum are filled in once the payload is written.
+pub fn seal_with(
+    kind: ObjectKind,
+    fingerprint: Fingerprint,
+    capacity: usize,
+    write: impl FnOnce(&mut Writer) -> Result<()>,
+) -> Result<Vec<u8>> {
+    seal_into(kind, fingerprint, capacity, write)
+}
+
+/// [`seal_with`] for any error type (none at all for [`seal`]).
+fn seal_into<E>(
+    kind: ObjectKind,
+    fingerprint: Fingerprint,
+    capacity: usize,
+    write: impl FnOnce(&mut Writer) -> std::result::Result<(), E>,
+) -> std::result::Result<Vec<u8>, E> {
+    let mut w = Writer::with_capacity(HEADER_LEN.saturating_add(capacity));
     w.bytes(&MAGIC);
     w.u16(FORMAT_VERSION);
     w.u16(kind as u16);
     w.bytes(&fingerprint.0);
-    w.u64(payload.len() as u64);
-    w.u64(checksum(payload));
-    w.bytes(payload);
-    w.into_bytes()
+    let length_at = w.len();
+    w.u64(0);
+    w.u64(0);
+    debug_assert_eq!(w.len(), HEADER_LEN);
+    write(&mut w)?;
+    let mut bytes = w.into_bytes();
+    let (header, payload) = bytes.split_at_mut(HEADER_LEN);
+    header[length_at..length_at + 8].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    header[length_at + 8..HEADER_LEN].copy_from_slice(&checksum(payload).to_le_bytes());
+    Ok(bytes)
 }
 
 /// Checks the header of `bytes` (magic, version, kind, fingerprint, length, checksum) and
@@ -199,6 +232,26 @@ mod tests {
         assert_eq!(r.take(8, "p").unwrap(), b"payload!");
         r.finish("payload").unwrap();
         assert!(open(&bytes, ObjectKind::Ciphertext, None).is_ok());
+    }
+
+    #[test]
+    fn sealing_in_place_gives_the_same_container() {
+        for payload in [&b""[..], b"x", b"payload!", &[0xAB; 1000]] {
+            let in_place = seal_with(ObjectKind::Plaintext, FP, 0, |w| {
+                w.bytes(payload);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(in_place.len(), HEADER_LEN + payload.len());
+            let mut r = open(&in_place, ObjectKind::Plaintext, Some(FP)).unwrap();
+            assert_eq!(r.take(payload.len(), "p").unwrap(), payload);
+            r.finish("payload").unwrap();
+            assert_eq!(in_place, seal(ObjectKind::Plaintext, FP, payload));
+        }
+        let failed = seal_with(ObjectKind::Plaintext, FP, 8, |_| {
+            Err(Error::Serialization("refused".into()))
+        });
+        assert!(matches!(failed, Err(Error::Serialization(m)) if m == "refused"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use codec::{Serial, context_fingerprint, from_bytes, to_bytes};
+pub use codec::{Serial, context_fingerprint, from_bytes, serialized_len, to_bytes};
 pub use keystore::{load_secret_key_bytes, save_secret_key_bytes};
 pub use sealed::Serialized;
 pub use spec::{fingerprint, spec_from_bytes, spec_to_bytes};

@@ -126,6 +126,37 @@ fn keys_round_trip() {
 }
 
 #[test]
+fn serialized_len_is_the_length_to_bytes_writes() {
+    fn same<T: Serial>(obj: &T, ctx: &Context) {
+        let bytes = to_bytes(obj, ctx).unwrap();
+        assert_eq!(super::serialized_len(obj, ctx).unwrap(), bytes.len());
+        assert_eq!(
+            bytes.len() - super::container::HEADER_LEN,
+            u64::from_le_bytes(bytes[24..32].try_into().unwrap()) as usize,
+            "the header records the payload length"
+        );
+    }
+    let mut f = fixture("insecure-test-n10", 9);
+    let pt = f
+        .encoder
+        .encode(&values(64), 2, f.ctx.default_scale())
+        .unwrap();
+    same(&pt, &f.ctx);
+    let pk = f.keygen.public_key();
+    same(&pk, &f.ctx);
+    let ct = Encryptor::new(&f.ctx, &pk, Prng::from_seed([3; 32]))
+        .unwrap()
+        .encrypt(&pt)
+        .unwrap();
+    same(&ct, &f.ctx);
+    let evk = f.keygen.evaluation_keys(&[1, -2, 5], true).unwrap();
+    same(&evk, &f.ctx);
+    // A key set of another context is refused by the counting pass too.
+    let other = fixture("insecure-test-n11", 9);
+    assert!(super::serialized_len(&evk, &other.ctx).is_err());
+}
+
+#[test]
 fn serde_wrapper_carries_bytes_and_checks_on_open() {
     let f = fixture("insecure-test-n10", 5);
     let pt = f

@@ -7,10 +7,12 @@
 
 use crate::error::{Error, Result};
 
-/// Appends little-endian values to a byte vector.
+/// Appends little-endian values to a byte vector, or only counts them ([`Writer::counting`]).
 #[derive(Debug, Default)]
 pub struct Writer {
     buf: Vec<u8>,
+    /// `Some(n)` for a counting writer: `n` bytes would have been written, none were.
+    counted: Option<usize>,
 }
 
 impl Writer {
@@ -18,27 +20,45 @@ impl Writer {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             buf: Vec::with_capacity(capacity),
+            counted: None,
+        }
+    }
+
+    /// A writer that keeps no bytes and only counts them: the exact size of a payload (a key set
+    /// of several GiB, say) at the cost of one pass over its fields, without the memory.
+    pub fn counting() -> Self {
+        Self {
+            buf: Vec::new(),
+            counted: Some(0),
+        }
+    }
+
+    /// Appends `bytes` (or counts them).
+    fn put(&mut self, bytes: &[u8]) {
+        match &mut self.counted {
+            Some(n) => *n = n.saturating_add(bytes.len()),
+            None => self.buf.extend_from_slice(bytes),
         }
     }
 
     /// One byte.
     pub fn u8(&mut self, v: u8) {
-        self.buf.push(v);
+        self.put(&[v]);
     }
 
     /// A little-endian u16.
     pub fn u16(&mut self, v: u16) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
 
     /// A little-endian u32.
     pub fn u32(&mut self, v: u32) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
 
     /// A little-endian u64.
     pub fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
 
     /// An f64 by its IEEE-754 bits.
@@ -48,7 +68,7 @@ impl Writer {
 
     /// Raw bytes, no length prefix.
     pub fn bytes(&mut self, v: &[u8]) {
-        self.buf.extend_from_slice(v);
+        self.put(v);
     }
 
     /// A u32 length prefix, then the bytes.
@@ -66,7 +86,12 @@ impl Writer {
         } else {
             (1u64 << bits) - 1
         };
-        self.buf.reserve(packed_len(values.len(), bits));
+        let len = packed_len(values.len(), bits);
+        if let Some(n) = &mut self.counted {
+            *n = n.saturating_add(len);
+            return;
+        }
+        self.buf.reserve(len);
         let mut acc: u128 = 0;
         let mut filled = 0u32;
         for &v in values {
@@ -83,19 +108,19 @@ impl Writer {
             .extend_from_slice(&(acc as u64).to_le_bytes()[..tail]);
     }
 
-    /// The bytes written so far.
+    /// The bytes written so far (none for a counting writer).
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
 
-    /// Number of bytes written so far.
+    /// Number of bytes written (or counted) so far.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.counted.unwrap_or(self.buf.len())
     }
 
-    /// Whether nothing was written.
+    /// Whether nothing was written (or counted).
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len() == 0
     }
 }
 
@@ -314,14 +339,23 @@ mod tests {
                 s & mask
             }).collect();
             let mut w = Writer::default();
-            w.packed(&values, bits);
-            w.u8(0xAA);
+            let mut counter = Writer::counting();
+            for w in [&mut w, &mut counter] {
+                w.packed(&values, bits);
+                w.u8(0xAA);
+                w.string("limbs");
+                w.f64(0.5);
+            }
             let bytes = w.into_bytes();
-            prop_assert_eq!(bytes.len(), packed_len(count, bits) + 1);
+            prop_assert_eq!(counter.len(), bytes.len());
+            prop_assert!(counter.into_bytes().is_empty(), "a counting writer keeps nothing");
+            prop_assert_eq!(bytes.len(), packed_len(count, bits) + 1 + 4 + 5 + 8);
             let mut r = Reader::new(&bytes);
             let mut out = Vec::new();
             r.packed_below(count, bits, u64::MAX, &mut out, "values").unwrap();
             prop_assert_eq!(r.u8("tail").unwrap(), 0xAA);
+            prop_assert_eq!(r.string(16, "name").unwrap(), "limbs");
+            prop_assert_eq!(r.f64("x").unwrap(), 0.5);
             prop_assert_eq!(out, values);
         }
     }

@@ -16,7 +16,7 @@ use crate::eval::Evaluator;
 use crate::keys::KeyGenerator;
 use crate::math::sample::Prng;
 use crate::params::context::Context;
-use crate::serial::to_bytes;
+use crate::serial::serialized_len;
 use crate::{Error, Result};
 
 /// Figures of one measured bootstrap.
@@ -72,7 +72,7 @@ pub fn measure_bootstrap(
         &mut Prng::from_seed(seed_bytes),
     )?;
     let keygen_seconds = t.elapsed().as_secs_f64();
-    let key_bytes_serialized = to_bytes(&eval_keys, ctx)?.len() + sparse.to_bytes(ctx)?.len();
+    let key_bytes_serialized = serialized_len(&eval_keys, ctx)? + sparse.to_bytes(ctx)?.len();
     let key_bytes_in_memory = eval_keys.size_bytes() + sparse.size_bytes();
 
     let t = Instant::now();
