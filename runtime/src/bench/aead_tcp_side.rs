@@ -118,11 +118,17 @@ struct RecordWriter {
     batch: Vec<u8>,
 }
 
+/// The lane's keys for connection id `cid` as `side` sees them (derived like QUIC Initial keys:
+/// public, which is all a measurement needs).
+fn lane_keys(cid: &[u8], side: rustls::Side) -> Result<rustls::quic::Keys, AeadLaneError> {
+    let (_, suite) = first_quic_suite()?;
+    Ok(suite.keys(cid, side, rustls::quic::Version::V1))
+}
+
 impl RecordWriter {
     /// The client's sealing key for connection id `cid`.
     fn new(cid: &[u8]) -> Result<Self, AeadLaneError> {
-        let (_, suite) = first_quic_suite()?;
-        let keys = suite.keys(cid, rustls::Side::Client, rustls::quic::Version::V1);
+        let keys = lane_keys(cid, rustls::Side::Client)?;
         Ok(Self {
             key: keys.local.packet,
             next_record: 0,
@@ -174,8 +180,7 @@ struct RecordReader {
 impl RecordReader {
     /// The server's opening key for connection id `cid`.
     fn new(cid: &[u8]) -> Result<Self, AeadLaneError> {
-        let (_, suite) = first_quic_suite()?;
-        let keys = suite.keys(cid, rustls::Side::Server, rustls::quic::Version::V1);
+        let keys = lane_keys(cid, rustls::Side::Server)?;
         Ok(Self {
             key: keys.remote.packet,
             next_record: 0,
