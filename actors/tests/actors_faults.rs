@@ -444,9 +444,10 @@ fn partial_bytes(sim: &SimServer, partials: &[Partial<SimCt>]) -> Vec<Vec<u8>> {
 }
 
 /// A worker shared by several clients' jobs holds at most [`DEFAULT_MAX_JOBS`] of them: one job
-/// more drops the oldest. That job's next unit is refused with a typed `UnknownJob`, and the
-/// trainer sends its keys and operands again (the worker stays in the pool): both the dropped
-/// job and the newest one get the product the trainer computes alone, bit for bit.
+/// more drops the oldest. That job's next unit is answered with a typed
+/// `OutcomeBody::UnknownJob`, and the trainer sends its keys and operands again (the worker stays
+/// in the pool): both the dropped job and the newest one get the product the trainer computes
+/// alone, bit for bit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_a_full_worker_dropped_gets_its_keys_again_and_the_same_product() {
     let deployment = Deployment::start(Layout {

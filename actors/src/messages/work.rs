@@ -142,6 +142,12 @@ pub enum OutcomeBody {
         /// Blob index of the bootstrapped ciphertext.
         block: u32,
     },
+    /// The worker holds no keys for the unit's job (never loaded, or dropped for newer jobs):
+    /// send the job's keys again with the unit.
+    UnknownJob {
+        /// The job's session id (echoed).
+        session: u64,
+    },
 }
 impl Body for OutcomeBody {
     const NAME: &'static str = UNIT_OUTCOME;

@@ -25,7 +25,6 @@ use crate::messages::{
 };
 use crate::roster::WORKER_ACTOR;
 use crate::tap::{self, Tap};
-use crate::worker::UnknownJob;
 
 /// Times one stage sends a worker the job's keys again after it dropped them; past that the
 /// worker is treated as failed (its units go elsewhere), so jobs evicting each other on a
@@ -454,6 +453,23 @@ impl<B: ServerBackend> Scheduler<B> {
                 continue;
             };
             let mut pool = lock(&self.pool)?;
+            // A worker that dropped this job for newer ones answers so (typed); its keys and
+            // operands go again with the unit, a bounded number of times per worker.
+            let outcome = match outcome {
+                Ok(reply) if matches!(reply.body, OutcomeBody::UnknownJob { .. }) => {
+                    match reply.body {
+                        OutcomeBody::UnknownJob { session } if session == self.session => {
+                            Err(Refusal::DroppedOurKeys)
+                        }
+                        _ => Err(Refusal::Failed(ActorError::Protocol(format!(
+                            "worker {name} answered a unit of job {} for another job",
+                            self.session
+                        )))),
+                    }
+                }
+                Ok(reply) => Ok(reply),
+                Err(e) => Err(Refusal::Failed(e)),
+            };
             match outcome {
                 Ok(reply) => {
                     let Some(worker) = pool.get_mut(&name) else {
@@ -484,7 +500,7 @@ impl<B: ServerBackend> Scheduler<B> {
                     drop(pool);
                     self.accept(i, &units[i], reply, &mut results, &mut pending)?;
                 }
-                Err(e) if self.dropped_our_keys(&e) && reload_allowed(&mut reloads, &name) => {
+                Err(Refusal::DroppedOurKeys) if reload_allowed(&mut reloads, &name) => {
                     // The worker dropped this job for newer ones: its keys and operands go
                     // again with the unit; the worker stays in the pool.
                     if let Some(worker) = pool.get_mut(&name) {
@@ -499,15 +515,18 @@ impl<B: ServerBackend> Scheduler<B> {
                         worker.forget_operands();
                     }
                     drop(pool);
-                    tracing::info!("worker {name} had dropped job {}: {e}", self.session);
+                    tracing::info!(
+                        "worker {name} had dropped job {} for newer jobs; sending its keys again",
+                        self.session
+                    );
                     self.add_stats(|s| {
                         s.resent += 1;
                         s.keys_reloaded += 1;
                     });
                     pending.push_front(i);
                 }
-                Err(e) => {
-                    tracing::warn!("worker {name} failed on a unit, resending it: {e}");
+                Err(refusal) => {
+                    tracing::warn!("worker {name} failed on a unit, resending it: {refusal}");
                     pool.remove(&name);
                     drop(pool);
                     self.add_stats(|s| s.resent += 1);
@@ -516,16 +535,6 @@ impl<B: ServerBackend> Scheduler<B> {
             }
         }
         collect(results)
-    }
-
-    /// Whether `e` is a worker's refusal of a unit of this job because it no longer holds the
-    /// job's keys ([`UnknownJob`]).
-    fn dropped_our_keys(&self, e: &ActorError) -> bool {
-        matches!(
-            e,
-            ActorError::Send(hetal_runtime::SendError::Rejected { reason, .. })
-                if UnknownJob::from_reason(reason).is_some_and(|u| u.session == self.session)
-        )
     }
 
     /// Stores a worker's answer, or queues the unit again if the worker lacked operands.
@@ -574,6 +583,7 @@ impl<B: ServerBackend> Scheduler<B> {
                     "worker answered a unit of another kind: {}",
                     match body {
                         OutcomeBody::Refreshed { .. } => "a bootstrap",
+                        OutcomeBody::UnknownJob { .. } => "an unknown job",
                         _ => "a matrix product",
                     }
                 )));
@@ -667,6 +677,25 @@ impl<B: ServerBackend> Scheduler<B> {
 
 /// Counts one more key reload for `worker` in this stage; `false` once it had
 /// [`MAX_KEY_RELOADS`].
+/// Why a unit came back without a result.
+enum Refusal {
+    /// The worker no longer holds this job's keys ([`OutcomeBody::UnknownJob`]).
+    DroppedOurKeys,
+    /// The send failed, the worker refused the unit, or it answered for another job.
+    Failed(ActorError),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::DroppedOurKeys => {
+                f.write_str("it dropped the job's keys again and again (more reloads than allowed)")
+            }
+            Refusal::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 fn reload_allowed(reloads: &mut HashMap<NodeName, usize>, worker: &NodeName) -> bool {
     let count = reloads.entry(worker.clone()).or_insert(0);
     *count += 1;

@@ -72,12 +72,10 @@ impl<C> OperandCache<C> {
 /// Default number of jobs a worker keeps keys and operands for at once.
 pub const DEFAULT_MAX_JOBS: usize = 4;
 
-/// How the worker's refusal of a unit of an [`UnknownJob`] starts: the trainer recognizes the
-/// refusal by it ([`UnknownJob::from_reason`]) and sends the job's keys again.
-const UNKNOWN_JOB_PREFIX: &str = "no keys loaded for job ";
-
 /// A unit or key reference named a job this worker holds no keys for (never loaded, or dropped
-/// for newer jobs). Recoverable: the trainer sends the job's keys and operands again.
+/// for newer jobs). Recoverable: the worker answers the unit with
+/// [`OutcomeBody::UnknownJob`](crate::messages::OutcomeBody::UnknownJob) and the trainer sends
+/// the job's keys and operands again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownJob {
     /// The job's session id.
@@ -88,25 +86,13 @@ impl std::fmt::Display for UnknownJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{UNKNOWN_JOB_PREFIX}{} on this worker (never loaded, or dropped for newer jobs)",
+            "no keys loaded for job {} on this worker (never loaded, or dropped for newer jobs)",
             self.session
         )
     }
 }
 
 impl std::error::Error for UnknownJob {}
-
-impl UnknownJob {
-    /// The refusal a worker sent for an unknown job, read back from its reason (the reply of a
-    /// refused request carries only its text); `None` for any other reason.
-    pub fn from_reason(reason: &str) -> Option<Self> {
-        let rest = reason.strip_prefix(UNKNOWN_JOB_PREFIX)?;
-        let digits = rest.split(' ').next()?;
-        Some(Self {
-            session: digits.parse().ok()?,
-        })
-    }
-}
 
 /// One job on a worker: its evaluation keys and its own operand cache.
 pub struct WorkerJob<K, C> {
@@ -222,10 +208,7 @@ mod tests {
         let e = jobs.get(1).err().unwrap();
         assert!(e.to_string().contains("job 1"), "{e}");
         assert!(jobs.contains(2) && jobs.contains(3));
-        // The refusal's text names the job, and the trainer reads it back.
-        assert_eq!(UnknownJob::from_reason(&e.to_string()), Some(e));
-        assert_eq!(UnknownJob::from_reason("unit failed: no keys"), None);
-        assert_eq!(UnknownJob::from_reason("no keys loaded for job x"), None);
+        assert_eq!(e, UnknownJob { session: 1 });
     }
 
     #[test]

@@ -176,7 +176,14 @@ impl<B: ServerBackend> Respond<ComputeUnit> for Worker<B> {
         }
         let job = match self.jobs.get(msg.body.session) {
             Ok(job) => job,
-            Err(e) => return Response::reject(e.to_string()),
+            Err(unknown) => {
+                // A recoverable answer, not a failure: the trainer sends the keys again.
+                let reply = BlobSink::default().seal(OutcomeBody::UnknownJob {
+                    session: unknown.session,
+                });
+                tap::record(&self.tap, &reply);
+                return Response::ok(reply);
+            }
         };
         let backend = Arc::clone(&job.keys);
         if matches!(msg.body.work, WorkItem::Bootstrap(_)) && !backend.bootstraps() {
