@@ -86,6 +86,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
+use hetal_ckks::circuits::bootstrap::BootstrapParams;
 use hetal_ckks::encoding::Complex64;
 use hetal_ckks::encoding::Encoder;
 use hetal_ckks::eval::Evaluator;
@@ -665,6 +666,56 @@ fn preset_simulator(
     Ok(Simulator::new(config)?)
 }
 
+/// How `spec` bootstraps steps that do not fit its chain: its context, the bootstrap circuit's
+/// parameters, and the levels a bootstrap starts from and lands at. One plan for the simulator
+/// and the CKKS run, so that both bootstrap at the same levels.
+struct BootPlan {
+    ctx: Arc<Context>,
+    params: BootstrapParams,
+    /// Level a bootstrap lands at.
+    level: usize,
+    /// Lowest level a bootstrap starts from.
+    min_level: usize,
+}
+
+impl BootPlan {
+    /// The plan of `spec` for `steps` steps at `shape` (batch, features, classes); when the preset
+    /// cannot bootstrap, an error naming them, followed by `advice`.
+    fn of(
+        spec: &ParameterSpec,
+        (batch, features, classes): (usize, usize, usize),
+        steps: usize,
+        advice: &str,
+    ) -> anyhow::Result<Self> {
+        let params = bootstrap_params_for(spec).with_context(|| {
+            format!(
+                "{steps} step(s) at shape {batch},{features},{classes} do not fit in the {} \
+                 levels of preset `{}` without bootstrapping, and the preset cannot \
+                 bootstrap{advice}",
+                spec.max_level(),
+                spec.name
+            )
+        })?;
+        let ctx = Context::new(spec, spec.security == SecurityLevel::InsecureForTests)?;
+        let (level, min_level) = ServerBootstrapper::levels_for(&ctx, &params)?;
+        Ok(BootPlan {
+            ctx,
+            params,
+            level,
+            min_level,
+        })
+    }
+
+    /// The simulator in `spec`'s level setting with this plan's bootstrap.
+    fn simulator(&self, spec: &ParameterSpec) -> anyhow::Result<Simulator> {
+        preset_simulator(
+            spec.max_slots(),
+            spec.max_level(),
+            Some((self.level, self.min_level)),
+        )
+    }
+}
+
 /// `steps` steps on the simulator in `spec`'s level setting, as [`ckks_step`] would run them on
 /// CKKS (the same batch, chain and bootstrap levels): its counts, levels and bootstraps.
 pub fn preset_simulated_step(
@@ -675,8 +726,7 @@ pub fn preset_simulated_step(
     steps: usize,
 ) -> anyhow::Result<StepReport> {
     let (batch, features, classes) = shape;
-    let slots = 1usize << (spec.log_n - 1);
-    let chain = spec.q_bits.len().saturating_sub(1);
+    let (slots, chain) = (spec.max_slots(), spec.max_level());
     let unit = UnitShape::hetal(batch, classes, slots)?;
     let (x, labels) = step_batch(shape, seed);
     let plain = preset_simulator(slots, chain, None)?;
@@ -692,22 +742,21 @@ pub fn preset_simulated_step(
             trained,
         ),
         Err(_) => {
-            let params = bootstrap_params_for(spec).with_context(|| {
-                format!(
-                    "{steps} step(s) at shape {batch},{features},{classes} do not fit in the \
-                     {chain} levels of preset `{}` without bootstrapping, and the preset cannot \
-                     bootstrap",
-                    spec.name
-                )
-            })?;
-            let ctx = Context::new(spec, spec.security == SecurityLevel::InsecureForTests)?;
-            let (boot_level, boot_min) = ServerBootstrapper::levels_for(&ctx, &params)?;
-            let sim = preset_simulator(slots, chain, Some((boot_level, boot_min)))?;
-            let trained = train_steps(&sim, unit, &x, &labels, variant, steps, Some(boot_min))?;
+            let plan = BootPlan::of(spec, shape, steps, "")?;
+            let sim = plan.simulator(spec)?;
+            let trained = train_steps(
+                &sim,
+                unit,
+                &x,
+                &labels,
+                variant,
+                steps,
+                Some(plan.min_level),
+            )?;
             let levels = Levels {
                 fresh: chain,
-                after_bootstrap: boot_level,
-                bootstrap_min: boot_min,
+                after_bootstrap: plan.level,
+                bootstrap_min: plan.min_level,
             };
             (sim, levels, trained)
         }
@@ -849,8 +898,7 @@ pub fn ckks_step(
     steps: usize,
 ) -> anyhow::Result<StepReport> {
     let (batch, features, classes) = shape;
-    let slots = 1usize << (spec.log_n - 1);
-    let chain = spec.q_bits.len().saturating_sub(1);
+    let (slots, chain) = (spec.max_slots(), spec.max_level());
     let unit = UnitShape::hetal(batch, classes, slots)?;
     let (x, labels) = step_batch(shape, seed);
 
@@ -964,23 +1012,24 @@ fn ckks_step_bootstrapped(
 ) -> anyhow::Result<StepReport> {
     let (batch, features) = x.dim();
     let classes = unit_classes(labels)?;
-    let slots = 1usize << (spec.log_n - 1);
-    let chain = spec.q_bits.len().saturating_sub(1);
-    let params = bootstrap_params_for(spec).with_context(|| {
-        format!(
-            "{steps} step(s) at shape {batch},{features},{classes} do not fit in the {chain} \
-             levels of preset `{}` without bootstrapping, and the preset cannot bootstrap; use \
-             boot-n16 (or --backend sim for the counts)",
-            spec.name
-        )
-    })?;
-    let ctx = Context::new(spec, spec.security == SecurityLevel::InsecureForTests)?;
-    let (boot_level, boot_min) = ServerBootstrapper::levels_for(&ctx, &params)?;
+    let plan = BootPlan::of(
+        spec,
+        (batch, features, classes),
+        steps,
+        "; use boot-n16 (or --backend sim for the counts)",
+    )?;
+    let (slots, chain) = (spec.max_slots(), spec.max_level());
 
     // The same steps on the simulator in the same level setting: the rotations to generate
     // keys for, the plan to expect and the weights to compare with.
-    let sim = preset_simulator(slots, chain, Some((boot_level, boot_min)))?;
+    let sim = plan.simulator(spec)?;
     sim.clear_rotation_steps();
+    let BootPlan {
+        ctx,
+        params,
+        level: boot_level,
+        min_level: boot_min,
+    } = plan;
     let TrainedSteps {
         reports: sim_reports,
         weights: want,
@@ -1148,23 +1197,10 @@ fn print_table(r: &StepReport) {
         );
     }
     if let Some(levels) = &r.ops_by_level {
-        // Per step: CMult (+ scalar) / Mult / Rot (+ conj) at each level, highest first.
-        let n = r.steps.max(1) as f64;
-        let split: Vec<String> = levels
-            .by_level
-            .iter()
-            .rev()
-            .filter(|(_, c)| c.cmult + c.scalar_mult + c.mult + c.rot + c.conj > 0)
-            .map(|(l, c)| {
-                format!(
-                    "L{l} {:.0}/{:.0}/{:.0}",
-                    (c.cmult + c.scalar_mult) as f64 / n,
-                    c.mult as f64 / n,
-                    (c.rot + c.conj) as f64 / n
-                )
-            })
-            .collect();
-        println!("per step by level (CMult/Mult/Rot): {}", split.join(", "));
+        println!(
+            "per step by level (CMult/Mult/Rot): {}",
+            levels.summary(r.steps)
+        );
     }
     if let Some(s) = r.priced_step_by_level_s {
         println!(

@@ -109,6 +109,27 @@ impl LevelCounts {
             .fold(OpCounts::default(), |acc, c| acc.plus(c))
     }
 
+    /// `"L12 7/5/4, L11 96/17/16, …"`: CMult (+ scalar) / Mult / Rot (+ conj) at each level with
+    /// an operation, highest first, each divided by `per` (e.g. the steps counted) and rounded.
+    pub fn summary(&self, per: usize) -> String {
+        let per = per.max(1) as f64;
+        let split: Vec<String> = self
+            .by_level
+            .iter()
+            .rev()
+            .filter(|(_, c)| c.cmult + c.scalar_mult + c.mult + c.rot + c.conj > 0)
+            .map(|(l, c)| {
+                format!(
+                    "L{l} {:.0}/{:.0}/{:.0}",
+                    (c.cmult + c.scalar_mult) as f64 / per,
+                    c.mult as f64 / per,
+                    (c.rot + c.conj) as f64 / per
+                )
+            })
+            .collect();
+        split.join(", ")
+    }
+
     /// Level-wise difference `self − earlier` (levels left empty are dropped).
     pub fn since(&self, earlier: &LevelCounts) -> LevelCounts {
         let by_level = self
@@ -298,6 +319,22 @@ mod tests {
         c.reset();
         assert_eq!(c.snapshot(), OpCounts::default());
         assert_eq!(c.by_level(), LevelCounts::default());
+    }
+
+    #[test]
+    fn level_summary_lists_levels_highest_first_per_unit() {
+        let c = OpCounter::new();
+        c.record(Op::CMult, 2, 7);
+        c.record(Op::ScalarMult, 2, 7);
+        c.record(Op::Mult, 6, 7);
+        c.record(Op::Rot, 3, 12);
+        c.record(Op::Conj, 1, 12);
+        // In none of the three columns: level 3 is left out.
+        c.record(Op::Add, 5, 3);
+        let levels = c.by_level();
+        assert_eq!(levels.summary(1), "L12 0/0/4, L7 4/6/0");
+        assert_eq!(levels.summary(2), "L12 0/0/2, L7 2/3/0");
+        assert_eq!(levels.summary(0), levels.summary(1));
     }
 
     #[test]

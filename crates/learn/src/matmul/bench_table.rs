@@ -135,21 +135,6 @@ pub fn render_table(r: &MatmulBench) -> String {
     }
     for a in &r.algorithms {
         let Some(levels) = &a.levels else { continue };
-        // CMult (+ scalar) / Mult / Rot (+ conj) at each level, highest first.
-        let split: Vec<String> = levels
-            .by_level
-            .iter()
-            .rev()
-            .filter(|(_, c)| c.cmult + c.scalar_mult + c.mult + c.rot + c.conj > 0)
-            .map(|(l, c)| {
-                format!(
-                    "L{l} {}/{}/{}",
-                    c.cmult + c.scalar_mult,
-                    c.mult,
-                    c.rot + c.conj
-                )
-            })
-            .collect();
         let priced = match a.priced_peer_by_level_s {
             Some(w) => format!(
                 "; peer-priced by level {w:.3} s wall, {} s CPU",
@@ -161,7 +146,7 @@ pub fn render_table(r: &MatmulBench) -> String {
             out,
             "by level, {} (CMult/Mult/Rot): {}{priced}",
             a.name,
-            split.join(", ")
+            levels.summary(1)
         );
     }
     for n in &r.notes {
